@@ -1,0 +1,57 @@
+# Every target installs what it needs into .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# The demo's signing key is public on purpose: never use it for a real list.
+DEMO_SECRET_KEY := demo-only-signing-key-not-secret
+
+.PHONY: install demo test test-fast bench lint format browser clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Build the sample issue and send it to the sample subscribers through the file outbox.
+demo: $(STAMP)
+	NEWSLETTER_SECRET_KEY=$${NEWSLETTER_SECRET_KEY:-$(DEMO_SECRET_KEY)} ./scripts/demo
+
+## Headless Chromium from Debian's packages, for the browser tests.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; browser tests will fail"; \
+	  else echo "warning: /usr/bin/chromium missing: run 'sudo apt-get install chromium'"; fi; \
+	fi
+
+## The whole test suite; storage tests also run on PostgreSQL when it answers on 127.0.0.1:5432.
+test: $(STAMP) browser
+	@if [ -z "$$NEWSLETTER_TEST_DATABASE_URL" ] && $(BIN)/python -c "import psycopg,sys; psycopg.connect('host=127.0.0.1 port=5432 user=postgres dbname=test', connect_timeout=3).close()" 2>/dev/null; then \
+	  export NEWSLETTER_TEST_DATABASE_URL='$(PG_URL)'; \
+	else echo "PostgreSQL not reachable on 127.0.0.1:5432: its storage runs will be skipped"; fi; \
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The suite without the browser and slow tests.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not browser and not slow" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check newsletter tests bench
+	$(BIN)/ruff format --check newsletter tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format newsletter tests bench
+	$(BIN)/ruff check --fix newsletter tests bench
+
+clean:
+	rm -rf build outbox newsletter.db newsletter.db-* .pytest_cache bench/results

@@ -1,0 +1,314 @@
+"""newsletter.toml + environment → one validated, immutable :class:`Settings`.
+
+The file is found by ``--config PATH``, else ``$NEWSLETTER_CONFIG``, else
+``newsletter.toml`` in the current directory. Relative paths inside it are
+relative to the file's own folder, so the project can be run from anywhere.
+Secrets are never read from the file: see :mod:`newsletter.secrets`.
+
+Every wrong field is reported as one line naming the file, the field and the
+fix; all wrong fields are collected before raising so a user fixes them in
+one pass.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from email_validator import EmailNotValidError, validate_email
+
+from newsletter.errors import ConfigError
+
+CONFIG_ENV_VAR = "NEWSLETTER_CONFIG"
+DEFAULT_CONFIG_NAME = "newsletter.toml"
+LANGUAGES = ("da", "en")
+PROVIDERS = ("outbox", "postmark", "sendgrid", "mailgun", "resend")
+
+# Largest batch each provider's API accepts in one request.
+PROVIDER_MAX_BATCH = {
+    "outbox": 1000,
+    "postmark": 500,
+    "sendgrid": 1000,
+    "mailgun": 1000,
+    "resend": 100,
+}
+PROVIDER_DEFAULT_BASE_URL = {
+    "outbox": "",
+    "postmark": "https://api.postmarkapp.com",
+    "sendgrid": "https://api.sendgrid.com",
+    "mailgun": "https://api.mailgun.net",
+    "resend": "https://api.resend.com",
+}
+
+
+@dataclass(frozen=True)
+class Organisation:
+    name: str
+    address: str
+    website: str = ""
+    logo_url: str = ""
+
+
+@dataclass(frozen=True)
+class Sender:
+    name: str
+    email: str
+    reply_to: str = ""
+    # Mailbox that receives List-Unsubscribe mailto: requests.
+    unsubscribe_mailto: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    name: str = "outbox"
+    base_url: str = ""
+    outbox_dir: Path = Path("outbox")
+    mailgun_domain: str = ""
+    batch_size: int = 100
+    messages_per_second: float = 0.0  # 0: no pacing beyond the provider's own answers
+    concurrency: int = 1
+    max_attempts: int = 5
+    timeout_seconds: float = 30.0
+    message_stream: str = "broadcast"  # Postmark stream for newsletters
+
+    @property
+    def max_batch(self) -> int:
+        return PROVIDER_MAX_BATCH[self.name]
+
+
+@dataclass(frozen=True)
+class SampleRecipient:
+    email: str = "modtager@example.com"
+    name: str = "Jens Hansen"
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path | None
+    root: Path
+    organisation: Organisation
+    sender: Sender
+    base_url: str
+    language: str = "da"
+    template: str = "newsletter"
+    default_list: str = "erhverv"
+    database_url: str = "sqlite:///newsletter.db"
+    issues_dir: Path = Path("issues")
+    templates_dir: Path = Path("templates")
+    build_dir: Path = Path("build")
+    provider: ProviderSettings = field(default_factory=ProviderSettings)
+    sample: SampleRecipient = field(default_factory=SampleRecipient)
+    confirm_days: int = 7
+
+    def url(self, path: str) -> str:
+        """An absolute public URL for ``path`` under the configured base URL."""
+        return self.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        return Path(from_env)
+    return Path.cwd() / DEFAULT_CONFIG_NAME
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the settings file; raise :class:`ConfigError` on any problem."""
+    path = find_config(explicit)
+    try:
+        raw_bytes = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: settings file not found — create it (see README) or pass --config PATH"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read settings file: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text — save the file as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return settings_from_dict(data, path=path.resolve())
+
+
+def settings_from_dict(
+    data: dict[str, Any], *, path: Path | None = None, root: Path | None = None
+) -> Settings:
+    """Validate a parsed settings mapping. ``root`` resolves relative paths."""
+    reader = _Reader(data, path)
+    base_dir = root or (path.parent if path else Path.cwd())
+
+    organisation = Organisation(
+        name=reader.text("organisation", "name", required=True),
+        address=reader.text("organisation", "address", required=True),
+        website=reader.url("organisation", "website"),
+        logo_url=reader.url("organisation", "logo_url"),
+    )
+    sender = Sender(
+        name=reader.text("sender", "name", required=True),
+        email=reader.email("sender", "email", required=True),
+        reply_to=reader.email("sender", "reply_to"),
+        unsubscribe_mailto=reader.email("sender", "unsubscribe_mailto"),
+    )
+    base_url = reader.url("site", "base_url", required=True)
+    language = reader.choice("defaults", "language", LANGUAGES, default="da")
+    template = reader.text("defaults", "template", default="newsletter")
+    default_list = reader.text("defaults", "list", default="erhverv")
+
+    database_url = reader.text("database", "url", default="sqlite:///newsletter.db")
+    database_url = os.environ.get("NEWSLETTER_DATABASE_URL") or database_url
+    database_url = _resolve_sqlite_path(database_url, base_dir)
+
+    provider_name = reader.choice("provider", "name", PROVIDERS, default="outbox")
+    max_batch = PROVIDER_MAX_BATCH.get(provider_name, 100)
+    provider = ProviderSettings(
+        name=provider_name,
+        base_url=reader.url(
+            "provider", "base_url", default=PROVIDER_DEFAULT_BASE_URL.get(provider_name, "")
+        ),
+        outbox_dir=base_dir / reader.text("provider", "outbox_dir", default="outbox"),
+        mailgun_domain=reader.text(
+            "provider", "mailgun_domain", required=provider_name == "mailgun"
+        ),
+        batch_size=reader.integer(
+            "provider", "batch_size", default=min(100, max_batch), low=1, high=max_batch
+        ),
+        messages_per_second=reader.number("provider", "messages_per_second", default=0.0, low=0.0),
+        concurrency=reader.integer("provider", "concurrency", default=1, low=1, high=64),
+        max_attempts=reader.integer("provider", "max_attempts", default=5, low=1, high=100),
+        timeout_seconds=reader.number("provider", "timeout_seconds", default=30.0, low=0.1),
+        message_stream=reader.text("provider", "message_stream", default="broadcast"),
+    )
+    sample = SampleRecipient(
+        email=reader.email("sample", "email", default="modtager@example.com"),
+        name=reader.text("sample", "name", default="Jens Hansen"),
+    )
+    settings = Settings(
+        path=path,
+        root=base_dir,
+        organisation=organisation,
+        sender=sender,
+        base_url=base_url,
+        language=language,
+        template=template,
+        default_list=default_list,
+        database_url=database_url,
+        issues_dir=base_dir / reader.text("paths", "issues", default="issues"),
+        templates_dir=base_dir / reader.text("paths", "templates", default="templates"),
+        build_dir=base_dir / reader.text("paths", "build", default="build"),
+        provider=provider,
+        sample=sample,
+        confirm_days=reader.integer("subscribe", "confirm_days", default=7, low=1, high=90),
+    )
+    reader.raise_if_errors()
+    return settings
+
+
+def _resolve_sqlite_path(url: str, base_dir: Path) -> str:
+    """Make a relative SQLite file path relative to the settings file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        rest = url[len(prefix) :]
+        if rest and rest != ":memory:":
+            return prefix + str((base_dir / rest).resolve())
+    return url
+
+
+class _Reader:
+    """Reads typed fields out of the TOML tables, collecting one error per bad field."""
+
+    def __init__(self, data: dict[str, Any], path: Path | None) -> None:
+        self.data = data
+        self.where = str(path) if path else "settings"
+        self.errors: list[str] = []
+
+    def _raw(self, table: str, key: str) -> Any:
+        section = self.data.get(table, {})
+        if not isinstance(section, dict):
+            self.errors.append(f"[{table}] must be a table, e.g. '[{table}]' on its own line")
+            return None
+        return section.get(key)
+
+    def _fail(self, table: str, key: str, problem: str) -> None:
+        self.errors.append(f"[{table}] {key}: {problem}")
+
+    def text(self, table: str, key: str, *, required: bool = False, default: str = "") -> str:
+        value = self._raw(table, key)
+        if value is None or value == "":
+            if required:
+                self._fail(table, key, f'is required — add {key} = "…" under [{table}]')
+            return default
+        if not isinstance(value, str):
+            self._fail(table, key, f"must be a text string in quotes, not {value!r}")
+            return default
+        return value.strip()
+
+    def email(self, table: str, key: str, *, required: bool = False, default: str = "") -> str:
+        value = self.text(table, key, required=required, default=default)
+        if not value:
+            return value
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            self._fail(table, key, f"{value!r} is not a valid email address ({exc})")
+            return default
+
+    def url(self, table: str, key: str, *, required: bool = False, default: str = "") -> str:
+        value = self.text(table, key, required=required, default=default)
+        if not value:
+            return value
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            self._fail(
+                table,
+                key,
+                f"{value!r} is not an absolute http(s) URL — write e.g. https://example.dk",
+            )
+            return default
+        return value.rstrip("/")
+
+    def choice(self, table: str, key: str, options: tuple[str, ...], *, default: str) -> str:
+        value = self.text(table, key, default=default)
+        if value not in options:
+            self._fail(table, key, f"{value!r} is not one of: {', '.join(options)}")
+            return default
+        return value
+
+    def integer(self, table: str, key: str, *, default: int, low: int, high: int) -> int:
+        value = self._raw(table, key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self._fail(table, key, f"must be a whole number, not {value!r}")
+            return default
+        if not low <= value <= high:
+            self._fail(table, key, f"{value} is out of range — use {low} to {high}")
+            return default
+        return value
+
+    def number(self, table: str, key: str, *, default: float, low: float) -> float:
+        value = self._raw(table, key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self._fail(table, key, f"must be a number, not {value!r}")
+            return default
+        if value < low:
+            self._fail(table, key, f"{value} is too small — use at least {low}")
+            return default
+        return float(value)
+
+    def raise_if_errors(self) -> None:
+        if not self.errors:
+            return
+        if len(self.errors) == 1:
+            raise ConfigError(f"{self.where}: {self.errors[0]}")
+        listed = "; ".join(self.errors)
+        raise ConfigError(f"{self.where}: {len(self.errors)} problems: {listed}")

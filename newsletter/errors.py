@@ -1,0 +1,128 @@
+"""Every error the library raises on purpose, rooted in one tree.
+
+    NewsletterError                 one clear line for the user; ``exit_code`` for the CLI
+     ├── ConfigError                newsletter.toml or the environment is wrong
+     ├── IssueError                 an issue file cannot be read or is invalid (file, line)
+     ├── RenderError                a template or the MJML it produced is broken (template, line)
+     ├── StoreError                 the subscriber store refused or failed
+     │    ├── DatabaseUnavailable   the database URL does not connect
+     │    ├── NotFound              a list, subscriber or send that does not exist
+     │    └── AlreadyExists         a unique name or address that is taken
+     ├── ImportFileError            a CSV import file cannot be used at all
+     ├── TokenError                 a signed token is forged, damaged or expired
+     │    └── TokenExpired
+     ├── ProviderError              an email provider refused or failed (see providers.base)
+     │    ├── ProviderRetryable     never reached the provider, or told to come back (429/5xx)
+     │    ├── ProviderAmbiguous     the provider may have accepted the batch (read timeout, drop)
+     │    └── ProviderPermanent     refused for good (auth, payload); retrying will not help
+     ├── SendError                  a send cannot start or continue (checks failed, bad state)
+     └── CheckError                 pre-send checks found errors
+
+Messages are single lines that name the file, line or field and say what to
+do next. Secrets never appear in them: see :func:`newsletter.secrets.redact`.
+Third-party exceptions are translated into these at one boundary each, with
+``raise ... from exc`` so the cause stays available in logs.
+"""
+
+from __future__ import annotations
+
+
+class NewsletterError(Exception):
+    """Base of every error the user should see as one line."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        from newsletter.secrets import redact
+
+        super().__init__(redact(message))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(NewsletterError):
+    exit_code = 2
+
+
+class IssueError(NewsletterError):
+    """An issue file is invalid. ``path`` and ``line`` locate the problem."""
+
+    exit_code = 3
+
+    def __init__(self, path: object, message: str, line: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class RenderError(NewsletterError):
+    """A template, or the MJML it produced, is broken."""
+
+    exit_code = 3
+
+    def __init__(self, where: str, message: str, line: int | None = None) -> None:
+        self.where = where
+        self.line = line
+        loc = f"{where}:{line}" if line else where
+        super().__init__(f"{loc}: {message}")
+
+
+class StoreError(NewsletterError):
+    exit_code = 4
+
+
+class DatabaseUnavailable(StoreError):
+    pass
+
+
+class NotFound(StoreError):
+    pass
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class ImportFileError(NewsletterError):
+    exit_code = 4
+
+
+class TokenError(NewsletterError):
+    exit_code = 5
+
+
+class TokenExpired(TokenError):
+    pass
+
+
+class ProviderError(NewsletterError):
+    """A provider call failed. ``retry_after`` is seconds the provider asked us to wait."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class ProviderRetryable(ProviderError):
+    """The request provably did not take effect; sending it again is safe."""
+
+
+class ProviderAmbiguous(ProviderError):
+    """The request may have taken effect; only an idempotency key makes a retry safe."""
+
+
+class ProviderPermanent(ProviderError):
+    """The provider refused the whole request; retrying the same request will not help."""
+
+
+class SendError(NewsletterError):
+    exit_code = 7
+
+
+class CheckError(NewsletterError):
+    exit_code = 8

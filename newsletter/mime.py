@@ -1,0 +1,48 @@
+"""A full MIME message (multipart/alternative, text + HTML) for one recipient.
+
+Used by ``newsletter build`` (message.eml with a sample recipient) and the
+outbox provider, so that what the outbox holds is exactly what a mail client
+would receive. Non-ASCII subjects and names are encoded per RFC 2047 by the
+standard library's ``email`` package.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+from collections.abc import Mapping
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from newsletter.personalize import merge
+from newsletter.providers.base import Content, Recipient
+
+
+def _address(email_address: str, name: str | None) -> Address:
+    local, _, domain = email_address.rpartition("@")
+    return Address(display_name=name or "", username=local, domain=domain)
+
+
+def build_message(
+    content: Content,
+    recipient: Recipient,
+    *,
+    message_id_domain: str | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """The message ``recipient`` would receive, both parts merged and all headers set."""
+    html_part, text_part = merge(content.html, content.text, recipient.values)
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = _address(content.from_email, content.from_name)
+    message["To"] = _address(recipient.email, recipient.name)
+    if content.reply_to:
+        message["Reply-To"] = content.reply_to
+    message["Subject"] = content.subject
+    message["Date"] = email.utils.formatdate(localtime=False)
+    domain = message_id_domain or content.from_email.rpartition("@")[2]
+    message["Message-ID"] = email.utils.make_msgid(domain=domain)
+    for name, value in {**dict(recipient.headers), **dict(extra_headers or {})}.items():
+        message[name] = value
+    message.set_content(text_part, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html_part, subtype="html", charset="utf-8", cte="quoted-printable")
+    return message

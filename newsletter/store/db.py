@@ -1,0 +1,115 @@
+"""Open the store: one engine per database URL, migrated to the newest schema on first use.
+
+SQLite (the default) gets foreign keys, WAL and a busy timeout so that the
+web service and a running send can share one file. PostgreSQL is reached by
+``postgresql+psycopg://…`` URLs. A URL that does not connect raises
+:class:`DatabaseUnavailable` with the URL (password removed) and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from newsletter.errors import DatabaseUnavailable
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_engines: dict[str, Engine] = {}
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def safe_url(url: str) -> str:
+    """``url`` with any password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def create(url: str) -> Engine:
+    """A new engine for ``url`` (no migration). Raises DatabaseUnavailable on a bad URL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUnavailable(
+            f"database URL {url!r} is not valid — use sqlite:///file.db or "
+            "postgresql+psycopg://user@host/dbname in [database] url"
+        ) from None
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            folder = Path(database).parent
+            if not folder.is_dir():
+                raise DatabaseUnavailable(
+                    f"database {safe_url(url)}: folder {folder} does not exist — create it or fix [database] url"
+                )
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **kwargs)
+    except (ArgumentError, ImportError) as exc:
+        raise DatabaseUnavailable(f"database {safe_url(url)}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest schema (a no-op when it is already there)."""
+    config = _alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            current = MigrationContext.configure(connection).get_current_revision()
+            head = ScriptDirectory.from_config(config).get_current_head()
+            if current != head:
+                command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"database {safe_url(str(engine.url))} does not answer: "
+            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc} — "
+            "check [database] url or NEWSLETTER_DATABASE_URL"
+        ) from exc
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailable(f"database {safe_url(str(engine.url))}: {exc}") from exc
+
+
+def open_engine(url: str) -> Engine:
+    """The shared, migrated engine for ``url``; created and migrated on first use."""
+    engine = _engines.get(url)
+    if engine is None:
+        engine = create(url)
+        migrate(engine)
+        _engines[url] = engine
+    return engine
+
+
+def dispose_all() -> None:
+    """Close every pooled connection (tests, and before a process forks)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()

@@ -1,0 +1,193 @@
+"""The database tables, as SQLAlchemy Core metadata: the one description of the schema.
+
+Migrations under ``migrations/versions`` create exactly these tables; a test
+compares the migrated database with this metadata so the two cannot drift.
+
+Who owns what:
+- subscribers, lists, memberships, consent_log, suppressions: who may be mailed (store).
+- sends, deliveries: the ledger, one row per (issue, subscriber) (send).
+- events: what providers reported back through webhooks (web).
+
+Timestamps are timezone-aware UTC. Addresses are stored normalised (see
+``newsletter.store.addresses``); ``email_hash`` is the SHA-256 of the
+normalised address, the key the suppression list uses so that erased people
+leave no readable address behind.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+SUBSCRIBER_STATUSES = ("active", "bounced", "complained")
+MEMBERSHIP_STATES = ("pending", "subscribed", "unsubscribed")
+CONSENT_METHODS = ("import", "form", "api", "manual")
+SUPPRESSION_REASONS = ("bounced", "complained", "erased", "invalid", "manual", "unsubscribed")
+DELIVERY_STATES = ("queued", "sending", "sent", "failed", "skipped", "unknown")
+EVENT_TYPES = (
+    "delivered",
+    "deferred",
+    "bounced",
+    "complained",
+    "unsubscribed",
+    "opened",
+    "clicked",
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("email_hash", String(64), nullable=False, unique=True),
+    Column("name", String(200)),
+    Column("language", String(8), nullable=False, server_default="da"),
+    Column("attributes", JSON, nullable=False, default=dict),
+    # Global state: bounced / complained addresses are never mailed on any list.
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("status IN ('active', 'bounced', 'complained')", name="status"),
+)
+
+lists = Table(
+    "lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("language", String(8), nullable=False, server_default="da"),
+    # The consent text shown on the sign-up page; logged with every confirmation.
+    Column("consent_text", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("unsubscribed_at", DateTime(timezone=True)),
+    # link | one-click | preferences | provider | import | cli
+    Column("unsubscribe_source", String(32)),
+    CheckConstraint("state IN ('pending', 'subscribed', 'unsubscribed')", name="state"),
+    Index("ix_memberships_list_state", "list_id", "state", "subscriber_id"),
+)
+
+consent_log = Table(
+    "consent_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="SET NULL")),
+    # subscribe | confirm | resubscribe | unsubscribe
+    Column("action", String(16), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("source", Text, nullable=False, server_default=""),
+    Column("consent_text", Text, nullable=False, server_default=""),
+    Column("ip", String(64)),
+    Column("at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("method IN ('import', 'form', 'api', 'manual')", name="method"),
+    Index("ix_consent_log_subscriber", "subscriber_id"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email_hash", String(64), primary_key=True),
+    Column("reason", String(16), nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+sends = Table(
+    "sends",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # The issue's slug (its file name without .md), the ledger's issue key.
+    Column("issue", String(200), nullable=False),
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="SET NULL")),
+    Column("subject", Text, nullable=False),
+    Column("provider", String(32), nullable=False),
+    # planned | sending | done
+    Column("status", String(16), nullable=False, server_default="planned"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    UniqueConstraint("issue", "list_id", name="uq_sends_issue_list"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("send_id", Integer, ForeignKey("sends.id", ondelete="CASCADE"), nullable=False),
+    Column("issue", String(200), nullable=False),
+    # Kept (nullable) when a subscriber is erased: the hash still blocks a second copy.
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="SET NULL")),
+    Column("email_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False, server_default="queued"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("provider", String(32)),
+    Column("batch_key", String(64)),
+    Column("message_id", String(255)),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    CheckConstraint(
+        "state IN ('queued', 'sending', 'sent', 'failed', 'skipped', 'unknown')", name="state"
+    ),
+    UniqueConstraint("issue", "email_hash", name="uq_deliveries_issue_email_hash"),
+    Index("ix_deliveries_send_state", "send_id", "state", "id"),
+    Index("ix_deliveries_message_id", "message_id"),
+    Index("ix_deliveries_subscriber", "subscriber_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("provider_event_id", String(255), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("hard", Boolean),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id", ondelete="SET NULL")),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="SET NULL")),
+    Column("occurred_at", DateTime(timezone=True)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("raw", JSON, nullable=False),
+    UniqueConstraint("provider", "provider_event_id", name="uq_events_provider_event"),
+    Index("ix_events_delivery", "delivery_id"),
+)
