@@ -28,9 +28,7 @@ def main() -> int:
     }
     print(f"machine: {machine['cores']} cores, Python {machine['python']} on {machine['machine']}")
     names = sorted(
-        m.name
-        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
-        if m.name.startswith("bench_")
+        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_")
     )
     for name in names:
         if only and name not in only and name.removeprefix("bench_") not in only:

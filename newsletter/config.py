@@ -170,13 +170,9 @@ def settings_from_dict(
     max_batch = PROVIDER_MAX_BATCH.get(provider_name, 100)
     provider = ProviderSettings(
         name=provider_name,
-        base_url=reader.url(
-            "provider", "base_url", default=PROVIDER_DEFAULT_BASE_URL.get(provider_name, "")
-        ),
+        base_url=reader.url("provider", "base_url", default=PROVIDER_DEFAULT_BASE_URL.get(provider_name, "")),
         outbox_dir=base_dir / reader.text("provider", "outbox_dir", default="outbox"),
-        mailgun_domain=reader.text(
-            "provider", "mailgun_domain", required=provider_name == "mailgun"
-        ),
+        mailgun_domain=reader.text("provider", "mailgun_domain", required=provider_name == "mailgun"),
         batch_size=reader.integer(
             "provider", "batch_size", default=min(100, max_batch), low=1, high=max_batch
         ),

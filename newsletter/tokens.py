@@ -50,9 +50,7 @@ def secret_key(explicit: str | None = None) -> str:
             f"export {SECRET_KEY_ENV}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
     if len(key) < _MIN_SECRET_LENGTH:
-        raise ConfigError(
-            f"{SECRET_KEY_ENV} is too short — use at least {_MIN_SECRET_LENGTH} characters"
-        )
+        raise ConfigError(f"{SECRET_KEY_ENV} is too short — use at least {_MIN_SECRET_LENGTH} characters")
     return key
 
 
@@ -66,9 +64,7 @@ class Signer:
         self._preferences = URLSafeSerializer(key, salt=_PREFERENCES, **kwargs)
         self._confirm = URLSafeTimedSerializer(key, salt=_CONFIRM, **kwargs)
 
-    def unsubscribe_token(
-        self, subscriber_id: int, list_id: int | None, issue: str | None = None
-    ) -> str:
+    def unsubscribe_token(self, subscriber_id: int, list_id: int | None, issue: str | None = None) -> str:
         payload: list[object] = [subscriber_id, list_id]
         if issue:
             payload.append(issue)
@@ -106,9 +102,7 @@ class Signer:
                 "this confirmation link has expired — sign up again to get a new one"
             ) from None
         except BadSignature:
-            raise TokenError(
-                "this link is not valid — copy the whole link from the email"
-            ) from None
+            raise TokenError("this link is not valid — copy the whole link from the email") from None
         try:
             subscriber_id, list_id = data
             return ConfirmClaim(int(subscriber_id), int(list_id))
@@ -120,6 +114,4 @@ class Signer:
         try:
             return serializer.loads(token)
         except BadSignature:
-            raise TokenError(
-                "this link is not valid — copy the whole link from the email"
-            ) from None
+            raise TokenError("this link is not valid — copy the whole link from the email") from None

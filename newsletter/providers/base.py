@@ -113,9 +113,7 @@ class Provider(ABC):
         try:
             response = self.client.post(url, **kwargs)  # type: ignore[arg-type]
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ProviderRetryable(
-                f"{self.name}: could not connect to {self.base_url}: {exc}"
-            ) from exc
+            raise ProviderRetryable(f"{self.name}: could not connect to {self.base_url}: {exc}") from exc
         except (
             httpx.ReadTimeout,
             httpx.WriteTimeout,

@@ -89,9 +89,7 @@ lists = Table(
 memberships = Table(
     "memberships",
     metadata,
-    Column(
-        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
     Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
     Column("state", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -107,9 +105,7 @@ consent_log = Table(
     "consent_log",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column(
-        "subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
     Column("list_id", Integer, ForeignKey("lists.id", ondelete="SET NULL")),
     # subscribe | confirm | resubscribe | unsubscribe
     Column("action", String(16), nullable=False),
@@ -165,9 +161,7 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
-    CheckConstraint(
-        "state IN ('queued', 'sending', 'sent', 'failed', 'skipped', 'unknown')", name="state"
-    ),
+    CheckConstraint("state IN ('queued', 'sending', 'sent', 'failed', 'skipped', 'unknown')", name="state"),
     UniqueConstraint("issue", "email_hash", name="uq_deliveries_issue_email_hash"),
     Index("ix_deliveries_send_state", "send_id", "state", "id"),
     Index("ix_deliveries_message_id", "message_id"),
