@@ -228,7 +228,9 @@ class _Reader:
     def _raw(self, table: str, key: str) -> Any:
         section = self.data.get(table, {})
         if not isinstance(section, dict):
-            self.errors.append(f"[{table}] must be a table, e.g. '[{table}]' on its own line")
+            problem = f"[{table}] must be a table, e.g. '[{table}]' on its own line"
+            if problem not in self.errors:
+                self.errors.append(problem)
             return None
         return section.get(key)
 
@@ -237,6 +239,8 @@ class _Reader:
 
     def text(self, table: str, key: str, *, required: bool = False, default: str = "") -> str:
         value = self._raw(table, key)
+        if isinstance(value, str):
+            value = value.strip()
         if value is None or value == "":
             if required:
                 self._fail(table, key, f'is required — add {key} = "…" under [{table}]')
@@ -244,7 +248,7 @@ class _Reader:
         if not isinstance(value, str):
             self._fail(table, key, f"must be a text string in quotes, not {value!r}")
             return default
-        return value.strip()
+        return value
 
     def email(self, table: str, key: str, *, required: bool = False, default: str = "") -> str:
         value = self.text(table, key, required=required, default=default)

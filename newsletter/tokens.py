@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
@@ -59,7 +60,7 @@ class Signer:
 
     def __init__(self, key: str | None = None) -> None:
         key = secret_key(key)
-        kwargs = {"signer_kwargs": {"digest_method": hashlib.sha256}}
+        kwargs: dict[str, Any] = {"signer_kwargs": {"digest_method": hashlib.sha256}}
         self._unsubscribe = URLSafeSerializer(key, salt=_UNSUBSCRIBE, **kwargs)
         self._preferences = URLSafeSerializer(key, salt=_PREFERENCES, **kwargs)
         self._confirm = URLSafeTimedSerializer(key, salt=_CONFIRM, **kwargs)
@@ -72,6 +73,8 @@ class Signer:
 
     def read_unsubscribe(self, token: str) -> UnsubscribeClaim:
         data = self._load(self._unsubscribe, token)
+        if not isinstance(data, list) or len(data) not in (2, 3):
+            raise TokenError("this link is damaged — copy the whole link from the email")
         try:
             subscriber_id, list_id, *rest = data
             return UnsubscribeClaim(

@@ -1,0 +1,66 @@
+"""build_message: the message one recipient would receive, headers and both parts."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+from newsletter.mime import build_message
+from newsletter.personalize import placeholder
+from newsletter.providers.base import Content, Recipient
+
+CONTENT = Content(
+    subject="Tak for et godt 2019 – glædelig jul, Ærø",
+    html=f'<p>Kære {placeholder("name")}</p><a href="{placeholder("unsubscribe_url")}">Afmeld</a>',
+    text=f"Kære {placeholder('name')}\nAfmeld: {placeholder('unsubscribe_url')}",
+    from_email="nyhedsbrev@example.org",
+    from_name="BusinessBallerup",
+    reply_to="jrau@balk.dk",
+    issue="2019-12-20-tak",
+)
+RECIPIENT = Recipient(
+    email="ida@example.com",
+    name="Ida Ærø Sørensen",
+    values={"name": "Ida & Co", "unsubscribe_url": "https://nyhedsbrev.example.org/u/t1"},
+    headers={
+        "List-Unsubscribe": "<https://nyhedsbrev.example.org/u/t1>, <mailto:afmeld@example.org?subject=unsubscribe>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    },
+)
+
+
+def parsed() -> email.message.EmailMessage:
+    raw = build_message(CONTENT, RECIPIENT).as_bytes()
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
+
+
+def test_headers() -> None:
+    message = parsed()
+    assert message["From"] == "BusinessBallerup <nyhedsbrev@example.org>"
+    assert message["To"] == "Ida Ærø Sørensen <ida@example.com>"
+    assert message["Reply-To"] == "jrau@balk.dk"
+    assert message["Message-ID"].endswith("@example.org>")
+    assert message["Date"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Unsubscribe"].startswith("<https://nyhedsbrev.example.org/u/t1>")
+
+
+def test_non_ascii_subject_is_encoded_and_round_trips() -> None:
+    raw = build_message(CONTENT, RECIPIENT).as_bytes()
+    subject_line = next(line for line in raw.split(b"\r\n") if line.startswith(b"Subject:"))
+    assert subject_line.isascii() and b"=?utf-8?" in subject_line.lower()
+    assert parsed()["Subject"] == "Tak for et godt 2019 – glædelig jul, Ærø"
+
+
+def test_both_parts_merged_for_the_recipient() -> None:
+    message = parsed()
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    # Parsed back, the SMTP policy's CRLF line ends remain: compare lines.
+    assert text.get_content().splitlines() == ["Kære Ida & Co", "Afmeld: https://nyhedsbrev.example.org/u/t1"]
+    assert "Kære Ida &amp; Co" in html.get_content()
+    assert 'href="https://nyhedsbrev.example.org/u/t1"' in html.get_content()
