@@ -1,9 +1,188 @@
-"""Commands of the author area."""
+"""Commands of the author area: ``check``, ``preview`` and ``screenshot``."""
 
 from __future__ import annotations
 
+import json
+import webbrowser
+from pathlib import Path
+
 import click
+
+from newsletter.checks import Finding, check_issue, has_errors
+from newsletter.cli import settings_of
+from newsletter.config import Settings
+from newsletter.errors import CheckError
+from newsletter.preview.sample import SampleRecipient, recipient_from_store
+
+
+def _issue_paths(settings: Settings, names: tuple[str, ...]) -> list[Path]:
+    from newsletter.issue import resolve_issue
+
+    if names:
+        return [resolve_issue(name, settings) for name in names]
+    paths = sorted(settings.issues_dir.glob("*.md"))
+    if not paths:
+        raise CheckError(
+            f"{settings.issues_dir} has no issues — name one, or create one with 'newsletter new'"
+        )
+    return paths
+
+
+def _newest_issue(settings: Settings) -> Path:
+    return _issue_paths(settings, ())[-1]
+
+
+@click.command("check")
+@click.argument("issues", nargs=-1, metavar="[ISSUE]...")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one document for CI.",
+)
+@click.option(
+    "--online", is_flag=True, help="Also check that every link and image answers (uses the network)."
+)
+@click.pass_context
+def check_command(ctx: click.Context, issues: tuple[str, ...], output: str, online: bool) -> None:
+    """Run the pre-send checks; exit 8 when any issue has errors (warnings alone exit 0).
+
+    ISSUE is a path, a file name in the issues folder or a slug; without one,
+    every issue is checked. The checks are listed in docs/checks.md.
+
+    Example:
+
+        newsletter check 2019-12-20-tak-for-et-godt-2019
+
+        newsletter check --format json --online > checks.json
+    """
+    from newsletter.issue import load_issue
+    from newsletter.render import render_issue
+
+    settings = settings_of(ctx)
+    report: list[tuple[Path, list[Finding]]] = []
+    for path in _issue_paths(settings, issues):
+        issue = load_issue(path, settings)
+        report.append((path, check_issue(issue, render_issue(issue, settings), settings, online=online)))
+    failed = [path for path, findings in report if has_errors(findings)]
+    if output == "json":
+        document = {
+            "ok": not failed,
+            "issues": [
+                {
+                    "file": str(path),
+                    "errors": sum(f.severity == "error" for f in findings),
+                    "warnings": sum(f.severity == "warning" for f in findings),
+                    "findings": [f.to_dict() for f in findings],
+                }
+                for path, findings in report
+            ],
+        }
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        for path, findings in report:
+            errors = sum(f.severity == "error" for f in findings)
+            summary = (
+                f"{errors} error(s), {len(findings) - errors} warning(s)" if findings else "all checks pass"
+            )
+            click.echo(f"{path}: {summary}")
+            for finding in findings:
+                click.echo(f"  {finding}")
+    if failed:
+        names = ", ".join(path.name for path in failed)
+        raise CheckError(f"checks found errors in {names} — fix them, then run 'newsletter check' again")
+
+
+def _recipient(settings: Settings, email: str | None) -> SampleRecipient | None:
+    return recipient_from_store(settings, email) if email else None
+
+
+@click.command("preview")
+@click.argument("issue", required=False)
+@click.option(
+    "--as",
+    "as_email",
+    metavar="EMAIL",
+    help="Personalise for this subscriber from the store instead of [sample].",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8025,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@click.option("--open/--no-open", "open_browser", default=False, help="Open the page in your web browser.")
+@click.pass_context
+def preview_command(
+    ctx: click.Context, issue: str | None, as_email: str | None, port: int, open_browser: bool
+) -> None:
+    """Show an issue as subscribers will see it, rebuilt on every save.
+
+    Serves a page on 127.0.0.1 with the email at 600 px and 375 px, the plain
+    text, the inbox line and the check results. Saving the issue, a template or
+    the settings file updates the page within a second; a broken issue shows
+    its error (file and line) in the page. Without ISSUE, the newest issue.
+    Stop with Ctrl-C.
+
+    Example:
+
+        newsletter preview 2019-12-20-tak-for-et-godt-2019 --as jens@example.com --port 8025
+    """
+    from newsletter.issue import resolve_issue
+    from newsletter.preview.app import create_app
+    from newsletter.preview.server import bind, serve_forever, url_of
+    from newsletter.preview.snapshot import Builder
+
+    settings = settings_of(ctx)
+    path = resolve_issue(issue, settings) if issue else _newest_issue(settings)
+    builder = Builder(issue_path=path, settings=settings, recipient=_recipient(settings, as_email))
+    sock = bind(port)
+    url = url_of(sock)
+    click.echo(f"Previewing {path} at {url} — press Ctrl-C to stop")
+    if open_browser:
+        webbrowser.open(url)
+    serve_forever(create_app(builder), sock)
+
+
+@click.command("screenshot")
+@click.argument("issue")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the PNGs (default: <build>/screenshots).",
+)
+@click.option(
+    "--as",
+    "as_email",
+    metavar="EMAIL",
+    help="Personalise for this subscriber from the store instead of [sample].",
+)
+@click.pass_context
+def screenshot_command(ctx: click.Context, issue: str, out_dir: Path | None, as_email: str | None) -> None:
+    """Write full-page PNGs of an issue at 600 px and 375 px, for a review.
+
+    Uses headless Chromium (apt-get install chromium). Files are named
+    <slug>-600.png and <slug>-375.png.
+
+    Example:
+
+        newsletter screenshot 2019-12-20-tak-for-et-godt-2019 --out docs/screenshots
+    """
+    from newsletter.issue import resolve_issue
+    from newsletter.screenshot import screenshot_issue
+
+    settings = settings_of(ctx)
+    path = resolve_issue(issue, settings)
+    target = out_dir or settings.build_dir / "screenshots"
+    for written in screenshot_issue(path, settings, target, recipient=_recipient(settings, as_email)):
+        click.echo(str(written))
 
 
 def register(main: click.Group) -> None:
     """Add this area's commands to the ``newsletter`` group."""
+    for command in (check_command, preview_command, screenshot_command):
+        main.add_command(command)
