@@ -1,0 +1,134 @@
+"""``newsletter build``: rendered issues written to ``DIR/<slug>/``, all or nothing.
+
+Per issue the folder holds ``email.html`` and ``email.txt`` (with merge
+placeholders, exactly what the send uses), ``message.eml`` (the full MIME
+message the settings' sample recipient would receive, with List-Unsubscribe
+headers; open it in any mail client) and the issue's local images.
+
+Every issue is rendered before anything is written, so one broken issue
+stops the whole build with nothing written. Each folder is assembled in a
+hidden temporary folder beside it and renamed into place, so a crash
+never leaves a half-written ``DIR/<slug>/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsletter.config import Settings
+from newsletter.errors import ConfigError, NewsletterError
+from newsletter.issue import all_issues, load_issue
+from newsletter.mime import build_message
+from newsletter.providers.base import Recipient
+from newsletter.render import Rendered, content_for, recipient_values, render_issue
+
+SAMPLE_SUBSCRIBER_ID = 0  # no real subscriber has id 0: the sample link unsubscribes nobody
+
+
+@dataclass(frozen=True)
+class Built:
+    slug: str
+    folder: Path
+    files: tuple[str, ...]
+    html_bytes: int
+
+
+def sample_recipient(rendered: Rendered, settings: Settings) -> Recipient:
+    """The settings' sample recipient with real-looking links and bulk-sender headers."""
+    unsubscribe_url = settings.url(f"u/{_sample_token(rendered.slug)}")
+    values = recipient_values(
+        settings,
+        email=settings.sample.email,
+        name=settings.sample.name,
+        unsubscribe_url=unsubscribe_url,
+        preferences_url=settings.url(f"preferences/{_sample_token(rendered.slug, preferences=True)}"),
+        web_url=settings.url(f"issues/{rendered.slug}"),
+        lang=rendered.lang,
+    )
+    unsubscribe_targets = [f"<{unsubscribe_url}>"]
+    if settings.sender.unsubscribe_mailto:
+        unsubscribe_targets.append(f"<mailto:{settings.sender.unsubscribe_mailto}?subject=unsubscribe>")
+    return Recipient(
+        email=settings.sample.email,
+        name=settings.sample.name,
+        values=values,
+        headers={
+            "List-Unsubscribe": ", ".join(unsubscribe_targets),
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+
+
+def _sample_token(slug: str, *, preferences: bool = False) -> str:
+    """A signed token when the signing key is set, else a visibly fake one (build needs no secret)."""
+    from newsletter.tokens import Signer
+
+    try:
+        signer = Signer()
+    except ConfigError:
+        return "SAMPLE-TOKEN"
+    if preferences:
+        return signer.preferences_token(SAMPLE_SUBSCRIBER_ID)
+    return signer.unsubscribe_token(SAMPLE_SUBSCRIBER_ID, None, slug or None)
+
+
+def build(issue_paths: Sequence[Path] | None, settings: Settings, out_dir: Path | None = None) -> list[Built]:
+    """Render every issue (all of them when ``issue_paths`` is empty), then write each folder."""
+    paths = list(issue_paths) if issue_paths else all_issues(settings)
+    if not paths:
+        raise NewsletterError(
+            f'{settings.issues_dir}: no issues to build — create one with: newsletter new "Titel"'
+        )
+    rendered = [render_issue(load_issue(path, settings), settings) for path in paths]
+    target = Path(out_dir) if out_dir else settings.build_dir
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NewsletterError(f"{target}: cannot create the build folder: {exc.strerror}") from exc
+    return [write_build(item, settings, target) for item in rendered]
+
+
+def write_build(rendered: Rendered, settings: Settings, out_dir: Path) -> Built:
+    """Write one rendered issue to ``out_dir/<slug>/`` atomically."""
+    final = out_dir / rendered.slug
+    staging = out_dir / f".{rendered.slug}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        staging.mkdir()
+        (staging / "email.html").write_text(rendered.html, encoding="utf-8")
+        (staging / "email.txt").write_text(rendered.text, encoding="utf-8")
+        message = build_message(content_for(rendered, settings), sample_recipient(rendered, settings))
+        (staging / "message.eml").write_bytes(message.as_bytes())
+        files = ["email.html", "email.txt", "message.eml"]
+        for source, url in rendered.assets:
+            relative = url.split(f"/issues/{rendered.slug}/", 1)[1]
+            destination = staging / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination)
+            files.append(relative)
+        _replace_folder(staging, final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise NewsletterError(f"{final}: cannot write the build: {exc.strerror or exc}") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Built(rendered.slug, final, tuple(files), len(rendered.html.encode()))
+
+
+def _replace_folder(staging: Path, final: Path) -> None:
+    """Swap ``staging`` in for ``final``; the old folder is removed only once the new one is in place."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        final.rename(old)
+        try:
+            staging.rename(final)
+        except OSError:
+            old.rename(final)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(final)

@@ -1,0 +1,311 @@
+"""Read and validate an issue file → :class:`Issue`.
+
+An issue is ``issues/YYYY-MM-DD-slug.md``: YAML front matter between ``---``
+lines, then a Markdown body (syntax: :mod:`newsletter.markdown`,
+``docs/authoring.md``). Its slug is the file stem. Every problem raises
+:class:`~newsletter.errors.IssueError` naming the file and, where it can, the
+line; nothing about an invalid issue is half-accepted.
+
+Local images are files in ``issues/<slug>/``; they are listed in
+:attr:`Issue.assets` and referenced by their public URL
+``{base_url}/issues/<slug>/<file>``, so the email never points at a disk path.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import yaml
+
+from newsletter.config import LANGUAGES, Settings
+from newsletter.errors import IssueError
+from newsletter.markdown import Block, BodyError, Image, Section, parse_body
+from newsletter.personalize import neutralise
+
+KNOWN_FIELDS = ("subject", "title", "preheader", "date", "template", "lang", "kicker")
+# Characters XML (so MJML) cannot hold; they arrive by pasting from word processors.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_FILE_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})-")
+
+
+# libyaml's parser when PyYAML has it (several times faster), else the pure-Python one.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _FrontMatterLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """A safe loader that leaves dates as text: we parse them ourselves, with a message on bad ones."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _load_yaml(source: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for line numbers) and its data, parsed once."""
+    loader = _FrontMatterLoader(source)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
+@dataclass(frozen=True)
+class Issue:
+    path: Path
+    slug: str
+    subject: str
+    title: str  # the heading shown in the email; defaults to the subject
+    preheader: str
+    date: datetime.date | None
+    template: str
+    lang: str
+    kicker: str
+    meta: dict[str, Any]  # every other front-matter field, for templates that need it
+    sections: list[Section]
+    links: list[str]
+    images: list[Image]
+    # (file on disk, public URL) for every local image.
+    assets: list[tuple[Path, str]] = field(default_factory=list)
+    # Line of each front-matter field, for messages about them.
+    field_lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def body(self) -> list[Section]:
+        return self.sections
+
+    def blocks(self) -> list[Block]:
+        """Every block of every section, columns flattened, in order."""
+        found: list[Block] = []
+        for section in self.sections:
+            for block in section.blocks:
+                found.append(block)
+                if block.kind == "columns":
+                    found.extend(inner for column in block.columns for inner in column)  # type: ignore[union-attr]
+        return found
+
+
+def resolve_issue(name: str, settings: Settings) -> Path:
+    """An issue given as a path, a file name in the issues folder, or a slug."""
+    candidates = [Path(name)]
+    if not Path(name).is_absolute():
+        candidates += [settings.issues_dir / name, settings.issues_dir / f"{name}.md"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    known = sorted(path.stem for path in settings.issues_dir.glob("*.md"))
+    hint = f"known issues: {', '.join(known[-5:])}" if known else f"{settings.issues_dir} has no issues yet"
+    raise IssueError(name, f"no such issue file or slug in {settings.issues_dir} — {hint}")
+
+
+def all_issues(settings: Settings) -> list[Path]:
+    return sorted(settings.issues_dir.glob("*.md"))
+
+
+def load_issue(path: Path, settings: Settings) -> Issue:
+    """Parse and validate the issue at ``path``."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise IssueError(path, "file not found") from None
+    except OSError as exc:
+        raise IssueError(path, f"cannot read the file: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise IssueError(
+            path, "the file is not UTF-8 text — save it as UTF-8 (in your editor: 'Save with encoding')", line
+        ) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    control = _CONTROL.search(text)
+    if control:
+        line = text.count("\n", 0, control.start()) + 1
+        column = control.start() - text.rfind("\n", 0, control.start())
+        raise IssueError(
+            path,
+            f"invisible control character U+{ord(control.group()):04X} in column {column} — delete it "
+            "(it often comes from pasting text from a word processor)",
+            line,
+        )
+    front, field_lines, body, body_line = _split_front_matter(path, text)
+    slug = path.stem
+    meta = dict(front)
+
+    subject = _text_field(path, meta, field_lines, "subject", required=True)
+    lang = _text_field(path, meta, field_lines, "lang") or settings.language
+    if lang not in LANGUAGES:
+        raise IssueError(
+            path,
+            f"lang: '{lang}' is not supported — use one of: {', '.join(LANGUAGES)}",
+            field_lines.get("lang"),
+        )
+    template = _text_field(path, meta, field_lines, "template") or settings.template
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", template):
+        raise IssueError(
+            path,
+            f"template: '{template}' is not a template name — use e.g. 'newsletter' or 'holiday'",
+            field_lines.get("template"),
+        )
+    salutation = meta.get("salutation", True)
+    if not isinstance(salutation, bool):
+        raise IssueError(
+            path, f"salutation: '{salutation}' must be true or false", field_lines.get("salutation")
+        )
+    assets: list[tuple[Path, str]] = []
+
+    def resolve_image(src: str, line: int) -> str:
+        return _resolve_image(path, slug, settings, src, line, assets)
+
+    try:
+        parsed = parse_body(body, body_line, resolve_image)
+    except BodyError as exc:
+        raise IssueError(path, str(exc), exc.line) from None
+    if not any(section.blocks or section.heading for section in parsed.sections):
+        raise IssueError(
+            path,
+            "the issue has no text after the front matter — write the newsletter below the closing '---'",
+            body_line,
+        )
+
+    return Issue(
+        path=path,
+        slug=slug,
+        subject=subject,
+        title=_text_field(path, meta, field_lines, "title") or subject,
+        preheader=_text_field(path, meta, field_lines, "preheader"),
+        date=_date_field(path, meta, field_lines),
+        template=template,
+        lang=lang,
+        kicker=_text_field(path, meta, field_lines, "kicker"),
+        meta=meta,
+        sections=parsed.sections,
+        links=parsed.links,
+        images=parsed.images,
+        assets=assets,
+        field_lines=field_lines,
+    )
+
+
+def _split_front_matter(path: Path, text: str) -> tuple[dict[str, Any], dict[str, int], str, int]:
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        raise IssueError(
+            path, "no front matter — start the file with '---', then 'subject: …', then '---'", 1
+        )
+    try:
+        end = next(index for index in range(1, len(lines)) if lines[index].strip() in ("---", "..."))
+    except StopIteration:
+        raise IssueError(
+            path, "the front matter is never closed — add a line '---' after its last field", 1
+        ) from None
+    source = "\n".join(lines[1:end])
+    try:
+        node, data = _load_yaml(source)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 2 if mark else 1
+        problem = exc.problem or "invalid YAML"
+        raise IssueError(
+            path, f"front matter is not valid YAML ({problem}) — write 'field: value', one per line", line
+        ) from None
+    except yaml.YAMLError as exc:
+        raise IssueError(path, f"front matter is not valid YAML ({exc})", 1) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise IssueError(
+            path, "front matter must be 'field: value' lines, e.g. 'subject: Nyt fra kommunen'", 2
+        )
+    field_lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _value in node.value:
+            field_lines[str(key_node.value)] = key_node.start_mark.line + 2
+    for key, value in data.items():
+        # YAML escapes ("\e") can smuggle in characters the raw-text check never saw.
+        if _has_control_character(value):
+            raise IssueError(
+                path,
+                f"{key}: holds an invisible control character — retype the value",
+                field_lines.get(str(key)),
+            )
+    return {str(key): value for key, value in data.items()}, field_lines, "\n".join(lines[end + 1 :]), end + 2
+
+
+def _has_control_character(value: object) -> bool:
+    if isinstance(value, str):
+        return _CONTROL.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_control_character(k) or _has_control_character(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_control_character(item) for item in value)
+    return False
+
+
+def _text_field(
+    path: Path, meta: dict[str, Any], lines: dict[str, int], name: str, *, required: bool = False
+) -> str:
+    value = meta.pop(name, None)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise IssueError(
+                path,
+                f"'{name}' is missing from the front matter — add '{name}: …' between the '---' lines",
+                lines.get(name, 1),
+            )
+        return ""
+    if isinstance(value, dict | list):
+        raise IssueError(path, f"{name}: must be a single line of text", lines.get(name))
+    return neutralise(str(value).strip())
+
+
+def _date_field(path: Path, meta: dict[str, Any], lines: dict[str, int]) -> datetime.date | None:
+    value = meta.pop("date", None)
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    if value is None:
+        match = _FILE_DATE.match(path.name)
+        if not match:
+            return None
+        value = match.group(1)
+    try:
+        return datetime.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise IssueError(
+            path,
+            f"date: '{value}' is not a date — write it as YYYY-MM-DD, e.g. 2019-12-20",
+            lines.get("date", 1),
+        ) from None
+
+
+def _resolve_image(
+    path: Path, slug: str, settings: Settings, src: str, line: int, assets: list[tuple[Path, str]]
+) -> str:
+    parsed = urlparse(src)
+    if parsed.scheme in ("http", "https") and parsed.netloc:
+        return src
+    if parsed.scheme or parsed.netloc or src.startswith("/"):
+        raise BodyError(line, f"image '{src}' must be an https:// address or a file in issues/{slug}/")
+    folder = (path.parent / slug).resolve()
+    relative = unquote(parsed.path)
+    candidates = [(path.parent / relative).resolve(), (folder / relative).resolve()]
+    for candidate in candidates:
+        if candidate.is_file() and candidate.is_relative_to(folder):
+            public = settings.url(f"issues/{slug}/{candidate.relative_to(folder).as_posix()}")
+            if (candidate, public) not in assets:
+                assets.append((candidate, public))
+            return public
+    raise BodyError(
+        line,
+        f"image file '{src}' not found — put it in {path.parent.name}/{slug}/ next to the issue and write ![…]({Path(relative).name})",
+    )

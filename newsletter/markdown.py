@@ -1,0 +1,400 @@
+"""An issue's Markdown body → sections of blocks, each with safe HTML and plain text.
+
+The body is CommonMark (markdown-it-py, raw HTML off: anything that looks like
+a tag is shown as text). On top of it, fenced containers add the elements a
+newsletter needs::
+
+    ::: button            one link shown as a call-to-action button
+    ::: greeting          the closing greeting ("Glædelig jul …")
+    ::: signature         sign-off and signature, one line per line
+    ::: column            two to four of these in a row form a multi-column row
+
+``##`` headings start sections. A paragraph that is only an image becomes a
+full-width image block. Every block carries its 1-based line in the issue
+file, for error messages, plus the HTML fragment (already escaped, author
+``%%`` neutralised) and the plain text the text part is built from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+from urllib.parse import urlparse
+
+from markdown_it import MarkdownIt
+from markdown_it.tree import SyntaxTreeNode
+from markupsafe import Markup
+
+from newsletter.personalize import neutralise
+from newsletter.plaintext import inline_text, node_text
+
+CONTAINERS = ("button", "greeting", "signature", "column")
+ALLOWED_LINK_SCHEMES = ("http", "https", "mailto", "tel")
+MAX_COLUMNS = 4
+
+_OPENER = re.compile(r"^ {0,3}:::\s*([A-Za-z][\w-]*)?\s*(.*?)\s*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+class BodyError(Exception):
+    """A problem in the body at ``line`` (1-based, in the issue file)."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+# ---------------------------------------------------------------- the block model
+
+
+@dataclass(frozen=True)
+class Prose:
+    """Paragraphs, lists, sub-headings, quotes and code: one run of ordinary text."""
+
+    kind: ClassVar[str] = "prose"
+    html: str
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Image:
+    kind: ClassVar[str] = "image"
+    url: str
+    alt: str
+    title: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Button:
+    kind: ClassVar[str] = "button"
+    label: str
+    url: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Greeting:
+    kind: ClassVar[str] = "greeting"
+    html: str
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Signature:
+    kind: ClassVar[str] = "signature"
+    lines_html: tuple[str, ...]
+    lines_text: tuple[str, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Columns:
+    kind: ClassVar[str] = "columns"
+    columns: tuple[tuple[Block, ...], ...]
+    line: int
+
+
+Block = Prose | Image | Button | Greeting | Signature | Columns
+
+
+@dataclass
+class Section:
+    heading: str | None
+    line: int
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Body:
+    sections: list[Section]
+    links: list[str]
+    images: list[Image]
+
+
+# Resolves an image's src (as written) to its public URL; raises BodyError when unusable.
+ImageResolver = Callable[[str, int], str]
+
+
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+
+_MD = _markdown()
+
+
+# ---------------------------------------------------------------- splitting out containers
+
+
+@dataclass
+class _Chunk:
+    container: str | None  # None: plain Markdown
+    argument: str
+    lines: list[str]
+    first_line: int  # 1-based line of the chunk's first content line
+
+
+def _split_containers(lines: list[str], first_line: int) -> list[_Chunk]:
+    chunks: list[_Chunk] = []
+    plain = _Chunk(None, "", [], first_line)
+    open_chunk: _Chunk | None = None
+    open_line = 0
+    fence: str | None = None
+    for offset, line in enumerate(lines):
+        number = first_line + offset
+        fence_match = _FENCE.match(line)
+        if fence_match:
+            marker = fence_match.group(1)
+            if fence is None:
+                fence = marker[0] * len(marker)
+            elif marker.startswith(fence):
+                fence = None
+        opener = None if fence else _OPENER.match(line)
+        target = open_chunk or plain
+        if opener is None:
+            target.lines.append(line)
+            continue
+        name, argument = opener.group(1), opener.group(2)
+        if open_chunk is None:
+            if not name:
+                raise BodyError(
+                    number, "':::' closes nothing — remove it, or open a block first, e.g. '::: button'"
+                )
+            if name not in CONTAINERS:
+                raise BodyError(number, f"unknown block '::: {name}' — use one of: {', '.join(CONTAINERS)}")
+            chunks.append(plain)
+            open_chunk, open_line = _Chunk(name, argument, [], number + 1), number
+        elif name:
+            raise BodyError(
+                number,
+                f"'::: {name}' inside '::: {open_chunk.container}' (opened on line {open_line}) — "
+                "close the first block with ':::' before opening another",
+            )
+        else:
+            chunks.append(open_chunk)
+            open_chunk = None
+            plain = _Chunk(None, "", [], number + 1)
+    if open_chunk is not None:
+        raise BodyError(
+            open_line, f"'::: {open_chunk.container}' is never closed — add a line ':::' after it"
+        )
+    chunks.append(plain)
+    return [chunk for chunk in chunks if chunk.container or any(line.strip() for line in chunk.lines)]
+
+
+# ---------------------------------------------------------------- Markdown → blocks
+
+
+class BodyParser:
+    """Turns one issue body into :class:`Body`. ``resolve_image`` maps an image src to a URL."""
+
+    def __init__(self, resolve_image: ImageResolver) -> None:
+        self.resolve_image = resolve_image
+        self.links: list[str] = []
+        self.images: list[Image] = []
+        self.source: list[str] = []
+        self.first_line = 1
+
+    def parse(self, text: str, first_line: int) -> Body:
+        self.source = text.split("\n")
+        self.first_line = first_line
+        sections = [Section(None, first_line)]
+        chunks = _split_containers(self.source, first_line)
+        index = 0
+        while index < len(chunks):
+            chunk = chunks[index]
+            if chunk.container == "column":
+                run = [chunk]
+                while index + 1 < len(chunks) and chunks[index + 1].container == "column":
+                    index += 1
+                    run.append(chunks[index])
+                sections[-1].blocks.append(self._columns(run))
+            elif chunk.container:
+                sections[-1].blocks.append(self._container(chunk))
+            else:
+                self._plain(chunk, sections)
+            index += 1
+        if sections[0].heading is None and not sections[0].blocks and len(sections) > 1:
+            sections.pop(0)
+        return Body(sections=sections, links=self.links, images=self.images)
+
+    def _nodes(self, chunk: _Chunk) -> list[SyntaxTreeNode]:
+        return list(SyntaxTreeNode(_MD.parse("\n".join(chunk.lines))).children)
+
+    def _line_of(self, node: SyntaxTreeNode, chunk: _Chunk) -> int:
+        return chunk.first_line + (node.map[0] if node.map else 0)
+
+    def _plain(self, chunk: _Chunk, sections: list[Section]) -> None:
+        for node in self._nodes(chunk):
+            line = self._line_of(node, chunk)
+            if node.type == "heading" and node.tag == "h1":
+                raise BodyError(
+                    line,
+                    "'# ' headings are for the title (front matter 'title'/'subject') — use '## ' for a section",
+                )
+            if node.type == "heading" and node.tag == "h2":
+                heading = neutralise(inline_text(node.children[0], with_urls=False))
+                self._collect_links(node, line, chunk)
+                sections.append(Section(heading, line))
+                continue
+            sections[-1].blocks.append(self._block(node, chunk))
+        for section in sections:
+            section.blocks = _merge_prose(section.blocks)
+
+    def _block(self, node: SyntaxTreeNode, chunk: _Chunk) -> Block:
+        line = self._line_of(node, chunk)
+        self._collect_links(node, line, chunk)
+        image = _lone_image(node)
+        if image is not None:
+            return self._image(image, line, chunk, node)
+        self._resolve_inline_images(node, line, chunk)
+        html = _MD.renderer.render(node.to_tokens(), _MD.options, {})
+        return Prose(html=Markup(neutralise(html)), text=neutralise(node_text(node)), line=line)
+
+    def _image(self, image: SyntaxTreeNode, line: int, chunk: _Chunk, paragraph: SyntaxTreeNode) -> Image:
+        src = str(image.attrs.get("src", ""))
+        line = self._locate(src, paragraph, chunk, line)
+        alt = inline_text(image, with_urls=False).strip()
+        if not alt:
+            raise BodyError(
+                line, f"image '{src}' has no alt text — write what it shows: ![Borgmesteren på besøg]({src})"
+            )
+        block = Image(
+            url=self.resolve_image(src, line),
+            alt=neutralise(alt),
+            title=neutralise(str(image.attrs.get("title", "") or "")),
+            line=line,
+        )
+        self.images.append(block)
+        return block
+
+    def _resolve_inline_images(self, node: SyntaxTreeNode, line: int, chunk: _Chunk) -> None:
+        for child in node.walk():
+            if child.type == "image":
+                image = self._image(child, line, chunk, node)
+                child.attrs["src"] = image.url
+                child.attrs["style"] = "max-width:100%;height:auto;"
+
+    def _collect_links(self, node: SyntaxTreeNode, line: int, chunk: _Chunk) -> None:
+        for child in node.walk():
+            if child.type != "link":
+                continue
+            href = str(child.attrs.get("href", ""))
+            scheme = urlparse(href).scheme.lower()
+            if scheme not in ALLOWED_LINK_SCHEMES or (
+                scheme in ("http", "https") and not urlparse(href).netloc
+            ):
+                raise BodyError(
+                    self._locate(href, node, chunk, line),
+                    f"link '{href}' is not an absolute address — write https://… or mailto:…",
+                )
+            self.links.append(href)
+
+    def _locate(self, needle: str, node: SyntaxTreeNode, chunk: _Chunk, default: int) -> int:
+        """The line inside ``node`` where ``needle`` is written (links and images span no lines)."""
+        if not node.map or not needle:
+            return default
+        start, end = node.map
+        for offset in range(start, end):
+            if offset < len(chunk.lines) and needle in chunk.lines[offset]:
+                return chunk.first_line + offset
+        return default
+
+    # ------------------------------------------------------------ containers
+
+    def _container(self, chunk: _Chunk) -> Block:
+        opened = chunk.first_line - 1
+        nodes = self._nodes(chunk)
+        for node in nodes:
+            self._collect_links(node, self._line_of(node, chunk), chunk)
+        if chunk.container == "button":
+            return self._button(chunk, nodes, opened)
+        if chunk.container == "greeting":
+            if not nodes:
+                raise BodyError(
+                    opened, "'::: greeting' is empty — write the greeting between the ':::' lines"
+                )
+            html = "".join(_MD.renderer.render(node.to_tokens(), _MD.options, {}) for node in nodes)
+            text = "\n\n".join(node_text(node) for node in nodes)
+            return Greeting(html=Markup(neutralise(html)), text=neutralise(text), line=opened)
+        lines = [line.strip() for line in chunk.lines if line.strip()]
+        if not lines:
+            raise BodyError(opened, "'::: signature' is empty — write one line per line of the signature")
+        return Signature(
+            lines_html=tuple(Markup(neutralise(_MD.renderInline(line))) for line in lines),
+            lines_text=tuple(neutralise(inline_text(_inline_node(line), with_urls=True)) for line in lines),
+            line=opened,
+        )
+
+    def _button(self, chunk: _Chunk, nodes: list[SyntaxTreeNode], opened: int) -> Button:
+        links = [child for node in nodes for child in node.walk() if child.type == "link"]
+        if len(nodes) != 1 or len(links) != 1:
+            raise BodyError(
+                opened, "'::: button' must hold exactly one link, e.g. [Læs mere](https://example.dk/side)"
+            )
+        link = links[0]
+        label = inline_text(link, with_urls=False).strip()
+        if not label:
+            raise BodyError(opened, "the button's link has no text — write [Læs mere](https://…)")
+        return Button(label=neutralise(label), url=neutralise(str(link.attrs["href"])), line=opened)
+
+    def _columns(self, run: list[_Chunk]) -> Columns:
+        opened = run[0].first_line - 1
+        if len(run) < 2 or len(run) > MAX_COLUMNS:
+            raise BodyError(
+                opened,
+                f"{len(run)} '::: column' block(s) in a row — put 2 to {MAX_COLUMNS} of them one after the other",
+            )
+        columns: list[tuple[Block, ...]] = []
+        for chunk in run:
+            blocks: list[Block] = []
+            for node in self._nodes(chunk):
+                if node.type == "heading" and node.tag in ("h1", "h2"):
+                    raise BodyError(
+                        self._line_of(node, chunk),
+                        "a column cannot start a section — use '### ' inside a column",
+                    )
+                blocks.append(self._block(node, chunk))
+            if not blocks:
+                raise BodyError(chunk.first_line - 1, "'::: column' is empty — write its text before ':::'")
+            columns.append(tuple(_merge_prose(blocks)))
+        return Columns(columns=tuple(columns), line=opened)
+
+
+def _merge_prose(blocks: list[Block]) -> list[Block]:
+    """Adjacent prose blocks become one, so a template lays out one text block per run."""
+    merged: list[Block] = []
+    for block in blocks:
+        previous = merged[-1] if merged else None
+        if isinstance(block, Prose) and isinstance(previous, Prose):
+            merged[-1] = Prose(
+                Markup(previous.html + block.html), previous.text + "\n\n" + block.text, previous.line
+            )
+        else:
+            merged.append(block)
+    return merged
+
+
+def _lone_image(node: SyntaxTreeNode) -> SyntaxTreeNode | None:
+    """The image when a paragraph holds nothing but one image."""
+    if node.type != "paragraph" or not node.children:
+        return None
+    inline = node.children[0]
+    parts = [child for child in inline.children if not (child.type == "text" and not child.content.strip())]
+    if len(parts) == 1 and parts[0].type == "image":
+        return parts[0]
+    return None
+
+
+def _inline_node(text: str) -> SyntaxTreeNode:
+    tokens = _MD.parseInline(text)
+    return SyntaxTreeNode(tokens).children[0]
+
+
+def parse_body(text: str, first_line: int, resolve_image: ImageResolver) -> Body:
+    """Parse ``text`` (the body, starting on line ``first_line`` of its file)."""
+    return BodyParser(resolve_image).parse(text, first_line)

@@ -1,0 +1,323 @@
+"""Issue → Jinja2 → MJML → mjml2html → premailer → :class:`Rendered`, once per issue.
+
+The result carries ``%%nl:…%%`` placeholders (:mod:`newsletter.personalize`)
+where per-recipient values belong; the send and the web archive merge them
+afterwards with escaping, so nothing here runs per recipient.
+
+Stage by stage:
+
+- Jinja2 with autoescape and :class:`~jinja2.StrictUndefined`: an undefined
+  variable is a :class:`RenderError` naming the template and line.
+- MJML is checked for ``mj-`` tags MRML does not know (it passes them through
+  silently); MRML's line-less ``ValueError`` is located by parsing the MJML
+  as XML, and traced back to the template line that wrote it
+  (:mod:`newsletter.mjml_errors`).
+- ``mjml2html(fonts={})``: no web-font ``<link>``, nothing fetched.
+- premailer, configured for MJML output (GUIDE §2): no network, ``!important``
+  kept (the responsive media queries need it), image ``width``/``height``
+  attributes left alone (Outlook needs them), ``<style>`` blocks kept (media
+  queries). CSS from ``<mj-style inline="inline">`` is inlined by premailer and
+  does not stay in a ``<style>`` block, which Gmail caps at 16 KB.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+from mjml import mjml2html
+from premailer import Premailer
+
+from newsletter.config import Settings
+from newsletter.dates import long_date, strings_for
+from newsletter.errors import IssueError, RenderError
+from newsletter.issue import Issue
+from newsletter.mjml_errors import check_mjml_tags, locate_mjml_error, template_display
+from newsletter.personalize import PLACEHOLDERS, placeholder
+from newsletter.plaintext import issue_text
+from newsletter.providers.base import Content
+
+TEMPLATE_SUFFIX = ".mjml.j2"
+GMAIL_STYLE_LIMIT = 16 * 1024
+_INLINE_STYLE = re.compile(r"<mj-style\s+inline=\"inline\"\s*>(.*?)</mj-style>", re.DOTALL)
+_STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An issue (or system email) rendered once, with merge placeholders."""
+
+    slug: str
+    subject: str
+    preheader: str
+    lang: str
+    html: str
+    text: str
+    mjml: str
+    assets: list[tuple[Path, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    template: str = ""
+
+
+# ---------------------------------------------------------------- public API
+
+
+def render_issue(issue: Issue, settings: Settings) -> Rendered:
+    """Render ``issue`` with its template; raises IssueError / RenderError."""
+    started = time.perf_counter()
+    template_name = issue.template + TEMPLATE_SUFFIX
+    if not (settings.templates_dir / template_name).is_file():
+        raise IssueError(
+            issue.path,
+            f"template: '{issue.template}' does not exist in {settings.templates_dir} — "
+            f"use one of: {', '.join(available_templates(settings))}",
+            issue.field_lines.get("template"),
+        )
+    strings = strings_for(issue.lang)
+    date_text = long_date(issue.date, issue.lang) if issue.date else ""
+    salutation = (
+        Markup(strings["salutation"]).format(name=Markup(placeholder("name")))
+        if issue.meta.get("salutation", True) is not False
+        else Markup("")
+    )
+    context = base_context(settings, lang=issue.lang, subject=issue.subject, preheader=issue.preheader)
+    context.update(issue=issue, date_text=date_text, salutation=salutation, meta=issue.meta)
+    timings: dict[str, float] = {}
+    html, mjml = _pipeline(template_name, context, settings, timings)
+    mark = time.perf_counter()
+    text = issue_text(issue, settings, date_text=date_text, salutation=str(salutation))
+    timings["text"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - started
+    return Rendered(
+        slug=issue.slug,
+        subject=issue.subject,
+        preheader=issue.preheader,
+        lang=issue.lang,
+        html=html,
+        text=text,
+        mjml=mjml,
+        assets=list(issue.assets),
+        timings=timings,
+        template=issue.template,
+    )
+
+
+def render_email(
+    template: str,
+    context: dict[str, Any],
+    settings: Settings,
+    *,
+    lang: str,
+    subject: str,
+    preheader: str,
+    text: str,
+) -> Rendered:
+    """A small system email (e.g. the sign-up confirmation) through the same pipeline.
+
+    ``template`` is a file name in the templates folder (``confirm.mjml.j2``) or
+    its stem. ``context`` adds to the base context (organisation, ``t``,
+    placeholders); ``text`` is the finished plain-text part.
+    """
+    started = time.perf_counter()
+    name = template if template.endswith(".j2") else template + TEMPLATE_SUFFIX
+    full = base_context(settings, lang=lang, subject=subject, preheader=preheader)
+    full.update(context)
+    timings: dict[str, float] = {}
+    html, mjml = _pipeline(name, full, settings, timings)
+    timings["total"] = time.perf_counter() - started
+    return Rendered(
+        slug="",
+        subject=subject,
+        preheader=preheader,
+        lang=lang,
+        html=html,
+        text=text,
+        mjml=mjml,
+        timings=timings,
+        template=name.removesuffix(TEMPLATE_SUFFIX),
+    )
+
+
+def content_for(rendered: Rendered, settings: Settings) -> Content:
+    """What a provider sends: the rendered parts plus sender and issue identity."""
+    return Content(
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        from_email=settings.sender.email,
+        from_name=settings.sender.name,
+        reply_to=settings.sender.reply_to,
+        issue=rendered.slug,
+        tags=(rendered.slug,) if rendered.slug else (),
+    )
+
+
+def recipient_values(
+    settings: Settings,
+    *,
+    email: str,
+    name: str | None,
+    unsubscribe_url: str,
+    preferences_url: str,
+    web_url: str,
+    lang: str | None = None,
+) -> dict[str, str]:
+    """The merge values for one recipient (raw; :mod:`personalize` escapes them for HTML).
+
+    A recipient without a name gets the language's fallback word ("læser" /
+    "reader"), so the salutation reads "Kære læser," rather than "Kære ,".
+    """
+    fallback = strings_for(lang or settings.language)["name_fallback"]
+    return {
+        "name": (name or "").strip() or fallback,
+        "email": email,
+        "unsubscribe_url": unsubscribe_url,
+        "preferences_url": preferences_url,
+        "web_url": web_url,
+    }
+
+
+def base_context(settings: Settings, *, lang: str, subject: str, preheader: str) -> dict[str, Any]:
+    """What the base layout needs: fixed strings, organisation and merge placeholders."""
+    marks = {name: Markup(placeholder(name)) for name in PLACEHOLDERS}
+    return {
+        "lang": lang,
+        "subject": subject,
+        "preheader": preheader,
+        "t": strings_for(lang),
+        "organisation": settings.organisation,
+        "site_url": settings.base_url,
+        "recipient": SimpleNamespace(name=marks["name"], email=marks["email"]),
+        "unsubscribe_url": marks["unsubscribe_url"],
+        "preferences_url": marks["preferences_url"],
+        "web_url": marks["web_url"],
+    }
+
+
+def available_templates(settings: Settings) -> list[str]:
+    """Issue templates a front matter may name (not the base layout, partials or system emails)."""
+    names = [
+        path.name.removesuffix(TEMPLATE_SUFFIX) for path in settings.templates_dir.glob("*" + TEMPLATE_SUFFIX)
+    ]
+    return sorted(name for name in names if name != "base" and not name.startswith(("_", "confirm")))
+
+
+# ---------------------------------------------------------------- the stages
+
+
+@lru_cache(maxsize=8)
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _pipeline(
+    template_name: str, context: dict[str, Any], settings: Settings, timings: dict[str, float]
+) -> tuple[str, str]:
+    mark = time.perf_counter()
+    mjml = _run_jinja(template_name, context, settings)
+    timings["jinja"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    check_mjml_tags(mjml, template_name, settings.templates_dir, settings.root)
+    inline_css = "\n".join(_INLINE_STYLE.findall(mjml))
+    mjml_for_mrml = _INLINE_STYLE.sub("", mjml)
+    try:
+        html = mjml2html(mjml_for_mrml, fonts={})
+    except ValueError as exc:
+        raise locate_mjml_error(
+            mjml_for_mrml, str(exc), template_name, settings.templates_dir, settings.root
+        ) from None
+    timings["mjml"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    html = _inline(html, inline_css, template_name, settings)
+    timings["premailer"] = time.perf_counter() - mark
+    return html, mjml
+
+
+def _run_jinja(template_name: str, context: dict[str, Any], settings: Settings) -> str:
+    environment = _environment(settings.templates_dir.resolve())
+    try:
+        return environment.get_template(template_name).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = template_display(exc.filename or exc.name or template_name, settings.root)
+        raise RenderError(where, f"template syntax error: {exc.message}", exc.lineno) from None
+    except jinja2.TemplateNotFound as exc:
+        where = template_display(settings.templates_dir / template_name, settings.root)
+        raise RenderError(
+            where, f"uses template '{exc.name}', which does not exist in {settings.templates_dir}"
+        ) from None
+    except jinja2.UndefinedError as exc:
+        filename, line = _template_frame(exc, settings.templates_dir / template_name)
+        raise RenderError(
+            template_display(filename, settings.root),
+            f"undefined template variable: {exc.message} — add it to the issue's front matter or remove it from the template",
+            line,
+        ) from None
+    except jinja2.TemplateError as exc:
+        filename, line = _template_frame(exc, settings.templates_dir / template_name)
+        raise RenderError(template_display(filename, settings.root), f"template error: {exc}", line) from None
+
+
+def _template_frame(exc: BaseException, default: Path) -> tuple[str, int | None]:
+    """The innermost template file and line in ``exc``'s traceback (Jinja maps frames to templates)."""
+    import traceback
+
+    found: tuple[str, int | None] = (str(default), None)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith(".j2"):
+            found = (frame.filename, frame.lineno)
+    return found
+
+
+def _inline(html: str, inline_css: str, template_name: str, settings: Settings) -> str:
+    try:
+        inlined = Premailer(
+            html,
+            base_url=None,
+            allow_network=False,
+            allow_loading_external_files=False,
+            strip_important=False,
+            keep_style_tags=True,
+            disable_basic_attributes=["width", "height"],
+            disable_link_rewrites=True,
+            disable_validation=True,
+            remove_classes=False,
+            exclude_pseudoclasses=True,
+            align_floating_images=False,
+            css_text=inline_css or None,
+            cssutils_logging_level=logging.CRITICAL,
+            method="html",
+        ).transform(pretty_print=False)
+    except Exception as exc:  # premailer raises plain exceptions of many kinds
+        where = template_display(settings.templates_dir / template_name, settings.root)
+        raise RenderError(where, f"CSS inlining failed: {exc}") from exc
+    if inline_css:
+        # premailer appends css_text as a <style>; it is inlined already, and counts against Gmail's cap.
+        inlined = inlined.replace(f'<style type="text/css">{inline_css}</style>', "")
+    style_size = sum(len(block.encode()) for block in _STYLE_BLOCK.findall(inlined))
+    if style_size > GMAIL_STYLE_LIMIT:
+        where = template_display(settings.templates_dir / template_name, settings.root)
+        raise RenderError(
+            where,
+            f"<style> blocks hold {style_size} bytes; Gmail drops them above {GMAIL_STYLE_LIMIT} — "
+            'move CSS into <mj-style inline="inline"> or trim it',
+        )
+    if not inlined.lstrip().lower().startswith("<!doctype"):
+        inlined = "<!doctype html>" + inlined
+    return inlined

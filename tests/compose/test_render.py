@@ -1,0 +1,237 @@
+"""Rendering the sample issues: what ends up in the email's HTML and text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import Settings
+from newsletter.issue import load_issue, resolve_issue
+from newsletter.personalize import merge, placeholder
+from newsletter.render import Rendered, content_for, recipient_values, render_email, render_issue
+from tests.compose.conftest import SAMPLE, SECOND_SAMPLE
+
+SEED_HEADINGS = [
+    "KILDEDAL – et nyt erhvervs- og boligområde",
+    "Lautrupparken skal fortsat være et attraktivt område",
+    "Virksomhedsbesøg",
+    "Hvad byder 2020 på?",
+]
+
+
+def render(settings: Settings, name: str = SAMPLE) -> Rendered:
+    return render_issue(load_issue(resolve_issue(name, settings), settings), settings)
+
+
+def visible_text(html: str) -> str:
+    without_head = re.sub(r"<head>.*?</head>", "", html, flags=re.DOTALL)
+    inline_joined = re.sub(r"</?(?:a|em|strong|code)\b[^>]*>", "", without_head)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", inline_joined))
+
+
+def test_sample_issue_is_complete_in_html_and_text(compose_settings: Settings) -> None:
+    rendered = render(compose_settings)
+    seed = Path(__file__).resolve().parents[3] / "shared" / "seed" / "tak-for-et-godt-2019.txt"
+    html_text = visible_text(rendered.html).replace("&amp;", "&")
+    text = re.sub(r"\s+", " ", rendered.text)
+    for heading in SEED_HEADINGS:
+        assert heading in html_text and heading in text
+    for phrase in [
+        "Tak for et godt 2019",
+        "Jul i BusinessBallerup",
+        "20. december 2019",
+        "Årets højdepunkt var offentliggørelsen af et partnerskab med PensionDanmark",
+        "så vi får tingene designet rigtigt.",
+        "sammen med erhvervsudviklingschef Jette Rau.",
+        "Læs mere om udviklingen af Kildedal her",
+        "Vi ønsker alle en glædelig jul og et godt nytår!",
+        "Nytårshilsner fra BusinessBallerup",
+        "Jette Rau, Erhvervsudviklingschef",
+    ]:
+        assert phrase in html_text, phrase
+        assert phrase in text or phrase.upper() in text, phrase
+    if seed.is_file():  # every paragraph of the seed, sentence by sentence
+        for sentence in re.split(r"(?<=[.!?])\s+|\n+", seed.read_text(encoding="utf-8")):
+            sentence = sentence.strip()
+            if (
+                len(sentence) > 40
+                and not any(h in sentence for h in SEED_HEADINGS)
+                and "herLautrup" not in sentence
+            ):
+                assert sentence.split("Jette Rau.")[0] in html_text, sentence
+    assert 'href="mailto:jrau@balk.dk"' in rendered.html
+    assert "PLACEHOLDER" in rendered.html  # the lost Kildedal address is visibly a placeholder
+    assert "jrau@balk.dk" in rendered.text
+
+
+def test_html_follows_email_rules(compose_settings: Settings) -> None:
+    html = render(compose_settings, SECOND_SAMPLE).html
+    assert html.lower().startswith("<!doctype html>")
+    assert re.search(r'<html[^>]* lang="da"', html)
+    assert (
+        "Ny helhedsplan for Lautrupparken, morgenmøde" in html.split("<body", 1)[1][:2000]
+    )  # hidden preheader
+    assert "display:none" in html.split("<body", 1)[1][:600]
+    for table in re.findall(r"<table[^>]*>", html):
+        assert 'role="presentation"' in table, table
+    images = re.findall(r"<img[^>]*>", html)
+    assert len(images) == 3
+    for image in images:
+        assert re.search(r'alt="[^"]+"', image), image
+        assert re.search(r'width="\d+"', image), image  # Outlook needs the attribute; premailer must keep it
+    assert "fonts.googleapis" not in html and "@import" not in html and "<link" not in html  # nothing fetched
+    assert re.search(
+        r"@media[^{]*\{[^@]*\.mj-column-per-50\s*\{\s*width:\s*50% !important", html
+    )  # responsive columns survive
+    styles = "".join(re.findall(r"<style[^>]*>(.*?)</style>", html, flags=re.DOTALL))
+    assert len(styles.encode()) < 16 * 1024
+    assert len(html.encode()) < 102 * 1024  # Gmail clips above this
+
+
+def test_local_images_get_public_urls_and_are_listed(compose_settings: Settings) -> None:
+    rendered = render(compose_settings, SECOND_SAMPLE)
+    base = f"https://nyhedsbrev.example.org/issues/{SECOND_SAMPLE}/"
+    assert [url for _, url in rendered.assets] == [
+        base + "lautrupparken.png",
+        base + "kildedal.png",
+        base + "moede.png",
+    ]
+    assert all(path.is_file() for path, _ in rendered.assets)
+    assert f'src="{base}kildedal.png"' in rendered.html
+    assert 'src="kildedal.png"' not in rendered.html
+
+
+def test_inline_css_is_inlined_and_not_left_in_style(compose_settings: Settings) -> None:
+    html = render(compose_settings, SECOND_SAMPLE).html
+    link = re.search(r'<a href="https://example.org/businessballerup/PLACEHOLDER-kildedal"[^>]*>', html)
+    assert link and "color:#00507a" in link.group(0).replace(" ", "")
+    assert "text-decoration: underline" not in "".join(
+        re.findall(r"<style[^>]*>.*?</style>", html, flags=re.DOTALL)
+    )
+
+
+def test_placeholders_and_fixed_strings(compose_settings: Settings) -> None:
+    rendered = render(compose_settings)
+    for name in ("name", "unsubscribe_url", "web_url", "preferences_url"):
+        assert placeholder(name) in rendered.html
+    for name in ("name", "unsubscribe_url", "web_url"):
+        assert placeholder(name) in rendered.text
+    assert "Afmeld nyhedsbrevet" in rendered.html and "Se nyhedsbrevet i din browser" in rendered.html
+    assert "Ballerup Kommune, Hold-An Vej 7, 2750 Ballerup" in rendered.html
+    assert "Afmeld nyhedsbrevet: %%nl:unsubscribe_url%%" in rendered.text
+
+
+def test_english_issue_uses_english_strings_and_dates(
+    compose_settings: Settings, write_issue: Callable[[str, str], Path]
+) -> None:
+    path = write_issue("2020-06-05-english", "---\nsubject: News\nlang: en\n---\n\nHello.\n")
+    rendered = render_issue(load_issue(path, compose_settings), compose_settings)
+    assert re.search(r'<html[^>]* lang="en"', rendered.html)
+    assert "5 June 2020" in rendered.html and "5 June 2020" in rendered.text
+    assert "Unsubscribe from this newsletter" in rendered.html
+    assert "Dear %%nl:name%%," in rendered.text
+    assert "Afmeld" not in rendered.html
+
+
+def test_salutation_can_be_turned_off(
+    compose_settings: Settings, write_issue: Callable[[str, str], Path]
+) -> None:
+    path = write_issue("2020-06-05-x", "---\nsubject: Nyt\nsalutation: false\n---\n\nHej.\n")
+    rendered = render_issue(load_issue(path, compose_settings), compose_settings)
+    assert "Kære" not in rendered.html and "Kære" not in rendered.text
+
+
+@pytest.mark.parametrize(
+    ("name", "html_expected", "text_expected"),
+    [
+        (
+            "<script>alert(1)</script>",
+            "Kære &lt;script&gt;alert(1)&lt;/script&gt;,",
+            "Kære <script>alert(1)</script>,",
+        ),
+        ('Ærø & Søn "A/S"', "Kære Ærø &amp; Søn &quot;A/S&quot;,", 'Kære Ærø & Søn "A/S",'),
+        (None, "Kære læser,", "Kære læser,"),
+        ("   ", "Kære læser,", "Kære læser,"),
+    ],
+)
+def test_merge_escapes_in_html_and_keeps_text_intact(
+    compose_settings: Settings, name: str | None, html_expected: str, text_expected: str
+) -> None:
+    rendered = render(compose_settings)
+    values = recipient_values(
+        compose_settings,
+        email="a@example.com",
+        name=name,
+        unsubscribe_url="https://nyhedsbrev.example.org/u/abc?x=1&y=2",
+        preferences_url="https://nyhedsbrev.example.org/preferences/abc",
+        web_url="https://nyhedsbrev.example.org/issues/x",
+    )
+    html, text = merge(rendered.html, rendered.text, values)
+    assert html_expected in html
+    assert text_expected in text
+    assert "<script>alert" not in html
+    assert 'href="https://nyhedsbrev.example.org/u/abc?x=1&amp;y=2"' in html
+    assert "https://nyhedsbrev.example.org/u/abc?x=1&y=2" in text
+    assert "%%nl:" not in html and "%%nl:" not in text
+
+
+def test_author_text_is_never_executed(
+    compose_settings: Settings, write_issue: Callable[[str, str], Path]
+) -> None:
+    body = (
+        "---\nsubject: 'Rabat 50%% {{ 7*7 }}'\n---\n\n"
+        "Skabelon {{ 7*7 }} og {% if true %}ja{% endif %}, tag <mj-section> og <script>x</script>, "
+        "flet %%nl:name%% og %%nl:unsubscribe_url%%.\n"
+    )
+    rendered = render_issue(load_issue(write_issue("2020-06-05-x", body), compose_settings), compose_settings)
+    html = rendered.html
+    assert "{{ 7*7 }}" in html and "{% if true %}ja{% endif %}" in html and "49" not in visible_text(html)
+    assert "&lt;mj-section&gt;" in html and "<mj-section" not in html
+    assert "&lt;script&gt;" in html and "<script" not in html
+    values = recipient_values(
+        compose_settings,
+        email="a@example.com",
+        name="Jens",
+        unsubscribe_url="U",
+        preferences_url="P",
+        web_url="W",
+    )
+    merged_html, merged_text = merge(html, rendered.text, values)
+    assert "flet %\u200b%nl:name%\u200b%" in merged_text  # shown as written, never merged
+    assert "flet %\u200b%nl:name%\u200b%" in merged_html
+    assert "Jens" in merged_text  # the salutation still merges
+
+
+def test_content_for_carries_sender_and_issue(compose_settings: Settings) -> None:
+    rendered = render(compose_settings)
+    content = content_for(rendered, compose_settings)
+    assert content.subject == "Tak for et godt 2019"
+    assert content.from_email == "nyhedsbrev@example.org" and content.from_name == "BusinessBallerup"
+    assert content.reply_to == "jrau@balk.dk"
+    assert content.issue == SAMPLE and content.html == rendered.html and content.text == rendered.text
+
+
+def test_render_email_for_system_mails_extends_the_base(compose_settings: Settings) -> None:
+    (compose_settings.templates_dir / "welcome.mjml.j2").write_text(
+        '{% extends "base.mjml.j2" %}\n{% block content %}<mj-section><mj-column>'
+        '<mj-button href="{{ confirm_url }}">{{ t.read_more }}</mj-button></mj-column></mj-section>{% endblock %}\n'
+        "{% block footer_links %}{% endblock %}\n",
+        encoding="utf-8",
+    )
+    rendered = render_email(
+        "welcome",
+        {"confirm_url": "https://nyhedsbrev.example.org/confirm/T?a=1&b=2"},
+        compose_settings,
+        lang="en",
+        subject="Confirm",
+        preheader="One click left",
+        text="Confirm: https://nyhedsbrev.example.org/confirm/T?a=1&b=2",
+    )
+    assert 'href="https://nyhedsbrev.example.org/confirm/T?a=1&amp;b=2"' in rendered.html
+    assert "Read more" in rendered.html and 'lang="en"' in rendered.html and "One click left" in rendered.html
+    assert "BusinessBallerup" in rendered.html  # the base layout's footer
+    assert placeholder("unsubscribe_url") not in rendered.html  # the block was overridden
+    assert rendered.text.startswith("Confirm:") and set(rendered.timings) >= {"jinja", "mjml", "premailer"}
