@@ -1,0 +1,128 @@
+"""Small helpers every HTTP adapter needs: address formatting, limits, invalid-address search.
+
+Kept apart from :mod:`newsletter.providers.base` (the contract) so the
+contract stays a pure description of types and steps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+from email_validator import EmailNotValidError, validate_email
+
+from newsletter.errors import ProviderPermanent, ProviderRetryable
+from newsletter.providers.base import Batch, Outcome, Recipient, RecipientResult
+from newsletter.secrets import redact
+
+# Characters that force a display name into a quoted string (RFC 5322 "specials").
+_SPECIALS = set('()<>[]:;@\\,."')
+
+
+def display_address(name: str | None, address: str) -> str:
+    """``Name <address>`` with the name quoted when it holds specials; UTF-8 kept as is.
+
+    JSON APIs (Postmark, Mailgun, Resend) take Unicode display names directly;
+    RFC 2047 encoding them would show up literally in some of them.
+    """
+    if not name:
+        return address
+    clean = " ".join(name.replace("\r", " ").replace("\n", " ").split())
+    if any(char in _SPECIALS for char in clean):
+        clean = '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{clean} <{address}>"
+
+
+def check_batch_size(provider: str, batch: Batch, maximum: int) -> None:
+    """The send engine splits batches; a larger one here is a programming error."""
+    if len(batch.recipients) > maximum:
+        raise ValueError(
+            f"{provider}: a batch holds at most {maximum} recipients, got {len(batch.recipients)}"
+        )
+    if not batch.recipients:
+        raise ValueError(f"{provider}: a batch needs at least one recipient")
+
+
+def invalid_recipient_indexes(recipients: Sequence[Recipient]) -> list[int]:
+    """Positions of recipients whose address is not a syntactically valid email address."""
+    bad: list[int] = []
+    for index, recipient in enumerate(recipients):
+        try:
+            validate_email(recipient.email, check_deliverability=False)
+        except EmailNotValidError:
+            bad.append(index)
+    return bad
+
+
+def response_json(response: httpx.Response) -> Any:
+    """The response body as JSON, or None when it is not JSON."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def short_text(response: httpx.Response, limit: int = 300) -> str:
+    """The response body on one line, trimmed and with secrets removed."""
+    text = " ".join(response.text.split())
+    return redact(text[:limit])
+
+
+# What one request answered: results for its recipients, or the provider's message
+# when it refused the whole request because of an address (nothing of it was sent).
+Attempt = Callable[[list[int]], "list[RecipientResult] | str"]
+
+
+def send_isolating_bad_addresses(
+    recipients: Sequence[Recipient], attempt: Attempt, provider: str
+) -> list[RecipientResult]:
+    """Send everyone, finding the address(es) a provider refuses a whole request for.
+
+    Used where one bad address refuses the whole request without naming it
+    (Mailgun 400, Resend 422). First every address is validated locally; if
+    that finds none, the batch is halved until the refused recipient is alone.
+    A refused request sent nothing, so no recipient is ever sent twice. Once
+    part of the batch has been accepted, a later failure becomes a per-recipient
+    result instead of an exception, so the accepted part is recorded.
+    """
+    results: dict[int, RecipientResult] = {}
+
+    def run(indexes: list[int], validated: bool) -> None:
+        try:
+            answered = attempt(indexes)
+        except (ProviderRetryable, ProviderPermanent) as exc:
+            if not any(r.outcome is Outcome.ACCEPTED for r in results.values()):
+                raise  # nothing of the batch went out: the caller may treat it as a whole
+            outcome = Outcome.RETRY if isinstance(exc, ProviderRetryable) else Outcome.REJECTED
+            for i in indexes:
+                results[i] = RecipientResult(outcome, reason=str(exc), retry_after=exc.retry_after)
+            return
+        if not isinstance(answered, str):
+            results.update(zip(indexes, answered, strict=True))
+            return
+        if not validated:
+            bad = {indexes[j] for j in invalid_recipient_indexes([recipients[i] for i in indexes])}
+            for i in bad:
+                results[i] = RecipientResult(
+                    Outcome.REJECTED,
+                    reason=f"{provider}: {recipients[i].email!r} is not a valid address",
+                    suppress=True,
+                )
+            rest = [i for i in indexes if i not in bad]
+            if bad:
+                if rest:
+                    run(rest, validated=True)
+                return
+        if len(indexes) == 1:
+            results[indexes[0]] = RecipientResult(
+                Outcome.REJECTED, reason=f"{provider}: {answered}", suppress=True
+            )
+            return
+        middle = len(indexes) // 2
+        run(indexes[:middle], validated=True)
+        run(indexes[middle:], validated=True)
+
+    run(list(range(len(recipients))), validated=False)
+    return [results[i] for i in range(len(recipients))]

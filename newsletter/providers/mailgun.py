@@ -1,0 +1,146 @@
+"""Mailgun: ``POST /v3/{domain}/messages``, form data, up to 1000 recipients per request.
+
+The content goes once and Mailgun merges per recipient from the
+``recipient-variables`` JSON (keyed by address): each ``%%nl:NAME%%``
+placeholder becomes ``%recipient.NAME_html%`` in the HTML part (escaped value)
+and ``%recipient.NAME_text%`` in the text part (raw value). Mailgun expands
+``%recipient.…%`` in header fields as well, so per-recipient headers are sent
+as ``h:List-Unsubscribe=%recipient.h_list_unsubscribe%`` and correlation
+metadata as ``v:nl_delivery=%recipient.v_nl_delivery%``; webhooks echo the
+``v:`` values under ``event-data.user-variables``.
+
+Mailgun answers one id for the whole request, and refuses the whole request
+(HTTP 400) when a single ``to`` address is invalid, without naming it. The
+adapter then finds the bad address(es) — by validating every address, and if
+none is invalid by our rules, by splitting the batch in halves until the
+refused recipient is alone — rejects and suppresses them, and sends the rest.
+A 400 refuses everything, so the split never sends anyone twice. Mailgun has
+no idempotency keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from newsletter.errors import ProviderAmbiguous, ProviderPermanent
+from newsletter.personalize import escape_value_html, translate, used_placeholders
+from newsletter.providers._shared import (
+    check_batch_size,
+    display_address,
+    response_json,
+    send_isolating_bad_addresses,
+    short_text,
+)
+from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+
+EU_BASE_URL = "https://api.eu.mailgun.net"
+MAX_TAGS = 3
+_ADDRESS_PROBLEM = re.compile(r"(?i)\b(to|recipient)\b.*\b(address|invalid)\b|not a valid address")
+
+
+def _variable_key(prefix: str, name: str) -> str:
+    return prefix + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+class MailgunProvider(Provider):
+    name = "mailgun"
+    max_batch = 1000
+    idempotent = False
+
+    def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str, domain: str) -> None:
+        # The documentation shows URLs ending in /v3; the adapter adds that itself.
+        super().__init__(client=client, base_url=base_url.rstrip("/").removesuffix("/v3"))
+        if not domain or "/" in domain:
+            raise ValueError(f"mailgun: invalid sending domain {domain!r}")
+        self._api_key = api_key
+        self.domain = domain
+
+    def __repr__(self) -> str:
+        return f"MailgunProvider(base_url={self.base_url!r}, domain={self.domain!r})"
+
+    def build_form(
+        self, batch: Batch, recipients: Sequence[Recipient] | None = None
+    ) -> list[tuple[str, str]]:
+        content = batch.content
+        chosen = list(batch.recipients if recipients is None else recipients)
+        html_names = sorted(used_placeholders(content.html))
+        text_names = sorted(used_placeholders(content.text))
+        header_names = sorted({h for r in chosen for h in r.headers})
+        metadata_names = sorted({m for r in chosen for m in r.metadata})
+
+        variables: dict[str, dict[str, str]] = {}
+        for recipient in chosen:
+            if recipient.email in variables:
+                raise ValueError(f"mailgun: {recipient.email} appears twice in one batch")
+            values = {f"{n}_html": escape_value_html(recipient.values.get(n, "")) for n in html_names}
+            values.update({f"{n}_text": recipient.values.get(n, "") for n in text_names})
+            values.update({_variable_key("h_", h): recipient.headers.get(h, "") for h in header_names})
+            values.update(
+                {_variable_key("v_", m): str(recipient.metadata.get(m, "")) for m in metadata_names}
+            )
+            variables[recipient.email] = values
+
+        form: list[tuple[str, str]] = [
+            ("from", display_address(content.from_name, content.from_email)),
+            *[("to", display_address(r.name, r.email)) for r in chosen],
+            ("subject", content.subject),
+            ("text", translate(content.text, lambda n: f"%recipient.{n}_text%")),
+            ("html", translate(content.html, lambda n: f"%recipient.{n}_html%")),
+            ("recipient-variables", json.dumps(variables, ensure_ascii=False, separators=(",", ":"))),
+        ]
+        if content.reply_to:
+            form.append(("h:Reply-To", content.reply_to))
+        form += [(f"h:{h}", f"%recipient.{_variable_key('h_', h)}%") for h in header_names]
+        form += [(f"v:{m}", f"%recipient.{_variable_key('v_', m)}%") for m in metadata_names]
+        tags = list(dict.fromkeys([*([content.issue] if content.issue else []), *content.tags]))
+        if len(tags) > MAX_TAGS:
+            raise ProviderPermanent(
+                f"mailgun: at most {MAX_TAGS} tags per message; this issue has {len(tags)} "
+                "(issue slug + tags) — remove some tags"
+            )
+        form += [("o:tag", tag) for tag in tags]
+        return form
+
+    def _post(self, batch: Batch, recipients: Sequence[Recipient]) -> httpx.Response:
+        return self.post(
+            f"/v3/{quote(self.domain, safe='')}/messages",
+            content=urlencode(self.build_form(batch, recipients)).encode("ascii"),
+            auth=("api", self._api_key),
+            headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
+        )
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        check_batch_size(self.name, batch, self.max_batch)
+        recipients = list(batch.recipients)
+
+        def attempt(indexes: list[int]) -> list[RecipientResult] | str:
+            response = self._post(batch, [recipients[i] for i in indexes])
+            if response.status_code == 200:
+                body = response_json(response)
+                if not (isinstance(body, dict) and body.get("id")):
+                    # e.g. Mailgun's "Mailgun Magnificent API" page for a wrong URL: nothing
+                    # says the messages were queued, nor that they were not.
+                    raise ProviderAmbiguous(
+                        f"mailgun: HTTP 200 without a message id from {self.base_url} ({short_text(response, 120)}) "
+                        "— check [provider] base_url and mailgun_domain"
+                    )
+                message_id = str(body["id"]).strip("<>")
+                return [RecipientResult(Outcome.ACCEPTED, message_id=message_id) for _ in indexes]
+            message = _message(response)
+            if response.status_code == 400 and _ADDRESS_PROBLEM.search(message):
+                return message
+            raise ProviderPermanent(f"mailgun: HTTP {response.status_code}: {message}")
+
+        return send_isolating_bad_addresses(recipients, attempt, self.name)
+
+
+def _message(response: httpx.Response) -> str:
+    body = response_json(response)
+    if isinstance(body, dict) and "message" in body:
+        return " ".join(str(body["message"]).split())[:300]
+    return short_text(response)

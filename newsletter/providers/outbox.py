@@ -1,0 +1,95 @@
+"""The outbox: every message as a complete ``.eml`` file in a folder, no network, no credentials.
+
+The embedded default, so a project runs (and its sends can be inspected in any
+mail client) before an email provider is set up. Layout::
+
+    <outbox_dir>/<issue slug>/<delivery id>.eml
+
+The file name comes from the recipient's ``nl_delivery`` metadata (the ledger
+row) or, without one, from a hash of the address. Sending the same delivery
+again therefore replaces its file instead of adding a second one: the outbox
+is idempotent, like a provider with idempotency keys. Each file is written to a
+temporary name in the same folder and moved into place with ``os.replace``, so
+a crash never leaves a half-written message behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from newsletter.errors import ProviderPermanent
+from newsletter.mime import build_message
+from newsletter.providers._shared import check_batch_size
+from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def _safe_name(value: str) -> str:
+    cleaned = _UNSAFE.sub("_", value).strip("._")
+    return cleaned[:120] or "_"
+
+
+def message_file_name(recipient: Recipient) -> str:
+    """``<nl_delivery>.eml``, else a hash of the address: stable across re-sends."""
+    delivery = recipient.metadata.get("nl_delivery")
+    if delivery:
+        return f"{_safe_name(str(delivery))}.eml"
+    digest = hashlib.sha256(recipient.email.strip().lower().encode("utf-8")).hexdigest()[:24]
+    return f"addr-{digest}.eml"
+
+
+class OutboxProvider(Provider):
+    name = "outbox"
+    max_batch = 1000
+    idempotent = True
+
+    def __init__(self, outbox_dir: Path | str) -> None:
+        super().__init__(client=None, base_url="")
+        self.outbox_dir = Path(outbox_dir)
+
+    def folder_for(self, batch: Batch) -> Path:
+        return self.outbox_dir / _safe_name(batch.content.issue or "issue")
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        check_batch_size(self.name, batch, self.max_batch)
+        folder = self.folder_for(batch)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProviderPermanent(
+                f"outbox: cannot create folder {folder}: {exc.strerror} — "
+                "check [provider] outbox_dir in newsletter.toml and the folder's permissions"
+            ) from exc
+        results: list[RecipientResult] = []
+        for recipient in batch.recipients:
+            message = build_message(batch.content, recipient)
+            target = folder / message_file_name(recipient)
+            self._write_atomically(target, message.as_bytes())
+            results.append(RecipientResult(Outcome.ACCEPTED, message_id=str(message["Message-ID"])))
+        return results
+
+    def _write_atomically(self, target: Path, data: bytes) -> None:
+        temp_name: str | None = None
+        try:
+            fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".eml")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temp_name, target)
+            temp_name = None
+        except OSError as exc:
+            raise ProviderPermanent(
+                f"outbox: cannot write {target}: {exc.strerror} — check free disk space and permissions"
+            ) from exc
+        finally:
+            if temp_name is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp_name)
+
+    def close(self) -> None:
+        """Nothing to close: the outbox holds no connections."""

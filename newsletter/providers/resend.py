@@ -1,0 +1,166 @@
+"""Resend: ``POST /emails/batch``, up to 100 fully rendered emails per request, idempotent.
+
+Every request carries ``Idempotency-Key: <batch.idempotency_key>``. Resend
+keeps the key for 24 hours: the same key with the same body returns the first
+answer and sends nothing again, which makes a batch whose answer was lost (read
+timeout, dropped connection, crash) safe to send again — ``idempotent = True``.
+The same key with a *different* body is refused with 409
+``invalid_idempotent_request``: that is a bug or a changed issue, reported as a
+permanent error; 409 ``concurrent_idempotent_requests`` (the first request is
+still running) is retryable.
+
+Correlation metadata goes in ``tags`` (name/value, ASCII letters, digits,
+``_`` and ``-`` only; other characters become ``_``); webhooks echo them under
+``data.tags``. The answer ``{"data": [{"id": …}, …]}`` lists one id per email,
+in order. A 422 about addresses is attributed by validating each address; the
+rest is sent again under a derived, equally stable key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+import httpx
+
+from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.personalize import merge
+from newsletter.providers._shared import (
+    check_batch_size,
+    response_json,
+    send_isolating_bad_addresses,
+    short_text,
+)
+from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.secrets import redact
+
+MAX_KEY_LENGTH = 256
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def tag_value(value: str) -> str:
+    """A value Resend accepts in a tag: ASCII letters, digits, ``_`` and ``-``, at most 256."""
+    return _TAG_UNSAFE.sub("_", value)[:256] or "_"
+
+
+def resend_address(name: str | None, address: str) -> str:
+    """``Name <address>`` as Resend parses it: no quoting, so quotes, brackets and commas go."""
+    if not name:
+        return address
+    clean = " ".join(re.sub(r'[",<>\r\n]', " ", name).split())
+    return f"{clean} <{address}>" if clean else address
+
+
+def idempotency_key(base: str, excluded: Sequence[int] = ()) -> str:
+    """The batch key, or a stable derivative when some recipients were taken out."""
+    key = (
+        base
+        if not excluded
+        else f"{base}/minus-{hashlib.sha256(repr(sorted(excluded)).encode()).hexdigest()[:16]}"
+    )
+    if len(key) > MAX_KEY_LENGTH:
+        key = "sha256-" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+class ResendProvider(Provider):
+    name = "resend"
+    max_batch = 100
+    idempotent = True
+
+    def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str) -> None:
+        super().__init__(client=client, base_url=base_url)
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"ResendProvider(base_url={self.base_url!r})"
+
+    def build_payload(
+        self, batch: Batch, recipients: Sequence[Recipient] | None = None
+    ) -> list[dict[str, Any]]:
+        content = batch.content
+        sender = resend_address(content.from_name, content.from_email)
+        emails: list[dict[str, Any]] = []
+        for recipient in batch.recipients if recipients is None else recipients:
+            html, text = merge(content.html, content.text, recipient.values)
+            email: dict[str, Any] = {
+                "from": sender,
+                "to": [resend_address(recipient.name, recipient.email)],
+                "subject": content.subject,
+                "html": html,
+                "text": text,
+            }
+            if content.reply_to:
+                email["reply_to"] = content.reply_to
+            if recipient.headers:
+                email["headers"] = dict(recipient.headers)
+            tags = {**({"nl_issue": content.issue} if content.issue else {}), **recipient.metadata}
+            # Resend tags are name/value pairs; plain tags become nl_tag_1, nl_tag_2, …
+            extra = [t for t in content.tags if t != content.issue]
+            tags.update({f"nl_tag_{number}": tag for number, tag in enumerate(extra, start=1)})
+            if tags:
+                email["tags"] = [{"name": tag_value(k), "value": tag_value(str(v))} for k, v in tags.items()]
+            emails.append(email)
+        return emails
+
+    def _post(self, payload: list[dict[str, Any]], key: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        if key:
+            headers["Idempotency-Key"] = key
+        return self.post("/emails/batch", json=payload, headers=headers)
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        check_batch_size(self.name, batch, self.max_batch)
+        recipients = list(batch.recipients)
+        everyone = list(range(len(recipients)))
+
+        def attempt(indexes: list[int]) -> list[RecipientResult] | str:
+            key = None
+            if batch.idempotency_key:
+                # A subset (after a refusal) gets its own key, derived so that it is
+                # the same again on a retry or a resume.
+                left_out = [i for i in everyone if i not in set(indexes)]
+                key = idempotency_key(batch.idempotency_key, left_out)
+            response = self._post(self.build_payload(batch, [recipients[i] for i in indexes]), key)
+            if response.status_code == 200:
+                return _accepted(response, len(indexes), self.base_url)
+            body = response_json(response)
+            message = str(body.get("message", "")) if isinstance(body, Mapping) else ""
+            if response.status_code == 422 and "`to`" in message:
+                return message
+            _raise_for(response, key)
+
+        return send_isolating_bad_addresses(recipients, attempt, self.name)
+
+
+def _accepted(response: httpx.Response, count: int, base_url: str) -> list[RecipientResult]:
+    body = response_json(response)
+    data = body.get("data") if isinstance(body, Mapping) else None
+    if not isinstance(data, list) or len(data) != count:
+        # A 200 we cannot read may or may not have sent; the Idempotency-Key makes
+        # sending the batch again safe, so say so rather than guess.
+        raise ProviderAmbiguous(
+            f"resend: unexpected answer to a batch of {count} from {base_url}: {short_text(response, 120)} "
+            "— check [provider] base_url"
+        )
+    return [
+        RecipientResult(Outcome.ACCEPTED, message_id=str(e.get("id")) if isinstance(e, Mapping) else None)
+        for e in data
+    ]
+
+
+def _raise_for(response: httpx.Response, key: str | None) -> NoReturn:
+    body = response_json(response)
+    name = str(body.get("name", "")) if isinstance(body, Mapping) else ""
+    message = redact(str(body.get("message", ""))) if isinstance(body, Mapping) else short_text(response)
+    if response.status_code == 409 and name == "concurrent_idempotent_requests":
+        raise ProviderRetryable(f"resend: the batch with Idempotency-Key {key} is still being processed")
+    if response.status_code == 409:
+        raise ProviderPermanent(
+            f"resend: HTTP 409 {name or 'conflict'}: Idempotency-Key {key} was already used for a different "
+            "batch (the issue or its recipients changed since it was first sent) — nothing was sent again; "
+            "check the ledger before re-sending this batch"
+        )
+    raise ProviderPermanent(f"resend: HTTP {response.status_code} {name}: {message or short_text(response)}")

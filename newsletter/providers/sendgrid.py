@@ -1,0 +1,176 @@
+"""SendGrid v3: ``POST /v3/mail/send`` with up to 1000 personalizations per request.
+
+The content goes once per request and SendGrid merges per recipient: every
+``%%nl:NAME%%`` placeholder is rewritten into a substitution tag, with a
+separate tag for the HTML part (``-nl_NAME_html-``, HTML-escaped value) and the
+text part (``-nl_NAME_text-``, raw value). Each personalization carries the
+recipient's headers (List-Unsubscribe…) and ``custom_args`` (correlation ids,
+echoed as top-level keys of every event-webhook record).
+
+SendGrid answers ``202`` with no per-recipient ids; the ``X-Message-Id``
+header identifies the request, so each recipient's id is
+``<X-Message-Id>.<nl_delivery>`` (webhook ``sg_message_id`` values start with
+the ``X-Message-Id``). A ``400`` that names ``personalizations.N.to…`` fields
+is attributed to those recipients: they are rejected and suppressed, the rest
+is sent again in one more request. SendGrid has no idempotency keys.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from newsletter.errors import ProviderPermanent
+from newsletter.personalize import escape_value_html, translate, used_placeholders
+from newsletter.providers._shared import check_batch_size, response_json, short_text
+from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.secrets import redact
+
+EU_BASE_URL = "https://api.eu.sendgrid.com"  # for EU regional subusers
+MAX_CATEGORIES = 10
+_RECIPIENT_FIELD = re.compile(r"^personalizations\.(\d+)\.(?:to|cc|bcc)\b")
+
+
+def html_tag(name: str) -> str:
+    return f"-nl_{name}_html-"
+
+
+def text_tag(name: str) -> str:
+    return f"-nl_{name}_text-"
+
+
+class SendGridProvider(Provider):
+    name = "sendgrid"
+    max_batch = 1000
+    idempotent = False
+
+    def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str) -> None:
+        # The documentation shows URLs ending in /v3; the adapter adds that itself.
+        super().__init__(client=client, base_url=base_url.rstrip("/").removesuffix("/v3"))
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"SendGridProvider(base_url={self.base_url!r})"
+
+    def build_payload(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> dict[str, Any]:
+        content = batch.content
+        chosen = batch.recipients if recipients is None else recipients
+        html_names = sorted(used_placeholders(content.html))
+        text_names = sorted(used_placeholders(content.text))
+        personalizations = []
+        for recipient in chosen:
+            to: dict[str, str] = {"email": recipient.email}
+            if recipient.name:
+                to["name"] = recipient.name
+            personalization: dict[str, Any] = {"to": [to]}
+            substitutions = {html_tag(n): escape_value_html(recipient.values.get(n, "")) for n in html_names}
+            substitutions.update({text_tag(n): recipient.values.get(n, "") for n in text_names})
+            if substitutions:
+                personalization["substitutions"] = substitutions
+            if recipient.headers:
+                personalization["headers"] = dict(recipient.headers)
+            if recipient.metadata:
+                personalization["custom_args"] = {k: str(v) for k, v in recipient.metadata.items()}
+            personalizations.append(personalization)
+        sender: dict[str, str] = {"email": content.from_email}
+        if content.from_name:
+            sender["name"] = content.from_name
+        payload: dict[str, Any] = {
+            "personalizations": personalizations,
+            "from": sender,
+            "subject": content.subject,
+            # SendGrid requires text/plain before text/html.
+            "content": [
+                {"type": "text/plain", "value": translate(content.text, text_tag)},
+                {"type": "text/html", "value": translate(content.html, html_tag)},
+            ],
+        }
+        if content.reply_to:
+            payload["reply_to"] = {"email": content.reply_to}
+        categories = list(dict.fromkeys([*([content.issue] if content.issue else []), *content.tags]))
+        if len(categories) > MAX_CATEGORIES:
+            raise ProviderPermanent(
+                f"sendgrid: at most {MAX_CATEGORIES} categories per message; this issue has {len(categories)} "
+                "(issue slug + tags) — remove some tags"
+            )
+        if categories:
+            payload["categories"] = [c[:255] for c in categories]
+        return payload
+
+    def _post(self, payload: Mapping[str, Any]) -> httpx.Response:
+        return self.post(
+            "/v3/mail/send",
+            json=payload,
+            headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
+        )
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        check_batch_size(self.name, batch, self.max_batch)
+        results: dict[int, RecipientResult] = {}
+        remaining = list(range(len(batch.recipients)))
+        # A 400 refuses the whole request (nothing is sent), so after taking out the
+        # recipients it names, sending the rest again duplicates no one.
+        while remaining:
+            chosen = [batch.recipients[i] for i in remaining]
+            response = self._post(self.build_payload(batch, chosen))
+            if response.status_code == 202:
+                results.update(zip(remaining, self._accepted(response, chosen), strict=True))
+                break
+            bad = _attributable_recipients(response, len(remaining)) if response.status_code == 400 else set()
+            if not bad:
+                taken_out = f" after removing {len(results)} invalid address(es)" if results else ""
+                raise ProviderPermanent(
+                    f"sendgrid: HTTP {response.status_code}{taken_out}: {_describe(response)}"
+                )
+            reasons = _reasons(response)
+            for position in sorted(bad):
+                reason = f"sendgrid: {reasons.get(position, 'invalid address')}"
+                results[remaining[position]] = RecipientResult(Outcome.REJECTED, reason=reason, suppress=True)
+            remaining = [index for position, index in enumerate(remaining) if position not in bad]
+        return [results[i] for i in range(len(batch.recipients))]
+
+    def _accepted(self, response: httpx.Response, recipients: Sequence[Recipient]) -> list[RecipientResult]:
+        request_id = response.headers.get("x-message-id", "")
+        results = []
+        for index, recipient in enumerate(recipients):
+            suffix = recipient.metadata.get("nl_delivery") or str(index)
+            message_id = f"{request_id}.{suffix}" if request_id else None
+            results.append(RecipientResult(Outcome.ACCEPTED, message_id=message_id))
+        return results
+
+
+def _errors(response: httpx.Response) -> list[Mapping[str, Any]]:
+    body = response_json(response)
+    if isinstance(body, Mapping) and isinstance(body.get("errors"), list):
+        return [e for e in body["errors"] if isinstance(e, Mapping)]
+    return []
+
+
+def _attributable_recipients(response: httpx.Response, count: int) -> set[int]:
+    """Indexes named by the errors, if every error is about a recipient address."""
+    indexes: set[int] = set()
+    for error in _errors(response):
+        match = _RECIPIENT_FIELD.match(str(error.get("field") or ""))
+        if not match or int(match.group(1)) >= count:
+            return set()
+        indexes.add(int(match.group(1)))
+    return indexes
+
+
+def _reasons(response: httpx.Response) -> dict[int, str]:
+    reasons: dict[int, str] = {}
+    for error in _errors(response):
+        match = _RECIPIENT_FIELD.match(str(error.get("field") or ""))
+        if match:
+            reasons[int(match.group(1))] = f"{error.get('message', '')} ({error.get('field')})"
+    return reasons
+
+
+def _describe(response: httpx.Response) -> str:
+    errors = _errors(response)
+    if errors:
+        return redact("; ".join(f"{e.get('message', '')} (field {e.get('field')})" for e in errors))
+    return short_text(response)

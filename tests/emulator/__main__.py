@@ -1,0 +1,5 @@
+"""``python -m tests.emulator``: serve the emulator until interrupted."""
+
+from tests.emulator import main
+
+main()

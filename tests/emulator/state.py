@@ -1,0 +1,152 @@
+"""Shared state of the emulator: what it accepted, the faults queued, the addresses it refuses."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import socket
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend")
+FAULTS = (
+    "rate_limit",
+    "server_error",
+    "slow",
+    "drop_before",
+    "drop_after",
+    "message_error",
+    "idempotency_conflict",
+)
+RECORD_MODES = ("all", "accepted", "counts")
+LIMITS = {"postmark": 500, "sendgrid": 1000, "mailgun": 1000, "resend": 100}
+
+VALID_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+)
+_ANGLE = re.compile(r"<([^<>]*)>\s*$")
+RESEND_TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+SENDGRID_RESERVED_HEADERS = {
+    "x-sg-id",
+    "x-sg-eid",
+    "received",
+    "dkim-signature",
+    "content-type",
+    "content-transfer-encoding",
+    "to",
+    "from",
+    "subject",
+    "reply-to",
+    "cc",
+    "bcc",
+}
+
+
+class Accepted(NamedTuple):
+    provider: str
+    email: str
+    message_id: str
+    idempotency_key: str | None
+
+
+class RecordedRequest(NamedTuple):
+    provider: str
+    path: str
+    headers: dict[str, str]
+    body: Any  # parsed JSON, or the form as a list of (name, value)
+
+
+@dataclass
+class Fault:
+    name: str
+    provider: str | None
+    remaining: int
+    params: dict[str, Any]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_reply(status: int, data: Any, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps(data).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+def bare_address(value: str) -> str:
+    """``a@b`` from ``Name <a@b>`` or ``a@b``."""
+    match = _ANGLE.search(value)
+    return (match.group(1) if match else value).strip()
+
+
+class State:
+    """Everything the server threads share, behind one lock."""
+
+    def __init__(self, keys: dict[str, str] | None, record: str) -> None:
+        if record not in RECORD_MODES:
+            raise ValueError(f"record must be one of {RECORD_MODES}")
+        self.keys = dict(keys or {})
+        self.record = record
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1)
+        self.inactive_addresses: set[str] = set()
+        self.invalid_addresses: set[str] = set()
+        self.connections: set[socket.socket] = set()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.accepted: list[Accepted] = []
+            self.requests: list[RecordedRequest] = []
+            self.counts: Counter[str] = Counter()
+            self.faults: list[Fault] = []
+            self.idempotency: dict[str, tuple[str, Reply]] = {}
+            self.in_flight: set[str] = set()
+
+    def take_fault(self, provider: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.provider in (None, provider):
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def is_valid(self, address: str) -> bool:
+        return bool(VALID_ADDRESS.match(address)) and address.lower() not in self.invalid_addresses
+
+    def next_id(self, provider: str) -> str:
+        return f"emu-{provider}-{next(self.ids):09d}"
+
+    def record_accepted(self, provider: str, entries: list[tuple[str, str]], key: str | None) -> None:
+        with self.lock:
+            self.counts[provider] += len(entries)
+            if self.record != "counts":
+                self.accepted.extend(Accepted(provider, email, mid, key) for email, mid in entries)
+
+    def record_request(self, request: RecordedRequest) -> None:
+        if self.record == "all":
+            with self.lock:
+                self.requests.append(request)
+
+
+def inject_fault(state: State, fault: str, provider: str | None, times: int, params: dict[str, Any]) -> None:
+    if fault not in FAULTS:
+        raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+    if provider is not None and provider not in PROVIDERS:
+        raise ValueError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}")
+    with state.lock:
+        state.faults.append(Fault(fault, provider, max(1, times), dict(params)))
+
+
+def key_ok(state: State, provider: str, given: str | None) -> bool:
+    if not given:
+        return False
+    expected = state.keys.get(provider)
+    return expected is None or given == expected

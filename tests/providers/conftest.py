@@ -1,0 +1,117 @@
+"""Fixtures for the provider adapters: a running emulator, API keys in the environment, batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from newsletter.config import Settings, settings_from_dict
+from newsletter.personalize import placeholder
+from newsletter.providers.base import Batch, Content, Recipient
+from tests.emulator import Emulator
+
+# Recognisable values: tests assert they never leak into errors or logs.
+KEYS = {
+    "NEWSLETTER_POSTMARK_TOKEN": "pm-SECRET-token-7f3a9c",
+    "NEWSLETTER_SENDGRID_API_KEY": "SG.SECRET-key-51bd0e",
+    "NEWSLETTER_MAILGUN_API_KEY": "mg-SECRET-key-a8e2d4",
+    "NEWSLETTER_RESEND_API_KEY": "re_SECRET_key_c0ffee",
+}
+EMULATOR_KEYS = {
+    "postmark": KEYS["NEWSLETTER_POSTMARK_TOKEN"],
+    "sendgrid": KEYS["NEWSLETTER_SENDGRID_API_KEY"],
+    "mailgun": KEYS["NEWSLETTER_MAILGUN_API_KEY"],
+    "resend": KEYS["NEWSLETTER_RESEND_API_KEY"],
+}
+
+HTML = (
+    "<html><body><p>Kære {name},</p><p>Nyt fra Ballerup: æøå &amp; mere.</p>"
+    '<p><a href="{unsubscribe_url}">Afmeld</a> · <a href="{web_url}">Web</a></p></body></html>'
+).format(
+    name=placeholder("name"),
+    unsubscribe_url=placeholder("unsubscribe_url"),
+    web_url=placeholder("web_url"),
+)
+TEXT = "Kære {name},\n\nNyt fra Ballerup: æøå & mere.\n\nAfmeld: {unsubscribe_url}\n".format(
+    name=placeholder("name"), unsubscribe_url=placeholder("unsubscribe_url")
+)
+
+
+def make_content(**overrides: object) -> Content:
+    fields: dict[str, object] = {
+        "subject": "Nyhedsbrev: Tak for et godt år — æøå",
+        "html": HTML,
+        "text": TEXT,
+        "from_email": "nyhedsbrev@example.org",
+        "from_name": "BusinessBallerup",
+        "reply_to": "jrau@balk.dk",
+        "issue": "2019-12-20-tak-for-et-godt-2019",
+    }
+    fields.update(overrides)
+    return Content(**fields)  # type: ignore[arg-type]
+
+
+def make_recipient(number: int, email: str | None = None, name: str | None = None) -> Recipient:
+    address = email or f"modtager{number}@example.com"
+    unsubscribe = f"https://nyhedsbrev.example.org/u/token{number}"
+    return Recipient(
+        email=address,
+        name=name if name is not None else f"Jens Hansen {number}",
+        values={
+            "name": name if name is not None else f"Jens Hansen {number}",
+            "email": address,
+            "unsubscribe_url": unsubscribe,
+            "web_url": "https://nyhedsbrev.example.org/issues/2019-12-20-tak-for-et-godt-2019",
+        },
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:afmeld@example.org?subject=unsubscribe>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+        metadata={
+            "nl_issue": "2019-12-20-tak-for-et-godt-2019",
+            "nl_subscriber": str(1000 + number),
+            "nl_delivery": str(5000 + number),
+        },
+    )
+
+
+def make_batch(count: int = 3, key: str | None = "send-1-batch-1", **content: object) -> Batch:
+    return Batch(make_content(**content), [make_recipient(i) for i in range(count)], idempotency_key=key)
+
+
+@pytest.fixture
+def provider_keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    return KEYS
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(keys=EMULATOR_KEYS) as running:
+        yield running
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5.0) as client:
+        yield client
+
+
+def settings_for(provider: str, base_url: str = "", root: Path | None = None, **fields: object) -> Settings:
+    """Settings with only what the providers read, for ``provider`` at ``base_url``."""
+    section: dict[str, object] = {"name": provider, **fields}
+    if base_url:
+        section["base_url"] = base_url
+    if provider == "mailgun":
+        section.setdefault("mailgun_domain", "mg.example.org")
+    data = {
+        "organisation": {"name": "BusinessBallerup", "address": "Hold-An Vej 7, 2750 Ballerup"},
+        "sender": {"name": "BusinessBallerup", "email": "nyhedsbrev@example.org"},
+        "site": {"base_url": "https://nyhedsbrev.example.org"},
+        "provider": section,
+    }
+    return settings_from_dict(data, root=root or Path.cwd())

@@ -1,0 +1,169 @@
+"""SendGrid adapter: content sent once, merged by SendGrid exactly as we would merge it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from newsletter.errors import ProviderPermanent
+from newsletter.personalize import merge
+from newsletter.providers.base import Outcome
+from newsletter.providers.sendgrid import SendGridProvider
+from tests.emulator import Emulator
+from tests.providers.conftest import EMULATOR_KEYS, make_batch, make_recipient
+
+KEY = EMULATOR_KEYS["sendgrid"]
+
+
+def mocked(handler: Callable[[httpx.Request], httpx.Response]) -> SendGridProvider:
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    return SendGridProvider(client, "https://api.sendgrid.com", api_key=KEY)
+
+
+def accepted(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(202, headers={"X-Message-Id": "abc123"})
+
+
+def substitute(value: str, substitutions: dict[str, str]) -> str:
+    """What SendGrid does with substitution tags: each tag replaced by its value, in one pass."""
+    pattern = re.compile("|".join(re.escape(tag) for tag in substitutions))
+    return pattern.sub(lambda match: substitutions[match.group(0)], value)
+
+
+def test_payload_shape_and_headers() -> None:
+    seen: list[httpx.Request] = []
+    mocked(lambda r: seen.append(r) or accepted(r)).send_batch(make_batch(2))  # type: ignore[func-returns-value]
+    request = seen[0]
+    assert str(request.url) == "https://api.sendgrid.com/v3/mail/send"
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    payload = json.loads(request.content)
+    assert payload["from"] == {"email": "nyhedsbrev@example.org", "name": "BusinessBallerup"}
+    assert payload["reply_to"] == {"email": "jrau@balk.dk"}
+    assert payload["subject"] == "Nyhedsbrev: Tak for et godt år — æøå"
+    assert [c["type"] for c in payload["content"]] == ["text/plain", "text/html"]
+    assert payload["categories"] == ["2019-12-20-tak-for-et-godt-2019"]
+    first = payload["personalizations"][1]
+    assert first["to"] == [{"email": "modtager1@example.com", "name": "Jens Hansen 1"}]
+    assert first["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert first["headers"]["List-Unsubscribe"].startswith("<https://nyhedsbrev.example.org/u/token1>")
+    assert first["custom_args"] == {
+        "nl_issue": "2019-12-20-tak-for-et-godt-2019",
+        "nl_subscriber": "1001",
+        "nl_delivery": "5001",
+    }
+    assert "%%nl:" not in json.dumps(payload)
+
+
+def test_sendgrid_substitution_gives_what_our_merge_gives() -> None:
+    seen: list[dict[str, Any]] = []
+    batch = make_batch(1)
+    tricky = make_recipient(9, name='Ib & "Co" <Ltd> -nl_name_text-')
+    batch = type(batch)(batch.content, [*batch.recipients, tricky], batch.idempotency_key)
+    mocked(lambda r: seen.append(json.loads(r.content)) or accepted(r)).send_batch(batch)  # type: ignore[func-returns-value]
+    payload = seen[0]
+    text_template, html_template = (c["value"] for c in payload["content"])
+    for personalization, recipient in zip(payload["personalizations"], batch.recipients, strict=True):
+        html, text = merge(batch.content.html, batch.content.text, recipient.values)
+        assert substitute(html_template, personalization["substitutions"]) == html
+        assert substitute(text_template, personalization["substitutions"]) == text
+
+
+def test_per_recipient_message_ids_from_x_message_id() -> None:
+    results = mocked(accepted).send_batch(make_batch(3))
+    assert [r.message_id for r in results] == ["abc123.5000", "abc123.5001", "abc123.5002"]
+    assert all(r.outcome is Outcome.ACCEPTED for r in results)
+
+
+def test_invalid_address_is_rejected_and_the_rest_sent_once(emulator: Emulator, http: httpx.Client) -> None:
+    emulator.mark_invalid("modtager1@example.com")
+    results = SendGridProvider(http, emulator.url, api_key=KEY).send_batch(make_batch(3))
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.REJECTED, Outcome.ACCEPTED]
+    assert results[1].suppress
+    assert "personalizations.1.to.0.email" in results[1].reason
+    assert emulator.count_by_address() == {"modtager0@example.com": 1, "modtager2@example.com": 1}
+    assert len(emulator.requests) == 2
+    request_id = results[0].message_id.split(".")[0]  # type: ignore[union-attr]
+    assert {a.message_id.split(".")[0] for a in emulator.accepted} == {request_id}
+
+
+def test_unattributable_400_is_permanent_with_sendgrids_words() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            400,
+            json={
+                "errors": [
+                    {"message": "The from address does not match a verified Sender Identity", "field": "from"}
+                ]
+            },
+        )
+
+    with pytest.raises(ProviderPermanent, match="verified Sender Identity"):
+        mocked(handler).send_batch(make_batch(2))
+
+
+def test_too_many_categories_is_refused() -> None:
+    batch = make_batch(1, tags=tuple(f"t{i}" for i in range(10)))
+    with pytest.raises(ProviderPermanent, match="at most 10 categories"):
+        mocked(accepted).send_batch(batch)
+
+
+def test_batch_over_1000_is_refused() -> None:
+    with pytest.raises(ValueError, match="at most 1000"):
+        mocked(accepted).send_batch(make_batch(1001))
+
+
+def test_against_the_emulator(emulator: Emulator, http: httpx.Client) -> None:
+    results = SendGridProvider(http, emulator.url, api_key=KEY).send_batch(make_batch(50))
+    assert all(r.outcome is Outcome.ACCEPTED for r in results)
+    assert emulator.accepted_count("sendgrid") == 50
+    assert len(emulator.requests) == 1
+
+
+def test_errors_reported_over_several_rounds_are_all_attributed() -> None:
+    """Each refused request sent nothing, so recipients are taken out until the rest is accepted."""
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        payload = json.loads(request.content)
+        bodies.append(payload)
+        emails = [p["to"][0]["email"] for p in payload["personalizations"]]
+        for position, address in enumerate(emails):
+            if address in ("modtager1@example.com", "modtager3@example.com"):
+                field = f"personalizations.{position}.to.0.email"
+                return httpx.Response(
+                    400, json={"errors": [{"message": "Does not contain a valid address.", "field": field}]}
+                )
+        return accepted(request)
+
+    results = mocked(handler).send_batch(make_batch(5))
+    assert [r.outcome for r in results] == [
+        Outcome.ACCEPTED,
+        Outcome.REJECTED,
+        Outcome.ACCEPTED,
+        Outcome.REJECTED,
+        Outcome.ACCEPTED,
+    ]
+    assert results[1].suppress and results[3].suppress
+    assert len(bodies) == 3
+    assert [p["to"][0]["email"] for p in bodies[-1]["personalizations"]] == [
+        "modtager0@example.com",
+        "modtager2@example.com",
+        "modtager4@example.com",
+    ]
+    assert [r.message_id for r in results if r.outcome is Outcome.ACCEPTED] == [
+        "abc123.5000",
+        "abc123.5002",
+        "abc123.5004",
+    ]
+
+
+def test_base_url_with_v3_suffix_is_accepted() -> None:
+    provider = SendGridProvider(
+        httpx.Client(transport=httpx.MockTransport(accepted)), "https://api.eu.sendgrid.com/v3", api_key=KEY
+    )
+    assert provider.base_url == "https://api.eu.sendgrid.com"
