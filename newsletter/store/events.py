@@ -1,0 +1,202 @@
+"""Provider events (webhooks) recorded once each, matched to the ledger, and acted on.
+
+A webhook module turns a provider's JSON into :class:`Event` s in the
+project's own vocabulary (:data:`~newsletter.store.schema.EVENT_TYPES`) and
+hands them to :func:`record_events`. For each event this module:
+
+1. inserts it into ``events`` keyed by (provider, provider event id), doing
+   nothing when that key is already there: a replayed webhook changes nothing;
+2. matches it to a ``deliveries`` row, first through the ``nl_delivery``
+   metadata the sender attached, then through the provider's message id;
+3. applies its effect on the subscriber: a hard bounce marks the address
+   bounced, a complaint marks it complained (both suppress it on every list),
+   an unsubscribe ends the membership of the list that was mailed
+   (``source="provider"``).
+
+Functions take a :class:`sqlalchemy.Connection`; the caller owns the
+transaction, so an event and its effect are stored together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from newsletter.store import subscribers as subscriber_store
+from newsletter.store.addresses import InvalidAddress
+from newsletter.store.lists import utcnow
+from newsletter.store.schema import EVENT_TYPES, deliveries, events, sends
+
+log = logging.getLogger(__name__)
+
+# The correlation keys the sender attaches to every message (metadata, custom args, tags).
+META_ISSUE = "nl_issue"
+META_SUBSCRIBER = "nl_subscriber"
+META_DELIVERY = "nl_delivery"
+_DETAIL_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a provider reported about one message, in the project's words."""
+
+    provider: str
+    provider_event_id: str
+    type: str  # one of EVENT_TYPES
+    raw: Mapping[str, Any]
+    hard: bool | None = None  # bounces only: True for a permanent failure
+    email: str | None = None
+    message_id: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    occurred_at: datetime | None = None
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {self.type!r}; known: {', '.join(EVENT_TYPES)}")
+
+
+@dataclass
+class RecordResult:
+    stored: int = 0
+    replayed: int = 0
+    effects: list[str] = field(default_factory=list)
+
+
+def record_events(conn: Connection, batch: Iterable[Event]) -> RecordResult:
+    """Store every new event in ``batch`` and apply its effect; replays are counted, not stored."""
+    result = RecordResult()
+    for event in batch:
+        effect = record_event(conn, event)
+        if effect is None:
+            result.replayed += 1
+        else:
+            result.stored += 1
+            if effect:
+                result.effects.append(effect)
+    return result
+
+
+def record_event(conn: Connection, event: Event) -> str | None:
+    """Store ``event`` once. None for a replay; else the effect applied ('' for none)."""
+    delivery = _match_delivery(conn, event)
+    subscriber_id = _match_subscriber(conn, event, delivery)
+    values = {
+        "provider": event.provider,
+        "provider_event_id": event.provider_event_id[:255],
+        "type": event.type,
+        "hard": event.hard,
+        "delivery_id": delivery["id"] if delivery else None,
+        "subscriber_id": subscriber_id,
+        "occurred_at": event.occurred_at,
+        "received_at": utcnow(),
+        "detail": event.detail[:_DETAIL_LIMIT],
+        "raw": dict(event.raw),
+    }
+    if not _insert_once(conn, values):
+        return None
+    return _apply_effect(conn, event, subscriber_id, delivery)
+
+
+def _insert_once(conn: Connection, values: dict[str, Any]) -> bool:
+    """Insert unless (provider, provider_event_id) exists; True when a row was written."""
+    dialect = conn.dialect.name
+    statement: Any
+    if dialect == "postgresql":
+        statement = postgresql.insert(events).values(**values)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(events).values(**values)
+    else:  # pragma: no cover - the project supports SQLite and PostgreSQL only
+        exists = conn.execute(
+            select(events.c.id).where(
+                events.c.provider == values["provider"],
+                events.c.provider_event_id == values["provider_event_id"],
+            )
+        ).first()
+        if exists:
+            return False
+        conn.execute(events.insert().values(**values))
+        return True
+    statement = statement.on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+    # RETURNING tells for sure whether a row went in (rowcount is -1 on some PostgreSQL paths).
+    return conn.execute(statement.returning(events.c.id)).first() is not None
+
+
+def _as_int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _match_delivery(conn: Connection, event: Event) -> dict[str, Any] | None:
+    """The ledger row this event is about, or None when it cannot be told."""
+    columns = (deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.issue, sends.c.list_id)
+    base = select(*columns).join(sends, sends.c.id == deliveries.c.send_id)
+    delivery_id = _as_int(event.metadata.get(META_DELIVERY))
+    if delivery_id is not None:
+        row = conn.execute(base.where(deliveries.c.id == delivery_id)).mappings().first()
+        if row is not None:
+            return dict(row)
+    if event.message_id:
+        # Some providers hand back the Message-ID with angle brackets, some without.
+        candidates = [event.message_id, f"<{event.message_id.strip('<>')}>", event.message_id.strip("<>")]
+        row = conn.execute(base.where(deliveries.c.message_id.in_(candidates))).mappings().first()
+        if row is not None:
+            return dict(row)
+    return None
+
+
+def _match_subscriber(conn: Connection, event: Event, delivery: Mapping[str, Any] | None) -> int | None:
+    if delivery and delivery["subscriber_id"] is not None:
+        return int(delivery["subscriber_id"])
+    subscriber_id = _as_int(event.metadata.get(META_SUBSCRIBER))
+    if subscriber_id is not None and subscriber_store.get_subscriber_by_id(conn, subscriber_id) is not None:
+        return subscriber_id
+    if event.email:
+        try:
+            row = subscriber_store.get_subscriber(conn, event.email)
+        except InvalidAddress:
+            return None
+        if row is not None:
+            return int(row.id)
+    return None
+
+
+def _apply_effect(
+    conn: Connection, event: Event, subscriber_id: int | None, delivery: Mapping[str, Any] | None
+) -> str:
+    detail = f"{event.provider}: {event.detail}".strip().rstrip(":")[:_DETAIL_LIMIT]
+    if event.type == "bounced" and event.hard:
+        if subscriber_id is not None:
+            subscriber_store.mark_bounced(conn, subscriber_id, detail)
+            return f"subscriber {subscriber_id} marked bounced"
+        return _suppress_unknown(conn, event, "bounced", detail)
+    if event.type == "complained":
+        if subscriber_id is not None:
+            subscriber_store.mark_complained(conn, subscriber_id, detail)
+            return f"subscriber {subscriber_id} marked complained"
+        return _suppress_unknown(conn, event, "complained", detail)
+    if event.type == "unsubscribed" and subscriber_id is not None:
+        # The list of the message the person acted on; when unknown, every list.
+        list_id = delivery["list_id"] if delivery else None
+        subscriber_store.unsubscribe(conn, subscriber_id, list_id, source="provider")
+        return f"subscriber {subscriber_id} unsubscribed"
+    return ""
+
+
+def _suppress_unknown(conn: Connection, event: Event, reason: str, detail: str) -> str:
+    """An address we do not know (erased, or never imported) still must never be mailed."""
+    if not event.email:
+        return ""
+    try:
+        subscriber_store.suppress(conn, event.email, reason, detail)
+    except InvalidAddress:
+        return ""
+    return f"address suppressed ({reason})"

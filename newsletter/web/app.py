@@ -1,0 +1,199 @@
+"""The Starlette application: routes from each concern, middleware, and error pages.
+
+:func:`create_app` wires one :class:`WebContext` (settings, engine, signer,
+limiters, page templates, provider) into ``app.state.web``; route modules
+read it from there. Nothing here knows about a particular page.
+
+No exception detail ever reaches a visitor: unexpected errors are logged
+with their traceback and answered with a plain 500 page.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Connection, Engine
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from newsletter.config import Settings
+from newsletter.providers.base import Provider
+from newsletter.store.db import open_engine
+from newsletter.tokens import Signer, secret_key
+from newsletter.web.i18n import LANGUAGES, other_language, pick_language, translator
+from newsletter.web.security import (
+    SECURITY_HEADERS,
+    BodyLimit,
+    CsrfGuard,
+    SecurityHeaders,
+    SlidingWindowLimiter,
+)
+
+log = logging.getLogger("newsletter.web")
+PACKAGE_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Sign-up attempts allowed per client IP and per address (sliding windows)."""
+
+    per_ip: int = 20
+    per_ip_window_seconds: float = 600.0
+    per_address: int = 3
+    per_address_window_seconds: float = 3600.0
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    engine: Engine
+    signer: Signer
+    csrf: CsrfGuard
+    pages: Environment
+    ip_limiter: SlidingWindowLimiter
+    address_limiter: SlidingWindowLimiter
+    provider_factory: Callable[[], Provider]
+    # SQLite allows one writer: serialising writes here avoids busy-waiting between threads.
+    write_lock: Any = field(default_factory=threading.Lock)
+    render_cache: dict[str, Any] = field(default_factory=dict)
+    _provider: Provider | None = None
+
+    @property
+    def provider(self) -> Provider:
+        if self._provider is None:
+            self._provider = self.provider_factory()
+        return self._provider
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction (committed on success, rolled back on error)."""
+        lock = self.write_lock if self.engine.dialect.name == "sqlite" else nullcontext()
+        with lock, self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def language(self, request: Request, *fallbacks: str | None) -> str:
+        return pick_language(request.query_params.get("lang"), *fallbacks, default=self.settings.language)
+
+    def page(
+        self, request: Request, template: str, lang: str, status_code: int = 200, **values: Any
+    ) -> HTMLResponse:
+        """A page from templates/web in ``lang``, with the language switch pointing at this URL."""
+        switch_to = other_language(lang)
+        query = {k: v for k, v in request.query_params.items() if k != "lang"}
+        query["lang"] = switch_to
+        switch_url = request.url.path + "?" + urlencode(query)
+        html = self.pages.get_template(template).render(
+            t=translator(lang),
+            lang=lang,
+            switch_url=switch_url,
+            organisation=self.settings.organisation,
+            **values,
+        )
+        return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def web(request: Request) -> WebContext:
+    context: WebContext = request.app.state.web
+    return context
+
+
+async def in_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run blocking work (database, provider, rendering) off the event loop."""
+    return await run_in_threadpool(function, *args)
+
+
+def _page_environment(settings: Settings) -> Environment:
+    loaders = [
+        FileSystemLoader(str(settings.templates_dir / "web")),
+        FileSystemLoader(str(PACKAGE_TEMPLATES)),
+    ]
+    return Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(["html", "xml"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    provider: Provider | None = None,
+    rate_limits: RateLimits | None = None,
+    engine: Engine | None = None,
+) -> Starlette:
+    """The web service for ``settings``. Raises ConfigError without NEWSLETTER_SECRET_KEY."""
+    from newsletter.providers import make_provider
+    from newsletter.web import archive, pages, unsubscribe, webhooks
+
+    key = secret_key()
+    limits = rate_limits or RateLimits()
+    context = WebContext(
+        settings=settings,
+        engine=engine or open_engine(settings.database_url),
+        signer=Signer(key),
+        csrf=CsrfGuard(key),
+        pages=_page_environment(settings),
+        ip_limiter=SlidingWindowLimiter(limits.per_ip, limits.per_ip_window_seconds),
+        address_limiter=SlidingWindowLimiter(limits.per_address, limits.per_address_window_seconds),
+        provider_factory=lambda: make_provider(settings),
+        _provider=provider,
+    )
+    routes = [*pages.routes, *unsubscribe.routes, *webhooks.routes, *archive.routes]
+    app = Starlette(
+        debug=False,
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit)],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    app.state.web = context
+    return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    context = web(request)
+    lang = context.language(request)
+    if exc.status_code == 404:
+        return context.page(
+            request, "message.html", lang, 404, heading_key="not_found_heading", body_key="not_found_body"
+        )
+    return Response(f"{exc.status_code} {exc.detail}\n", status_code=exc.status_code, media_type="text/plain")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    try:
+        context = web(request)
+        lang = context.language(request)
+        response: Response = context.page(
+            request, "message.html", lang, 500, heading_key="error_heading", body_key="error_body"
+        )
+    except Exception:  # the error page itself failed: fall back to plain text
+        log.exception("the error page could not be rendered")
+        response = Response("500 Internal Server Error\n", status_code=500, media_type="text/plain")
+    # Starlette answers this outside the middleware stack: add the headers here.
+    for name, value in SECURITY_HEADERS:
+        response.headers[name.decode()] = value.decode()
+    return response
+
+
+__all__ = ["LANGUAGES", "RateLimits", "WebContext", "create_app", "in_thread", "web"]

@@ -1,0 +1,100 @@
+"""The double opt-in email: rendered from ``templates/confirm.mjml.j2``, sent through the provider.
+
+It goes through the same Jinja2 → MJML → inlining pipeline as an issue
+(:func:`newsletter.render.render_email`), once per list and language; the
+personal confirmation link is merged per person into the ``web_url``
+placeholder, so a sign-up costs a merge, not a render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup
+
+from newsletter.errors import ProviderPermanent
+from newsletter.providers.base import Batch, Content, Outcome, Recipient
+from newsletter.store.lists import ListRow
+
+if TYPE_CHECKING:
+    from newsletter.web.app import WebContext
+
+CONFIRM_TEMPLATE = "confirm"
+
+SUBJECTS = {
+    "da": "Bekræft din tilmelding til {title}",
+    "en": "Confirm your subscription to {title}",
+}
+PREHEADERS = {
+    "da": "Ét klik, så er du med. Linket virker i {days} dage.",
+    "en": "One click and you are in. The link works for {days} days.",
+}
+
+TEXTS = {
+    "da": "Bekræft din tilmelding til {title}\n\n"
+    "Du (eller nogen med din adresse) har bedt om at modtage {title}.\n"
+    "Åbn linket for at bekræfte:\n\n{link}\n\n"
+    "Linket virker i {days} dage. Har du ikke bedt om dette, så gør ingenting.\n\n-- \n{organisation}\n",
+    "en": "Confirm your subscription to {title}\n\n"
+    "You (or someone using your address) asked to receive {title}.\n"
+    "Open the link to confirm:\n\n{link}\n\n"
+    "The link works for {days} days. If you did not ask for this, do nothing.\n\n-- \n{organisation}\n",
+}
+
+
+def confirmation_content(context: WebContext, the_list: ListRow, lang: str) -> Content:
+    """The confirmation email for ``the_list`` in ``lang``, rendered once and cached."""
+    key = f"confirm:{the_list.id}:{the_list.title}:{lang}"
+    cached = context.render_cache.get(key)
+    if cached is not None:
+        assert isinstance(cached, Content)
+        return cached
+    from newsletter import render
+    from newsletter.personalize import placeholder
+
+    settings = context.settings
+    values: dict[str, Any] = {"title": the_list.title, "days": settings.confirm_days}
+    template_context = {
+        "list": the_list,
+        "list_title": the_list.title,
+        "list_description": the_list.description,
+        "consent_text": the_list.consent_text,
+        "confirm_url": Markup(placeholder("web_url")),
+        "confirm_days": settings.confirm_days,
+        "organisation": settings.organisation,
+    }
+    rendered = render.render_email(
+        CONFIRM_TEMPLATE,
+        template_context,
+        settings,
+        lang=lang,
+        subject=SUBJECTS[lang].format(**values),
+        preheader=PREHEADERS[lang].format(**values),
+        text=TEXTS[lang].format(
+            link=placeholder("web_url"), **values, organisation=settings.organisation.name
+        ),
+    )
+    # Outbox folder, provider tag and metadata say "confirm" rather than an issue slug.
+    content = replace(render.content_for(rendered, settings), issue="confirm")
+    context.render_cache[key] = content
+    return content
+
+
+def send_confirmation(
+    context: WebContext, the_list: ListRow, subscriber_id: int, email: str, name: str | None, lang: str
+) -> None:
+    """Send one confirmation email; raises ProviderError when the provider refuses it."""
+    content = confirmation_content(context, the_list, lang)
+    token = context.signer.confirm_token(subscriber_id, the_list.id)
+    confirm_url = context.settings.url(f"confirm/{token}")
+    recipient = Recipient(
+        email=email,
+        name=name,
+        values={"name": name or "", "email": email, "web_url": confirm_url},
+        metadata={"nl_subscriber": str(subscriber_id), "nl_kind": "confirm"},
+    )
+    results = context.provider.send_batch(Batch(content=content, recipients=[recipient]))
+    if not results or results[0].outcome is not Outcome.ACCEPTED:
+        reason = results[0].reason if results else "no result"
+        raise ProviderPermanent(f"{context.provider.name}: confirmation email not accepted: {reason}")

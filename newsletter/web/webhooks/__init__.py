@@ -1,0 +1,67 @@
+"""``POST /webhooks/PROVIDER``: verify, translate into the project's events, record once.
+
+One module per provider supplies ``NAME``, ``REQUIRED_ENV``,
+``verify(headers, body)`` (raises :class:`WebhookRefused`) and
+``parse(headers, body) -> list[Event]``. An endpoint whose secret is not in
+the environment is disabled: it answers 404 and logs why. A refused request
+stores nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import ModuleType
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from newsletter.secrets import get_secret
+from newsletter.store.events import Event, RecordResult, record_events
+from newsletter.web.app import WebContext, in_thread, web
+from newsletter.web.webhooks import mailgun, postmark, resend, sendgrid
+from newsletter.web.webhooks.common import WebhookPayloadError, WebhookRefused
+
+log = logging.getLogger("newsletter.web.webhooks")
+RECEIVERS: dict[str, ModuleType] = {m.NAME: m for m in (postmark, sendgrid, mailgun, resend)}
+
+
+def missing_secrets(receiver: ModuleType) -> list[str]:
+    return [name for name in receiver.REQUIRED_ENV if not get_secret(name)]
+
+
+def _store(context: WebContext, events: list[Event]) -> RecordResult:
+    with context.write() as conn:
+        return record_events(conn, events)
+
+
+async def receive(request: Request) -> Response:
+    name = request.path_params["provider"]
+    receiver = RECEIVERS.get(name)
+    if receiver is None:
+        return PlainTextResponse("Not Found\n", status_code=404)
+    missing = missing_secrets(receiver)
+    if missing:
+        log.warning("webhook /webhooks/%s refused: disabled until %s is set", name, " and ".join(missing))
+        return PlainTextResponse("Not Found\n", status_code=404)
+    body = await request.body()
+    try:
+        receiver.verify(request.headers, body)
+    except WebhookRefused as exc:
+        log.warning("webhook /webhooks/%s refused (%s): %s", name, exc.status, exc.reason)
+        return PlainTextResponse(
+            "Unauthorized\n" if exc.status == 401 else "Forbidden\n", status_code=exc.status
+        )
+    try:
+        events = receiver.parse(request.headers, body)
+    except WebhookPayloadError as exc:
+        log.warning("webhook /webhooks/%s: unreadable payload: %s", name, exc)
+        return PlainTextResponse(f"Bad Request: {exc}\n", status_code=400)
+    context = web(request)
+    result = await in_thread(_store, context, events)
+    for effect in result.effects:
+        log.info("webhook %s: %s", name, effect)
+    return JSONResponse({"stored": result.stored, "replayed": result.replayed})
+
+
+routes = [Route("/webhooks/{provider}", receive, methods=["POST"])]

@@ -1,0 +1,66 @@
+"""What every webhook module shares: refusals, payload errors and small parsing helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from newsletter.store.events import META_DELIVERY, META_ISSUE, META_SUBSCRIBER
+
+CORRELATION_KEYS = (META_ISSUE, META_SUBSCRIBER, META_DELIVERY)
+
+
+class WebhookRefused(Exception):
+    """The request is not provably from the provider: answer ``status`` and store nothing."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class WebhookPayloadError(Exception):
+    """Signed correctly but not a payload we can read (answered 400, logged)."""
+
+
+def load_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WebhookPayloadError(f"body is not JSON: {exc}") from None
+
+
+def correlation(values: Mapping[str, Any] | None) -> dict[str, str]:
+    """The sender's correlation keys (nl_issue, nl_subscriber, nl_delivery) found in ``values``."""
+    if not isinstance(values, Mapping):
+        return {}
+    return {key: str(values[key]) for key in CORRELATION_KEYS if values.get(key) not in (None, "")}
+
+
+def fingerprint(payload: Any) -> str:
+    """A stable id for a payload that has none of its own (same content → same id)."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 string or a Unix timestamp as an aware UTC datetime; None if unreadable."""
+    if value in (None, ""):
+        return None
+    try:
+        if isinstance(value, int | float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
+            return datetime.fromtimestamp(float(value), UTC)
+        text = str(value).replace("Z", "+00:00")
+        # Postmark writes seven fractional digits; fromisoformat accepts at most six.
+        if "." in text:
+            head, _, tail = text.partition(".")
+            digits = "".join(ch for ch in tail if ch.isdigit())
+            zone = tail[len(digits) :]
+            text = f"{head}.{digits[:6]}{zone}"
+        parsed = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
