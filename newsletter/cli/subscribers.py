@@ -1,9 +1,419 @@
-"""Commands of the subscribers area."""
+"""The ``subscribers`` commands (and registration of ``lists``): a thin layer over :mod:`newsletter.store`.
+
+Commands that take ``--list`` default to ``[defaults] list`` in newsletter.toml.
+Library errors propagate as :class:`~newsletter.errors.NewsletterError` and are
+printed by the group as one ``Error: …`` line.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
 import click
+from sqlalchemy import Engine, select
+
+from newsletter.cli import settings_of
+from newsletter.cli.lists import StoreCommands, lists_group, state_counts, store_engine
+from newsletter.config import LANGUAGES
+from newsletter.errors import NotFound, StoreError
+from newsletter.store.addresses import InvalidAddress, normalise
+from newsletter.store.gdpr import erase, export_data
+from newsletter.store.imports import ENCODING_NAMES, ImportSummary, import_csv
+from newsletter.store.lists import all_lists, get_list
+from newsletter.store.schema import CONSENT_METHODS, MEMBERSHIP_STATES, memberships, subscribers
+from newsletter.store.subscribers import (
+    get_subscriber,
+    memberships_of,
+    subscribe,
+    suppression_reason,
+    unsubscribe,
+)
+
+DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
+LIST_OPTION_HELP = "List name (default: [defaults] list in newsletter.toml)."
+
+
+def _list_name(ctx: click.Context, given: str | None) -> str:
+    return given or settings_of(ctx).default_list
+
+
+def _address(email: str) -> str:
+    try:
+        return normalise(email)
+    except InvalidAddress as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
+
+
+@contextmanager
+def _output(out: str | None, *, encoding: str = "utf-8") -> Iterator[IO[str]]:
+    """stdout, or a file written beside its target and renamed into place only when complete."""
+    if out is None:
+        yield sys.stdout
+        return
+    target = Path(out)
+    if not target.parent.is_dir():
+        raise StoreError(f"{target}: folder {target.parent} does not exist — create it or pick another --out")
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with open(descriptor, "w", encoding=encoding, newline="") as handle:
+            yield handle
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- subscribers -------------------------------------------------------------------------
+
+
+@click.group("subscribers", cls=StoreCommands)
+def subscribers_group() -> None:
+    """Add, remove, import, export and erase subscribers.
+
+    Example:
+
+        newsletter subscribers import kunder.csv --list erhverv
+    """
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@click.option("--list", "list_name", help=LIST_OPTION_HELP)
+@click.option("--name", help="The person's name, used in the greeting.")
+@click.option("--lang", "language", type=click.Choice(LANGUAGES), help="Language of the emails they get.")
+@click.option(
+    "--consent-note", default="", help="When and how they agreed (default: the list's consent text)."
+)
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Add again after an unsubscribe or suppression (needs --consent-note).",
+)
+@click.pass_context
+def subscribers_add(
+    ctx: click.Context,
+    email: str,
+    list_name: str | None,
+    name: str | None,
+    language: str | None,
+    consent_note: str,
+    resubscribe: bool,
+) -> None:
+    """Subscribe one address to a list (consent is logged as method 'manual').
+
+    Example:
+
+        newsletter subscribers add jens@firma.dk --list erhverv --name "Jens Hansen" --lang da
+    """
+    address = _address(email)
+    with store_engine(ctx).begin() as conn:
+        the_list = get_list(conn, _list_name(ctx, list_name))
+        _, outcome = subscribe(
+            conn,
+            address,
+            the_list,
+            name=name,
+            language=language,
+            method="manual",
+            source="cli",
+            consent_text=consent_note,
+            resubscribe=resubscribe,
+        )
+    messages = {
+        "added": f"Subscribed {address} to {the_list.name!r}.",
+        "updated": f"Updated {address} on {the_list.name!r}.",
+        "unchanged": f"{address} is already subscribed to {the_list.name!r}; nothing changed.",
+    }
+    click.echo(messages[outcome])
+
+
+@subscribers_group.command("remove")
+@click.argument("email")
+@click.option("--list", "list_name", help=LIST_OPTION_HELP)
+@click.option("--all-lists", is_flag=True, help="Unsubscribe from every list.")
+@click.pass_context
+def subscribers_remove(ctx: click.Context, email: str, list_name: str | None, all_lists: bool) -> None:
+    """Unsubscribe an address (recorded with source 'cli'); the profile is kept.
+
+    Example:
+
+        newsletter subscribers remove jens@firma.dk --list erhverv
+    """
+    address = _address(email)
+    with store_engine(ctx).begin() as conn:
+        subscriber = get_subscriber(conn, address)
+        if subscriber is None:
+            raise NotFound(f"{address} is not a subscriber — see 'newsletter subscribers list'")
+        list_id = None if all_lists else get_list(conn, _list_name(ctx, list_name)).id
+        changed = unsubscribe(conn, subscriber.id, list_id, source="cli")
+    where = "every list" if all_lists else repr(_list_name(ctx, list_name))
+    if changed:
+        click.echo(f"Unsubscribed {subscriber.email} from {where}.")
+    else:
+        click.echo(f"{subscriber.email} was not subscribed to {where}; nothing changed.")
+
+
+@subscribers_group.command("show")
+@click.argument("email")
+@click.pass_context
+def subscribers_show(ctx: click.Context, email: str) -> None:
+    """Show one subscriber: profile, memberships and suppression.
+
+    Example:
+
+        newsletter subscribers show jens@firma.dk
+    """
+    address = _address(email)
+    with store_engine(ctx).connect() as conn:
+        subscriber = get_subscriber(conn, address)
+        if subscriber is None:
+            raise NotFound(f"{address} is not a subscriber — add it with 'newsletter subscribers add'")
+        held = memberships_of(conn, subscriber.id)
+        suppressed = suppression_reason(conn, subscriber.email_hash)
+    click.echo(f"email:       {subscriber.email}")
+    click.echo(f"name:        {subscriber.name or ''}")
+    click.echo(f"language:    {subscriber.language}")
+    click.echo(f"status:      {subscriber.status}" + (f" (suppressed: {suppressed})" if suppressed else ""))
+    click.echo(f"since:       {subscriber.created_at:%Y-%m-%d %H:%M} UTC")
+    for key, value in sorted(subscriber.attributes.items()):
+        click.echo(f"{key + ':':<12} {value}")
+    for the_list, state in held:
+        click.echo(f"list:        {the_list.name} ({state})")
+
+
+def _member_rows(engine: Engine, list_id: int, state: str | None) -> Iterator[Any]:
+    query = (
+        select(
+            subscribers.c.email,
+            subscribers.c.name,
+            subscribers.c.language,
+            subscribers.c.attributes,
+            memberships.c.state,
+            memberships.c.created_at,
+        )
+        .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
+        .where(memberships.c.list_id == list_id)
+        .order_by(subscribers.c.id)
+    )
+    if state:
+        query = query.where(memberships.c.state == state)
+    with engine.connect() as conn:
+        yield from conn.execution_options(yield_per=1000).execute(query)
+
+
+@subscribers_group.command("list")
+@click.option("--list", "list_name", help=LIST_OPTION_HELP)
+@click.option("--state", type=click.Choice(MEMBERSHIP_STATES), help="Only members in this state.")
+@click.pass_context
+def subscribers_list(ctx: click.Context, list_name: str | None, state: str | None) -> None:
+    """List the members of a list: email, state, name.
+
+    Example:
+
+        newsletter subscribers list --list erhverv --state pending
+    """
+    engine = store_engine(ctx)
+    with engine.connect() as conn:
+        the_list = get_list(conn, _list_name(ctx, list_name))
+    for row in _member_rows(engine, the_list.id, state):
+        click.echo(f"{row.email}\t{row.state}\t{row.name or ''}")
+
+
+@subscribers_group.command("count")
+@click.option("--list", "list_name", help="Only this list (default: every list).")
+@click.pass_context
+def subscribers_count(ctx: click.Context, list_name: str | None) -> None:
+    """Count members per list and state; 'mailable' is who a send would reach.
+
+    Example:
+
+        newsletter subscribers count --list erhverv
+    """
+    engine = store_engine(ctx)
+    with engine.connect() as conn:
+        chosen = [get_list(conn, list_name)] if list_name else all_lists(conn)
+    for the_list in chosen:
+        counts = state_counts(engine, the_list.id)
+        listed = ", ".join(f"{count} {state}" for state, count in counts.items())
+        click.echo(f"{the_list.name}: {listed}")
+
+
+@subscribers_group.command("export")
+@click.option("--list", "list_name", help=LIST_OPTION_HELP)
+@click.option("--state", type=click.Choice(MEMBERSHIP_STATES), help="Only members in this state.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option("--excel", is_flag=True, help="';'-separated with a UTF-8 BOM, as Danish Excel opens it.")
+@click.pass_context
+def subscribers_export(
+    ctx: click.Context, list_name: str | None, state: str | None, out: str | None, excel: bool
+) -> None:
+    """Export a list's members as CSV (email, name, language, state, subscribed, attributes).
+
+    The file can be imported again with 'newsletter subscribers import'.
+
+    Example:
+
+        newsletter subscribers export --list erhverv --out erhverv.csv
+    """
+    engine = store_engine(ctx)
+    with engine.connect() as conn:
+        the_list = get_list(conn, _list_name(ctx, list_name))
+    # A first pass finds the attribute columns, so the export streams instead of holding the list.
+    attribute_keys = sorted(
+        {key for row in _member_rows(engine, the_list.id, state) for key in (row.attributes or {})}
+    )
+    with _output(out, encoding="utf-8-sig" if excel else "utf-8") as handle:
+        writer = csv.writer(handle, delimiter=";" if excel else ",", lineterminator="\n")
+        writer.writerow(["email", "name", "language", "state", "subscribed", *attribute_keys])
+        for row in _member_rows(engine, the_list.id, state):
+            attributes = row.attributes or {}
+            writer.writerow(
+                [
+                    row.email,
+                    row.name or "",
+                    row.language,
+                    row.state,
+                    row.created_at.strftime("%Y-%m-%d"),
+                    *(attributes.get(key, "") for key in attribute_keys),
+                ]
+            )
+    if out:
+        click.echo(f"Exported {the_list.name!r} to {out}.", err=True)
+
+
+def _report_import(summary: ImportSummary) -> None:
+    for problem in summary.rejected:
+        click.echo(f"{summary.path}:{problem.line}: rejected: {problem.reason}", err=True)
+    for problem in summary.duplicates:
+        click.echo(f"{summary.path}:{problem.line}: duplicate: {problem.reason}", err=True)
+    encoding = ENCODING_NAMES.get(summary.encoding, summary.encoding)
+    delimiter = DELIMITER_NAMES.get(summary.delimiter, summary.delimiter)
+    click.echo(f"Read {summary.path} as {encoding}, {delimiter}-separated.")
+    click.echo(f"Imported: {summary.describe()}.")
+    skipped = summary.skipped_suppressed + summary.skipped_unsubscribed
+    if skipped:
+        click.echo(
+            f"{skipped} address(es) were not re-subscribed because they unsubscribed or are suppressed; "
+            "only with their renewed consent: --resubscribe --consent-note TEXT."
+        )
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--list", "list_name", help=LIST_OPTION_HELP)
+@click.option("--consent-note", default="", help="When and how these people agreed (logged per row).")
+@click.option(
+    "--resubscribe",
+    is_flag=True,
+    help="Also re-subscribe unsubscribed/suppressed rows (needs --consent-note).",
+)
+@click.option("--method", type=click.Choice(CONSENT_METHODS), default="import", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Check and count everything, save nothing.")
+@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.pass_context
+def subscribers_import(
+    ctx: click.Context,
+    file: Path,
+    list_name: str | None,
+    consent_note: str,
+    resubscribe: bool,
+    method: str,
+    dry_run: bool,
+    chunk_size: int,
+) -> None:
+    """Import subscribers from a CSV file (UTF-8, UTF-8 with BOM or Windows-1252; ',' or ';').
+
+    The header needs an 'email' column ('e-mail' works too); 'name'/'navn' and
+    'language'/'sprog' are optional; other columns are kept as attributes.
+    Invalid rows are reported by line and skipped. Rows are saved in committed
+    chunks: if an import stops half-way, run it again — saved rows count as
+    unchanged. Addresses that unsubscribed or are suppressed stay out unless
+    --resubscribe is given with --consent-note.
+
+    Example:
+
+        newsletter subscribers import kunder.csv --list erhverv --consent-note "Tilmeldt på Erhvervsmessen 2019"
+    """
+    list_name = _list_name(ctx, list_name)
+    on_terminal = sys.stderr.isatty()
+    summary = import_csv(
+        store_engine(ctx),
+        file,
+        list_name,
+        resubscribe=resubscribe,
+        consent_note=consent_note,
+        method=method,
+        chunk_size=chunk_size,
+        dry_run=dry_run,
+        progress=_show_progress if on_terminal else None,
+    )
+    if on_terminal and summary.last_committed_line:
+        click.echo("", err=True)  # end the progress line
+    _report_import(summary)
+
+
+def _show_progress(summary: ImportSummary) -> None:
+    """A live line on a terminal, so a 100,000-row import visibly moves."""
+    click.echo(f"\r… line {summary.last_committed_line:,} saved", nl=False, err=True)
+
+
+@subscribers_group.command("export-data")
+@click.argument("email")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.pass_context
+def subscribers_export_data(ctx: click.Context, email: str, out: str | None) -> None:
+    """Print everything held about one person as JSON (GDPR access request).
+
+    Profile, memberships, consent log, suppression, deliveries and provider events.
+
+    Example:
+
+        newsletter subscribers export-data jens@firma.dk --out jens.json
+    """
+    with store_engine(ctx).connect() as conn:
+        data = export_data(conn, _address(email))
+    with _output(out) as handle:
+        handle.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+@subscribers_group.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
+    """Erase a person (GDPR): delete their data, keep only a hashed block on the address.
+
+    The address can never be mailed again, not even by a later import, unless it
+    is re-subscribed with --resubscribe and a consent note.
+
+    Example:
+
+        newsletter subscribers export-data jens@firma.dk --out jens.json
+        newsletter subscribers erase jens@firma.dk --yes
+    """
+    address = _address(email)
+    engine = store_engine(ctx)
+    if not yes:
+        click.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True, err=True)
+    with engine.begin() as conn:
+        result = erase(conn, address)
+    click.echo(
+        f"Erased {result.address}: profile {'deleted' if result.had_profile else 'absent'}, "
+        f"{result.memberships} membership(s), {result.consent_rows} consent record(s), "
+        f"{result.events} event(s) deleted, {result.deliveries_detached} delivery record(s) anonymised; "
+        "the address stays blocked by its hash."
+    )
 
 
 def register(main: click.Group) -> None:
     """Add this area's commands to the ``newsletter`` group."""
+    main.add_command(lists_group)  # defined in newsletter.cli.lists
+    main.add_command(subscribers_group)

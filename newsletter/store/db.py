@@ -25,7 +25,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _engines: dict[str, Engine] = {}
 
 
-def _alembic_config() -> Config:
+def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -80,7 +80,7 @@ def create(url: str) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the database to the newest schema (a no-op when it is already there)."""
-    config = _alembic_config()
+    config = alembic_config()
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection

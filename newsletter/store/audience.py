@@ -1,0 +1,94 @@
+"""Who may be mailed on a list: streamed, never loaded whole.
+
+A member is mailable when all three hold, checked in SQL:
+membership state ``subscribed`` (pending and unsubscribed are out), subscriber
+status ``active`` (bounced and complained are out), and the address hash is
+not on the suppression list.
+
+:func:`iter_audience` pages by keyset (``subscriber_id > last``) over the
+``ix_memberships_list_state`` index, one short read per page, so memory stays
+flat whatever the list size and no transaction is held open while the caller
+sends (an unsubscribe that arrives mid-send is honoured by the next page and
+by :func:`is_mailable` at send time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, Select, and_, exists, func, select
+
+from newsletter.store.schema import memberships, subscribers, suppressions
+
+
+@dataclass(frozen=True)
+class AudienceMember:
+    subscriber_id: int
+    email: str
+    name: str | None
+    language: str
+    email_hash: str
+
+
+def _mailable_conditions(list_id: int) -> list:
+    not_suppressed = ~exists().where(suppressions.c.email_hash == subscribers.c.email_hash)
+    return [
+        memberships.c.list_id == list_id,
+        memberships.c.state == "subscribed",
+        subscribers.c.status == "active",
+        not_suppressed,
+    ]
+
+
+def _audience_query(list_id: int) -> Select:
+    return (
+        select(
+            subscribers.c.id,
+            subscribers.c.email,
+            subscribers.c.name,
+            subscribers.c.language,
+            subscribers.c.email_hash,
+        )
+        .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
+        .where(and_(*_mailable_conditions(list_id)))
+    )
+
+
+def iter_audience(engine: Engine, list_id: int, chunk_size: int = 1000) -> Iterator[AudienceMember]:
+    """Every mailable member of the list, in subscriber id order, ``chunk_size`` rows per query."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    last_id = 0
+    while True:
+        query = (
+            _audience_query(list_id)
+            .where(memberships.c.subscriber_id > last_id)
+            .order_by(memberships.c.subscriber_id)
+            .limit(chunk_size)
+        )
+        with engine.connect() as conn:
+            page = conn.execute(query).all()
+        for row in page:
+            yield AudienceMember(
+                subscriber_id=row.id,
+                email=row.email,
+                name=row.name,
+                language=row.language,
+                email_hash=row.email_hash,
+            )
+        if len(page) < chunk_size:
+            return
+        last_id = page[-1].id
+
+
+def count_audience(conn: Connection, list_id: int) -> int:
+    """How many members :func:`iter_audience` would yield right now."""
+    query = select(func.count()).select_from(_audience_query(list_id).subquery())
+    return int(conn.execute(query).scalar_one())
+
+
+def is_mailable(conn: Connection, subscriber_id: int, list_id: int) -> bool:
+    """Whether this subscriber may be mailed on this list now (re-checked at send time)."""
+    query = _audience_query(list_id).where(subscribers.c.id == subscriber_id)
+    return conn.execute(query).first() is not None

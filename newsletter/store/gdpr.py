@@ -1,0 +1,208 @@
+"""What the store holds about one person (GDPR art. 15) and erasing it (art. 17).
+
+Erasure deletes the profile, the memberships, the consent log and the
+provider events about the person, and detaches the ledger rows from them.
+What stays is not readable as an address: the SHA-256 hash on the
+suppression list (reason ``erased``), so a later import of an old spreadsheet
+can never mail them again, and the hash on each ledger row, so an issue that
+was already sent is not sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Text, cast, or_, select
+
+from newsletter.errors import NotFound
+from newsletter.store.addresses import InvalidAddress, email_hash, normalise
+from newsletter.store.lists import aware
+from newsletter.store.schema import (
+    consent_log,
+    deliveries,
+    events,
+    lists,
+    memberships,
+    subscribers,
+    suppressions,
+)
+from newsletter.store.subscribers import get_subscriber_by_hash, suppress
+
+
+def _hash_or_fail(email: str) -> tuple[str, str]:
+    try:
+        address = normalise(email)
+    except InvalidAddress as exc:
+        raise NotFound(f"{exc} — give the address exactly as it was subscribed") from None
+    return address, email_hash(address)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return aware(value).isoformat()
+    return value
+
+
+def _records(conn: Connection, query: Any) -> list[dict[str, Any]]:
+    return [{key: _json_value(value) for key, value in row._mapping.items()} for row in conn.execute(query)]
+
+
+def _delivery_filter(subscriber_id: int | None, hashed: str) -> Any:
+    if subscriber_id is None:
+        return deliveries.c.email_hash == hashed
+    return or_(deliveries.c.subscriber_id == subscriber_id, deliveries.c.email_hash == hashed)
+
+
+def _event_filter(subscriber_id: int | None, hashed: str, address: str) -> Any:
+    """Events linked to the person, or whose raw provider payload quotes the address."""
+    their_deliveries = select(deliveries.c.id).where(_delivery_filter(subscriber_id, hashed))
+    raw_text = cast(events.c.raw, Text)
+    # JSON may store non-ASCII letters as \uXXXX escapes, so look for both spellings.
+    spellings = {address, address.lower()}
+    spellings |= {json.dumps(spelling)[1:-1] for spelling in spellings}
+    conditions: list[ColumnElement[bool]] = [events.c.delivery_id.in_(their_deliveries)]
+    conditions += [raw_text.icontains(spelling, autoescape=True) for spelling in sorted(spellings)]
+    if subscriber_id is not None:
+        conditions.append(events.c.subscriber_id == subscriber_id)
+    return or_(*conditions)
+
+
+def export_data(conn: Connection, email: str) -> dict[str, Any]:
+    """Everything held about ``email``, as JSON-ready data; NotFound when nothing is."""
+    address, hashed = _hash_or_fail(email)
+    subscriber = get_subscriber_by_hash(conn, hashed)
+    subscriber_id = subscriber.id if subscriber else None
+    suppression = _records(
+        conn,
+        select(suppressions.c.reason, suppressions.c.detail, suppressions.c.created_at).where(
+            suppressions.c.email_hash == hashed
+        ),
+    )
+    delivery_rows = _records(
+        conn,
+        select(
+            deliveries.c.issue,
+            deliveries.c.state,
+            deliveries.c.provider,
+            deliveries.c.message_id,
+            deliveries.c.error,
+            deliveries.c.created_at,
+            deliveries.c.sent_at,
+        )
+        .where(_delivery_filter(subscriber_id, hashed))
+        .order_by(deliveries.c.id),
+    )
+    event_rows = _records(
+        conn,
+        select(
+            events.c.provider,
+            events.c.type,
+            events.c.hard,
+            events.c.occurred_at,
+            events.c.received_at,
+            events.c.detail,
+            events.c.raw,
+        )
+        .where(_event_filter(subscriber_id, hashed, address))
+        .order_by(events.c.id),
+    )
+    if subscriber is None and not (suppression or delivery_rows or event_rows):
+        raise NotFound(f"no data is held about {address}")
+    result: dict[str, Any] = {"email": address, "profile": None, "memberships": [], "consent_log": []}
+    if subscriber is not None:
+        result["profile"] = {
+            "email": subscriber.email,
+            "name": subscriber.name,
+            "language": subscriber.language,
+            "attributes": subscriber.attributes,
+            "status": subscriber.status,
+            "created_at": subscriber.created_at.isoformat(),
+            "updated_at": subscriber.updated_at.isoformat(),
+        }
+        result["memberships"] = _records(
+            conn,
+            select(
+                lists.c.name.label("list"),
+                lists.c.title,
+                memberships.c.state,
+                memberships.c.created_at,
+                memberships.c.updated_at,
+                memberships.c.unsubscribed_at,
+                memberships.c.unsubscribe_source,
+            )
+            .join(lists, lists.c.id == memberships.c.list_id)
+            .where(memberships.c.subscriber_id == subscriber.id)
+            .order_by(lists.c.name),
+        )
+        result["consent_log"] = _records(
+            conn,
+            select(
+                lists.c.name.label("list"),
+                consent_log.c.action,
+                consent_log.c.method,
+                consent_log.c.source,
+                consent_log.c.consent_text,
+                consent_log.c.ip,
+                consent_log.c.at,
+            )
+            .outerjoin(lists, lists.c.id == consent_log.c.list_id)
+            .where(consent_log.c.subscriber_id == subscriber.id)
+            .order_by(consent_log.c.id),
+        )
+    result["suppression"] = suppression[0] if suppression else None
+    result["deliveries"] = delivery_rows
+    result["events"] = event_rows
+    return result
+
+
+@dataclass(frozen=True)
+class Erasure:
+    address: str
+    had_profile: bool
+    memberships: int
+    consent_rows: int
+    events: int
+    deliveries_detached: int
+
+
+def erase(conn: Connection, email: str) -> Erasure:
+    """Delete what is held about ``email``, keep only hashes; NotFound when nothing is held."""
+    address, hashed = _hash_or_fail(email)
+    subscriber = get_subscriber_by_hash(conn, hashed)
+    subscriber_id = subscriber.id if subscriber else None
+    held = subscriber is not None or (
+        conn.execute(select(suppressions.c.email_hash).where(suppressions.c.email_hash == hashed)).first()
+        or conn.execute(select(deliveries.c.id).where(_delivery_filter(None, hashed)).limit(1)).first()
+    )
+    if not held:
+        raise NotFound(f"no data is held about {address} — nothing erased; check the spelling")
+    removed_events = conn.execute(
+        events.delete().where(_event_filter(subscriber_id, hashed, address))
+    ).rowcount
+    # The ledger keeps its hash (exactly-once) but loses the link and any text quoting the address.
+    detached = conn.execute(
+        deliveries.update()
+        .where(_delivery_filter(subscriber_id, hashed))
+        .values(subscriber_id=None, error=None)
+    ).rowcount
+    removed_memberships = removed_consent = 0
+    if subscriber_id is not None:
+        removed_memberships = conn.execute(
+            memberships.delete().where(memberships.c.subscriber_id == subscriber_id)
+        ).rowcount
+        removed_consent = conn.execute(
+            consent_log.delete().where(consent_log.c.subscriber_id == subscriber_id)
+        ).rowcount
+        conn.execute(subscribers.delete().where(subscribers.c.id == subscriber_id))
+    suppress(conn, hashed, "erased")
+    return Erasure(
+        address=address,
+        had_profile=subscriber is not None,
+        memberships=removed_memberships,
+        consent_rows=removed_consent,
+        events=removed_events,
+        deliveries_detached=detached,
+    )

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, select
+
+from newsletter.errors import NotFound
+from newsletter.store.addresses import email_hash
+from newsletter.store.gdpr import erase, export_data
+from newsletter.store.imports import import_csv
+from newsletter.store.lists import ListRow, utcnow
+from newsletter.store.schema import (
+    consent_log,
+    deliveries,
+    events,
+    memberships,
+    sends,
+    subscribers,
+    suppressions,
+)
+from newsletter.store.subscribers import (
+    SubscriptionRefused,
+    add_subscriber,
+    get_subscriber,
+    suppression_reason,
+)
+
+
+def sent_issue(conn: Connection, list_id: int, subscriber_id: int, address: str, quoted: str = "") -> int:
+    """A ledger row and two provider events for ``address``, as send and web would write them."""
+    now = utcnow()
+    send_id = conn.execute(
+        sends.insert()
+        .values(issue="2019-12-20-tak", list_id=list_id, subject="Tak", provider="outbox", created_at=now)
+        .returning(sends.c.id)
+    ).scalar_one()
+    delivery_id = conn.execute(
+        deliveries.insert()
+        .values(
+            send_id=send_id,
+            issue="2019-12-20-tak",
+            subscriber_id=subscriber_id,
+            email_hash=email_hash(address),
+            state="sent",
+            provider="outbox",
+            message_id="msg-1",
+            error=f"first try refused for {address}",
+            created_at=now,
+            updated_at=now,
+            sent_at=now,
+        )
+        .returning(deliveries.c.id)
+    ).scalar_one()
+    conn.execute(
+        events.insert(),
+        [
+            {
+                "provider": "postmark",
+                "provider_event_id": "ev-1",
+                "type": "delivered",
+                "delivery_id": delivery_id,
+                "received_at": now,
+                "raw": {"Recipient": address},
+            },
+            {
+                # Not linked to anything, but the payload quotes the address.
+                "provider": "postmark",
+                "provider_event_id": "ev-2",
+                "type": "opened",
+                "delivery_id": None,
+                "received_at": now,
+                "raw": {"Recipient": quoted or address},
+            },
+            {
+                "provider": "postmark",
+                "provider_event_id": "ev-3",
+                "type": "delivered",
+                "delivery_id": None,
+                "received_at": now,
+                "raw": {"Recipient": "someone-else@firma.dk"},
+            },
+        ],
+    )
+    return delivery_id
+
+
+def test_export_data_holds_everything(engine: Engine, erhverv: ListRow) -> None:
+    with engine.begin() as conn:
+        row = add_subscriber(
+            conn, "søren@æblegården.dk", "erhverv", name="Søren", attributes={"firma": "Æble"}
+        )
+        sent_issue(conn, erhverv.id, row.id, "søren@æblegården.dk")
+    with engine.connect() as conn:
+        data = export_data(conn, " Søren@ÆBLEGÅRDEN.dk")
+    json.dumps(data)  # JSON-ready: no datetimes or other objects left
+    assert data["profile"]["name"] == "Søren"
+    assert data["profile"]["attributes"] == {"firma": "Æble"}
+    assert [(m["list"], m["state"]) for m in data["memberships"]] == [("erhverv", "subscribed")]
+    assert [(c["action"], c["method"]) for c in data["consent_log"]] == [("subscribe", "manual")]
+    assert [(d["issue"], d["state"]) for d in data["deliveries"]] == [("2019-12-20-tak", "sent")]
+    assert sorted(e["type"] for e in data["events"]) == ["delivered", "opened"]
+    assert data["suppression"] is None
+
+
+def test_export_data_for_unknown_address(engine: Engine) -> None:
+    with engine.connect() as conn, pytest.raises(NotFound, match=r"no data is held about nobody@firma\.dk"):
+        export_data(conn, "nobody@firma.dk")
+
+
+def test_erase_leaves_only_hashes(engine: Engine, erhverv: ListRow, tmp_path: Path) -> None:
+    address = "jens@firma.dk"
+    with engine.begin() as conn:
+        row = add_subscriber(conn, address, "erhverv", name="Jens")
+        add_subscriber(conn, "mette@firma.dk", "erhverv")
+        delivery_id = sent_issue(conn, erhverv.id, row.id, address, quoted="JENS@FIRMA.DK")
+    with engine.begin() as conn:
+        result = erase(conn, "JENS@firma.dk")
+    assert (result.had_profile, result.memberships, result.consent_rows, result.events) == (True, 1, 1, 2)
+    with engine.connect() as conn:
+        assert get_subscriber(conn, address) is None
+        assert conn.execute(select(subscribers.c.email)).scalars().all() == ["mette@firma.dk"]
+        assert len(conn.execute(select(memberships)).all()) == 1
+        assert len(conn.execute(select(consent_log)).all()) == 1
+        assert [e.provider_event_id for e in conn.execute(select(events))] == ["ev-3"]
+        ledger = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
+        assert (ledger.subscriber_id, ledger.email_hash, ledger.error) == (None, email_hash(address), None)
+        assert suppression_reason(conn, email_hash(address)) == "erased"
+        # Nothing readable is left anywhere: only the hash.
+        assert conn.execute(select(suppressions.c.detail)).scalars().all() == [""]
+        data = export_data(conn, address)
+        assert data["profile"] is None and data["suppression"]["reason"] == "erased"
+    # An old spreadsheet cannot bring the address back, nor can a manual add.
+    sheet = tmp_path / "old.csv"
+    sheet.write_text("email\nJens@Firma.dk\n", encoding="utf-8")
+    assert import_csv(engine, sheet, "erhverv").skipped_suppressed == 1
+    with engine.begin() as conn, pytest.raises(SubscriptionRefused, match="erased"):
+        add_subscriber(conn, address, "erhverv")
+
+
+def test_erase_unknown_address_changes_nothing(engine: Engine) -> None:
+    with engine.begin() as conn, pytest.raises(NotFound, match="nothing erased"):
+        erase(conn, "nobody@firma.dk")
+    with engine.connect() as conn:
+        assert conn.execute(select(suppressions)).all() == []
+
+
+def test_erase_bad_address(engine: Engine) -> None:
+    with engine.begin() as conn, pytest.raises(NotFound, match="not a valid email address"):
+        erase(conn, "nonsense")

@@ -1,0 +1,90 @@
+"""The migrations create exactly newsletter.store.schema, and an upgrade keeps the data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, select, text
+
+from newsletter.store import db
+from newsletter.store.addresses import email_hash
+from newsletter.store.audience import iter_audience
+from newsletter.store.lists import get_list
+from newsletter.store.schema import metadata
+from newsletter.store.subscribers import get_subscriber
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+
+
+def test_migrated_database_matches_the_schema_module(engine: Engine) -> None:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": False}
+        )
+        differences = compare_metadata(context, metadata)
+    assert differences == []
+
+
+def test_opening_twice_is_a_no_op(database_url: str) -> None:
+    db.open_engine(database_url)
+    db.dispose_all()
+    engine = db.open_engine(database_url)
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+
+
+def test_upgrade_from_the_first_schema_keeps_subscribers(database_url: str) -> None:
+    first = db.create(database_url)
+    config = db.alembic_config()
+    with first.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    assert "deliveries" not in inspect(first).get_table_names()
+    when = datetime(2019, 12, 20, 9, 30, tzinfo=UTC)
+    with first.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO lists (id, name, title, description, language, consent_text, created_at) "
+                "VALUES (1, 'erhverv', 'Erhvervsnyt', '', 'da', 'Ja tak', :when)"
+            ),
+            {"when": when},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO subscribers (id, email, email_hash, name, language, attributes, status, "
+                "created_at, updated_at) VALUES (1, 'søren@æblegården.dk', :hash, 'Søren Ærø', 'da', "
+                "'{\"firma\": \"Æblegården\"}', 'active', :when, :when)"
+            ),
+            {"hash": email_hash("søren@æblegården.dk"), "when": when},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO memberships (subscriber_id, list_id, state, created_at, updated_at) "
+                "VALUES (1, 1, 'subscribed', :when, :when)"
+            ),
+            {"when": when},
+        )
+    first.dispose()
+
+    engine = db.open_engine(database_url)  # migrates to the newest schema on first use
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+        assert {"sends", "deliveries", "events"} <= set(inspect(conn).get_table_names())
+        the_list = get_list(conn, "erhverv")
+        assert the_list.consent_text == "Ja tak"
+        row = conn.execute(select(metadata.tables["subscribers"])).one()
+        assert (row.email, row.name, row.attributes) == (
+            "søren@æblegården.dk",
+            "Søren Ærø",
+            {"firma": "Æblegården"},
+        )
+    assert [member.email for member in iter_audience(engine, the_list.id)] == ["søren@æblegården.dk"]
+    with engine.connect() as conn:
+        found = get_subscriber(conn, "Søren@ÆBLEGÅRDEN.dk")
+        assert found is not None and found.created_at == when
