@@ -18,6 +18,12 @@ from newsletter.personalize import merge
 from newsletter.providers.base import Content, Recipient
 
 
+# Headers are never folded with RFC 2047 encoded-words just for length: a
+# List-Unsubscribe URL that long must stay a plain <https://…> for Gmail and
+# Yahoo to find it. 998 is RFC 5322's hard line limit.
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
 def _address(email_address: str, name: str | None) -> Address:
     local, _, domain = email_address.rpartition("@")
     return Address(display_name=name or "", username=local, domain=domain)
@@ -32,7 +38,7 @@ def build_message(
 ) -> EmailMessage:
     """The message ``recipient`` would receive, both parts merged and all headers set."""
     html_part, text_part = merge(content.html, content.text, recipient.values)
-    message = EmailMessage(policy=email.policy.SMTP)
+    message = EmailMessage(policy=_POLICY)
     message["From"] = _address(content.from_email, content.from_name)
     message["To"] = _address(recipient.email, recipient.name)
     if content.reply_to:

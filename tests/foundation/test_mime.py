@@ -64,3 +64,20 @@ def test_both_parts_merged_for_the_recipient() -> None:
     assert text.get_content().splitlines() == ["Kære Ida & Co", "Afmeld: https://nyhedsbrev.example.org/u/t1"]
     assert "Kære Ida &amp; Co" in html.get_content()
     assert 'href="https://nyhedsbrev.example.org/u/t1"' in html.get_content()
+
+
+def test_a_long_list_unsubscribe_header_stays_plain_for_gmail() -> None:
+    # Real tokens make the header ~180 characters; folding it into RFC 2047
+    # encoded-words would hide the URL from Gmail's and Yahoo's one-click parsers.
+    url = "https://nyhedsbrev.example.org/u/" + "WzEsMSwiMjAxOS0xMi0yMC10YWsiXQ" * 4 + ".XIH9Yr3QfK7T9opDE4b"
+    header = f"<{url}>, <mailto:afmeld@example.org?subject=unsubscribe>"
+    recipient = Recipient(
+        email=RECIPIENT.email,
+        name=RECIPIENT.name,
+        values=RECIPIENT.values,
+        headers={"List-Unsubscribe": header},
+    )
+    raw = build_message(CONTENT, recipient).as_bytes()
+    line = next(line for line in raw.split(b"\r\n") if line.startswith(b"List-Unsubscribe:"))
+    assert line == b"List-Unsubscribe: " + header.encode()
+    assert b"=?utf-8?" not in line.lower()
