@@ -1,9 +1,349 @@
-"""Commands of the send area."""
+"""Commands of the send area: ``send`` and ``status`` (the logic lives in :mod:`newsletter.send`)."""
 
 from __future__ import annotations
 
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
 import click
+
+from newsletter.cli import settings_of
+from newsletter.config import Settings
+from newsletter.errors import CheckError, IssueError, SendError
+from newsletter.send.engine import RunTotals, Sender
+from newsletter.send.report import issue_status, status_as_json, status_lines
+from newsletter.send.service import (
+    PreparedIssue,
+    SendOptions,
+    SendPreview,
+    Started,
+    execute_send,
+    prepare_issue,
+    preview_send,
+    send_test,
+)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _resume_command(issue: str, list_name: str, *extra: str) -> str:
+    return " ".join(["newsletter send", issue, "--list", list_name, *extra])
+
+
+def _report_findings(prepared: PreparedIssue, force: bool) -> None:
+    errors = [f for f in prepared.findings if f.severity == "error"]
+    for finding in prepared.findings:
+        click.echo(str(finding), err=True)
+    if errors and not force:
+        raise CheckError(
+            f"{len(errors)} check error(s) in {prepared.slug} (listed above) — fix them, "
+            "or send anyway with --force"
+        )
+
+
+def _show_preview(preview: SendPreview) -> None:
+    audience = preview.audience
+    click.echo(f"Issue:     {preview.issue}")
+    click.echo(f"Subject:   {preview.subject}")
+    click.echo(f"List:      {preview.list_name} — {audience.mailable} mailable subscribers")
+    if audience.already_planned:
+        click.echo(f"           {audience.already_planned} of them already have this issue in the ledger")
+    done = {state: n for state, n in preview.counts.items() if n}
+    if done:
+        click.echo("Ledger:    " + ", ".join(f"{state} {n}" for state, n in done.items()))
+    click.echo(f"Provider:  {preview.provider}")
+    click.echo(f"To send:   {preview.to_send} (estimate: about {_duration(preview.estimate_seconds)})")
+
+
+@contextmanager
+def _stop_on_interrupt(holder: dict[str, Sender]) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM): finish and record the batches in flight, then stop. Second: now."""
+    previous: dict[int, Any] = {}
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        sender = holder.get("sender")
+        if sender is None or sender.stop_requested:
+            raise KeyboardInterrupt
+        click.echo(
+            "\nStopping after the batches in flight are recorded (Ctrl-C again to quit now)…", err=True
+        )
+        sender.request_stop()
+
+    for stop_signal in (signal.SIGINT.value, signal.SIGTERM.value):
+        previous[stop_signal] = signal.signal(stop_signal, handle)
+    try:
+        yield
+    finally:
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)
+
+
+class _Progress:
+    """A rich progress bar (rate and ETA) on a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.task: Any = None
+
+    def start(self, started: Started) -> None:
+        recovery = started.recovery
+        if recovery.marked_unknown:
+            click.echo(
+                f"{recovery.marked_unknown} message(s) were in flight when an earlier run stopped: "
+                "marked unknown (see newsletter status)",
+                err=True,
+            )
+        if recovery.resend:
+            count = sum(len(b.rows) for b in recovery.resend)
+            click.echo(
+                f"Re-sending {count} interrupted message(s) under their original idempotency keys", err=True
+            )
+        if not self.enabled:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("Sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]} msg/s"),
+            TimeRemainingColumn(),
+        )
+        self.task = self.bar.add_task("send", total=started.queued, rate="–")
+        self.bar.start()
+
+    def update(self, totals: RunTotals, elapsed: float) -> None:
+        if self.bar is None:
+            return
+        done = totals.sent + totals.failed + totals.skipped + totals.unknown
+        rate = f"{totals.sent / elapsed:,.0f}" if elapsed > 0 else "–"
+        self.bar.update(self.task, completed=done, rate=rate)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _summarise(issue: str, list_name: str, totals: RunTotals) -> None:
+    rate = totals.sent / totals.elapsed if totals.elapsed > 0 else 0.0
+    click.echo(
+        f"This run: sent {totals.sent}, failed {totals.failed}, skipped {totals.skipped}, "
+        f"unknown {totals.unknown} in {totals.elapsed:.1f} s ({rate:,.0f} msg/s)"
+    )
+    counts = totals.counts
+    click.echo("Ledger:   " + ", ".join(f"{state} {n}" for state, n in counts.items()))
+    if totals.stopped == "interrupted":
+        click.echo(
+            f"Stopped; everything in flight was recorded. Resume with: {_resume_command(issue, list_name)}"
+        )
+    elif totals.stopped == "limit":
+        click.echo(
+            f"{counts['queued']} still queued (--limit). Continue with: {_resume_command(issue, list_name)}"
+        )
+
+
+def _finish(issue: str, list_name: str, totals: RunTotals) -> None:
+    counts = totals.counts
+    if totals.error is not None:
+        raise SendError(f"{totals.error} — resume with: {_resume_command(issue, list_name)}")
+    if totals.stopped == "interrupted":
+        raise SendError(
+            f"stopped before the end; everything in flight was recorded and {counts.get('queued', 0)} "
+            f"wait in the queue — resume with: {_resume_command(issue, list_name)}"
+        )
+    problems = []
+    if counts.get("failed"):
+        problems.append(
+            f"{counts['failed']} failed (retry with: {_resume_command(issue, list_name, '--retry-failed')})"
+        )
+    if counts.get("unknown"):
+        problems.append(
+            f"{counts['unknown']} unknown — may or may not have arrived (see: newsletter status {issue}; "
+            f"send them again with: {_resume_command(issue, list_name, '--resend-unknown')})"
+        )
+    if problems:
+        raise SendError("; ".join(problems))
+
+
+def _run(settings: Settings, prepared: PreparedIssue, list_name: str, options: SendOptions) -> RunTotals:
+    from newsletter.providers import make_provider
+    from newsletter.store.db import open_engine
+
+    db = open_engine(settings.database_url)
+    provider = make_provider(settings)
+    holder: dict[str, Sender] = {}
+    progress = _Progress(enabled=sys.stdout.isatty())
+
+    def on_start(started: Started) -> None:
+        holder["sender"] = started.sender
+        progress.start(started)
+
+    def on_progress(totals: RunTotals) -> None:
+        sender = holder.get("sender")
+        progress.update(totals, sender.clock() - sender.started if sender and sender.started else 0.0)
+
+    try:
+        with _stop_on_interrupt(holder):
+            return execute_send(
+                db,
+                settings,
+                prepared,
+                list_name,
+                provider,
+                options,
+                on_start=on_start,
+                on_progress=on_progress,
+            )
+    finally:
+        progress.stop()
+        provider.close()
+
+
+@click.command("send")
+@click.argument("issue")
+@click.option("--list", "list_name", required=True, metavar="NAME", help="The list to send to.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing, write no ledger rows.")
+@click.option(
+    "--test",
+    "test_addresses",
+    multiple=True,
+    metavar="ADDRESS",
+    help='Send a "[TEST]" copy to ADDRESS only (repeatable); no ledger rows.',
+)
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Send at most N messages in this run.")
+@click.option(
+    "--resend-unknown", is_flag=True, help="Send again to rows whose delivery is unknown (may duplicate)."
+)
+@click.option("--retry-failed", is_flag=True, help="Try failed rows again (suppressed addresses excepted).")
+@click.option("--force", is_flag=True, help="Send even when the pre-send checks report errors.")
+@click.pass_context
+def send_command(
+    ctx: click.Context,
+    issue: str,
+    list_name: str,
+    yes: bool,
+    dry_run: bool,
+    test_addresses: tuple[str, ...],
+    limit: int | None,
+    resend_unknown: bool,
+    retry_failed: bool,
+    force: bool,
+) -> None:
+    """Send ISSUE to everyone on a list, exactly once; run it again to resume.
+
+    Checks the issue, shows subject, audience, provider and an estimate, and
+    asks before sending. Every message is recorded in the ledger before and
+    after the provider call, so an interrupted send resumes where it stopped
+    and nobody gets the issue twice.
+
+    Example:
+
+    \b
+        newsletter send 2019-12-20-tak-for-et-godt-2019 --list erhverv --test jrau@balk.dk
+        newsletter send 2019-12-20-tak-for-et-godt-2019 --list erhverv --dry-run
+        newsletter send 2019-12-20-tak-for-et-godt-2019 --list erhverv --yes
+    """
+    settings = settings_of(ctx)
+    prepared = prepare_issue(settings, issue)
+    _report_findings(prepared, force)
+    if test_addresses:
+        from newsletter.providers import make_provider
+
+        provider = make_provider(settings)
+        try:
+            answers = send_test(
+                settings, prepared, provider, [a for t in test_addresses for a in t.split(",") if a]
+            )
+        finally:
+            provider.close()
+        refused = 0
+        for address, result in answers:
+            detail = result.message_id or result.reason
+            click.echo(f"[TEST] {address}: {result.outcome.value}" + (f" ({detail})" if detail else ""))
+            refused += result.outcome.value != "accepted"
+        if refused:
+            raise SendError(f"{refused} test message(s) were not accepted (see above)")
+        return
+    options = SendOptions(limit=limit, resend_unknown=resend_unknown, retry_failed=retry_failed)
+    from newsletter.store.db import open_engine
+
+    preview = preview_send(
+        open_engine(settings.database_url), settings, prepared.slug, prepared.subject, list_name, options
+    )
+    _show_preview(preview)
+    if dry_run:
+        click.echo("Dry run: nothing was sent and no ledger rows were written.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise SendError("not sending without confirmation: no terminal to ask on — add --yes to send")
+        click.confirm(f"Send {prepared.slug} to {preview.to_send} recipient(s) on {list_name}?", abort=True)
+    totals = _run(settings, prepared, list_name, options)
+    _summarise(prepared.slug, list_name, totals)
+    _finish(prepared.slug, list_name, totals)
+
+
+def _issue_key(settings: Settings, name: str) -> str:
+    """The ledger key (slug) of ``name``: a slug, a date or a path; works after the file is gone."""
+    if name.endswith(".md"):
+        return Path(name).stem
+    try:
+        from newsletter.issue import resolve_issue
+
+        return resolve_issue(name, settings).stem
+    except IssueError:
+        return name
+
+
+@click.command("status")
+@click.argument("issue")
+@click.option("--list", "list_name", metavar="NAME", help="Only the send to this list.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output, every failure listed.")
+@click.pass_context
+def status_command(ctx: click.Context, issue: str, list_name: str | None, as_json: bool) -> None:
+    """Who got ISSUE: counts by state, failures with reasons, unknowns.
+
+    Example:
+
+    \b
+        newsletter status 2019-12-20-tak-for-et-godt-2019
+        newsletter status 2019-12-20-tak-for-et-godt-2019 --list erhverv --json
+    """
+    from newsletter.store.db import open_engine
+
+    settings = settings_of(ctx)
+    db = open_engine(settings.database_url)
+    statuses = issue_status(db, _issue_key(settings, issue), list_name, listed=None if as_json else 50)
+    if as_json:
+        click.echo(json.dumps(status_as_json(statuses), indent=2, ensure_ascii=False))
+        return
+    for line in status_lines(statuses):
+        click.echo(line)
 
 
 def register(main: click.Group) -> None:
     """Add this area's commands to the ``newsletter`` group."""
+    main.add_command(send_command)
+    main.add_command(status_command)

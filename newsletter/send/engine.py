@@ -1,0 +1,368 @@
+"""The send loop: claim → batch → provider → record, paced, concurrent, stoppable.
+
+One thread (the caller's) owns the database: it claims a batch (rows marked
+``sending`` and committed), hands the provider call to a small thread pool
+(``concurrency`` requests in flight), and records each answer as it comes
+back. Nothing about a recipient is decided in memory only — except how long
+to wait before a retry, which a crash merely shortens.
+
+How each provider answer is recorded (GUIDE §1, issue 4):
+
+- results per recipient: accepted → ``sent``; rejected → ``failed`` (and
+  suppressed when the address is invalid or inactive); retry → ``queued``
+  again after a delay, ``failed`` after ``max_attempts``;
+- :class:`ProviderRetryable` (never reached it, 429, 5xx): the batch goes back
+  to ``queued`` with its attempt refunded, everyone waits (``Retry-After``
+  or exponential backoff with jitter);
+- :class:`ProviderAmbiguous` (read timeout, dropped connection): the same
+  batch is retried under the same key when the provider is idempotent; else
+  its rows become ``unknown``;
+- :class:`ProviderPermanent`: the batch goes back to ``queued`` (nothing was
+  sent) and the run stops with the provider's reason.
+
+:meth:`Sender.request_stop` (Ctrl-C) lets in-flight batches finish and be
+recorded, then returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import Engine
+
+from newsletter.errors import (
+    NewsletterError,
+    ProviderAmbiguous,
+    ProviderPermanent,
+    ProviderRetryable,
+    SendError,
+)
+from newsletter.providers.base import Batch, Content, Outcome, Provider, RecipientResult
+from newsletter.send import ledger
+from newsletter.send.ledger import ClaimedRow, InterruptedBatch, SendRow
+from newsletter.send.pacing import Pacer, backoff_delay
+from newsletter.send.recipients import RecipientBuilder
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How hard to push: from ``[provider]`` in newsletter.toml, plus backoff tuning."""
+
+    batch_size: int = 100
+    max_attempts: int = 5
+    messages_per_second: float = 0.0
+    concurrency: int = 1
+    backoff_base: float = 0.5
+    backoff_cap: float = 60.0
+    # Consecutive ambiguous answers from a provider without idempotency before the run stops:
+    # each one turns a whole batch into "unknown", so a broken connection must not eat the list.
+    max_ambiguous_in_a_row: int = 3
+
+
+@dataclass
+class RunTotals:
+    """What this run did (the ledger's counts are the whole story; these are the news)."""
+
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    unknown: int = 0
+    suppressed: int = 0
+    requests: int = 0
+    retries: int = 0
+    elapsed: float = 0.0
+    stopped: str = ""  # why the run ended before the queue was empty ("" when it did not)
+    error: NewsletterError | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Job:
+    key: str
+    rows: tuple[ClaimedRow, ...]
+    batch: Batch
+    tries: int = 1  # provider calls for this key in this run
+    # True when this key was posted before (a retry, or a batch an interrupted run left in flight):
+    # then a refusal no longer proves that nothing was sent.
+    reused_key: bool = False
+
+
+ProgressCallback = Callable[[RunTotals], None]
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    """Sends one planned send (an issue to a list) until its queue is empty or it must stop."""
+
+    def __init__(
+        self,
+        db: Engine,
+        send: SendRow,
+        provider: Provider,
+        content: Content,
+        builder: RecipientBuilder,
+        limits: Limits,
+        *,
+        on_progress: ProgressCallback | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.db = db
+        self.send = send
+        self.provider = provider
+        self.content = content
+        self.builder = builder
+        self.limits = limits
+        self.batch_size = max(1, min(limits.batch_size, provider.max_batch))
+        self.on_progress = on_progress
+        self.clock = clock
+        self.sleep = sleep
+        self.pacer = Pacer(limits.messages_per_second, clock=clock, sleep=sleep)
+        self.totals = RunTotals()
+        self._stop_requested = False
+        self._fatal: NewsletterError | None = None
+        self._retry_later: list[tuple[float, _Job]] = []
+        self._not_before: dict[int, float] = {}  # delivery id → monotonic time of its next try
+        self._retryable_in_a_row = 0
+        self._ambiguous_in_a_row = 0
+        self._claimed = 0
+        self.started: float | None = None
+
+    # -- control ------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop after the batches in flight are recorded (safe to call from a signal handler)."""
+        self._stop_requested = True
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested
+
+    def _stopping(self) -> bool:
+        return self._stop_requested or self._fatal is not None
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self, *, limit: int | None = None, resend: list[InterruptedBatch] | None = None) -> RunTotals:
+        """Send until the queue is empty, ``limit`` messages were claimed, or a stop; never raises
+        a provider error — it lands in ``totals.error`` after everything in flight is recorded."""
+        started = self.started = self.clock()
+        with self.db.begin() as conn:
+            ledger.set_send_status(conn, self.send.id, "sending")
+        for interrupted in resend or []:
+            # Same rows, same order, same key: the provider drops it if it already has it.
+            with self.db.begin() as conn:
+                ledger.count_attempt(conn, interrupted.batch_key)
+            rows = tuple(replace(r, attempts=r.attempts + 1) for r in interrupted.rows)
+            resent = self._job(interrupted.batch_key, rows)
+            resent.reused_key = True
+            self._retry_later.append((self.clock(), resent))
+        with ThreadPoolExecutor(max_workers=self.limits.concurrency, thread_name_prefix="send") as pool:
+            in_flight: dict[Future[list[RecipientResult]], _Job] = {}
+            while True:
+                while len(in_flight) < self.limits.concurrency and not self._stopping():
+                    job = self._next_job(limit)
+                    if job is None:
+                        break
+                    self.totals.requests += 1
+                    in_flight[pool.submit(self.provider.send_batch, job.batch)] = job
+                if not in_flight:
+                    pause = self._idle_wait()
+                    if pause is None or self._stopping():
+                        break
+                    self.sleep(min(pause, 0.2))
+                    continue
+                done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._settle(in_flight.pop(future), future)
+        self._finish(started, limit)
+        return self.totals
+
+    def _idle_wait(self) -> float | None:
+        """Nothing in flight: seconds until a delayed retry is due, or None when all is done."""
+        now = self.clock()
+        due = [moment for moment, _ in self._retry_later] + list(self._not_before.values())
+        if not due:
+            return None
+        return max(0.0, min(due) - now)
+
+    def _next_job(self, limit: int | None) -> _Job | None:
+        now = self.clock()
+        for index, (moment, job) in enumerate(self._retry_later):
+            if moment <= now:
+                del self._retry_later[index]
+                if not self.pacer.wait(len(job.rows), self._stopping):
+                    self._retry_later.append((moment, job))
+                    return None
+                return job
+        size = self.batch_size
+        if limit is not None:
+            size = min(size, limit - self._claimed)
+            if size <= 0:
+                self._not_before.clear()  # their rows stay queued for the next run
+                return None
+        # Wait for pacing *before* claiming: a row must not sit in "sending" while we idle.
+        if not self.pacer.wait(size, self._stopping):
+            return None
+        waiting = [delivery for delivery, moment in self._not_before.items() if moment > now]
+        for delivery in [d for d, moment in self._not_before.items() if moment <= now]:
+            del self._not_before[delivery]
+        while True:
+            with self.db.begin() as conn:
+                claim = ledger.claim(conn, self.send, size, exclude=waiting)
+            if claim is None:
+                return None
+            self.totals.skipped += claim.skipped
+            if claim.rows:
+                self._claimed += len(claim.rows)
+                return self._job(claim.batch_key, claim.rows)
+            self._report()
+
+    def _job(self, key: str, rows: tuple[ClaimedRow, ...]) -> _Job:
+        recipients = [self.builder.for_row(row) for row in rows]
+        return _Job(key, rows, Batch(self.content, recipients, idempotency_key=key))
+
+    # -- recording answers --------------------------------------------------------------------
+
+    def _settle(self, job: _Job, future: Future[list[RecipientResult]]) -> None:
+        try:
+            results = future.result()
+        except ProviderRetryable as exc:
+            self._on_retryable(job, exc)
+        except ProviderAmbiguous as exc:
+            self._on_ambiguous(job, exc)
+        except ProviderPermanent as exc:
+            with self.db.begin() as conn:
+                if job.reused_key:
+                    # An earlier post of this key may have been accepted (e.g. a 409 idempotency conflict).
+                    self.totals.unknown += ledger.mark_batch_unknown(
+                        conn, job.key, f"{exc} — an earlier try of this batch may have been delivered"
+                    )
+                else:
+                    ledger.requeue_batch(conn, job.key, f"not sent: {exc}")
+            self._fatal = exc
+        except Exception as exc:  # an adapter bug: we cannot know whether anything went out
+            self._on_ambiguous(job, ProviderAmbiguous(f"{self.provider.name}: {type(exc).__name__}: {exc}"))
+            self._fatal = self._fatal or SendError(
+                f"{self.provider.name} adapter failed unexpectedly ({type(exc).__name__}: {exc}); "
+                "the batch in flight is recorded as unknown"
+            )
+        else:
+            if len(results) != len(job.rows):
+                self._on_ambiguous(
+                    job,
+                    ProviderAmbiguous(
+                        f"{self.provider.name}: answered {len(results)} results for {len(job.rows)} messages"
+                    ),
+                )
+            else:
+                self._on_results(job, results)
+        self._report()
+
+    def _on_results(self, job: _Job, results: list[RecipientResult]) -> None:
+        with self.db.begin() as conn:
+            recorded = ledger.record(conn, job.key, job.rows, results, max_attempts=self.limits.max_attempts)
+        self._retryable_in_a_row = self._ambiguous_in_a_row = 0
+        log.info(
+            "batch %s: %d sent, %d failed, %d to retry",
+            job.key[:12],
+            recorded.sent,
+            recorded.failed,
+            recorded.requeued,
+        )
+        self.totals.sent += recorded.sent
+        self.totals.failed += recorded.failed
+        self.totals.suppressed += recorded.suppressed
+        if recorded.requeued:
+            self.totals.retries += recorded.requeued
+            for row, result in zip(job.rows, results, strict=True):
+                if result.outcome is Outcome.RETRY and row.attempts < self.limits.max_attempts:
+                    delay = self._backoff(row.attempts, result.retry_after)
+                    self._not_before[row.delivery_id] = self.clock() + delay
+
+    def _on_retryable(self, job: _Job, exc: ProviderRetryable) -> None:
+        if job.reused_key:
+            # This key may already have been accepted: only the same key may carry these rows.
+            self._retry_same_key(job, exc)
+            return
+        log.warning("batch %s not taken, queued again: %s", job.key[:12], exc)
+        with self.db.begin() as conn:
+            ledger.requeue_batch(conn, job.key, f"not sent yet, will retry: {exc}")
+        self._claimed -= len(job.rows)
+        self._retryable_in_a_row += 1
+        self.totals.retries += 1
+        if self._retryable_in_a_row >= self.limits.max_attempts:
+            self._fatal = self._fatal or SendError(
+                f"{exc} — still failing after {self._retryable_in_a_row} tries in a row; "
+                "nothing was lost (those messages are queued again)"
+            )
+            return
+        self.pacer.pause_until(self.clock() + self._backoff(self._retryable_in_a_row, exc.retry_after))
+
+    def _on_ambiguous(self, job: _Job, exc: ProviderAmbiguous) -> None:
+        if self.provider.idempotent:
+            self._retry_same_key(job, exc)
+            return
+        self.totals.retries += 1
+        log.warning("batch %s: no clear answer, its rows are now unknown: %s", job.key[:12], exc)
+        with self.db.begin() as conn:
+            marked = ledger.mark_batch_unknown(
+                conn,
+                job.key,
+                f"{exc} — it may or may not have been delivered; send again only with --resend-unknown",
+            )
+        self.totals.unknown += marked
+        self._ambiguous_in_a_row += 1
+        if self._ambiguous_in_a_row >= self.limits.max_ambiguous_in_a_row:
+            self._fatal = self._fatal or SendError(
+                f"{exc} — {self._ambiguous_in_a_row} batches in a row got no clear answer; "
+                "stopped so that no more messages end up unknown"
+            )
+
+    def _retry_same_key(self, job: _Job, exc: ProviderAmbiguous | ProviderRetryable) -> None:
+        """Post the same batch under the same key later; the provider keeps at most one copy."""
+        self.totals.retries += 1
+        log.warning("batch %s: %s — will post it again under the same key", job.key[:12], exc)
+        if job.tries >= self.limits.max_attempts:
+            # Rows stay "sending": the next run re-sends them under the same key.
+            self._fatal = self._fatal or SendError(
+                f"{exc} — no answer after {job.tries} tries with the same idempotency key; "
+                "the batch stays in flight and is re-sent safely (same key) when you resume"
+            )
+            return
+        with self.db.begin() as conn:
+            ledger.count_attempt(conn, job.key)
+        job.tries += 1
+        job.reused_key = True
+        job.rows = tuple(replace(r, attempts=r.attempts + 1) for r in job.rows)
+        self._retry_later.append((self.clock() + self._backoff(job.tries - 1, exc.retry_after), job))
+        if isinstance(exc, ProviderRetryable) and exc.retry_after:
+            self.pacer.pause_until(self.clock() + exc.retry_after)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        return backoff_delay(
+            attempt, base=self.limits.backoff_base, cap=self.limits.backoff_cap, retry_after=retry_after
+        )
+
+    def _report(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.totals)
+
+    def _finish(self, started: float, limit: int | None) -> None:
+        with self.db.begin() as conn:
+            counts = ledger.counts_by_state(conn, self.send.id)
+            finished = counts["queued"] == 0 and counts["sending"] == 0
+            ledger.set_send_status(conn, self.send.id, "done" if finished else "sending")
+        self.totals.counts = counts
+        self.totals.elapsed = self.clock() - started
+        self.totals.error = self._fatal
+        if self._fatal is not None:
+            self.totals.stopped = "error"
+        elif self._stop_requested and not finished:
+            self.totals.stopped = "interrupted"
+        elif limit is not None and not finished:
+            self.totals.stopped = "limit"

@@ -1,0 +1,379 @@
+"""The ledger: one ``deliveries`` row per (issue, subscriber), the single source of truth.
+
+Every state change is its own committed transaction, so a crash at any instant
+leaves rows that say exactly what is known::
+
+    queued ──claim──► sending ──record──► sent | failed | queued (retry later)
+       │                 │
+       └──► skipped      └── crash / ambiguous answer ──► unknown (non-idempotent provider)
+            (unsubscribed, bounced, complained or suppressed since planning)
+
+A row is marked ``sending`` and committed *before* the provider is called;
+that is what lets a later run tell "never sent" (``queued``) from "maybe sent"
+(``sending``). The functions here take a :class:`sqlalchemy.Connection` and
+leave the transaction to the caller, except where noted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, and_, bindparam, case, exists, func, select, update
+
+from newsletter.providers.base import Outcome, RecipientResult
+from newsletter.store.schema import deliveries, memberships, sends, subscribers, suppressions
+from newsletter.store.subscribers import suppress
+
+STATES = ("queued", "sending", "sent", "failed", "skipped", "unknown")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SendRow:
+    id: int
+    issue: str
+    list_id: int
+    list_name: str
+    subject: str
+    provider: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    """A delivery marked ``sending``: who it goes to and how many tries it has had."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str | None
+    language: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    batch_key: str
+    rows: tuple[ClaimedRow, ...]
+    skipped: int
+
+
+@dataclass
+class Recorded:
+    sent: int = 0
+    failed: int = 0
+    requeued: int = 0
+    suppressed: int = 0
+    # Seconds the provider asked us to wait before retrying the requeued rows.
+    retry_after: float | None = None
+
+
+def new_batch_key() -> str:
+    """A fresh key naming one claimed batch; it doubles as the provider's idempotency key."""
+    return uuid.uuid4().hex
+
+
+_RECIPIENT_COLUMNS = (
+    deliveries.c.id,
+    deliveries.c.subscriber_id,
+    deliveries.c.attempts,
+    subscribers.c.email,
+    subscribers.c.name,
+    subscribers.c.language,
+)
+
+
+def _skip_reason(row: object) -> str | None:
+    """Why a queued row may no longer be mailed, or None when it still may."""
+    if row.email is None:  # type: ignore[attr-defined]
+        return "subscriber was erased after the send was planned"
+    if row.suppression is not None:  # type: ignore[attr-defined]
+        return f"address is suppressed ({row.suppression})"  # type: ignore[attr-defined]
+    if row.status != "active":  # type: ignore[attr-defined]
+        return f"subscriber has {row.status}"  # type: ignore[attr-defined]
+    if row.membership != "subscribed":  # type: ignore[attr-defined]
+        return "unsubscribed from the list after the send was planned"
+    return None
+
+
+def claim(
+    conn: Connection,
+    send: SendRow,
+    size: int,
+    *,
+    exclude: Sequence[int] = (),
+) -> Claim | None:
+    """Mark up to ``size`` queued rows ``sending`` under a new batch key; None when none are left.
+
+    Mailability is checked again here: rows whose subscriber unsubscribed,
+    bounced, complained or was suppressed since planning become ``skipped``.
+    ``exclude`` holds ids waiting out a per-recipient retry delay.
+    """
+    query = (
+        select(
+            *_RECIPIENT_COLUMNS,
+            subscribers.c.status,
+            memberships.c.state.label("membership"),
+            suppressions.c.reason.label("suppression"),
+        )
+        .select_from(
+            deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .outerjoin(
+                memberships,
+                and_(
+                    memberships.c.subscriber_id == deliveries.c.subscriber_id,
+                    memberships.c.list_id == send.list_id,
+                ),
+            )
+            .outerjoin(suppressions, suppressions.c.email_hash == deliveries.c.email_hash)
+        )
+        .where(deliveries.c.send_id == send.id, deliveries.c.state == "queued")
+        .order_by(deliveries.c.id)
+        .limit(size)
+    )
+    if exclude:
+        query = query.where(deliveries.c.id.not_in(list(exclude)))
+    candidates = conn.execute(query).all()
+    if not candidates:
+        return None
+    now = utcnow()
+    key = new_batch_key()
+    skipped = []
+    claimed = []
+    for row in candidates:
+        reason = _skip_reason(row)
+        if reason is None:
+            claimed.append(
+                ClaimedRow(row.id, row.subscriber_id, row.email, row.name, row.language, row.attempts + 1)
+            )
+        else:
+            skipped.append({"b_id": row.id, "b_error": reason})
+    if skipped:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == bindparam("b_id"))
+            .values(state="skipped", error=bindparam("b_error"), updated_at=now),
+            skipped,
+        )
+    if claimed:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_([row.delivery_id for row in claimed]))
+            .values(
+                state="sending",
+                batch_key=key,
+                attempts=deliveries.c.attempts + 1,
+                provider=send.provider,
+                updated_at=now,
+            )
+        )
+    return Claim(batch_key=key, rows=tuple(claimed), skipped=len(skipped))
+
+
+def record(
+    conn: Connection,
+    batch_key: str,
+    rows: Sequence[ClaimedRow],
+    results: Sequence[RecipientResult],
+    *,
+    max_attempts: int,
+) -> Recorded:
+    """Write what the provider answered for each row of a claimed batch."""
+    now = utcnow()
+    outcome = Recorded()
+    sent: list[dict[str, object]] = []
+    failed: list[dict[str, object]] = []
+    requeued: list[dict[str, object]] = []
+    suppress_ids: list[int] = []
+    for row, result in zip(rows, results, strict=True):
+        if result.outcome is Outcome.ACCEPTED:
+            sent.append({"b_id": row.delivery_id, "b_message_id": result.message_id})
+        elif result.outcome is Outcome.REJECTED:
+            failed.append({"b_id": row.delivery_id, "b_error": result.reason or "rejected by the provider"})
+            if result.suppress:
+                suppress_ids.append(row.delivery_id)
+        elif row.attempts >= max_attempts:
+            failed.append(
+                {
+                    "b_id": row.delivery_id,
+                    "b_error": f"gave up after {row.attempts} attempts: {result.reason}",
+                }
+            )
+        else:
+            requeued.append({"b_id": row.delivery_id, "b_error": f"will retry: {result.reason}"})
+            if result.retry_after is not None:
+                outcome.retry_after = max(outcome.retry_after or 0.0, result.retry_after)
+    in_this_batch = and_(
+        deliveries.c.id == bindparam("b_id"),
+        deliveries.c.batch_key == batch_key,
+        deliveries.c.state == "sending",
+    )
+    if sent:
+        conn.execute(
+            update(deliveries)
+            .where(in_this_batch)
+            .values(
+                state="sent", message_id=bindparam("b_message_id"), error=None, sent_at=now, updated_at=now
+            ),
+            sent,
+        )
+    if failed:
+        conn.execute(
+            update(deliveries)
+            .where(in_this_batch)
+            .values(state="failed", error=bindparam("b_error"), updated_at=now),
+            failed,
+        )
+    if requeued:
+        conn.execute(
+            update(deliveries)
+            .where(in_this_batch)
+            .values(state="queued", error=bindparam("b_error"), updated_at=now),
+            requeued,
+        )
+    if suppress_ids:
+        outcome.suppressed = _suppress_deliveries(conn, suppress_ids, failed)
+    outcome.sent, outcome.failed, outcome.requeued = len(sent), len(failed), len(requeued)
+    return outcome
+
+
+def _suppress_deliveries(conn: Connection, delivery_ids: list[int], failed: list[dict[str, object]]) -> int:
+    """Put the addresses of rows the provider called invalid or inactive on the suppression list."""
+    reasons = {item["b_id"]: str(item["b_error"]) for item in failed}
+    hashes = conn.execute(
+        select(deliveries.c.id, deliveries.c.email_hash).where(deliveries.c.id.in_(delivery_ids))
+    ).all()
+    for delivery_id, email_hash in hashes:
+        suppress(conn, email_hash, "invalid", f"provider rejected it: {reasons.get(delivery_id, '')}")
+    return len(hashes)
+
+
+def requeue_batch(conn: Connection, batch_key: str, error: str) -> int:
+    """A batch that provably never reached the provider goes back to ``queued``; its attempt is refunded."""
+    result = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending")
+        .values(
+            state="queued",
+            attempts=case((deliveries.c.attempts > 0, deliveries.c.attempts - 1), else_=0),
+            error=error,
+            updated_at=utcnow(),
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def mark_batch_unknown(conn: Connection, batch_key: str, error: str) -> int:
+    result = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending")
+        .values(state="unknown", error=error, updated_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
+def count_attempt(conn: Connection, batch_key: str) -> None:
+    """One more try of the same batch under the same key (idempotent providers)."""
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending")
+        .values(attempts=deliveries.c.attempts + 1, updated_at=utcnow())
+    )
+
+
+@dataclass
+class InterruptedBatch:
+    """Rows a previous run left ``sending`` under one batch key: maybe delivered, maybe not."""
+
+    batch_key: str
+    provider: str
+    claimed_at: datetime
+    rows: list[ClaimedRow]
+
+
+def interrupted_batches(conn: Connection, send_id: int) -> list[InterruptedBatch]:
+    """Rows a previous run left ``sending``, grouped by batch key, in their original order."""
+    rows = conn.execute(
+        select(*_RECIPIENT_COLUMNS, deliveries.c.batch_key, deliveries.c.provider, deliveries.c.updated_at)
+        .select_from(deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id))
+        .where(deliveries.c.send_id == send_id, deliveries.c.state == "sending")
+        .order_by(deliveries.c.id)
+    )
+    batches: dict[str, InterruptedBatch] = {}
+    for row in rows:
+        claimed_at = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+        batch = batches.setdefault(
+            row.batch_key or "", InterruptedBatch(row.batch_key or "", row.provider or "", claimed_at, [])
+        )
+        batch.claimed_at = min(batch.claimed_at, claimed_at)
+        batch.rows.append(
+            ClaimedRow(
+                row.id, row.subscriber_id, row.email or "", row.name, row.language or "da", row.attempts
+            )
+        )
+    return list(batches.values())
+
+
+def mark_batch_rows_unknown(conn: Connection, delivery_ids: Sequence[int], error: str) -> int:
+    result = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.state == "sending")
+        .values(state="unknown", error=error, updated_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
+def mark_interrupted_unknown(conn: Connection, send_id: int, error: str) -> int:
+    result = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.send_id == send_id, deliveries.c.state == "sending")
+        .values(state="unknown", error=error, updated_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
+def requeue_unknown(conn: Connection, send_id: int) -> int:
+    """``--resend-unknown``: the user accepts that some of these may arrive twice."""
+    result = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.send_id == send_id, deliveries.c.state == "unknown")
+        .values(state="queued", error="re-queued by --resend-unknown", updated_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
+def requeue_failed(conn: Connection, send_id: int) -> int:
+    """``--retry-failed``: failed rows get a fresh set of attempts, except suppressed addresses."""
+    result = conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.send_id == send_id,
+            deliveries.c.state == "failed",
+            ~exists().where(suppressions.c.email_hash == deliveries.c.email_hash),
+        )
+        .values(state="queued", attempts=0, error="re-queued by --retry-failed", updated_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
+def counts_by_state(conn: Connection, send_id: int) -> dict[str, int]:
+    counts = dict.fromkeys(STATES, 0)
+    for state, count in conn.execute(
+        select(deliveries.c.state, func.count())
+        .where(deliveries.c.send_id == send_id)
+        .group_by(deliveries.c.state)
+    ):
+        counts[state] = int(count)
+    return counts
+
+
+def set_send_status(conn: Connection, send_id: int, status: str) -> None:
+    values: dict[str, object] = {"status": status}
+    values["finished_at"] = utcnow() if status == "done" else None
+    conn.execute(update(sends).where(sends.c.id == send_id).values(**values))

@@ -1,0 +1,142 @@
+"""``newsletter status``: what the ledger says about an issue — counts, failures, unknowns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from newsletter.errors import NotFound
+from newsletter.send import ledger
+from newsletter.send.plan import find_list_id, get_send, sends_of_issue
+from newsletter.store.schema import deliveries, subscribers
+
+# More than this many failures / unknowns are summarised rather than listed in full.
+DEFAULT_LISTED = 50
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    delivery_id: int
+    email: str  # "(erased)" when the subscriber is gone
+    attempts: int
+    error: str
+
+
+@dataclass
+class SendStatus:
+    issue: str
+    list_name: str
+    subject: str
+    provider: str
+    status: str
+    counts: dict[str, int]
+    failed: list[RowProblem] = field(default_factory=list)
+    unknown: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _problems(engine: Engine, send_id: int, state: str, limit: int | None) -> list[RowProblem]:
+    query = (
+        select(deliveries.c.id, subscribers.c.email, deliveries.c.attempts, deliveries.c.error)
+        .select_from(deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id))
+        .where(deliveries.c.send_id == send_id, deliveries.c.state == state)
+        .order_by(deliveries.c.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        return [
+            RowProblem(row.id, row.email or "(erased)", row.attempts, row.error or "")
+            for row in conn.execute(query)
+        ]
+
+
+def issue_status(
+    engine: Engine, issue: str, list_name: str | None = None, *, listed: int | None = DEFAULT_LISTED
+) -> list[SendStatus]:
+    """One :class:`SendStatus` per list the issue was sent (or planned) to."""
+    with engine.connect() as conn:
+        if list_name is not None:
+            list_id = find_list_id(conn, list_name)
+            send = get_send(conn, issue, list_id)
+            found = [send] if send else []
+        else:
+            found = sends_of_issue(conn, issue)
+        if not found:
+            where = f" to list {list_name!r}" if list_name else ""
+            raise NotFound(
+                f"{issue} has not been sent{where} yet — start with: newsletter send {issue} --list "
+                f"{list_name or 'NAME'}"
+            )
+        counts = {send.id: ledger.counts_by_state(conn, send.id) for send in found}
+    return [
+        SendStatus(
+            issue=send.issue,
+            list_name=send.list_name,
+            subject=send.subject,
+            provider=send.provider,
+            status=send.status,
+            counts=counts[send.id],
+            failed=_problems(engine, send.id, "failed", listed),
+            unknown=_problems(engine, send.id, "unknown", listed),
+        )
+        for send in found
+    ]
+
+
+def status_as_json(statuses: list[SendStatus]) -> dict[str, Any]:
+    return {
+        "issue": statuses[0].issue if statuses else "",
+        "sends": [
+            {
+                "list": s.list_name,
+                "subject": s.subject,
+                "provider": s.provider,
+                "status": s.status,
+                "total": s.total,
+                "counts": s.counts,
+                "failed": [asdict(p) for p in s.failed],
+                "unknown": [asdict(p) for p in s.unknown],
+            }
+            for s in statuses
+        ],
+    }
+
+
+def status_lines(statuses: list[SendStatus]) -> list[str]:
+    """Plain lines for the terminal (the CLI adds no logic of its own)."""
+    out: list[str] = []
+    for s in statuses:
+        out.append(f"{s.issue} → list {s.list_name} ({s.provider}, {s.status}): {s.subject}")
+        out.append(
+            "  " + ", ".join(f"{state} {s.counts[state]}" for state in ledger.STATES) + f"  (total {s.total})"
+        )
+        for title, problems, count in (
+            ("failed", s.failed, s.counts["failed"]),
+            ("unknown — may or may not have been delivered", s.unknown, s.counts["unknown"]),
+        ):
+            if not count:
+                continue
+            out.append(f"  {title}:")
+            out += [f"    {p.email}: {p.error} (attempts {p.attempts})" for p in problems]
+            if count > len(problems):
+                out.append(
+                    f"    … and {count - len(problems)} more (newsletter status {s.issue} --json lists all)"
+                )
+        if s.counts["unknown"]:
+            out.append(
+                f"  to send the unknown ones again (some may get a second copy): "
+                f"newsletter send {s.issue} --list {s.list_name} --resend-unknown"
+            )
+        if s.counts["failed"]:
+            out.append(
+                f"  to retry the failed ones: newsletter send {s.issue} --list {s.list_name} --retry-failed"
+            )
+        if s.counts["queued"] or s.counts["sending"]:
+            out.append(f"  to finish sending: newsletter send {s.issue} --list {s.list_name}")
+    return out

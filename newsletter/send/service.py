@@ -1,0 +1,211 @@
+"""The steps of ``newsletter send``, as library calls the CLI (and tests) put together.
+
+1. :func:`prepare_issue` — find, render (once) and check the issue.
+2. :func:`preview_send` — what would happen: audience, rows already in the
+   ledger, messages to send, an estimate. Reads only; ``--dry-run`` stops here.
+3. :func:`execute_send` — under a per-issue lock: plan the ledger rows, settle
+   what an interrupted run left, then run the :class:`~newsletter.send.engine.Sender`.
+
+:func:`send_test` sends ``--test`` copies straight through the provider,
+with no ledger rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Engine
+
+from newsletter.config import Settings
+from newsletter.errors import SendError
+from newsletter.providers.base import Batch, Content, Provider, RecipientResult
+from newsletter.send import ledger
+from newsletter.send.engine import Limits, RunTotals, Sender
+from newsletter.send.lock import send_lock
+from newsletter.send.plan import AudienceCount, count_audience, find_list_id, get_send, plan
+from newsletter.send.recipients import RecipientBuilder
+from newsletter.send.recovery import Recovery, prepare_resume
+
+# Without a configured rate, assume about two requests a second per connection for the estimate.
+_ASSUMED_REQUESTS_PER_SECOND = 2.0
+
+
+@dataclass(frozen=True)
+class PreparedIssue:
+    slug: str
+    subject: str
+    content: Content
+    findings: list[Any]  # newsletter.checks.Finding
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    limit: int | None = None
+    resend_unknown: bool = False
+    retry_failed: bool = False
+
+
+@dataclass(frozen=True)
+class SendPreview:
+    issue: str
+    list_name: str
+    list_id: int
+    subject: str
+    provider: str
+    audience: AudienceCount
+    counts: dict[str, int]  # the ledger for this issue and list so far (all zero before the first run)
+    to_send: int
+    estimate_seconds: float
+
+
+def prepare_issue(settings: Settings, name: str, *, run_checks: bool = True) -> PreparedIssue:
+    """Resolve, load, render (once) and check the issue ``name`` (a slug, a date or a path)."""
+    from newsletter.issue import load_issue, resolve_issue
+    from newsletter.render import content_for, render_issue
+
+    issue = load_issue(resolve_issue(name, settings), settings)
+    rendered = render_issue(issue, settings)
+    content = content_for(rendered, settings)
+    if not content.issue:
+        content = replace(content, issue=rendered.slug)
+    findings: list[Any] = []
+    if run_checks:
+        try:
+            from newsletter.checks import check_issue
+        except ImportError:  # the checks module is optional at this layer
+            check_issue = None  # type: ignore[assignment]
+        if check_issue is not None:
+            findings = list(check_issue(issue, rendered, settings))
+    return PreparedIssue(slug=rendered.slug, subject=rendered.subject, content=content, findings=findings)
+
+
+def limits_of(settings: Settings) -> Limits:
+    provider = settings.provider
+    return Limits(
+        batch_size=provider.batch_size,
+        max_attempts=provider.max_attempts,
+        messages_per_second=provider.messages_per_second,
+        concurrency=provider.concurrency,
+    )
+
+
+def estimate_seconds(settings: Settings, messages: int) -> float:
+    provider = settings.provider
+    if provider.messages_per_second > 0:
+        return messages / provider.messages_per_second
+    requests = math.ceil(messages / max(1, min(provider.batch_size, provider.max_batch)))
+    return requests / (_ASSUMED_REQUESTS_PER_SECOND * provider.concurrency)
+
+
+def preview_send(
+    db: Engine, settings: Settings, issue: str, subject: str, list_name: str, options: SendOptions
+) -> SendPreview:
+    """What a send would do now; writes nothing."""
+    with db.connect() as conn:
+        list_id = find_list_id(conn, list_name)
+        audience = count_audience(conn, issue, list_id)
+        existing = get_send(conn, issue, list_id)
+        counts = ledger.counts_by_state(conn, existing.id) if existing else dict.fromkeys(ledger.STATES, 0)
+    to_send = audience.new + counts["queued"] + counts["sending"]
+    if options.resend_unknown:
+        to_send += counts["unknown"]
+    if options.retry_failed:
+        to_send += counts["failed"]
+    if options.limit is not None:
+        to_send = min(to_send, options.limit)
+    return SendPreview(
+        issue=issue,
+        list_name=list_name,
+        list_id=list_id,
+        subject=subject,
+        provider=settings.provider.name,
+        audience=audience,
+        counts=counts,
+        to_send=to_send,
+        estimate_seconds=estimate_seconds(settings, to_send),
+    )
+
+
+@dataclass
+class Started:
+    """Handed to ``on_start`` once the ledger is planned, before the first provider call."""
+
+    sender: Sender
+    recovery: Recovery
+    planned: int  # rows added by this run's planning
+    queued: int  # rows waiting to be sent, including interrupted batches re-sent under their key
+
+
+def execute_send(
+    db: Engine,
+    settings: Settings,
+    prepared: PreparedIssue,
+    list_name: str,
+    provider: Provider,
+    options: SendOptions,
+    *,
+    limits: Limits | None = None,
+    on_start: Callable[[Started], None] | None = None,
+    on_progress: Callable[[RunTotals], None] | None = None,
+) -> RunTotals:
+    """Plan, recover and send; returns this run's totals (``totals.error`` when it had to stop)."""
+    with send_lock(db, prepared.slug):
+        with db.begin() as conn:
+            list_id = find_list_id(conn, list_name)
+            _, planned = plan(
+                conn, issue=prepared.slug, list_id=list_id, subject=prepared.subject, provider=provider.name
+            )
+            send = get_send(conn, prepared.slug, list_id)
+        assert send is not None
+        recovery = prepare_resume(
+            db, send, provider, resend_unknown=options.resend_unknown, retry_failed=options.retry_failed
+        )
+        builder = RecipientBuilder(settings, issue=prepared.slug, list_id=list_id)
+        sender = Sender(
+            db,
+            send,
+            provider,
+            prepared.content,
+            builder,
+            limits or limits_of(settings),
+            on_progress=on_progress,
+        )
+        with db.connect() as conn:
+            queued = ledger.counts_by_state(conn, send.id)["queued"]
+        queued += sum(len(batch.rows) for batch in recovery.resend)
+        if options.limit is not None:
+            queued = min(queued, options.limit)
+        if on_start is not None:
+            on_start(Started(sender, recovery, planned, queued))
+        return sender.run(limit=options.limit, resend=recovery.resend)
+
+
+def send_test(
+    settings: Settings,
+    prepared: PreparedIssue,
+    provider: Provider,
+    addresses: Sequence[str],
+    *,
+    list_id: int | None = None,
+) -> list[tuple[str, RecipientResult]]:
+    """Send ``[TEST]`` copies to ``addresses`` only; no ledger rows. Provider errors propagate."""
+    from newsletter.store.addresses import InvalidAddress, normalise
+
+    cleaned = []
+    for address in addresses:
+        try:
+            cleaned.append(normalise(address))
+        except InvalidAddress as exc:
+            raise SendError(f"--test {address!r}: {exc} — give a valid email address") from None
+    content = replace(prepared.content, subject=f"[TEST] {prepared.content.subject}")
+    builder = RecipientBuilder(settings, issue=prepared.slug, list_id=list_id)
+    recipients = [builder.for_test(address) for address in cleaned]
+    results: list[tuple[str, RecipientResult]] = []
+    for start in range(0, len(recipients), provider.max_batch):
+        chunk = recipients[start : start + provider.max_batch]
+        answers = provider.send_batch(Batch(content, chunk, idempotency_key=ledger.new_batch_key()))
+        results += [(recipient.email, answer) for recipient, answer in zip(chunk, answers, strict=True)]
+    return results
