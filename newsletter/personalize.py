@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 # The values every recipient gets. Templates may use only these.
-PLACEHOLDERS: tuple[str, ...] = ("name", "email", "unsubscribe_url", "preferences_url", "web_url")
+PLACEHOLDERS: tuple[str, ...] = (
+    "name",
+    "email",
+    "unsubscribe_url",
+    "preferences_url",
+    "web_url",
+    "confirm_url",  # the double opt-in email's signed /confirm/TOKEN link (newsletter.web.confirm_mail)
+)
 
 _PATTERN = re.compile(r"%%nl:([a-z_]+)%%")
 _ZERO_WIDTH_SPACE = "\u200b"

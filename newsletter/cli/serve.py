@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import click
 
 from newsletter.cli import settings_of
+from newsletter.errors import ConfigError
 from newsletter.tokens import secret_key
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Raise ConfigError, as one line, when ``host:port`` cannot be listened on (in use, no such address)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"--host {host}: not an address of this machine ({exc.strerror}) — use e.g. 127.0.0.1"
+        ) from exc
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror} — stop whatever uses it or choose another --port"
+            ) from exc
 
 
 @click.command("serve")
@@ -38,6 +58,7 @@ def serve(ctx: click.Context, host: str, port: int, access_log: bool) -> None:
 
     secret_key()  # refuse to start without a usable signing key, before binding the port
     settings = settings_of(ctx)
+    check_can_listen(host, port)
     app = create_app(settings)
     logging.getLogger("newsletter").setLevel(logging.INFO)
     click.echo(f"Serving {settings.base_url} on http://{host}:{port} (Ctrl-C stops)", err=True)

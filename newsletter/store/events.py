@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.store import subscribers as subscriber_store
@@ -104,50 +104,61 @@ def record_event(conn: Connection, event: Event) -> str | None:
     return _apply_effect(conn, event, subscriber_id, delivery)
 
 
+# Statements built once (a webhook service runs them for every event): SQLAlchemy then reuses
+# their compiled form without rebuilding and re-keying them per request.
+# RETURNING tells for sure whether a row went in (rowcount is -1 on some PostgreSQL paths).
+_INSERT_ONCE: dict[str, Any] = {
+    name: dialect_insert(events)
+    .on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
+    .returning(events.c.id)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_DELIVERY_COLUMNS = select(
+    deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.issue, sends.c.list_id
+).join(sends, sends.c.id == deliveries.c.send_id)
+_DELIVERY_BY_ID = _DELIVERY_COLUMNS.where(deliveries.c.id == bindparam("b_id"))
+_DELIVERY_BY_MESSAGE_ID = _DELIVERY_COLUMNS.where(
+    deliveries.c.message_id.in_(bindparam("b_message_ids", expanding=True))
+).limit(1)
+
+
 def _insert_once(conn: Connection, values: dict[str, Any]) -> bool:
     """Insert unless (provider, provider_event_id) exists; True when a row was written."""
-    dialect = conn.dialect.name
-    statement: Any
-    if dialect == "postgresql":
-        statement = postgresql.insert(events).values(**values)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(events).values(**values)
-    else:  # pragma: no cover - the project supports SQLite and PostgreSQL only
-        exists = conn.execute(
-            select(events.c.id).where(
-                events.c.provider == values["provider"],
-                events.c.provider_event_id == values["provider_event_id"],
-            )
-        ).first()
-        if exists:
-            return False
-        conn.execute(events.insert().values(**values))
-        return True
-    statement = statement.on_conflict_do_nothing(index_elements=["provider", "provider_event_id"])
-    # RETURNING tells for sure whether a row went in (rowcount is -1 on some PostgreSQL paths).
-    return conn.execute(statement.returning(events.c.id)).first() is not None
+    statement = _INSERT_ONCE.get(conn.dialect.name)
+    if statement is not None:
+        return conn.execute(statement, values).first() is not None
+    # Another dialect (the project supports SQLite and PostgreSQL only): look, then insert.
+    exists = conn.execute(
+        select(events.c.id).where(
+            events.c.provider == values["provider"],
+            events.c.provider_event_id == values["provider_event_id"],
+        )
+    ).first()
+    if exists:  # pragma: no cover
+        return False
+    conn.execute(events.insert().values(**values))  # pragma: no cover
+    return True  # pragma: no cover
 
 
 def _as_int(value: object) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
+    """A database id from the sender's metadata; None for anything else (even a 30-digit number)."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         return None
+    return int(text)
 
 
 def _match_delivery(conn: Connection, event: Event) -> dict[str, Any] | None:
     """The ledger row this event is about, or None when it cannot be told."""
-    columns = (deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.issue, sends.c.list_id)
-    base = select(*columns).join(sends, sends.c.id == deliveries.c.send_id)
     delivery_id = _as_int(event.metadata.get(META_DELIVERY))
     if delivery_id is not None:
-        row = conn.execute(base.where(deliveries.c.id == delivery_id)).mappings().first()
+        row = conn.execute(_DELIVERY_BY_ID, {"b_id": delivery_id}).mappings().first()
         if row is not None:
             return dict(row)
     if event.message_id:
         # Some providers hand back the Message-ID with angle brackets, some without.
         candidates = [event.message_id, f"<{event.message_id.strip('<>')}>", event.message_id.strip("<>")]
-        row = conn.execute(base.where(deliveries.c.message_id.in_(candidates))).mappings().first()
+        row = conn.execute(_DELIVERY_BY_MESSAGE_ID, {"b_message_ids": candidates}).mappings().first()
         if row is not None:
             return dict(row)
     return None

@@ -2,7 +2,7 @@
 
 It goes through the same Jinja2 → MJML → inlining pipeline as an issue
 (:func:`newsletter.render.render_email`), once per list and language; the
-personal confirmation link is merged per person into the ``web_url``
+personal confirmation link is merged per person into the ``confirm_url``
 placeholder, so a sign-up costs a merge, not a render.
 """
 
@@ -60,7 +60,7 @@ def confirmation_content(context: WebContext, the_list: ListRow, lang: str) -> C
         "list_title": the_list.title,
         "list_description": the_list.description,
         "consent_text": the_list.consent_text,
-        "confirm_url": Markup(placeholder("web_url")),
+        "confirm_url": Markup(placeholder("confirm_url")),
         "confirm_days": settings.confirm_days,
         "organisation": settings.organisation,
     }
@@ -72,7 +72,7 @@ def confirmation_content(context: WebContext, the_list: ListRow, lang: str) -> C
         subject=SUBJECTS[lang].format(**values),
         preheader=PREHEADERS[lang].format(**values),
         text=TEXTS[lang].format(
-            link=placeholder("web_url"), **values, organisation=settings.organisation.name
+            link=placeholder("confirm_url"), **values, organisation=settings.organisation.name
         ),
     )
     # Outbox folder, provider tag and metadata say "confirm" rather than an issue slug.
@@ -91,7 +91,7 @@ def send_confirmation(
     recipient = Recipient(
         email=email,
         name=name,
-        values={"name": name or "", "email": email, "web_url": confirm_url},
+        values={"name": name or "", "email": email, "confirm_url": confirm_url},
         metadata={"nl_subscriber": str(subscriber_id), "nl_kind": "confirm"},
     )
     results = context.provider.send_batch(Batch(content=content, recipients=[recipient]))

@@ -88,6 +88,10 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "resubscribe": {"da": "Fortrudt? Tilmeld dig igen", "en": "Changed your mind? Subscribe again"},
     "manage_preferences": {"da": "Se alle dine tilmeldinger", "en": "See all your subscriptions"},
+    "list_gone": {
+        "da": "Det nyhedsbrev findes ikke længere, så du modtager det ikke.",
+        "en": "That newsletter no longer exists, so you will not receive it.",
+    },
     "not_subscribed": {
         "da": "Vi har ingen tilmeldinger for denne adresse.",
         "en": "We have no subscriptions for this address.",

@@ -166,7 +166,7 @@ async def subscribe_submit(request: Request) -> Response:
     if not context.ip_limiter.hit(ip) or not context.address_limiter.hit(email_hash(address)):
         log.warning("sign-up to %s refused: rate limit", the_list.name)
         return context.page(request, "message.html", lang, 429, heading_key="too_many", body_key="too_many")
-    sign_up = await in_thread(_register_sign_up, context, the_list, address, name, lang, ip)
+    sign_up = await context.in_writer(_register_sign_up, context, the_list, address, name, lang, ip)
     if sign_up is not None and sign_up.send_confirmation:
         # Sent after the answer: a provider call takes long enough that answering only after it
         # would tell, by timing, which addresses are already known.
@@ -190,7 +190,12 @@ def _read_claim(context: WebContext, token: str) -> ConfirmClaim:
     return context.signer.read_confirm(token, max_age_seconds=context.settings.confirm_days * 86400)
 
 
-def _token_problem(context: WebContext, request: Request, lang: str, exc: TokenError) -> Response:
+_CENTURY_SECONDS = 100 * 365 * 86400
+
+
+def _token_problem(
+    context: WebContext, request: Request, lang: str, exc: TokenError, the_list: ListRow | None = None
+) -> Response:
     expired = isinstance(exc, TokenExpired)
     return context.page(
         request,
@@ -199,7 +204,20 @@ def _token_problem(context: WebContext, request: Request, lang: str, exc: TokenE
         400 if not expired else 410,
         expired=expired,
         days=context.settings.confirm_days,
+        restart_url=f"/subscribe/{the_list.name}?lang={lang}" if the_list else "",
     )
+
+
+async def _bad_confirm_link(
+    context: WebContext, request: Request, lang: str, token: str, exc: TokenError
+) -> Response:
+    """The friendly page for a bad confirmation link; an expired one leads back to its own list's form."""
+    the_list = None
+    if isinstance(exc, TokenExpired):
+        # The signature is good, only old: the list it names is trustworthy enough to link to.
+        claim = context.signer.read_confirm(token, max_age_seconds=_CENTURY_SECONDS)
+        the_list = await in_thread(_list_or_none, context, claim.list_id)
+    return _token_problem(context, request, lang, exc, the_list)
 
 
 def _list_or_none(context: WebContext, list_id: int) -> ListRow | None:
@@ -215,7 +233,9 @@ async def confirm_page(request: Request) -> Response:
     try:
         claim = _read_claim(context, request.path_params["token"])
     except TokenError as exc:
-        return _token_problem(context, request, context.language(request), exc)
+        return await _bad_confirm_link(
+            context, request, context.language(request), request.path_params["token"], exc
+        )
     the_list = await in_thread(_list_or_none, context, claim.list_id)
     if the_list is None:
         return _token_problem(context, request, context.language(request), TokenError("list gone"))
@@ -251,15 +271,15 @@ async def confirm_submit(request: Request) -> Response:
     try:
         claim = _read_claim(context, request.path_params["token"])
     except TokenError as exc:
-        return _token_problem(context, request, lang, exc)
+        return await _bad_confirm_link(context, request, lang, request.path_params["token"], exc)
     the_list = await in_thread(_list_or_none, context, claim.list_id)
     if the_list is None:
         return _token_problem(context, request, lang, TokenError("list gone"))
     lang = context.language(request, str(form.get("lang") or ""), the_list.language)
-    outcome = await in_thread(_confirm, context, claim, the_list, client_ip(request))
+    outcome = await context.in_writer(_confirm, context, claim, the_list, client_ip(request))
     if outcome is None:
         # Unsubscribed, suppressed or erased since: a fresh sign-up is the honest way back.
-        return _token_problem(context, request, lang, TokenError("nothing to confirm"))
+        return _token_problem(context, request, lang, TokenError("nothing to confirm"), the_list)
     return context.page(request, "confirmed.html", lang, the_list=the_list)
 
 

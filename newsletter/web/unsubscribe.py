@@ -12,7 +12,9 @@ the URL is the authority — and is answered 200, never with a redirect.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+from sqlalchemy import bindparam
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -20,13 +22,15 @@ from starlette.routing import Route
 from newsletter.errors import NotFound, TokenError
 from newsletter.store import lists as list_store
 from newsletter.store import subscribers as subscriber_store
-from newsletter.store.lists import ListRow
+from newsletter.store.lists import ListRow, utcnow
+from newsletter.store.schema import consent_log, memberships
 from newsletter.tokens import UnsubscribeClaim
 from newsletter.web.app import WebContext, in_thread, web
 from newsletter.web.i18n import translator
 
 ONE_CLICK_FIELD = "List-Unsubscribe"
 ONE_CLICK_VALUE = "One-Click"
+_ONE_CLICK_BODY = f"{ONE_CLICK_FIELD}={ONE_CLICK_VALUE}".encode()
 
 
 @dataclass(frozen=True)
@@ -37,26 +41,80 @@ class _Target:
     language: str | None
     the_list: ListRow | None
     known: bool
+    list_gone: bool = False  # the link names a list that has since been deleted
+    already: bool = False  # already unsubscribed from the list (or has no membership on it)
 
 
 def _target(context: WebContext, claim: UnsubscribeClaim) -> _Target:
     with context.read() as conn:
         subscriber = subscriber_store.get_subscriber_by_id(conn, claim.subscriber_id)
         the_list = None
+        gone = already = False
         if claim.list_id is not None:
             try:
                 the_list = list_store.get_list_by_id(conn, claim.list_id)
             except NotFound:
-                the_list = None
+                gone = True
+            if the_list is not None and subscriber is not None:
+                state = subscriber_store.membership_state(conn, claim.subscriber_id, the_list.id)
+                already = state in (None, "unsubscribed")
         return _Target(
-            claim.subscriber_id, subscriber.language if subscriber else None, the_list, subscriber is not None
+            claim.subscriber_id,
+            subscriber.language if subscriber else None,
+            the_list,
+            subscriber is not None,
+            gone,
+            already,
         )
 
 
+# The one-list unsubscribe every link and one-click request makes, as two statements built
+# once: SQLAlchemy then skips rebuilding and re-keying them on every request. It records
+# exactly what subscriber_store.unsubscribe records (tests/web/test_unsubscribe.py compares).
+_END_MEMBERSHIP = (
+    memberships.update()
+    .where(
+        memberships.c.subscriber_id == bindparam("b_subscriber"),
+        memberships.c.list_id == bindparam("b_list"),
+        memberships.c.state != "unsubscribed",
+    )
+    .values(
+        state="unsubscribed",
+        updated_at=bindparam("b_now"),
+        unsubscribed_at=bindparam("b_now"),
+        unsubscribe_source=bindparam("b_source"),
+    )
+)
+_LOG_UNSUBSCRIBE = consent_log.insert()
+_SOURCE_METHOD = "form"  # link and one-click both arrive through a web form (subscribers.py's table)
+
+
 def _unsubscribe(context: WebContext, claim: UnsubscribeClaim, source: str) -> bool:
-    # An erased person has no memberships left, so this is a harmless no-op for them.
+    # An erased person has no memberships left, and a deleted list none either: a harmless no-op.
     with context.write() as conn:
-        return subscriber_store.unsubscribe(conn, claim.subscriber_id, claim.list_id, source=source)
+        if claim.list_id is None:
+            return subscriber_store.unsubscribe(conn, claim.subscriber_id, None, source=source)
+        now = utcnow()
+        ended = conn.execute(
+            _END_MEMBERSHIP,
+            {"b_subscriber": claim.subscriber_id, "b_list": claim.list_id, "b_now": now, "b_source": source},
+        ).rowcount
+        if not ended:
+            return False
+        conn.execute(
+            _LOG_UNSUBSCRIBE,
+            {
+                "subscriber_id": claim.subscriber_id,
+                "list_id": claim.list_id,
+                "action": "unsubscribe",
+                "method": _SOURCE_METHOD,
+                "source": source,
+                "consent_text": "",
+                "ip": None,
+                "at": now,
+            },
+        )
+        return True
 
 
 def _bad_link(context: WebContext, request: Request) -> Response:
@@ -94,12 +152,18 @@ async def unsubscribe_submit(request: Request) -> Response:
         claim = context.signer.read_unsubscribe(request.path_params["token"])
     except TokenError:
         return _bad_link(context, request)
-    form = await request.form()
-    if str(form.get(ONE_CLICK_FIELD) or "") == ONE_CLICK_VALUE:
+    if not request.headers.get("content-type"):
+        # RFC 8058 asks for a form content type; a client that leaves it out still means it.
+        one_click = (await request.body()).strip() == _ONE_CLICK_BODY
+        form = await request.form()
+    else:
+        form = await request.form()
+        one_click = str(form.get(ONE_CLICK_FIELD) or "") == ONE_CLICK_VALUE
+    if one_click:
         # A mailbox provider's machine request: unsubscribe, answer 200 with a short page, no redirect.
-        await in_thread(_unsubscribe, context, claim, "one-click")
+        await context.in_writer(_unsubscribe, context, claim, "one-click")
         return one_click_answer(context.language(request))
-    await in_thread(_unsubscribe, context, claim, "link")
+    await context.in_writer(_unsubscribe, context, claim, "link")
     target = await in_thread(_target, context, claim)
     lang = context.language(
         request,
@@ -117,9 +181,13 @@ async def unsubscribe_submit(request: Request) -> Response:
 
 
 def one_click_answer(lang: str) -> Response:
-    t = translator(lang)
-    text = f'<!doctype html><html lang="{lang}"><title>{t("unsubscribed_heading")}</title><h1>{t("unsubscribed_heading")}</h1>\n'
-    return HTMLResponse(text, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(_one_click_page(lang), headers={"Cache-Control": "no-store"})
+
+
+@cache
+def _one_click_page(lang: str) -> str:
+    heading = translator(lang)("unsubscribed_heading")
+    return f'<!doctype html><html lang="{lang}"><title>{heading}</title><h1>{heading}</h1>\n'
 
 
 @dataclass(frozen=True)
@@ -159,9 +227,15 @@ async def preferences_submit(request: Request) -> Response:
     except TokenError:
         return _bad_link(context, request)
     form = await request.form()
-    keep = {int(str(value)) for value in form.getlist("keep") if str(value).isdigit()}
-    await in_thread(_apply_preferences, context, subscriber_id, keep, "leave_all" in form)
+    keep = {list_id for value in form.getlist("keep") if (list_id := _list_id(value)) is not None}
+    await context.in_writer(_apply_preferences, context, subscriber_id, keep, "leave_all" in form)
     return await _preferences_response(request, saved=True, form_lang=str(form.get("lang") or ""))
+
+
+def _list_id(value: object) -> int | None:
+    """A list id from the form; None for anything else ("²", a 5,000-digit "number", a file)."""
+    text = value if isinstance(value, str) else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 async def _preferences_response(request: Request, *, saved: bool, form_lang: str = "") -> Response:

@@ -80,3 +80,78 @@ def test_sliding_window_forgets_old_hits() -> None:
     now[0] += 61
     assert limiter.hit("k")
     assert limiter.hit("other")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("POST", "/subscribe/erhverv", {"content": b"x" * (65 * 1024)}, 413),
+        ("GET", "/webhooks/postmark", {}, 405),
+        (
+            "POST",
+            "/subscribe/erhverv",
+            {"content": b"garbage", "headers": {"content-type": "multipart/form-data; boundary=xx"}},
+            400,
+        ),
+        ("GET", "/issues/no-such-issue", {}, 404),
+    ],
+    ids=["413", "405", "400-bad-multipart", "404"],
+)
+def test_security_headers_on_refusals_too(
+    client: AppClient, method: str, path: str, kwargs: dict[str, Any], status: int
+) -> None:
+    answer = client.request(method, path, **kwargs)
+    assert answer.status_code == status
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert "Traceback" not in answer.text
+
+
+def test_error_while_unsubscribing_is_a_plain_500_with_headers(
+    app: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from newsletter.tokens import Signer
+    from newsletter.web import unsubscribe
+
+    def explode(*_args: object) -> bool:
+        raise RuntimeError("disk I/O error in /var/lib/secret.db")
+
+    monkeypatch.setattr(unsubscribe, "_unsubscribe", explode)
+    client = AppClient(app, raise_app_exceptions=False)
+    try:
+        answer = client.post(
+            f"/u/{Signer().unsubscribe_token(1, 1)}",
+            content=b"List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    finally:
+        client.close()
+    assert answer.status_code == 500
+    assert "secret.db" not in answer.text and "RuntimeError" not in answer.text
+    assert answer.headers["content-security-policy"].startswith("default-src 'self'")
+    assert "secret.db" in caplog.text
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(settings: Settings) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["--config", str(settings.path), "serve", "--port", str(port)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use — "
+        "stop whatever uses it or choose another --port"
+    )
+
+
+def test_serve_on_an_unknown_host_says_so(settings: Settings) -> None:
+    result = CliRunner().invoke(
+        main, ["--config", str(settings.path), "serve", "--host", "no-such-host.invalid"]
+    )
+    assert result.exit_code == 2
+    assert "Error: --host no-such-host.invalid: not an address of this machine" in result.output
+    assert "Traceback" not in result.output

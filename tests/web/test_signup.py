@@ -25,6 +25,7 @@ from tests.web.conftest import (
     membership,
     outbox_messages,
     sign_up,
+    text_part,
 )
 
 
@@ -66,7 +67,9 @@ def test_sign_up_sends_confirmation_and_confirming_subscribes(
     link = confirm_link(message)
     assert link.startswith("https://nyhedsbrev.example.org/confirm/")
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert link in html
+    assert f'href="{link}"' in html  # the button
+    assert "%%nl:" not in html and "%%nl:" not in text_part(message)
+    assert "/issues/" not in html and "/u/" not in html  # not subscribed yet: no web version, no unsubscribe
 
     with engine.connect() as conn:
         person = subscriber_store.get_subscriber(conn, "ann@example.com")
@@ -209,7 +212,8 @@ def test_expired_confirmation_token(
     page = client.post(f"/confirm/{token}", data={})
     assert page.status_code == 410
     assert "Linket er udløbet" in page.text
-    assert "Start forfra" in page.text
+    assert 'href="/subscribe/erhverv?lang=da">Start forfra' in page.text  # back to this list's form
+    assert client.get(f"/confirm/{token}").status_code == 410
     assert membership(engine, person.id, erhverv.id) == "pending"
 
 

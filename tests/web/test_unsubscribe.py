@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 from sqlalchemy import Engine, select
 
+from newsletter.store import gdpr
 from newsletter.store import lists as list_store
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.lists import ListRow
 from newsletter.store.schema import consent_log, memberships, subscribers
 from newsletter.tokens import Signer
-from tests.web.conftest import AppClient, add_member, membership
+from tests.web.conftest import AppClient, add_member, count, membership
 
 
 def _source(engine: Engine, subscriber_id: int, list_id: int) -> str | None:
@@ -70,6 +74,17 @@ def test_one_click_urlencoded_without_cookies(app: object, engine: Engine, erhve
     assert _source(engine, person, erhverv.id) == "one-click"
 
 
+def test_one_click_without_a_content_type_is_still_one_click(
+    client: AppClient, engine: Engine, erhverv: ListRow
+) -> None:
+    person = add_member(engine, "a@example.com")
+    answer = client.post(
+        f"/u/{Signer().unsubscribe_token(person, erhverv.id)}", content=b"List-Unsubscribe=One-Click"
+    )
+    assert answer.status_code == 200 and "location" not in answer.headers
+    assert _source(engine, person, erhverv.id) == "one-click"
+
+
 def test_one_click_multipart(client: AppClient, engine: Engine, erhverv: ListRow) -> None:
     person = add_member(engine, "a@example.com")
     token = Signer().unsubscribe_token(person, erhverv.id)
@@ -79,6 +94,9 @@ def test_one_click_multipart(client: AppClient, engine: Engine, erhverv: ListRow
     assert _source(engine, person, erhverv.id) == "one-click"
     again = client.post(f"/u/{token}", files={"List-Unsubscribe": (None, "One-Click")})
     assert again.status_code == 200  # twice is harmless
+    later = client.get(f"/u/{token}")  # the link in the old email, opened again
+    assert "Du modtager ikke flere udgaver af »Erhvervsnyt«" in later.text
+    assert "<button" not in later.text and 'href="/subscribe/erhverv?lang=da"' in later.text
 
 
 def test_forged_unsubscribe_token_changes_nothing(
@@ -159,3 +177,139 @@ def test_forged_preferences_token(client: AppClient, engine: Engine) -> None:
     assert client.post(f"/preferences/{forged}", data={"leave_all": "1"}).status_code == 400
     with engine.connect() as conn:
         assert [state for _, state in subscriber_store.memberships_of(conn, person)] == ["subscribed"]
+
+
+def _consent_rows(engine: Engine, subscriber_id: int) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                select(
+                    consent_log.c.list_id,
+                    consent_log.c.action,
+                    consent_log.c.method,
+                    consent_log.c.source,
+                    consent_log.c.consent_text,
+                    consent_log.c.ip,
+                )
+                .where(consent_log.c.subscriber_id == subscriber_id)
+                .order_by(consent_log.c.id)
+            )
+        ]
+
+
+def _one_click(client: AppClient, token: str) -> httpx.Response:
+    return client.post(
+        f"/u/{token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+
+
+def test_one_click_records_exactly_what_the_store_records(
+    client: AppClient, engine: Engine, erhverv: ListRow
+) -> None:
+    by_web = add_member(engine, "web@example.com")
+    by_store = add_member(engine, "store@example.com")
+    assert _one_click(client, Signer().unsubscribe_token(by_web, erhverv.id)).status_code == 200
+    with engine.begin() as conn:
+        subscriber_store.unsubscribe(conn, by_store, erhverv.id, source="one-click")
+    assert _consent_rows(engine, by_web) == _consent_rows(engine, by_store)
+    assert _consent_rows(engine, by_web)[-1][1:4] == ("unsubscribe", "form", "one-click")
+    with engine.connect() as conn:
+        web_row, store_row = (
+            conn.execute(
+                select(
+                    memberships.c.state, memberships.c.unsubscribe_source, memberships.c.unsubscribed_at
+                ).where(memberships.c.subscriber_id == who)
+            ).one()
+            for who in (by_web, by_store)
+        )
+    assert web_row.state == store_row.state == "unsubscribed"
+    assert web_row.unsubscribe_source == store_row.unsubscribe_source == "one-click"
+    assert web_row.unsubscribed_at is not None
+    # A second one-click is answered the same and writes nothing more.
+    assert _one_click(client, Signer().unsubscribe_token(by_web, erhverv.id)).status_code == 200
+    assert len(_consent_rows(engine, by_web)) == len(_consent_rows(engine, by_store))
+
+
+def test_link_to_a_deleted_list_says_so_and_changes_nothing(
+    app: object, engine: Engine, erhverv: ListRow
+) -> None:
+    with engine.begin() as conn:
+        list_store.create_list(conn, "kultur", "Kulturnyt", "", "da", "ok")
+    person = add_member(engine, "a@example.com")
+    add_member(engine, "a@example.com", "kultur")
+    with engine.connect() as conn:
+        kultur_id = list_store.get_list(conn, "kultur").id
+    token = Signer().unsubscribe_token(person, kultur_id, "2020-03-02-nyt-fra-erhvervsservice")
+    with engine.begin() as conn:
+        list_store.delete_list(conn, "kultur", force=True)
+    before = _consent_rows(engine, person)
+
+    fresh = AppClient(app)  # a mailbox provider: no cookie
+    try:
+        for answer in (fresh.head(f"/u/{token}"), fresh.get(f"/u/{token}")):
+            assert answer.status_code == 200
+        page = fresh.get(f"/u/{token}")
+        assert "findes ikke længere" in page.text
+        assert "alle vores nyhedsbreve" not in page.text and "<button" not in page.text
+        one_click = _one_click(fresh, token)
+        assert one_click.status_code == 200 and "location" not in one_click.headers
+        by_hand = fresh.post(f"/u/{token}", data={"lang": "en"})
+        assert by_hand.status_code == 200
+        assert "no longer exists" in by_hand.text and "all our newsletters" not in by_hand.text
+    finally:
+        fresh.close()
+    assert membership(engine, person, erhverv.id) == "subscribed"  # the other list is untouched
+    assert _consent_rows(engine, person) == before
+
+
+def test_one_click_for_an_erased_person_writes_nothing(
+    client: AppClient, engine: Engine, erhverv: ListRow
+) -> None:
+    person = add_member(engine, "gone@example.com")
+    with engine.begin() as conn:
+        gdpr.erase(conn, "gone@example.com")
+    rows_before = count(engine, consent_log)
+    for token in (Signer().unsubscribe_token(person, erhverv.id), Signer().unsubscribe_token(person, None)):
+        answer = _one_click(client, token)
+        assert answer.status_code == 200 and "location" not in answer.headers
+    assert count(engine, consent_log) == rows_before
+    assert count(engine, memberships) == 0
+
+
+def test_preferences_ignore_list_ids_that_are_not_numbers(
+    client: AppClient, engine: Engine, erhverv: ListRow
+) -> None:
+    person = add_member(engine, "a@example.com")
+    token = Signer().preferences_token(person)
+    saved = client.post(f"/preferences/{token}", data={"keep": ["9" * 5000, "²", str(erhverv.id)]})
+    assert saved.status_code == 200
+    assert "Dine valg er gemt" in saved.text
+    assert membership(engine, person, erhverv.id) == "subscribed"
+
+
+def test_many_one_clicks_at_once_all_land(app: object, engine: Engine, erhverv: ListRow) -> None:
+    people = [add_member(engine, f"p{i}@example.com") for i in range(25)]
+
+    async def fire() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(
+            transport=transport, base_url="https://nyhedsbrev.example.org"
+        ) as mailbox:
+            return await asyncio.gather(
+                *(
+                    mailbox.post(
+                        f"/u/{Signer().unsubscribe_token(person, erhverv.id)}",
+                        content=b"List-Unsubscribe=One-Click",
+                        headers={"content-type": "application/x-www-form-urlencoded"},
+                    )
+                    for person in people
+                )
+            )
+
+    answers = asyncio.run(fire())
+    assert [answer.status_code for answer in answers] == [200] * len(people)
+    assert [membership(engine, person, erhverv.id) for person in people] == ["unsubscribed"] * len(people)
+    assert count(engine, consent_log, consent_log.c.action == "unsubscribe") == len(people)

@@ -490,3 +490,27 @@ def test_subscriber_found_by_address_when_metadata_is_missing(
     with engine.connect() as conn:
         row = subscriber_store.get_subscriber_by_id(conn, person)
     assert row is not None and row.status == "complained"
+
+
+def test_absurd_correlation_values_are_stored_unmatched_not_a_500(
+    client: AppClient, engine: Engine, erhverv: ListRow, person: int, sendgrid_keys: SendGridKeys
+) -> None:
+    event = _mailgun_event(1, person, event="delivered")
+    event["user-variables"] = {"nl_issue": ISSUE, "nl_subscriber": "9" * 40, "nl_delivery": "²"}
+    event["recipient"] = "not an address"
+    answer = client.post("/webhooks/mailgun", content=mailgun_body(event))
+    assert answer.status_code == 200
+    assert answer.json() == {"stored": 1, "replayed": 0}
+    [row] = _event_rows(engine)
+    assert row.delivery_id is None and row.subscriber_id is None
+
+
+def test_deeply_nested_body_is_refused_without_a_500(
+    client: AppClient, engine: Engine, sendgrid_keys: SendGridKeys
+) -> None:
+    nested = b"[" * 100_000 + b"]" * 100_000
+    assert client.post("/webhooks/mailgun", content=nested).status_code == 401  # unsigned, unreadable
+    signed = client.post("/webhooks/postmark", content=nested, headers=postmark_headers())
+    assert signed.status_code == 400
+    assert "nested too deeply" in signed.text
+    assert _event_rows(engine) == []

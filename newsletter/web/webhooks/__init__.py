@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from newsletter.secrets import get_secret
 from newsletter.store.events import Event, RecordResult, record_events
-from newsletter.web.app import WebContext, in_thread, web
+from newsletter.web.app import WebContext, web
 from newsletter.web.webhooks import mailgun, postmark, resend, sendgrid
 from newsletter.web.webhooks.common import WebhookPayloadError, WebhookRefused
 
@@ -58,7 +58,7 @@ async def receive(request: Request) -> Response:
         log.warning("webhook /webhooks/%s: unreadable payload: %s", name, exc)
         return PlainTextResponse(f"Bad Request: {exc}\n", status_code=400)
     context = web(request)
-    result = await in_thread(_store, context, events)
+    result = await context.in_writer(_store, context, events)
     for effect in result.effects:
         log.info("webhook %s: %s", name, effect)
     return JSONResponse({"stored": result.stored, "replayed": result.replayed})

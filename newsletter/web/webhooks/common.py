@@ -31,6 +31,8 @@ def load_json(body: bytes) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WebhookPayloadError(f"body is not JSON: {exc}") from None
+    except RecursionError:  # "[[[[…" a few thousand deep: no provider sends that
+        raise WebhookPayloadError("body is not JSON a provider sends: nested too deeply") from None
 
 
 def correlation(values: Mapping[str, Any] | None) -> dict[str, str]:
