@@ -31,6 +31,8 @@ KNOWN_FIELDS = ("subject", "title", "preheader", "date", "template", "lang", "ki
 # Characters XML (so MJML) cannot hold; they arrive by pasting from word processors.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _FILE_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})-")
+# The stem is the slug: the web address, the build folder and the send ledger's key.
+_ISSUE_STEM = re.compile(r"\d{4}-\d{2}-\d{2}-[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 # libyaml's parser when PyYAML has it (several times faster), else the pure-Python one.
@@ -112,6 +114,10 @@ def all_issues(settings: Settings) -> list[Path]:
 def load_issue(path: Path, settings: Settings) -> Issue:
     """Parse and validate the issue at ``path``."""
     path = Path(path)
+    if path.suffix != ".md" or not _ISSUE_STEM.fullmatch(path.stem):
+        raise IssueError(
+            path, f"the file name must be YYYY-MM-DD-slug.md — rename it to {_suggest_name(path)}"
+        )
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -195,6 +201,15 @@ def load_issue(path: Path, settings: Settings) -> Issue:
     )
 
 
+def _suggest_name(path: Path) -> str:
+    """A valid issue file name for ``path``: its date (or YYYY-MM-DD) and a slug of the rest."""
+    from newsletter.slugs import slugify
+
+    match = _FILE_DATE.match(path.name)
+    date, rest = (match.group(1), path.stem[match.end() :]) if match else ("YYYY-MM-DD", path.stem)
+    return f"{date}-{slugify(rest) or 'nyhedsbrev'}.md (the slug after the date is the issue's web address)"
+
+
 def _split_front_matter(path: Path, text: str) -> tuple[dict[str, Any], dict[str, int], str, int]:
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
@@ -212,11 +227,16 @@ def _split_front_matter(path: Path, text: str) -> tuple[dict[str, Any], dict[str
         node, data = _load_yaml(source)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 2 if mark else 1
         problem = exc.problem or "invalid YAML"
-        raise IssueError(
-            path, f"front matter is not valid YAML ({problem}) — write 'field: value', one per line", line
-        ) from None
+        if exc.context_mark and exc.context and ("flow" in exc.context or "quoted" in exc.context):
+            # An unclosed quote or bracket is found lines later; the line to fix is where it opened.
+            mark = exc.context_mark
+            problem = f"{problem} {exc.context}: a quote or bracket opened here is never closed"
+        line = mark.line + 2 if mark else 1
+        fix = "write 'field: value', one per line"
+        if "mapping values are not allowed" in problem:
+            fix = "a value holding ': ' needs quotes, e.g. subject: \"Nyt: fra kommunen\""
+        raise IssueError(path, f"front matter is not valid YAML ({problem}) — {fix}", line) from None
     except yaml.YAMLError as exc:
         raise IssueError(path, f"front matter is not valid YAML ({exc})", 1) from None
     if data is None:

@@ -125,7 +125,7 @@ def issue_text(issue: Issue, settings: Settings, *, date_text: str, salutation: 
     """The complete text part of ``issue``, with merge placeholders."""
     strings = strings_for(issue.lang)
     parts: list[str] = [strings["web_version_text"].format(url=placeholder("web_url"))]
-    heading = [issue.kicker.upper()] if issue.kicker else []
+    heading = [issue.kicker] if issue.kicker else []  # as written: the seed's text reads 'Jul i …'
     heading += [issue.title, "=" * min(len(issue.title), WRAP_WIDTH)]
     if date_text:
         heading.append(date_text)

@@ -91,7 +91,14 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
     context = base_context(settings, lang=issue.lang, subject=issue.subject, preheader=issue.preheader)
     context.update(issue=issue, date_text=date_text, salutation=salutation, meta=issue.meta)
     timings: dict[str, float] = {}
-    html, mjml = _pipeline(template_name, context, settings, timings)
+    try:
+        html, mjml = _pipeline(template_name, context, settings, timings)
+    except RenderError as exc:
+        # The template is where to fix it; the issue is which of several being built broke.
+        prefix = f"{exc.where}:{exc.line}: " if exc.line else f"{exc.where}: "
+        raise RenderError(
+            exc.where, f"{exc.message.removeprefix(prefix)} (rendering {issue.path})", exc.line
+        ) from None
     mark = time.perf_counter()
     text = issue_text(issue, settings, date_text=date_text, salutation=str(salutation))
     timings["text"] = time.perf_counter() - mark
@@ -264,9 +271,12 @@ def _run_jinja(template_name: str, context: dict[str, Any], settings: Settings) 
         ) from None
     except jinja2.UndefinedError as exc:
         filename, line = _template_frame(exc, settings.templates_dir / template_name)
+        # Jinja says "'dict object' has no attribute 'venue'" for meta.venue: name the field instead.
+        missing = re.fullmatch(r"'dict object' has no attribute '(.+)'", exc.message or "")
+        what = f"'{missing.group(1)}' is not set" if missing else exc.message
         raise RenderError(
             template_display(filename, settings.root),
-            f"undefined template variable: {exc.message} — add it to the issue's front matter or remove it from the template",
+            f"undefined template variable: {what} — add it to the issue's front matter or remove it from the template",
             line,
         ) from None
     except jinja2.TemplateError as exc:

@@ -304,9 +304,14 @@ def _check_images(images: Sequence[_Tag], out: _Findings, where: SourceMap) -> N
                 line,
             )
         if not (image.attrs.get("width") or "").strip():
+            fix = (
+                "put the image on a line of its own in the issue (it then gets the column's width)"
+                if line
+                else "give the template's <img> a width attribute"
+            )
             out.error(
                 "image-width-missing",
-                f"image {label} has no width attribute: Outlook shows it at full size — give it a width",
+                f"image {label} has no width attribute: Outlook shows it at its natural size — {fix}",
                 line,
             )
         if not src:

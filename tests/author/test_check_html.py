@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from newsletter.checks import Finding, SourceMap, check_html, has_errors, link_problem
+from newsletter.checks import Finding, SourceMap, check_html, check_issue, has_errors, link_problem
+from newsletter.config import Settings
+from newsletter.issue import load_issue
+from newsletter.render import render_issue
 
 UNSUBSCRIBE = "https://nyhedsbrev.example.org/u/abc123"
 GOOD_HEADERS = {
@@ -114,7 +119,32 @@ def test_image_with_empty_alt_warns_unless_presentational() -> None:
 
 def test_image_without_width_is_an_error() -> None:
     html = email_html(image='<img src="https://example.org/a.png" alt="Logo">')
-    assert codes(run(html)) == {"image-width-missing": "error"}
+    findings = run(html)
+    assert codes(findings) == {"image-width-missing": "error"}
+    assert "give the template's <img> a width attribute" in findings[0].message
+
+
+def test_image_inside_a_paragraph_gets_a_fix_the_author_can_make(
+    project_dir: Path, settings: Settings
+) -> None:
+    path = project_dir / "issues" / "2020-02-03-inline.md"
+    path.write_text(
+        "---\nsubject: Nyt\npreheader: Kort nyt\n---\n\nSe ![kortet](https://example.org/kort.png) her.\n",
+        encoding="utf-8",
+    )
+    issue = load_issue(path, settings)
+    (finding,) = [
+        f for f in check_issue(issue, render_issue(issue, settings), settings) if f.severity == "error"
+    ]
+    assert (finding.code, finding.line) == ("image-width-missing", 6)
+    assert "put the image on a line of its own in the issue" in finding.message
+    # Done as the message says, the image is laid out with a width and the check passes.
+    path.write_text(
+        "---\nsubject: Nyt\npreheader: Kort nyt\n---\n\nSe kortet her.\n\n![kortet](https://example.org/kort.png)\n",
+        encoding="utf-8",
+    )
+    issue = load_issue(path, settings)
+    assert check_issue(issue, render_issue(issue, settings), settings) == []
 
 
 def test_http_image_and_link_warn() -> None:

@@ -164,3 +164,34 @@ def test_online_check_of_an_issue_against_a_local_server(project_dir: Path, sett
     assert [(f.line, f.message) for f in unreachable] == [
         (8, f"{base}/gone answers HTTP 404 — fix or remove the link")
     ]
+
+
+def test_an_unreadable_issue_is_a_finding_and_the_others_are_still_checked(
+    project_dir: Path, settings: Settings
+) -> None:
+    bad_link = project_dir / "issues" / "2020-02-01-bad-link.md"
+    bad_link.write_text("---\nsubject: Nyt\n---\n\nSe [her](#).\n", encoding="utf-8")
+    (project_dir / "templates" / "broken.mjml.j2").write_text(
+        '{% extends "base.mjml.j2" %}\n{% block content %}\n{{ meta.venue }}\n{% endblock %}\n',
+        encoding="utf-8",
+    )
+    bad_template = project_dir / "issues" / "2020-02-02-bad-template.md"
+    bad_template.write_text("---\nsubject: Nyt\ntemplate: broken\n---\n\nHej.\n", encoding="utf-8")
+
+    code, out, err = run_cli(settings, "check", "--format", "json")
+    assert code == 8
+    assert "2020-02-01-bad-link.md, 2020-02-02-bad-template.md" in err
+    document = json.loads(out)  # one valid document despite the broken issues
+    by_file = {Path(entry["file"]).name: entry for entry in document["issues"]}
+    assert by_file[f"{SAMPLE}.md"]["findings"] == []  # checked after the broken ones failed
+    (link,) = by_file["2020-02-01-bad-link.md"]["findings"]
+    assert link["code"] == "issue-invalid" and link["line"] == 5
+    assert link["file"] == str(bad_link) and link["message"].startswith("link '#' is not an absolute address")
+    (template,) = by_file["2020-02-02-bad-template.md"]["findings"]
+    assert template["code"] == "template-error" and template["line"] == 3
+    assert template["file"] == "templates/broken.mjml.j2" and "venue" in template["message"]
+
+    code, out, _err = run_cli(settings, "check")
+    assert code == 8
+    assert f"{bad_link}:5: error: link '#' is not an absolute address" in out
+    assert f"{SAMPLE}.md: all checks pass" in out

@@ -118,9 +118,10 @@ def test_template_and_settings_changes_rebuild(preview: str, settings: Settings)
     wait_for(lambda: httpx.get(f"{preview}/state.json").json()["version"] > version)
 
 
-def test_preview_as_another_recipient(issue_path: Path, settings: Settings) -> None:
+def test_preview_as_another_recipient(settings: Settings) -> None:
     person = SampleRecipient(email="ida@example.com", name="Ida <Ærø> Hansen")
-    app = create_app(Builder(issue_path=issue_path, settings=settings, recipient=person), watch=False)
+    greets_by_name = settings.issues_dir / "2020-03-02-nyt-fra-erhvervsservice.md"
+    app = create_app(Builder(issue_path=greets_by_name, settings=settings, recipient=person), watch=False)
     with serve_in_thread(app) as url:
         html = httpx.get(f"{url}/email.html").text
         assert "Ida &lt;Ærø&gt; Hansen" in html
@@ -155,6 +156,16 @@ def test_page_shows_both_widths_and_text_and_follows_saves(preview: str, issue_p
         save(issue_path, "subject: Tak for et godt 2019\n", "")
         page.wait_for_selector("#error.shown", timeout=10_000)
         assert str(issue_path) in page.inner_text("#error")
+
+        # Fixing the file brings the email back, still without a manual reload.
+        save(issue_path, "---\nkicker:", "---\nsubject: Tak for et rettet 2019\nkicker:")
+        page.wait_for_function(
+            "document.getElementById('subject').textContent === 'Tak for et rettet 2019'", timeout=10_000
+        )
+        assert not page.locator("#error").is_visible()
+        page.frame_locator("#frame-600").locator("text=Redigeret mens siden var åben").first.wait_for(
+            timeout=10_000
+        )
 
 
 def test_recipient_from_the_store(settings: Settings) -> None:

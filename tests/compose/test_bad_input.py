@@ -30,7 +30,15 @@ def assert_clean_failure(result: Result, project: Path, *needles: str, exit_code
     [
         ("subject: Glemt front matter\n\nTekst.\n", [f"{NAME}.md:1:", "no front matter"]),
         ("---\nsubject: Aldrig lukket\n\nTekst.\n", [f"{NAME}.md:1:", "never closed"]),
-        ("---\nsubject: ok\ndate: [2020\n---\nTekst.\n", [f"{NAME}.md:", "not valid YAML"]),
+        ("---\nsubject: ok\ndate: [2020\n---\nTekst.\n", [f"{NAME}.md:3:", "not valid YAML"]),
+        (
+            '---\nsubject: "Nyt fra kommunen\npreheader: x\ndate: 2020-01-02\n---\nTekst.\n',
+            [f"{NAME}.md:2:", "not valid YAML", "never closed"],
+        ),
+        (
+            "---\nsubject: Nyt: fra kommunen\n---\nTekst.\n",
+            [f"{NAME}.md:2:", "not valid YAML", "needs quotes"],
+        ),
         ("---\npreheader: Intet emne\n---\nTekst.\n", [f"{NAME}.md:1:", "'subject' is missing"]),
         ("---\nsubject: x\ndate: 2020-13-45\n---\nTekst.\n", [f"{NAME}.md:3:", "YYYY-MM-DD"]),
         ("---\nsubject: x\nlang: de\n---\nTekst.\n", [f"{NAME}.md:3:", "lang: 'de' is not supported"]),
@@ -58,6 +66,8 @@ def assert_clean_failure(result: Result, project: Path, *needles: str, exit_code
         "no-front-matter",
         "unclosed-front-matter",
         "malformed-yaml",
+        "unclosed-quote-in-yaml",
+        "colon-in-unquoted-yaml-value",
         "missing-subject",
         "bad-date",
         "unknown-language",
@@ -71,9 +81,9 @@ def assert_clean_failure(result: Result, project: Path, *needles: str, exit_code
         "lonely-column",
         "h1-heading",
         "empty-body",
-        "control-character",
         "salutation-not-boolean",
         "escaped-control-character",
+        "control-character",
     ],
 )
 def test_bad_issue_file(
@@ -101,6 +111,28 @@ def test_unknown_template_names_field_line(
     assert "holiday" in line and "newsletter" in line  # it lists what exists
 
 
+@pytest.mark.parametrize(
+    ("file_name", "suggestion"),
+    [
+        ("Nyhed om Ærø.md", "YYYY-MM-DD-nyhed-om-aeroe.md"),
+        ("2020-01-01-Godt Nytår.md", "2020-01-01-godt-nytaar.md"),
+        ("2020-01-01-nyhed.txt", "2020-01-01-nyhed.md"),
+    ],
+)
+def test_issue_file_name_must_be_date_and_slug(
+    run_cli: Callable[..., Result], project: Path, file_name: str, suggestion: str
+) -> None:
+    path = project / "issues" / file_name
+    path.write_text("---\nsubject: Nyt\n---\n\nTekst.\n", encoding="utf-8")
+    assert_clean_failure(
+        run_cli("build", str(path)),
+        project,
+        file_name,
+        "must be YYYY-MM-DD-slug.md",
+        f"rename it to {suggestion}",
+    )
+
+
 def test_unknown_issue_name(run_cli: Callable[..., Result], project: Path) -> None:
     assert_clean_failure(run_cli("build", "findes-ikke"), project, "findes-ikke", "no such issue")
 
@@ -126,8 +158,8 @@ def test_undefined_template_variable_names_template_line(
         run_cli("build", NAME),
         project,
         "templates/custom.mjml.j2:5:",
-        "undefined template variable",
-        "sponsor",
+        "undefined template variable: 'sponsor' is not set",
+        f"(rendering {project / 'issues' / NAME}.md)",
     )
 
 

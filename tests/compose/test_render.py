@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.config import Settings
+from newsletter.config import Settings, load_settings
 from newsletter.issue import load_issue, resolve_issue
 from newsletter.personalize import merge, placeholder
 from newsletter.render import Rendered, content_for, recipient_values, render_email, render_issue
@@ -52,7 +52,7 @@ def test_sample_issue_is_complete_in_html_and_text(compose_settings: Settings) -
         "Jette Rau, Erhvervsudviklingschef",
     ]:
         assert phrase in html_text, phrase
-        assert phrase in text or phrase.upper() in text, phrase
+        assert phrase in text, phrase
     if seed.is_file():  # every paragraph of the seed, sentence by sentence
         for sentence in re.split(r"(?<=[.!?])\s+|\n+", seed.read_text(encoding="utf-8")):
             sentence = sentence.strip()
@@ -114,7 +114,7 @@ def test_inline_css_is_inlined_and_not_left_in_style(compose_settings: Settings)
 
 
 def test_placeholders_and_fixed_strings(compose_settings: Settings) -> None:
-    rendered = render(compose_settings)
+    rendered = render(compose_settings, SECOND_SAMPLE)  # the sample issue has no salutation
     for name in ("name", "unsubscribe_url", "web_url", "preferences_url"):
         assert placeholder(name) in rendered.html
     for name in ("name", "unsubscribe_url", "web_url"):
@@ -160,7 +160,7 @@ def test_salutation_can_be_turned_off(
 def test_merge_escapes_in_html_and_keeps_text_intact(
     compose_settings: Settings, name: str | None, html_expected: str, text_expected: str
 ) -> None:
-    rendered = render(compose_settings)
+    rendered = render(compose_settings, SECOND_SAMPLE)  # it greets the reader by name
     values = recipient_values(
         compose_settings,
         email="a@example.com",
@@ -235,3 +235,94 @@ def test_render_email_for_system_mails_extends_the_base(compose_settings: Settin
     assert "BusinessBallerup" in rendered.html  # the base layout's footer
     assert placeholder("unsubscribe_url") not in rendered.html  # the block was overridden
     assert rendered.text.startswith("Confirm:") and set(rendered.timings) >= {"jinja", "mjml", "premailer"}
+
+
+def test_a_team_adds_its_own_template_by_dropping_a_file_into_templates(
+    project: Path, run_cli: Callable[..., object], write_issue: Callable[[str, str], Path]
+) -> None:
+    (project / "templates" / "event.mjml.j2").write_text(
+        '{% extends "base.mjml.j2" %}\n'
+        "{% block content %}\n"
+        '<mj-section background-color="#ffffff"><mj-column>\n'
+        '  <mj-text css-class="venue">Sted: {{ meta.venue }}</mj-text>\n'
+        "  {% for section in issue.sections %}{% for block in section.blocks %}"
+        "<mj-text>{{ block.text }}</mj-text>{% endfor %}{% endfor %}\n"
+        "</mj-column></mj-section>\n"
+        "{% endblock %}\n",
+        encoding="utf-8",
+    )
+    write_issue(
+        "2020-05-01-event",
+        "---\nsubject: Erhvervsdag\ntemplate: event\nvenue: Ballerup Rådhus\n---\n\nKom & hør.\n",
+    )
+    result = run_cli("build", "2020-05-01-event")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    html = (project / "build" / "2020-05-01-event" / "email.html").read_text(encoding="utf-8")
+    assert "Sted: Ballerup Rådhus" in html and "Kom &amp; hør." in html
+    assert "Afmeld nyhedsbrevet" in html  # the base layout's footer comes with it
+    # ... and it is offered beside the built-in designs when a name is mistyped.
+    write_issue("2020-05-02-typo", "---\nsubject: Erhvervsdag\ntemplate: evnet\n---\n\nHej.\n")
+    result = run_cli("build", "2020-05-02-typo")
+    assert result.exit_code == 3  # type: ignore[attr-defined]
+    assert "use one of: event, holiday, newsletter" in result.output  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", [SAMPLE, SECOND_SAMPLE])
+def test_optional_logo_in_the_header(project: Path, name: str) -> None:
+    settings_file = project / "newsletter.toml"
+    assert "logo.png" not in render(load_settings(settings_file), name).html
+    settings_file.write_text(
+        settings_file.read_text(encoding="utf-8").replace(
+            "[organisation]\n", '[organisation]\nlogo_url = "https://example.org/logo.png"\n', 1
+        ),
+        encoding="utf-8",
+    )
+    rendered = render(load_settings(settings_file), name)
+    (logo,) = re.findall(r'<img[^>]*src="https://example.org/logo.png"[^>]*>', rendered.html)
+    assert 'alt="BusinessBallerup"' in logo and re.search(r'width="\d+"', logo)
+
+
+SEED_FILE = Path(__file__).resolve().parents[3] / "shared" / "seed" / "tak-for-et-godt-2019.txt"
+# What the seed's plain-text extraction lost (shared/seed/README.md): line breaks before three
+# headings and one paragraph break.
+SEED_REPAIRS = [
+    ("rigtigt.KILDEDAL", "rigtigt.\n\nKILDEDAL"),
+    ("Kildedal herLautrupparken", "Kildedal her\n\nLautrupparken"),
+    ("grundejere.Virksomhedsbesøg", "grundejere.\n\nVirksomhedsbesøg"),
+    ("Jette Rau.Besøgene", "Jette Rau.\n\nBesøgene"),
+]
+
+
+def _words(text: str) -> str:
+    return " ".join(text.replace("\xa0", " ").split())
+
+
+def test_sample_issue_is_the_seed_word_for_word(compose_settings: Settings) -> None:
+    """From the first paragraph to the signature: nothing lost, nothing added, nothing reworded."""
+    if not SEED_FILE.is_file():
+        pytest.skip(f"the seed text is not at {SEED_FILE}")
+    seed = SEED_FILE.read_text(encoding="utf-8")
+    for glued, repaired in SEED_REPAIRS:
+        assert glued in seed
+        seed = seed.replace(glued, repaired)
+    title, kicker, date, *_ = [line.strip() for line in seed.split("\n") if line.strip()]
+    assert (title, kicker, date) == ("Tak for et godt 2019", "Jul i BusinessBallerup", "20. december 2019")
+    body = _words(seed[seed.index("2019 har givet") :])
+
+    rendered = render(compose_settings)
+    website = compose_settings.organisation.website.rstrip("/")
+    button = re.search(r'href="([^"]+)"[^>]*>\s*Læs mere om udviklingen af Kildedal her', rendered.html)
+    assert button and button.group(1).startswith(website + "/") and "PLACEHOLDER" in button.group(1)
+
+    text = rendered.text
+    head, _, rest = text.partition("\n\n2019 har givet")
+    assert head.endswith(f"{kicker}\n{title}\n{'=' * len(title)}\n{date}")  # no salutation line added
+    text_body = "2019 har givet" + rest.split("\n-- \n")[0]
+    text_body = re.sub(r"(?m)^-+$", "", text_body).replace(f": {button.group(1)}", "")
+    assert _words(text_body) == body
+
+    html = visible_text(rendered.html).replace("&amp;", "&")
+    start = html.index("2019 har givet")
+    html_body = html[start : html.index("Jette Rau, Erhvervsudviklingschef", start)]
+    assert _words(html_body + "Jette Rau, Erhvervsudviklingschef") == body
+    assert "Kære" not in html and _words(f"{title} {date}") in _words(html)
