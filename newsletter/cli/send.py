@@ -106,6 +106,13 @@ class _Progress:
                 "marked unknown (see newsletter status)",
                 err=True,
             )
+        if recovery.waiting.count and recovery.waiting.until is not None:
+            click.echo(
+                f"{recovery.waiting.count} message(s) wait for a retry until "
+                f"{recovery.waiting.until:%Y-%m-%d %H:%M:%S} UTC (as the provider asked, or backing off); "
+                "this run waits for them — Ctrl-C stops safely and they keep their turn",
+                err=True,
+            )
         if recovery.resend:
             count = sum(len(b.rows) for b in recovery.resend)
             click.echo(

@@ -3,8 +3,9 @@
 One thread (the caller's) owns the database: it claims a batch (rows marked
 ``sending`` and committed), hands the provider call to a small thread pool
 (``concurrency`` requests in flight), and records each answer as it comes
-back. Nothing about a recipient is decided in memory only — except how long
-to wait before a retry, which a crash merely shortens.
+back. Nothing about a recipient is decided in memory only — not even how long
+to wait before a retry: that is the row's ``not_before`` in the ledger, which
+a restarted run honours.
 
 How each provider answer is recorded (GUIDE §1, issue 4):
 
@@ -31,6 +32,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -41,7 +43,7 @@ from newsletter.errors import (
     ProviderRetryable,
     SendError,
 )
-from newsletter.providers.base import Batch, Content, Outcome, Provider, RecipientResult
+from newsletter.providers.base import Batch, Content, Provider, RecipientResult
 from newsletter.send import ledger
 from newsletter.send.ledger import ClaimedRow, InterruptedBatch, SendRow
 from newsletter.send.pacing import Pacer, backoff_delay
@@ -126,7 +128,10 @@ class Sender:
         self._stop_requested = False
         self._fatal: NewsletterError | None = None
         self._retry_later: list[tuple[float, _Job]] = []
-        self._not_before: dict[int, float] = {}  # delivery id → monotonic time of its next try
+        # The ledger's clock (UTC, for ``not_before``) follows ``clock``, so a test's clock drives both.
+        self._epoch = ledger.utcnow()
+        self._epoch_clock = clock()
+        self._limit: int | None = None
         self._retryable_in_a_row = 0
         self._ambiguous_in_a_row = 0
         self._claimed = 0
@@ -145,22 +150,39 @@ class Sender:
     def _stopping(self) -> bool:
         return self._stop_requested or self._fatal is not None
 
+    def _db_now(self) -> datetime:
+        return self._epoch + timedelta(seconds=self.clock() - self._epoch_clock)
+
+    def _db_after(self, seconds: float) -> datetime:
+        return self._db_now() + timedelta(seconds=seconds)
+
+    def _limit_reached(self) -> bool:
+        return self._limit is not None and self._claimed >= self._limit
+
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self, *, limit: int | None = None, resend: list[InterruptedBatch] | None = None) -> RunTotals:
         """Send until the queue is empty, ``limit`` messages were claimed, or a stop; never raises
         a provider error — it lands in ``totals.error`` after everything in flight is recorded."""
         started = self.started = self.clock()
+        self._limit = limit
         with self.db.begin() as conn:
             ledger.set_send_status(conn, self.send.id, "sending")
+            paused = ledger.paused_until(conn, self.send.id, self._db_now())
+        if paused is not None:  # an earlier run was told to wait (429, 5xx, refused): so is this one
+            self.pacer.pause_until(self.clock() + (paused - self._db_now()).total_seconds())
         for interrupted in resend or []:
             # Same rows, same order, same key: the provider drops it if it already has it.
+            # An earlier run may have been waiting out a backoff for it: so do we.
+            wait_for = 0.0
+            if interrupted.not_before is not None:
+                wait_for = max(0.0, (interrupted.not_before - self._db_now()).total_seconds())
             with self.db.begin() as conn:
-                ledger.count_attempt(conn, interrupted.batch_key)
+                ledger.count_attempt(conn, interrupted.batch_key, not_before=interrupted.not_before)
             rows = tuple(replace(r, attempts=r.attempts + 1) for r in interrupted.rows)
             resent = self._job(interrupted.batch_key, rows)
             resent.reused_key = True
-            self._retry_later.append((self.clock(), resent))
+            self._retry_later.append((self.clock() + wait_for, resent))
         with ThreadPoolExecutor(max_workers=self.limits.concurrency, thread_name_prefix="send") as pool:
             in_flight: dict[Future[list[RecipientResult]], _Job] = {}
             while True:
@@ -174,7 +196,7 @@ class Sender:
                     pause = self._idle_wait()
                     if pause is None or self._stopping():
                         break
-                    self.sleep(min(pause, 0.2))
+                    self.sleep(min(max(pause, 0.01), 0.2))
                     continue
                 done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -185,10 +207,15 @@ class Sender:
     def _idle_wait(self) -> float | None:
         """Nothing in flight: seconds until a delayed retry is due, or None when all is done."""
         now = self.clock()
-        due = [moment for moment, _ in self._retry_later] + list(self._not_before.values())
+        due = [moment - now for moment, _ in self._retry_later]
+        if not self._limit_reached():  # past --limit, rows still queued are left for the next run
+            with self.db.connect() as conn:
+                queued_due = ledger.next_due(conn, self.send.id)
+            if queued_due is not None:
+                due.append((queued_due - self._db_now()).total_seconds())
         if not due:
             return None
-        return max(0.0, min(due) - now)
+        return max(0.0, min(due))
 
     def _next_job(self, limit: int | None) -> _Job | None:
         now = self.clock()
@@ -203,17 +230,13 @@ class Sender:
         if limit is not None:
             size = min(size, limit - self._claimed)
             if size <= 0:
-                self._not_before.clear()  # their rows stay queued for the next run
-                return None
+                return None  # the rows left stay queued for the next run
         # Wait for pacing *before* claiming: a row must not sit in "sending" while we idle.
         if not self.pacer.wait(size, self._stopping):
             return None
-        waiting = [delivery for delivery, moment in self._not_before.items() if moment > now]
-        for delivery in [d for d, moment in self._not_before.items() if moment <= now]:
-            del self._not_before[delivery]
         while True:
             with self.db.begin() as conn:
-                claim = ledger.claim(conn, self.send, size, exclude=waiting)
+                claim = ledger.claim(conn, self.send, size, now=self._db_now())
             if claim is None:
                 return None
             self.totals.skipped += claim.skipped
@@ -265,7 +288,15 @@ class Sender:
 
     def _on_results(self, job: _Job, results: list[RecipientResult]) -> None:
         with self.db.begin() as conn:
-            recorded = ledger.record(conn, job.key, job.rows, results, max_attempts=self.limits.max_attempts)
+            recorded = ledger.record(
+                conn,
+                job.key,
+                job.rows,
+                results,
+                max_attempts=self.limits.max_attempts,
+                retry_delay=lambda row, result: self._backoff(row.attempts, result.retry_after),
+                now=self._db_now(),
+            )
         self._retryable_in_a_row = self._ambiguous_in_a_row = 0
         log.info(
             "batch %s: %d sent, %d failed, %d to retry",
@@ -277,12 +308,7 @@ class Sender:
         self.totals.sent += recorded.sent
         self.totals.failed += recorded.failed
         self.totals.suppressed += recorded.suppressed
-        if recorded.requeued:
-            self.totals.retries += recorded.requeued
-            for row, result in zip(job.rows, results, strict=True):
-                if result.outcome is Outcome.RETRY and row.attempts < self.limits.max_attempts:
-                    delay = self._backoff(row.attempts, result.retry_after)
-                    self._not_before[row.delivery_id] = self.clock() + delay
+        self.totals.retries += recorded.requeued
 
     def _on_retryable(self, job: _Job, exc: ProviderRetryable) -> None:
         if job.reused_key:
@@ -290,10 +316,15 @@ class Sender:
             self._retry_same_key(job, exc)
             return
         log.warning("batch %s not taken, queued again: %s", job.key[:12], exc)
-        with self.db.begin() as conn:
-            ledger.requeue_batch(conn, job.key, f"not sent yet, will retry: {exc}")
-        self._claimed -= len(job.rows)
         self._retryable_in_a_row += 1
+        delay = self._backoff(self._retryable_in_a_row, exc.retry_after)
+        with self.db.begin() as conn:
+            ledger.requeue_batch(
+                conn, job.key, f"not sent yet, will retry: {exc}", not_before=self._db_after(delay)
+            )
+            # Everyone waits, not only this batch: in this run (the pacer) and in a restarted one.
+            ledger.pause_send(conn, self.send.id, self._db_after(delay))
+        self._claimed -= len(job.rows)
         self.totals.retries += 1
         if self._retryable_in_a_row >= self.limits.max_attempts:
             self._fatal = self._fatal or SendError(
@@ -301,7 +332,7 @@ class Sender:
                 "nothing was lost (those messages are queued again)"
             )
             return
-        self.pacer.pause_until(self.clock() + self._backoff(self._retryable_in_a_row, exc.retry_after))
+        self.pacer.pause_until(self.clock() + delay)
 
     def _on_ambiguous(self, job: _Job, exc: ProviderAmbiguous) -> None:
         if self.provider.idempotent:
@@ -334,12 +365,15 @@ class Sender:
                 "the batch stays in flight and is re-sent safely (same key) when you resume"
             )
             return
+        delay = self._backoff(job.tries, exc.retry_after)
         with self.db.begin() as conn:
-            ledger.count_attempt(conn, job.key)
+            ledger.count_attempt(conn, job.key, not_before=self._db_after(delay))
+            if isinstance(exc, ProviderRetryable) and exc.retry_after:
+                ledger.pause_send(conn, self.send.id, self._db_after(exc.retry_after))
         job.tries += 1
         job.reused_key = True
         job.rows = tuple(replace(r, attempts=r.attempts + 1) for r in job.rows)
-        self._retry_later.append((self.clock() + self._backoff(job.tries - 1, exc.retry_after), job))
+        self._retry_later.append((self.clock() + delay, job))
         if isinstance(exc, ProviderRetryable) and exc.retry_after:
             self.pacer.pause_until(self.clock() + exc.retry_after)
 

@@ -17,11 +17,11 @@ leave the transaction to the caller, except where noted.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, case, exists, func, select, update
+from sqlalchemy import Connection, and_, bindparam, case, exists, func, or_, select, update
 
 from newsletter.providers.base import Outcome, RecipientResult
 from newsletter.store.schema import deliveries, memberships, sends, subscribers, suppressions
@@ -32,6 +32,11 @@ STATES = ("queued", "sending", "sent", "failed", "skipped", "unknown")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything in the ledger is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,10 @@ class ClaimedRow:
     name: str | None
     language: str
     attempts: int
+
+
+# How long a RETRY answer for one row makes it wait (seconds), given the row and the answer.
+RetryDelay = Callable[[ClaimedRow, RecipientResult], float]
 
 
 @dataclass(frozen=True)
@@ -107,14 +116,18 @@ def claim(
     send: SendRow,
     size: int,
     *,
+    now: datetime | None = None,
     exclude: Sequence[int] = (),
 ) -> Claim | None:
-    """Mark up to ``size`` queued rows ``sending`` under a new batch key; None when none are left.
+    """Mark up to ``size`` queued rows ``sending`` under a new batch key; None when none are due.
 
     Mailability is checked again here: rows whose subscriber unsubscribed,
     bounced, complained or was suppressed since planning become ``skipped``.
-    ``exclude`` holds ids waiting out a per-recipient retry delay.
+    Rows whose ``not_before`` lies after ``now`` (default: the current time)
+    are waiting out a retry delay and are left alone; ``exclude`` names more
+    ids to leave alone.
     """
+    now = now or utcnow()
     query = (
         select(
             *_RECIPIENT_COLUMNS,
@@ -133,7 +146,11 @@ def claim(
             )
             .outerjoin(suppressions, suppressions.c.email_hash == deliveries.c.email_hash)
         )
-        .where(deliveries.c.send_id == send.id, deliveries.c.state == "queued")
+        .where(
+            deliveries.c.send_id == send.id,
+            deliveries.c.state == "queued",
+            or_(deliveries.c.not_before.is_(None), deliveries.c.not_before <= now),
+        )
         .order_by(deliveries.c.id)
         .limit(size)
     )
@@ -142,7 +159,6 @@ def claim(
     candidates = conn.execute(query).all()
     if not candidates:
         return None
-    now = utcnow()
     key = new_batch_key()
     skipped = []
     claimed = []
@@ -158,7 +174,7 @@ def claim(
         conn.execute(
             update(deliveries)
             .where(deliveries.c.id == bindparam("b_id"))
-            .values(state="skipped", error=bindparam("b_error"), updated_at=now),
+            .values(state="skipped", error=bindparam("b_error"), not_before=None, updated_at=now),
             skipped,
         )
     if claimed:
@@ -170,6 +186,7 @@ def claim(
                 batch_key=key,
                 attempts=deliveries.c.attempts + 1,
                 provider=send.provider,
+                not_before=None,
                 updated_at=now,
             )
         )
@@ -183,9 +200,15 @@ def record(
     results: Sequence[RecipientResult],
     *,
     max_attempts: int,
+    retry_delay: RetryDelay | None = None,
+    now: datetime | None = None,
 ) -> Recorded:
-    """Write what the provider answered for each row of a claimed batch."""
-    now = utcnow()
+    """Write what the provider answered for each row of a claimed batch.
+
+    A row to retry goes back to ``queued`` with ``not_before`` set ``retry_delay(row, result)``
+    seconds after ``now`` (no delay without ``retry_delay``), so that a restarted run waits too.
+    """
+    now = now or utcnow()
     outcome = Recorded()
     sent: list[dict[str, object]] = []
     failed: list[dict[str, object]] = []
@@ -206,7 +229,14 @@ def record(
                 }
             )
         else:
-            requeued.append({"b_id": row.delivery_id, "b_error": f"will retry: {result.reason}"})
+            delay = retry_delay(row, result) if retry_delay is not None else 0.0
+            requeued.append(
+                {
+                    "b_id": row.delivery_id,
+                    "b_error": f"will retry: {result.reason}",
+                    "b_not_before": now + timedelta(seconds=delay) if delay > 0 else None,
+                }
+            )
             if result.retry_after is not None:
                 outcome.retry_after = max(outcome.retry_after or 0.0, result.retry_after)
     in_this_batch = and_(
@@ -219,7 +249,12 @@ def record(
             update(deliveries)
             .where(in_this_batch)
             .values(
-                state="sent", message_id=bindparam("b_message_id"), error=None, sent_at=now, updated_at=now
+                state="sent",
+                message_id=bindparam("b_message_id"),
+                error=None,
+                sent_at=now,
+                not_before=None,
+                updated_at=now,
             ),
             sent,
         )
@@ -227,14 +262,19 @@ def record(
         conn.execute(
             update(deliveries)
             .where(in_this_batch)
-            .values(state="failed", error=bindparam("b_error"), updated_at=now),
+            .values(state="failed", error=bindparam("b_error"), not_before=None, updated_at=now),
             failed,
         )
     if requeued:
         conn.execute(
             update(deliveries)
             .where(in_this_batch)
-            .values(state="queued", error=bindparam("b_error"), updated_at=now),
+            .values(
+                state="queued",
+                error=bindparam("b_error"),
+                not_before=bindparam("b_not_before"),
+                updated_at=now,
+            ),
             requeued,
         )
     if suppress_ids:
@@ -254,8 +294,11 @@ def _suppress_deliveries(conn: Connection, delivery_ids: list[int], failed: list
     return len(hashes)
 
 
-def requeue_batch(conn: Connection, batch_key: str, error: str) -> int:
-    """A batch that provably never reached the provider goes back to ``queued``; its attempt is refunded."""
+def requeue_batch(conn: Connection, batch_key: str, error: str, *, not_before: datetime | None = None) -> int:
+    """A batch that provably never reached the provider goes back to ``queued``; its attempt is refunded.
+
+    ``not_before``: the backoff (or the provider's ``Retry-After``) it must wait out, even across a restart.
+    """
     result = conn.execute(
         update(deliveries)
         .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending")
@@ -263,6 +306,7 @@ def requeue_batch(conn: Connection, batch_key: str, error: str) -> int:
             state="queued",
             attempts=case((deliveries.c.attempts > 0, deliveries.c.attempts - 1), else_=0),
             error=error,
+            not_before=not_before,
             updated_at=utcnow(),
         )
     )
@@ -273,18 +317,71 @@ def mark_batch_unknown(conn: Connection, batch_key: str, error: str) -> int:
     result = conn.execute(
         update(deliveries)
         .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending")
-        .values(state="unknown", error=error, updated_at=utcnow())
+        .values(state="unknown", error=error, not_before=None, updated_at=utcnow())
     )
     return int(result.rowcount or 0)
 
 
-def count_attempt(conn: Connection, batch_key: str) -> None:
-    """One more try of the same batch under the same key (idempotent providers)."""
+def count_attempt(conn: Connection, batch_key: str, *, not_before: datetime | None = None) -> None:
+    """One more try of the same batch under the same key (idempotent providers), due at ``not_before``."""
     conn.execute(
         update(deliveries)
         .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending")
-        .values(attempts=deliveries.c.attempts + 1, updated_at=utcnow())
+        .values(attempts=deliveries.c.attempts + 1, not_before=not_before, updated_at=utcnow())
     )
+
+
+def next_due(conn: Connection, send_id: int) -> datetime | None:
+    """When the earliest queued row of a send may be claimed; None when nothing is queued."""
+    count, waiting, earliest = conn.execute(
+        select(func.count(), func.count(deliveries.c.not_before), func.min(deliveries.c.not_before)).where(
+            deliveries.c.send_id == send_id, deliveries.c.state == "queued"
+        )
+    ).one()
+    if not count:
+        return None
+    if waiting < count or earliest is None:
+        return datetime.min.replace(tzinfo=UTC)  # some rows wait for nothing
+    return as_utc(earliest)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Queued rows waiting out a retry delay."""
+
+    count: int
+    until: datetime | None  # when the last of them becomes due
+
+
+def pause_send(conn: Connection, send_id: int, until: datetime) -> None:
+    """The provider asked everyone to wait: no batch of this send goes out before ``until``."""
+    conn.execute(update(sends).where(sends.c.id == send_id).values(not_before=until))
+
+
+def paused_until(conn: Connection, send_id: int, now: datetime | None = None) -> datetime | None:
+    """When a pause the provider asked for ends; None when the send is not paused."""
+    until = conn.execute(select(sends.c.not_before).where(sends.c.id == send_id)).scalar()
+    if until is None or as_utc(until) <= (now or utcnow()):
+        return None
+    return as_utc(until)
+
+
+def waiting_for_retry(conn: Connection, send_id: int, now: datetime | None = None) -> Waiting:
+    """Queued rows that may not be sent yet: their own retry delay, or a pause of the whole send."""
+    now = now or utcnow()
+    pause = paused_until(conn, send_id, now)
+    waiting = deliveries.c.not_before > now
+    if pause is not None:
+        waiting = or_(waiting, deliveries.c.not_before.is_(None), deliveries.c.not_before <= now)
+    count, until = conn.execute(
+        select(func.count(), func.max(deliveries.c.not_before)).where(
+            deliveries.c.send_id == send_id, deliveries.c.state == "queued", waiting
+        )
+    ).one()
+    last = as_utc(until) if until is not None else None
+    if pause is not None and count:
+        last = max(last, pause) if last is not None else pause
+    return Waiting(int(count), last if count else None)
 
 
 @dataclass
@@ -295,12 +392,20 @@ class InterruptedBatch:
     provider: str
     claimed_at: datetime
     rows: list[ClaimedRow]
+    # When an earlier run meant to post it again (after a backoff); None: at once.
+    not_before: datetime | None = None
 
 
 def interrupted_batches(conn: Connection, send_id: int) -> list[InterruptedBatch]:
     """Rows a previous run left ``sending``, grouped by batch key, in their original order."""
     rows = conn.execute(
-        select(*_RECIPIENT_COLUMNS, deliveries.c.batch_key, deliveries.c.provider, deliveries.c.updated_at)
+        select(
+            *_RECIPIENT_COLUMNS,
+            deliveries.c.batch_key,
+            deliveries.c.provider,
+            deliveries.c.updated_at,
+            deliveries.c.not_before,
+        )
         .select_from(deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id))
         .where(deliveries.c.send_id == send_id, deliveries.c.state == "sending")
         .order_by(deliveries.c.id)
@@ -312,6 +417,9 @@ def interrupted_batches(conn: Connection, send_id: int) -> list[InterruptedBatch
             row.batch_key or "", InterruptedBatch(row.batch_key or "", row.provider or "", claimed_at, [])
         )
         batch.claimed_at = min(batch.claimed_at, claimed_at)
+        if row.not_before is not None:
+            due = as_utc(row.not_before)
+            batch.not_before = max(batch.not_before, due) if batch.not_before else due
         batch.rows.append(
             ClaimedRow(
                 row.id, row.subscriber_id, row.email or "", row.name, row.language or "da", row.attempts
@@ -324,7 +432,7 @@ def mark_batch_rows_unknown(conn: Connection, delivery_ids: Sequence[int], error
     result = conn.execute(
         update(deliveries)
         .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.state == "sending")
-        .values(state="unknown", error=error, updated_at=utcnow())
+        .values(state="unknown", error=error, not_before=None, updated_at=utcnow())
     )
     return int(result.rowcount or 0)
 
@@ -333,7 +441,7 @@ def mark_interrupted_unknown(conn: Connection, send_id: int, error: str) -> int:
     result = conn.execute(
         update(deliveries)
         .where(deliveries.c.send_id == send_id, deliveries.c.state == "sending")
-        .values(state="unknown", error=error, updated_at=utcnow())
+        .values(state="unknown", error=error, not_before=None, updated_at=utcnow())
     )
     return int(result.rowcount or 0)
 
@@ -343,7 +451,7 @@ def requeue_unknown(conn: Connection, send_id: int) -> int:
     result = conn.execute(
         update(deliveries)
         .where(deliveries.c.send_id == send_id, deliveries.c.state == "unknown")
-        .values(state="queued", error="re-queued by --resend-unknown", updated_at=utcnow())
+        .values(state="queued", error="re-queued by --resend-unknown", not_before=None, updated_at=utcnow())
     )
     return int(result.rowcount or 0)
 
@@ -357,7 +465,13 @@ def requeue_failed(conn: Connection, send_id: int) -> int:
             deliveries.c.state == "failed",
             ~exists().where(suppressions.c.email_hash == deliveries.c.email_hash),
         )
-        .values(state="queued", attempts=0, error="re-queued by --retry-failed", updated_at=utcnow())
+        .values(
+            state="queued",
+            attempts=0,
+            error="re-queued by --retry-failed",
+            not_before=None,
+            updated_at=utcnow(),
+        )
     )
     return int(result.rowcount or 0)
 

@@ -39,6 +39,8 @@ class Recovery:
     marked_unknown: int = 0
     requeued_unknown: int = 0
     requeued_failed: int = 0
+    # Queued rows still waiting out a retry delay an earlier run set (a 429's Retry-After, a backoff).
+    waiting: ledger.Waiting = field(default_factory=lambda: ledger.Waiting(0, None))
 
 
 def _safe_to_resend(batch: InterruptedBatch, provider: Provider) -> bool:
@@ -79,4 +81,5 @@ def prepare_resume(
             recovery.requeued_unknown = ledger.requeue_unknown(conn, send.id)
         if retry_failed:
             recovery.requeued_failed = ledger.requeue_failed(conn, send.id)
+        recovery.waiting = ledger.waiting_for_retry(conn, send.id)
     return recovery

@@ -34,6 +34,10 @@ class SendStatus:
     counts: dict[str, int]
     failed: list[RowProblem] = field(default_factory=list)
     unknown: list[RowProblem] = field(default_factory=list)
+    # Who was left out since planning, and why (unsubscribed, bounced, erased …): only with ``listed=None``.
+    skipped: list[RowProblem] = field(default_factory=list)
+    # Queued rows waiting out a retry delay, and when the last of them is due.
+    waiting: ledger.Waiting = field(default_factory=lambda: ledger.Waiting(0, None))
 
     @property
     def total(self) -> int:
@@ -74,6 +78,7 @@ def issue_status(
                 f"{list_name or 'NAME'}"
             )
         counts = {send.id: ledger.counts_by_state(conn, send.id) for send in found}
+        waiting = {send.id: ledger.waiting_for_retry(conn, send.id) for send in found}
     return [
         SendStatus(
             issue=send.issue,
@@ -84,6 +89,8 @@ def issue_status(
             counts=counts[send.id],
             failed=_problems(engine, send.id, "failed", listed),
             unknown=_problems(engine, send.id, "unknown", listed),
+            skipped=_problems(engine, send.id, "skipped", None) if listed is None else [],
+            waiting=waiting[send.id],
         )
         for send in found
     ]
@@ -102,6 +109,11 @@ def status_as_json(statuses: list[SendStatus]) -> dict[str, Any]:
                 "counts": s.counts,
                 "failed": [asdict(p) for p in s.failed],
                 "unknown": [asdict(p) for p in s.unknown],
+                "skipped": [asdict(p) for p in s.skipped],
+                "waiting_for_retry": {
+                    "count": s.waiting.count,
+                    "until": s.waiting.until.isoformat() if s.waiting.until else None,
+                },
             }
             for s in statuses
         ],
@@ -136,6 +148,11 @@ def status_lines(statuses: list[SendStatus]) -> list[str]:
         if s.counts["failed"]:
             out.append(
                 f"  to retry the failed ones: newsletter send {s.issue} --list {s.list_name} --retry-failed"
+            )
+        if s.waiting.count and s.waiting.until is not None:
+            out.append(
+                f"  {s.waiting.count} of the queued wait for a retry until "
+                f"{s.waiting.until:%Y-%m-%d %H:%M:%S} UTC"
             )
         if s.counts["queued"] or s.counts["sending"]:
             out.append(f"  to finish sending: newsletter send {s.issue} --list {s.list_name}")

@@ -13,6 +13,7 @@ with no ledger rows.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -150,8 +151,13 @@ def execute_send(
     limits: Limits | None = None,
     on_start: Callable[[Started], None] | None = None,
     on_progress: Callable[[RunTotals], None] | None = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> RunTotals:
-    """Plan, recover and send; returns this run's totals (``totals.error`` when it had to stop)."""
+    """Plan, recover and send; returns this run's totals (``totals.error`` when it had to stop).
+
+    ``clock`` and ``sleep`` replace ``time.monotonic`` and ``time.sleep`` (tests drive time by hand).
+    """
     with send_lock(db, prepared.slug):
         with db.begin() as conn:
             list_id = find_list_id(conn, list_name)
@@ -172,6 +178,8 @@ def execute_send(
             builder,
             limits or limits_of(settings),
             on_progress=on_progress,
+            clock=clock or time.monotonic,
+            sleep=sleep or time.sleep,
         )
         with db.connect() as conn:
             queued = ledger.counts_by_state(conn, send.id)["queued"]

@@ -140,6 +140,9 @@ sends = Table(
     Column("status", String(16), nullable=False, server_default="planned"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    # The provider asked everyone to wait (a 429's Retry-After, a backoff after 5xx or a refused
+    # connection): no batch of this send is posted before this moment, not even by a restarted run.
+    Column("not_before", DateTime(timezone=True)),
     UniqueConstraint("issue", "list_id", name="uq_sends_issue_list"),
 )
 
@@ -161,6 +164,10 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
+    # A queued row waiting out a retry delay (a RETRY answer, a backed-off batch) is not claimed
+    # before this moment; an in-flight batch waiting to be re-posted under its key is not re-posted
+    # before it. In the ledger, not in memory, so that a restarted run honours the delay.
+    Column("not_before", DateTime(timezone=True)),
     CheckConstraint("state IN ('queued', 'sending', 'sent', 'failed', 'skipped', 'unknown')", name="state"),
     UniqueConstraint("issue", "email_hash", name="uq_deliveries_issue_email_hash"),
     Index("ix_deliveries_send_state", "send_id", "state", "id"),

@@ -174,3 +174,36 @@ def test_a_second_send_of_the_same_issue_is_refused_while_one_runs(outbox_projec
 def test_every_command_has_an_example() -> None:
     for name in ("send", "status"):
         assert "Example:" in (main.commands[name].help or "")
+
+
+def test_unsubscribe_between_plan_and_claim_is_honoured_and_status_json_says_why(  # type: ignore[no-untyped-def]
+    configure, emulator: Emulator
+) -> None:
+    settings = configure("postmark", emulator.url, batch_size=2)
+    people = addresses(6)
+    subscribe_many(open_engine(settings.database_url), people)
+    # The send is planned (6 ledger rows) and interrupted after 2 messages ...
+    first = _cli(settings, "send", ISSUE, "--list", "erhverv", "--yes", "--limit", "2")
+    assert first.exit_code == 0 and "4 still queued" in first.output
+    # ... then two of the queued people leave: one unsubscribes, one is suppressed after a complaint.
+    left = _cli(settings, "subscribers", "remove", people[3], "--list", "erhverv")
+    assert left.exit_code == 0, left.output
+    from newsletter.store.subscribers import suppress
+
+    with open_engine(settings.database_url).begin() as conn:
+        suppress(conn, people[4], "complained", "spam report")
+    resumed = _cli(settings, "send", ISSUE, "--list", "erhverv", "--yes")
+    assert resumed.exit_code == 0, resumed.output
+    assert "sent 2, failed 0, skipped 2" in resumed.output
+    received = emulator.count_by_address()
+    assert received[people[3]] == 0 and received[people[4]] == 0
+    assert all(received[p] == 1 for p in (people[0], people[1], people[2], people[5]))
+
+    report = json.loads(_cli(settings, "status", ISSUE, "--json").output)
+    (send,) = report["sends"]
+    assert set(send) >= {"list", "subject", "provider", "status", "total", "counts", "failed", "unknown"}
+    assert send["status"] == "done" and send["total"] == 6
+    assert send["counts"] == {"queued": 0, "sending": 0, "sent": 4, "failed": 0, "skipped": 2, "unknown": 0}
+    reasons = {row["email"]: row["error"] for row in send["skipped"]}
+    assert "unsubscribed" in reasons[people[3]] and "complained" in reasons[people[4]]
+    assert send["waiting_for_retry"] == {"count": 0, "until": None}

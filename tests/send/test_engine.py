@@ -8,7 +8,9 @@ from sqlalchemy import select
 from newsletter.config import Settings
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
 from newsletter.providers.base import Batch, Outcome, RecipientResult
+from newsletter.send import ledger
 from newsletter.send.engine import Limits, RunTotals
+from newsletter.send.report import issue_status, status_as_json, status_lines
 from newsletter.send.service import SendOptions, Started, execute_send
 from newsletter.store.db import open_engine
 from newsletter.store.schema import deliveries
@@ -220,3 +222,111 @@ def test_pacing_holds_the_message_rate(settings: Settings, concurrency: int) -> 
     totals = _send(settings, FakeProvider(), limits=limits)
     # 40 messages at 50/s: the last batch may start at 30/50 = 0.6 s.
     assert totals.sent == 40 and time.monotonic() - started >= 0.55
+
+
+class _HandClock:
+    """Time that passes only when the sender sleeps: a wait of ten minutes takes no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _stop_on(holder: dict[str, object]):  # type: ignore[no-untyped-def]
+    def on_start(started: Started) -> None:
+        holder["sender"] = started.sender
+
+    return on_start
+
+
+def test_a_per_recipient_retry_delay_survives_a_restart(settings: Settings) -> None:
+    subscribe_many(open_engine(settings.database_url), addresses(3))
+
+    def second_rate_limited(batch: Batch, call: int) -> list[RecipientResult] | None:
+        return [
+            RecipientResult(Outcome.ACCEPTED, "a"),
+            RecipientResult(Outcome.RETRY, reason="HTTP 429 for this one", retry_after=600),
+            RecipientResult(Outcome.ACCEPTED, "c"),
+        ]
+
+    # The first run ends (as a crash would) right after the provider asked for ten minutes.
+    first = _send(settings, FakeProvider(script=second_rate_limited), SendOptions(limit=3))
+    assert first.sent == 2 and first.counts["queued"] == 1
+    (status,) = issue_status(open_engine(settings.database_url), hand_made_issue().slug)
+    waiting = status_as_json([status])["sends"][0]["waiting_for_retry"]
+    assert waiting["count"] == 1
+    assert "1 of the queued wait for a retry until" in "\n".join(status_lines([status]))
+
+    hand = _HandClock()
+    moments: list[float] = []
+
+    def note_time(batch: Batch, call: int) -> list[RecipientResult] | None:
+        moments.append(hand.now)
+        return None
+
+    provider = FakeProvider(script=note_time)
+    second = _send(settings, provider, clock=hand.clock, sleep=hand.sleep)
+    assert second.sent == 1 and second.counts["sent"] == 3
+    assert len(moments) == 1 and moments[0] - 1000.0 >= 599  # the new run waited out the 429
+
+
+def test_a_429_pauses_the_whole_send_across_a_restart(settings: Settings) -> None:
+    # 25 people in batches of 10: the 429 answers the first batch, yet nobody may be posted early.
+    subscribe_many(open_engine(settings.database_url), addresses(25))
+    holder: dict[str, object] = {}
+
+    def unavailable(batch: Batch, call: int) -> list[RecipientResult] | None:
+        holder["sender"].request_stop()  # type: ignore[attr-defined]  # Ctrl-C while it backs off
+        raise ProviderRetryable("postmark: HTTP 503", retry_after=300)
+
+    first = _send(settings, FakeProvider(script=unavailable), on_start=_stop_on(holder))
+    assert first.stopped == "interrupted" and first.counts["queued"] == 25
+    (status,) = issue_status(open_engine(settings.database_url), hand_made_issue().slug)
+    assert status.waiting.count == 25
+
+    hand = _HandClock()
+    moments: list[float] = []
+
+    def note_time(batch: Batch, call: int) -> list[RecipientResult] | None:
+        moments.append(hand.now)
+        return None
+
+    second = _send(settings, FakeProvider(script=note_time), clock=hand.clock, sleep=hand.sleep)
+    assert second.counts["sent"] == 25 and len(moments) == 3
+    assert min(moments) - 1000.0 >= 299
+
+
+def test_an_in_flight_batch_waiting_to_be_reposted_keeps_its_delay_and_key(settings: Settings) -> None:
+    subscribe_many(open_engine(settings.database_url), addresses(5))
+    holder: dict[str, object] = {}
+
+    def timeout_then_429(batch: Batch, call: int) -> list[RecipientResult] | None:
+        if call == 1:
+            raise ProviderAmbiguous("resend: ReadTimeout")
+        holder["sender"].request_stop()  # type: ignore[attr-defined]
+        raise ProviderRetryable("resend: HTTP 429", retry_after=300)
+
+    first_provider = FakeProvider(name="resend", idempotent=True, script=timeout_then_429)
+    first = _send(settings, first_provider, on_start=_stop_on(holder))
+    assert first.counts["sending"] == 5  # ambiguous: only the same key may carry these rows
+
+    hand = _HandClock()
+    moments: list[float] = []
+
+    def note_time(batch: Batch, call: int) -> list[RecipientResult] | None:
+        moments.append(hand.now)
+        return None
+
+    provider = FakeProvider(name="resend", idempotent=True, script=note_time)
+    second = _send(settings, provider, clock=hand.clock, sleep=hand.sleep)
+    assert second.counts["sent"] == 5
+    assert provider.calls[0].idempotency_key == first_provider.calls[0].idempotency_key
+    assert moments[0] - 1000.0 >= 299
+    with open_engine(settings.database_url).connect() as conn:
+        assert ledger.next_due(conn, 1) is None
+        assert set(conn.execute(select(deliveries.c.not_before)).scalars()) == {None}

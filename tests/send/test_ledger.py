@@ -221,3 +221,71 @@ def test_retry_failed_requeues_all_but_suppressed(database_url: str) -> None:
     recovery = prepare_resume(db, send, FakeProvider(), retry_failed=True)
     assert recovery.requeued_failed == 1
     assert _states(db) == {people[0]: "failed", people[1]: "queued"}
+
+
+def test_a_retry_delay_is_kept_in_the_ledger_and_claim_honours_it(database_url: str) -> None:
+    db = open_engine(database_url)
+    people = addresses(2)
+    subscribe_many(db, people)
+    send = _plan(db)
+    now = ledger.utcnow()
+    with db.begin() as conn:
+        claim = ledger.claim(conn, send, 10, now=now)
+    assert claim is not None
+    results = [
+        RecipientResult(Outcome.ACCEPTED, message_id="m-1"),
+        RecipientResult(Outcome.RETRY, reason="HTTP 429", retry_after=600),
+    ]
+    with db.begin() as conn:
+        ledger.record(
+            conn,
+            claim.batch_key,
+            claim.rows,
+            results,
+            max_attempts=5,
+            retry_delay=lambda row, result: result.retry_after or 0.0,
+            now=now,
+        )
+    # A new connection (as after a restart) still knows the row must wait ten minutes.
+    db.dispose()
+    with db.begin() as conn:
+        assert ledger.claim(conn, send, 10, now=now + timedelta(seconds=599)) is None
+        assert ledger.next_due(conn, send.id) == now + timedelta(seconds=600)
+        waiting = ledger.waiting_for_retry(conn, send.id, now)
+        assert (waiting.count, waiting.until) == (1, now + timedelta(seconds=600))
+        due = ledger.claim(conn, send, 10, now=now + timedelta(seconds=601))
+    assert due is not None and [row.email for row in due.rows] == [people[1]]
+    with db.connect() as conn:
+        assert conn.execute(select(deliveries.c.not_before).where(deliveries.c.state == "sending")).all() == [
+            (None,)
+        ]
+        assert ledger.next_due(conn, send.id) is None
+
+
+def test_a_backed_off_batch_waits_in_the_ledger_and_retry_failed_clears_it(database_url: str) -> None:
+    db = open_engine(database_url)
+    subscribe_many(db, addresses(3))
+    send = _plan(db)
+    now = ledger.utcnow()
+    with db.begin() as conn:
+        claim = ledger.claim(conn, send, 10, now=now)
+        assert claim is not None
+        ledger.requeue_batch(conn, claim.batch_key, "HTTP 503", not_before=now + timedelta(seconds=30))
+    with db.begin() as conn:
+        assert ledger.claim(conn, send, 10, now=now + timedelta(seconds=29)) is None
+        assert ledger.waiting_for_retry(conn, send.id, now).count == 3
+        again = ledger.claim(conn, send, 10, now=now + timedelta(seconds=31))
+        assert again is not None and len(again.rows) == 3
+        ledger.record(
+            conn,
+            again.batch_key,
+            again.rows,
+            [RecipientResult(Outcome.RETRY, reason="busy")] * 3,
+            max_attempts=5,
+            retry_delay=lambda row, result: 3600.0,
+            now=now,
+        )
+        conn.execute(update(deliveries).values(state="failed"))
+        assert ledger.requeue_failed(conn, send.id) == 3
+        # --retry-failed is the user's say-so: no leftover delay.
+        assert ledger.waiting_for_retry(conn, send.id, now).count == 0

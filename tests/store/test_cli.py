@@ -134,6 +134,52 @@ def test_import_bad_input_is_one_line(with_list: Cli, args: list[str], message: 
     assert "0 subscribed" in with_list("lists", "show", "erhverv").stdout
 
 
+def _one_error_line(result: Result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    return lines[0]
+
+
+def test_import_of_a_folder_an_empty_or_a_binary_file_is_one_line(with_list: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "kunder.csv"
+    folder.mkdir()
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    binary = tmp_path / "photo.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x81\x8d\x8f\x90\x9d")
+    assert "is a folder" in _one_error_line(with_list("subscribers", "import", str(folder), code=4))
+    assert "the file is empty" in _one_error_line(with_list("subscribers", "import", str(empty), code=4))
+    assert "not text" in _one_error_line(with_list("subscribers", "import", str(binary), code=4))
+    assert "0 subscribed" in with_list("lists", "show", "erhverv").stdout
+
+
+def test_import_of_an_unreadable_file_is_one_line(
+    with_list: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sheet = tmp_path / "locked.csv"
+    sheet.write_text("email\njens@firma.dk\n", encoding="utf-8")
+    real_open = Path.open
+
+    def locked(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if self.name == "locked.csv":
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", locked)
+    line = _one_error_line(with_list("subscribers", "import", str(sheet), code=4))
+    assert "locked.csv: cannot read the file: Permission denied" in line
+    assert "0 subscribed" in with_list("lists", "show", "erhverv").stdout
+
+
+def test_import_into_a_list_that_does_not_exist_is_one_line_and_saves_nothing(with_list: Cli) -> None:
+    line = _one_error_line(
+        with_list("subscribers", "import", str(DATA / "utf8_bom.csv"), "--list", "kultur", code=4)
+    )
+    assert "list 'kultur' does not exist" in line and "erhverv" in line
+    assert "0 subscribed" in with_list("subscribers", "count").stdout
+    assert with_list("subscribers", "list").stdout == ""
+
+
 def test_import_dry_run(with_list: Cli) -> None:
     result = with_list("subscribers", "import", str(DATA / "utf8_bom.csv"), "--dry-run")
     assert "dry run, nothing saved: 3 added" in result.stdout

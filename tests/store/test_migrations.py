@@ -76,6 +76,8 @@ def test_upgrade_from_the_first_schema_keeps_subscribers(database_url: str) -> N
     with engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == head_revision()
         assert {"sends", "deliveries", "events"} <= set(inspect(conn).get_table_names())
+        for table in ("deliveries", "sends"):  # 0003: retry delays live in the ledger
+            assert "not_before" in {column["name"] for column in inspect(conn).get_columns(table)}
         the_list = get_list(conn, "erhverv")
         assert the_list.consent_text == "Ja tak"
         row = conn.execute(select(metadata.tables["subscribers"])).one()
