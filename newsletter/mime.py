@@ -17,7 +17,6 @@ from email.message import EmailMessage
 from newsletter.personalize import merge
 from newsletter.providers.base import Content, Recipient
 
-
 # Headers are never folded with RFC 2047 encoded-words just for length: a
 # List-Unsubscribe URL that long must stay a plain <https://…> for Gmail and
 # Yahoo to find it. 998 is RFC 5322's hard line limit.

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from newsletter.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 _engines: dict[str, Engine] = {}
 
 
@@ -57,6 +58,11 @@ def create(url: str) -> Engine:
             f"database URL {url!r} is not valid — use sqlite:///file.db or "
             "postgresql+psycopg://user@host/dbname in [database] url"
         ) from None
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise DatabaseUnavailable(
+            f"database {safe_url(url)}: {parsed.get_backend_name()} is not supported — "
+            "use sqlite:///file.db or postgresql+psycopg://user@host/dbname"
+        )
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database

@@ -237,6 +237,14 @@ def test_database_that_does_not_connect(tmp_path: Path) -> None:
     assert "hemmelig" not in result.stderr
 
 
+def test_an_unsupported_database_is_named_with_the_fix(tmp_path: Path) -> None:
+    cli = Cli(write_project(tmp_path / "project", "mysql://nobody:hemmelig@127.0.0.1/nl"))
+    result = cli("subscribers", "count", code=4)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mysql is not supported" in lines[0]
+    assert "postgresql+psycopg://" in lines[0] and "hemmelig" not in result.stderr
+
+
 def test_sqlite_in_a_missing_folder(tmp_path: Path) -> None:
     cli = Cli(write_project(tmp_path / "project", f"sqlite:///{tmp_path}/missing/nl.db"))
     result = cli("subscribers", "count", code=4)
