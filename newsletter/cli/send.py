@@ -64,7 +64,10 @@ def _show_preview(preview: SendPreview) -> None:
     if done:
         click.echo("Ledger:    " + ", ".join(f"{state} {n}" for state, n in done.items()))
     click.echo(f"Provider:  {preview.provider}")
-    click.echo(f"To send:   {preview.to_send} (estimate: about {_duration(preview.estimate_seconds)})")
+    if preview.to_send:
+        click.echo(f"To send:   {preview.to_send} (estimate: about {_duration(preview.estimate_seconds)})")
+    else:
+        click.echo("To send:   0 — nobody on the list is waiting for this issue")
 
 
 @contextmanager

@@ -72,6 +72,7 @@ def test_send_then_resend_sends_nobody_twice_and_status_tells(outbox_project: Se
     second = _cli(outbox_project, "send", ISSUE, "--list", "erhverv", "--yes")
     assert second.exit_code == 0 and "This run: sent 0" in second.output
     assert "12 of them already have this issue" in second.output
+    assert "nobody on the list is waiting for this issue" in second.output
 
     status = _cli(outbox_project, "status", ISSUE)
     assert status.exit_code == 0
