@@ -4,7 +4,7 @@ Planning is one ``INSERT … SELECT`` (100k rows in about a second) and is
 idempotent: a member who already has a row for the issue — on this list or
 any other — gets no second one, because ``deliveries`` is unique on
 (issue, email_hash). The audience is the list's subscribed, active,
-unsuppressed members, the same rule :mod:`newsletter.store.audience` applies.
+unsuppressed members, by the rule :func:`newsletter.store.audience.mailable_conditions` defines.
 """
 
 from __future__ import annotations
@@ -28,18 +28,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.errors import NotFound
 from newsletter.send.ledger import SendRow, utcnow
-from newsletter.store.schema import deliveries, lists, memberships, sends, subscribers, suppressions
-
-
-def _audience_conditions(list_id: int) -> list[ColumnElement[bool]]:
-    """Subscribed, active and not suppressed members of a list (over memberships ⋈ subscribers)."""
-    return [
-        memberships.c.list_id == list_id,
-        memberships.c.state == "subscribed",
-        subscribers.c.status == "active",
-        ~exists().where(suppressions.c.email_hash == subscribers.c.email_hash),
-    ]
-
+from newsletter.store.audience import mailable_conditions
+from newsletter.store.schema import deliveries, lists, memberships, sends, subscribers
 
 _MEMBERS = memberships.join(subscribers, subscribers.c.id == memberships.c.subscriber_id)
 
@@ -91,7 +81,7 @@ class AudienceCount:
 
 
 def count_audience(conn: Connection, issue: str, list_id: int) -> AudienceCount:
-    conditions = _audience_conditions(list_id)
+    conditions = mailable_conditions(list_id)
     mailable = conn.execute(select(func.count()).select_from(_MEMBERS).where(*conditions)).scalar_one()
     planned = conn.execute(
         select(func.count()).select_from(_MEMBERS).where(*conditions, _has_row_for(issue))
@@ -144,7 +134,7 @@ def plan(conn: Connection, *, issue: str, list_id: int, subject: str, provider: 
             literal(now, DateTime(timezone=True)),
         )
         .select_from(_MEMBERS)
-        .where(*_audience_conditions(list_id), ~_has_row_for(issue))
+        .where(*mailable_conditions(list_id), ~_has_row_for(issue))
         .order_by(subscribers.c.id)
     )
     rows_of_send = select(func.count()).select_from(deliveries).where(deliveries.c.send_id == send_id)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Select, and_, exists, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.store.schema import memberships, subscribers, suppressions
 
@@ -31,7 +32,12 @@ class AudienceMember:
     email_hash: str
 
 
-def _mailable_conditions(list_id: int) -> list:
+def mailable_conditions(list_id: int) -> list[ColumnElement[bool]]:
+    """Who may be mailed on a list, over memberships ⋈ subscribers: the one definition.
+
+    The send plan (``newsletter.send.plan``) and the streamed audience both use it, so
+    the rule cannot drift between "who is counted" and "who is planned".
+    """
     not_suppressed = ~exists().where(suppressions.c.email_hash == subscribers.c.email_hash)
     return [
         memberships.c.list_id == list_id,
@@ -51,7 +57,7 @@ def _audience_query(list_id: int) -> Select:
             subscribers.c.email_hash,
         )
         .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
-        .where(and_(*_mailable_conditions(list_id)))
+        .where(and_(*mailable_conditions(list_id)))
     )
 
 
