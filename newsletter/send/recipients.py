@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from newsletter.config import Settings
 from newsletter.providers.base import Recipient
+from newsletter.render import recipient_values
 from newsletter.send.ledger import ClaimedRow
 from newsletter.tokens import Signer
 
@@ -28,10 +29,19 @@ def list_unsubscribe_headers(settings: Settings, unsubscribe_url: str) -> dict[s
 class RecipientBuilder:
     """Builds :class:`Recipient` s for one issue sent to one list."""
 
-    def __init__(self, settings: Settings, *, issue: str, list_id: int | None, signer: Signer | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        issue: str,
+        list_id: int | None,
+        lang: str | None = None,
+        signer: Signer | None = None,
+    ):
         self.settings = settings
         self.issue = issue
         self.list_id = list_id
+        self.lang = lang or settings.language
         self.signer = signer or Signer()
         self.web_url = settings.url(f"issues/{issue}")
 
@@ -41,16 +51,17 @@ class RecipientBuilder:
             f"u/{self.signer.unsubscribe_token(subscriber_id, self.list_id, self.issue)}"
         )
         preferences_url = self.settings.url(f"preferences/{self.signer.preferences_token(subscriber_id)}")
-        return (
-            {
-                "name": name or "",
-                "email": email,
-                "unsubscribe_url": unsubscribe_url,
-                "preferences_url": preferences_url,
-                "web_url": self.web_url,
-            },
-            unsubscribe_url,
+        # The same values build, preview and the archive use: one fallback for a missing name.
+        values = recipient_values(
+            self.settings,
+            email=email,
+            name=name,
+            unsubscribe_url=unsubscribe_url,
+            preferences_url=preferences_url,
+            web_url=self.web_url,
+            lang=self.lang,
         )
+        return values, unsubscribe_url
 
     def headers(self, unsubscribe_url: str) -> Mapping[str, str]:
         return list_unsubscribe_headers(self.settings, unsubscribe_url)

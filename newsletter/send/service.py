@@ -40,6 +40,7 @@ class PreparedIssue:
     subject: str
     content: Content
     findings: list[Any]  # newsletter.checks.Finding
+    lang: str = "da"  # the issue's language: picks the fallback for a missing name
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,9 @@ def prepare_issue(settings: Settings, name: str, *, run_checks: bool = True) -> 
             check_issue = None  # type: ignore[assignment]
         if check_issue is not None:
             findings = list(check_issue(issue, rendered, settings))
-    return PreparedIssue(slug=rendered.slug, subject=rendered.subject, content=content, findings=findings)
+    return PreparedIssue(
+        slug=rendered.slug, subject=rendered.subject, content=content, findings=findings, lang=rendered.lang
+    )
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -169,7 +172,7 @@ def execute_send(
         recovery = prepare_resume(
             db, send, provider, resend_unknown=options.resend_unknown, retry_failed=options.retry_failed
         )
-        builder = RecipientBuilder(settings, issue=prepared.slug, list_id=list_id)
+        builder = RecipientBuilder(settings, issue=prepared.slug, list_id=list_id, lang=prepared.lang)
         sender = Sender(
             db,
             send,
@@ -209,7 +212,7 @@ def send_test(
         except InvalidAddress as exc:
             raise SendError(f"--test {address!r}: {exc} — give a valid email address") from None
     content = replace(prepared.content, subject=f"[TEST] {prepared.content.subject}")
-    builder = RecipientBuilder(settings, issue=prepared.slug, list_id=list_id)
+    builder = RecipientBuilder(settings, issue=prepared.slug, list_id=list_id, lang=prepared.lang)
     recipients = [builder.for_test(address) for address in cleaned]
     results: list[tuple[str, RecipientResult]] = []
     for start in range(0, len(recipients), provider.max_batch):

@@ -208,3 +208,25 @@ def test_unsubscribe_between_plan_and_claim_is_honoured_and_status_json_says_why
     reasons = {row["email"]: row["error"] for row in send["skipped"]}
     assert "unsubscribed" in reasons[people[3]] and "complained" in reasons[people[4]]
     assert send["waiting_for_retry"] == {"count": 0, "until": None}
+
+
+def test_a_subscriber_without_a_name_is_greeted_with_the_fallback(configure: Callable[..., Settings]) -> None:
+    # The send path must merge the same values as build and preview: "Kære læser," — never "Kære ,".
+    import email
+    import email.policy
+
+    settings = configure("outbox")
+    issue = "2020-03-02-nyt-fra-erhvervsservice"  # this sample greets the reader by name
+    add = ["subscribers", "add", "--list", "erhverv"]
+    assert _cli(settings, "lists", "create", "erhverv", "--title", "Erhvervsnyt").exit_code == 0
+    assert _cli(settings, *add, "navnlos@firma.dk").exit_code == 0
+    assert _cli(settings, *add, "mette@firma.dk", "--name", "Mette Ærø").exit_code == 0
+    assert _cli(settings, "send", issue, "--list", "erhverv", "--yes").exit_code == 0
+
+    texts = {}
+    for path in (settings.provider.outbox_dir / issue).glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        texts[message["To"].addresses[0].addr_spec] = body
+    assert "Kære læser," in texts["navnlos@firma.dk"] and "Kære ," not in texts["navnlos@firma.dk"]
+    assert "Kære Mette Ærø," in texts["mette@firma.dk"]
