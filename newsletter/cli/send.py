@@ -42,6 +42,15 @@ def _resume_command(issue: str, list_name: str, *extra: str) -> str:
     return " ".join(["newsletter send", issue, "--list", list_name, *extra])
 
 
+def _require_credentials(settings: Settings) -> None:
+    """Fail before any summary or question when the signing key or the provider's key is missing."""
+    from newsletter.providers import make_provider
+    from newsletter.tokens import secret_key
+
+    secret_key()
+    make_provider(settings).close()
+
+
 def _report_findings(prepared: PreparedIssue, force: bool) -> None:
     errors = [f for f in prepared.findings if f.severity == "error"]
     for finding in prepared.findings:
@@ -276,6 +285,8 @@ def send_command(
         newsletter send 2019-12-20-tak-for-et-godt-2019 --list erhverv --yes
     """
     settings = settings_of(ctx)
+    if not dry_run:
+        _require_credentials(settings)
     prepared = prepare_issue(settings, issue)
     _report_findings(prepared, force)
     if test_addresses:

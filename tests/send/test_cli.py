@@ -230,3 +230,17 @@ def test_a_subscriber_without_a_name_is_greeted_with_the_fallback(configure: Cal
         texts[message["To"].addresses[0].addr_spec] = body
     assert "Kære læser," in texts["navnlos@firma.dk"] and "Kære ," not in texts["navnlos@firma.dk"]
     assert "Kære Mette Ærø," in texts["mette@firma.dk"]
+
+
+def test_a_missing_key_is_one_line_before_any_summary(
+    outbox_project: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY")
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["--config", str(outbox_project.path), "send", ISSUE, "--list", "erhverv", "--yes"]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [result.output.strip()]  # nothing but the error
+    assert "NEWSLETTER_SECRET_KEY is not set" in result.output
+    assert _rows(outbox_project) == (0, 0)
