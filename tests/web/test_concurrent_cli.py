@@ -16,8 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import create_engine, select
 
+from newsletter.cli import main
 from newsletter.config import load_settings
 from newsletter.store import lists as list_store
 from newsletter.store import subscribers as subscriber_store
@@ -74,7 +76,34 @@ def test_cli_beside_a_running_server_never_loses_an_acknowledged_unsubscribe(tmp
         assert answer.status_code == 200
         imported = run_cli(config, "subscribers", "import", str(csv), "--list", "erhverv")
         assert imported.returncode == 0, imported.stdout + imported.stderr
-    # Restart: the unsubscribes are still there, and the server starts on the same data.
-    with serving(config) as url:
-        assert httpx.get(url + "/").status_code == 200
+    # The server has stopped; a fresh open (what a restart does) recovers from the files on disk.
     assert _unsubscribed(database) == {str(person)}
+
+
+def test_cli_never_writes_over_or_reads_the_database_file(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    config = write_project(project, "sqlite:///newsletter.db")
+    engine = open_engine(load_settings(config).database_url)
+    with engine.begin() as conn:
+        list_store.create_list(conn, "erhverv", "Erhvervsnyt", "Nyt.", "da", "Ja tak.")
+        subscriber_store.add_subscriber(
+            conn, "laeser@example.com", "erhverv", state="subscribed", method="manual", consent_text="t"
+        )
+    database = project / "newsletter.db"
+    before = database.read_bytes()
+    os.symlink("newsletter.db", project / "eksport.csv")
+    os.link(database, project / "kopi.csv")
+    runner = CliRunner()
+    for args in (
+        ("export", "--list", "erhverv", "--out", str(database)),
+        ("export", "--list", "erhverv", "--out", str(project / "newsletter.db-wal")),
+        ("export", "--list", "erhverv", "--out", str(project / "eksport.csv")),
+        ("export-data", "laeser@example.com", "--out", str(project / "kopi.csv")),
+        ("import", str(project / "eksport.csv"), "--list", "erhverv"),
+    ):
+        result = runner.invoke(main, ["--config", str(config), "subscribers", *args])
+        assert result.exit_code == 4, (args, result.output)
+        assert "is the subscriber database's own file" in result.output
+    assert database.read_bytes() == before and not (project / "newsletter.db-wal").is_symlink()
+    with engine.connect() as conn:
+        assert conn.execute(select(memberships.c.state)).scalar_one() == "subscribed"
