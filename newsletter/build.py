@@ -135,6 +135,9 @@ def _replace_folder(staging: Path, final: Path) -> None:
         except OSError:
             old.rename(final)
             raise
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_symlink():
+            old.unlink()  # a link in the build folder: drop the link, never what it points at
+        else:
+            shutil.rmtree(old, ignore_errors=True)
     else:
         staging.rename(final)

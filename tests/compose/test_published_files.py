@@ -117,3 +117,27 @@ def test_build_writes_images_as_plain_copies(run_cli: Callable[..., Result], pro
     copy = project / "out" / SECOND_SAMPLE / "kildedal.png"
     assert not copy.is_symlink() and copy.stat().st_nlink == 1
     assert copy.read_bytes() == _png(project)
+
+
+def test_build_replaces_a_linked_output_folder_without_touching_its_target(
+    run_cli: Callable[..., Result], project: Path
+) -> None:
+    out = project / "out"
+    out.mkdir()
+    elsewhere = project / "vigtigt"
+    elsewhere.mkdir()
+    (elsewhere / "data.txt").write_text("behold", encoding="utf-8")
+    os.symlink(elsewhere, out / SECOND_SAMPLE)
+    built = run_cli("build", SECOND_SAMPLE, "--out", str(out))
+    assert built.exit_code == 0, built.output
+    assert not (out / SECOND_SAMPLE).is_symlink() and (out / SECOND_SAMPLE / "email.html").is_file()
+    assert [path.name for path in elsewhere.iterdir()] == ["data.txt"]
+    assert sorted(path.name for path in out.iterdir()) == [SECOND_SAMPLE]
+
+
+def test_new_never_writes_through_a_dangling_link(run_cli: Callable[..., Result], project: Path) -> None:
+    target = project / "udenfor.md"
+    os.symlink(target, project / "issues" / "2030-05-05-hej.md")
+    result = run_cli("new", "Hej", "--date", "2030-05-05")
+    assert result.exit_code != 0 and "already exists" in result.output
+    assert not target.exists()
