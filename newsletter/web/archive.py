@@ -34,6 +34,8 @@ from newsletter.web.i18n import translator
 
 log = logging.getLogger("newsletter.web")
 SENT_STATUSES = ("sending", "done")
+# An issue is public once a send of it started: the one rule for pages, images and the feed.
+_WAS_SENT = sends.c.status.in_(SENT_STATUSES)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 WEB_UNSUBSCRIBE_PATH = "/about/unsubscribe"
 
@@ -53,7 +55,7 @@ def _sent_slugs(context: WebContext) -> list[tuple[str, datetime]]:
     """Slugs of sent issues with the time their first send started, newest first."""
     query = (
         select(sends.c.issue, func.min(sends.c.created_at).label("first_sent"))
-        .where(sends.c.status.in_(SENT_STATUSES))
+        .where(_WAS_SENT)
         .group_by(sends.c.issue)
         .order_by(func.min(sends.c.created_at).desc())
     )
@@ -94,8 +96,12 @@ def _issue(context: WebContext, slug: str) -> Issue | None:
 
 def sent_issue(context: WebContext, slug: str) -> Issue | None:
     """The issue ``slug`` if a send of it started, else None: the one rule for what the archive shows."""
-    if slug not in dict(_sent_slugs(context)):
+    if not _SAFE_NAME.match(slug):
         return None
+    query = select(sends.c.id).where(sends.c.issue == slug, _WAS_SENT).limit(1)
+    with context.read() as conn:
+        if conn.execute(query).first() is None:
+            return None
     return _issue(context, slug)
 
 
