@@ -11,6 +11,7 @@ from newsletter.config import Settings
 from newsletter.preview.app import create_app
 from newsletter.preview.server import serve_in_thread
 from newsletter.preview.snapshot import Builder
+from newsletter.screenshot import _write_page
 
 SECOND = "2020-03-02-nyt-fra-erhvervsservice"
 
@@ -34,3 +35,20 @@ def test_an_image_turned_into_a_link_after_the_build_is_not_served(settings: Set
         httpx.post(f"{url}/rebuild")
         state = httpx.get(f"{url}/state.json").json()
         assert "roed.png" in state["error"] and "symbolic link" in state["error"]
+
+
+def test_a_screenshot_copies_no_linked_image(settings: Settings, tmp_path: Path) -> None:
+    real = settings.issues_dir / SECOND / "kildedal.png"
+    linked = settings.issues_dir / SECOND / "logo.png"
+    os.symlink("../../newsletter.toml", linked)
+    page = tmp_path / "page"
+    page.mkdir()
+    html = '<img src="https://x.example/kildedal.png"><img src="https://x.example/logo.png">'
+    written = _write_page(
+        page, html, [("https://x.example/kildedal.png", real), ("https://x.example/logo.png", linked)]
+    )
+    assert sorted(path.name for path in page.iterdir()) == ["asset-0.png", "email.html"]
+    assert (
+        'src="asset-0.png"' in written.read_text()
+        and 'src="https://x.example/logo.png"' in written.read_text()
+    )
