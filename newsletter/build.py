@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsletter.assets import AssetProblem, read_image
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.issue import all_issues, load_issue
@@ -103,12 +104,10 @@ def write_build(rendered: Rendered, settings: Settings, out_dir: Path) -> Built:
         message = build_message(content_for(rendered, settings), sample_recipient(rendered, settings))
         (staging / "message.eml").write_bytes(message.as_bytes())
         files = ["email.html", "email.txt", "message.eml"]
-        for source, url in rendered.assets:
-            relative = url.split(f"/issues/{rendered.slug}/", 1)[1]
-            destination = staging / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination)
-            files.append(relative)
+        for source, _url in rendered.assets:
+            # Read again through the checks: the file may have become a link since the issue was loaded.
+            (staging / source.name).write_bytes(_image_bytes(source))
+            files.append(source.name)
         _replace_folder(staging, final)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -117,6 +116,13 @@ def write_build(rendered: Rendered, settings: Settings, out_dir: Path) -> Built:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Built(rendered.slug, final, tuple(files), len(rendered.html.encode()))
+
+
+def _image_bytes(source: Path) -> bytes:
+    try:
+        return read_image(source)
+    except AssetProblem as exc:
+        raise NewsletterError(f"{source}: {exc}") from None
 
 
 def _replace_folder(staging: Path, final: Path) -> None:
@@ -129,6 +135,9 @@ def _replace_folder(staging: Path, final: Path) -> None:
         except OSError:
             old.rename(final)
             raise
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_symlink():
+            old.unlink()  # a link in the build folder: drop the link, never what it points at
+        else:
+            shutil.rmtree(old, ignore_errors=True)
     else:
         staging.rename(final)

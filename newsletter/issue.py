@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 
 import yaml
 
+from newsletter.assets import AssetMissing, AssetProblem, check_image, image_name, issue_folder
 from newsletter.config import LANGUAGES, Settings
 from newsletter.errors import IssueError
 from newsletter.markdown import Block, BodyError, Image, Section, parse_body
@@ -316,16 +317,19 @@ def _resolve_image(
         return src
     if parsed.scheme or parsed.netloc or src.startswith("/"):
         raise BodyError(line, f"image '{src}' must be an https:// address or a file in issues/{slug}/")
-    folder = (path.parent / slug).resolve()
-    relative = unquote(parsed.path)
-    candidates = [(path.parent / relative).resolve(), (folder / relative).resolve()]
-    for candidate in candidates:
-        if candidate.is_file() and candidate.is_relative_to(folder):
-            public = settings.url(f"issues/{slug}/{candidate.relative_to(folder).as_posix()}")
-            if (candidate, public) not in assets:
-                assets.append((candidate, public))
-            return public
-    raise BodyError(
-        line,
-        f"image file '{src}' not found — put it in {path.parent.name}/{slug}/ next to the issue and write ![…]({Path(relative).name})",
-    )
+    try:
+        name = image_name(unquote(parsed.path), slug)
+        candidate = issue_folder(path) / name
+        check_image(candidate)
+    except AssetMissing:
+        raise BodyError(
+            line,
+            f"image file '{src}' not found — put it in {path.parent.name}/{slug}/ next to the issue "
+            f"and write ![…]({Path(src).name})",
+        ) from None
+    except AssetProblem as exc:
+        raise BodyError(line, f"image '{src}' in {path.parent.name}/{slug}/: {exc}") from None
+    public = settings.url(f"issues/{slug}/{name}")
+    if (candidate, public) not in assets:
+        assets.append((candidate, public))
+    return public

@@ -11,11 +11,11 @@ name and renamed, so a failed run leaves no half-written PNG.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from newsletter.assets import AssetProblem, read_image
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.personalize import merge
@@ -98,10 +98,13 @@ def screenshot_html(
 def _write_page(folder: Path, html: str, assets: Sequence[tuple[str, Path]]) -> Path:
     """The email as a file, local images copied beside it and pointed at by relative paths."""
     for number, (url, source) in enumerate(assets):
-        if source.is_file():
-            local = f"asset-{number}{source.suffix}"
-            shutil.copyfile(source, folder / local)
-            html = html.replace(url, local)
+        try:
+            data = read_image(source)
+        except AssetProblem:
+            continue  # gone or turned into a link since the issue was loaded: shown as missing
+        local = f"asset-{number}{source.suffix}"
+        (folder / local).write_bytes(data)
+        html = html.replace(url, local)
     page_file = folder / "email.html"
     page_file.write_text(html, encoding="utf-8")
     return page_file

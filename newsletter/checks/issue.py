@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from newsletter.assets import issue_folder, links_in_folder
 from newsletter.checks.core import Finding, PageParts, SourceMap, check_html
 from newsletter.checks.online import check_online
 
@@ -59,6 +60,7 @@ def check_issue(
         headers=headers,
         headers_origin=origin,
     )
+    findings += _check_image_folder(Path(issue.path))
     if online:
         personal = {values.get(k, "") for k in ("unsubscribe_url", "preferences_url", "web_url")}
         page = PageParts()
@@ -68,6 +70,14 @@ def check_issue(
         ]
         findings += check_online((u for u in urls if u not in personal), client=client, source=source)
     return findings
+
+
+def _check_image_folder(issue_path: Path) -> list[Finding]:
+    """A link in ``issues/<slug>/`` is an error even when no image uses it yet: it is never published."""
+    return [
+        Finding("error", "image-folder-link", f"{path.name} {problem}", str(path))
+        for path, problem in links_in_folder(issue_folder(issue_path))
+    ]
 
 
 def sending_headers(

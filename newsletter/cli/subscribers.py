@@ -25,6 +25,7 @@ from newsletter.cli.lists import StoreCommands, lists_group, state_counts, store
 from newsletter.config import LANGUAGES
 from newsletter.errors import NotFound, StoreError
 from newsletter.store.addresses import InvalidAddress, normalise
+from newsletter.store.db import refuse_database_file
 from newsletter.store.gdpr import erase, export_data
 from newsletter.store.imports import ENCODING_NAMES, ImportSummary, import_csv
 from newsletter.store.lists import all_lists, get_list
@@ -53,12 +54,13 @@ def _address(email: str) -> str:
 
 
 @contextmanager
-def _output(out: str | None, *, encoding: str = "utf-8") -> Iterator[IO[str]]:
+def _output(out: str | None, database_url: str, *, encoding: str = "utf-8") -> Iterator[IO[str]]:
     """stdout, or a file written beside its target and renamed into place only when complete."""
     if out is None:
         yield sys.stdout
         return
     target = Path(out)
+    refuse_database_file(target, database_url)
     if not target.parent.is_dir():
         raise StoreError(f"{target}: folder {target.parent} does not exist — create it or pick another --out")
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
@@ -270,7 +272,7 @@ def subscribers_export(
     attribute_keys = sorted(
         {key for row in _member_rows(engine, the_list.id, state) for key in (row.attributes or {})}
     )
-    with _output(out, encoding="utf-8-sig" if excel else "utf-8") as handle:
+    with _output(out, str(engine.url), encoding="utf-8-sig" if excel else "utf-8") as handle:
         writer = csv.writer(handle, delimiter=";" if excel else ",", lineterminator="\n")
         writer.writerow(["email", "name", "language", "state", "subscribed", *attribute_keys])
         for row in _member_rows(engine, the_list.id, state):
@@ -344,8 +346,10 @@ def subscribers_import(
     """
     list_name = _list_name(ctx, list_name)
     on_terminal = sys.stderr.isatty()
+    engine = store_engine(ctx)
+    refuse_database_file(file, str(engine.url))
     summary = import_csv(
-        store_engine(ctx),
+        engine,
         file,
         list_name,
         resubscribe=resubscribe,
@@ -378,9 +382,10 @@ def subscribers_export_data(ctx: click.Context, email: str, out: str | None) -> 
 
         newsletter subscribers export-data jens@firma.dk --out jens.json
     """
-    with store_engine(ctx).connect() as conn:
+    engine = store_engine(ctx)
+    with engine.connect() as conn:
         data = export_data(conn, _address(email))
-    with _output(out) as handle:
+    with _output(out, str(engine.url)) as handle:
         handle.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 

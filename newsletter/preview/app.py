@@ -25,9 +25,10 @@ from pathlib import Path
 import watchfiles
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from newsletter.assets import AssetProblem, media_type, read_image
 from newsletter.preview.page import PAGE
 from newsletter.preview.snapshot import Builder, Snapshot
 
@@ -136,9 +137,14 @@ def create_app(builder: Builder, *, watch: bool = True) -> Starlette:
     async def asset(request: Request) -> Response:
         assets = state().snapshot.assets
         number = request.path_params["number"]
-        if number >= len(assets) or not assets[number][1].is_file():
+        if number >= len(assets):
             return Response("no such image", status_code=404)
-        return FileResponse(assets[number][1])
+        path = assets[number][1]
+        try:
+            data = await asyncio.to_thread(read_image, path)
+        except AssetProblem as exc:
+            return Response(f"{path.name}: {exc}", status_code=404, media_type="text/plain")
+        return Response(data, media_type=media_type(path), headers={"Cache-Control": "no-store"})
 
     async def rebuild(_request: Request) -> Response:
         snapshot = await state().rebuild(reload_settings=True)

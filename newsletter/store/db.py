@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from newsletter.errors import DatabaseUnavailable
+from newsletter.errors import DatabaseUnavailable, StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
@@ -47,6 +47,49 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return url
+
+
+def sqlite_files(url: str) -> list[Path]:
+    """The files SQLite keeps for the database at ``url`` (the file, -wal, -shm, -journal); [] otherwise."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return []
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return []
+    main = Path(database)
+    return [main, *(main.with_name(main.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+
+
+def refuse_database_file(path: Path, url: str) -> None:
+    """Raise StoreError when ``path`` is (a name of) one of the database's own files.
+
+    Writing over the database or its WAL while ``serve`` runs destroys data the
+    server has acknowledged, and merely opening and closing the database file
+    under another name drops the SQLite locks of the process that does it.
+    """
+    files = sqlite_files(url)
+    if not files:
+        return
+    target = Path(path)
+    resolved = target.resolve()
+    try:
+        info = target.stat()
+    except OSError:
+        info = None
+    for own in files:
+        same_inode = False
+        if info is not None:
+            try:
+                mine = own.stat()
+                same_inode = (mine.st_dev, mine.st_ino) == (info.st_dev, info.st_ino)
+            except OSError:
+                pass
+        if resolved == own.resolve() or same_inode:
+            raise StoreError(
+                f"{path} is the subscriber database's own file {own.name} — choose another file name"
+            )
 
 
 def create(url: str) -> Engine:

@@ -18,11 +18,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from newsletter.assets import AssetProblem, is_plain_file, media_type, read_image
 from newsletter.errors import NewsletterError
+from newsletter.issue import Issue, load_issue
 from newsletter.personalize import merge_html
+from newsletter.render import recipient_values, render_issue
 from newsletter.store import lists as list_store
 from newsletter.store.lists import ListRow, aware
 from newsletter.store.schema import sends
@@ -31,7 +34,8 @@ from newsletter.web.i18n import translator
 
 log = logging.getLogger("newsletter.web")
 SENT_STATUSES = ("sending", "done")
-IMAGE_TYPES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"}
+# An issue is public once a send of it started: the one rule for pages, images and the feed.
+_WAS_SENT = sends.c.status.in_(SENT_STATUSES)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 WEB_UNSUBSCRIBE_PATH = "/about/unsubscribe"
 
@@ -51,7 +55,7 @@ def _sent_slugs(context: WebContext) -> list[tuple[str, datetime]]:
     """Slugs of sent issues with the time their first send started, newest first."""
     query = (
         select(sends.c.issue, func.min(sends.c.created_at).label("first_sent"))
-        .where(sends.c.status.in_(SENT_STATUSES))
+        .where(_WAS_SENT)
         .group_by(sends.c.issue)
         .order_by(func.min(sends.c.created_at).desc())
     )
@@ -60,39 +64,57 @@ def _sent_slugs(context: WebContext) -> list[tuple[str, datetime]]:
 
 
 def _issue_path(context: WebContext, slug: str) -> Path | None:
-    from newsletter.issue import resolve_issue
-
+    """``issues/<slug>.md`` when it is a plain file: a link is never opened (see :mod:`newsletter.assets`)."""
     if not _SAFE_NAME.match(slug):
         return None
-    try:
-        path = resolve_issue(slug, context.settings)
-    except NewsletterError:
+    path = context.settings.issues_dir / f"{slug}.md"
+    if not is_plain_file(path):
+        if path.is_symlink() or path.exists():
+            log.warning("archive: %s is a link or not a regular file; it is not published", path)
         return None
-    return path if path.is_file() else None
+    return path
 
 
-def _load(context: WebContext, slug: str, sent_at: datetime) -> ArchivedIssue | None:
-    from newsletter.issue import load_issue
-
+def _issue(context: WebContext, slug: str) -> Issue | None:
+    """The issue ``slug`` as loaded from its file (cached per modification time), or None."""
     path = _issue_path(context, slug)
     if path is None:
         log.warning("archive: issue %s was sent but its file is missing", slug)
         return None
     key = f"meta:{slug}:{path.stat().st_mtime_ns}"
     cached = context.render_cache.get(key)
-    if cached is None:
-        try:
-            cached = load_issue(path, context.settings)
-        except NewsletterError as exc:
-            log.warning("archive: issue %s cannot be read: %s", slug, exc)
+    if isinstance(cached, Issue):
+        return cached
+    try:
+        issue = load_issue(path, context.settings)
+    except NewsletterError as exc:
+        log.warning("archive: issue %s cannot be read: %s", slug, exc)
+        return None
+    context.render_cache[key] = issue
+    return issue
+
+
+def sent_issue(context: WebContext, slug: str) -> Issue | None:
+    """The issue ``slug`` if a send of it started, else None: the one rule for what the archive shows."""
+    if not _SAFE_NAME.match(slug):
+        return None
+    query = select(sends.c.id).where(sends.c.issue == slug, _WAS_SENT).limit(1)
+    with context.read() as conn:
+        if conn.execute(query).first() is None:
             return None
-        context.render_cache[key] = cached
+    return _issue(context, slug)
+
+
+def _load(context: WebContext, slug: str, sent_at: datetime) -> ArchivedIssue | None:
+    issue = _issue(context, slug)
+    if issue is None:
+        return None
     return ArchivedIssue(
         slug=slug,
-        subject=cached.subject,
-        title=cached.title,
-        preheader=cached.preheader,
-        lang=cached.lang,
+        subject=issue.subject,
+        title=issue.title,
+        preheader=issue.preheader,
+        lang=issue.lang,
         sent_at=sent_at,
         url=context.settings.url(f"issues/{slug}"),
     )
@@ -118,20 +140,13 @@ async def index(request: Request) -> Response:
 
 def web_version(context: WebContext, slug: str) -> str | None:
     """The issue's HTML with no personal data, or None when it was not sent."""
-    sent = dict(_sent_slugs(context))
-    if slug not in sent:
+    issue = sent_issue(context, slug)
+    if issue is None:
         return None
-    path = _issue_path(context, slug)
-    if path is None:
-        return None
-    key = f"web:{slug}:{path.stat().st_mtime_ns}"
+    key = f"web:{slug}:{issue.path.stat().st_mtime_ns}"
     cached = context.render_cache.get(key)
     if isinstance(cached, str):
         return cached
-    from newsletter.issue import load_issue
-    from newsletter.render import recipient_values, render_issue
-
-    issue = load_issue(path, context.settings)
     rendered = render_issue(issue, context.settings)
     help_url = context.settings.url(WEB_UNSUBSCRIBE_PATH.lstrip("/") + f"?lang={issue.lang}")
     # No personal data: the generic greeting, and no working unsubscribe token.
@@ -160,22 +175,38 @@ async def issue_page(request: Request) -> Response:
     return HTMLResponse(html, headers={"Cache-Control": "public, max-age=300"})
 
 
+def published_image(context: WebContext, slug: str, filename: str) -> bytes | None:
+    """The bytes of an image a sent issue shows, or None.
+
+    The request only picks an entry of the issue's own list of images (what
+    ``build`` publishes); it never names a file on disk.
+    """
+    issue = sent_issue(context, slug)
+    if issue is None:
+        return None
+    wanted = context.settings.url(f"issues/{slug}/{filename}")
+    for path, url in issue.assets:
+        if url == wanted:
+            try:
+                return read_image(path)
+            except AssetProblem as exc:
+                log.warning("archive: image %s of %s is not served: %s", path.name, slug, exc)
+                return None
+    return None
+
+
 async def issue_image(request: Request) -> Response:
     context = web(request)
     slug, filename = request.path_params["slug"], request.path_params["filename"]
-    folder = context.settings.issues_dir / slug
-    path = folder / filename
-    if (
-        not _SAFE_NAME.match(slug)
-        or not _SAFE_NAME.match(filename)
-        or path.suffix.lower() not in IMAGE_TYPES
-        or not path.is_file()
-    ):
+    data = await in_thread(published_image, context, slug, filename)
+    if data is None:
         lang = context.language(request)
         return context.page(
             request, "message.html", lang, 404, heading_key="not_found_heading", body_key="not_found_body"
         )
-    return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+    return Response(
+        data, media_type=media_type(Path(filename)), headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 async def feed(request: Request) -> Response:
@@ -206,5 +237,5 @@ routes = [
     Route("/feed.xml", feed, methods=["GET"]),
     Route(WEB_UNSUBSCRIBE_PATH, web_unsubscribe_help, methods=["GET"]),
     Route("/issues/{slug}", issue_page, methods=["GET"]),
-    Route("/issues/{slug}/{filename}", issue_image, methods=["GET"]),
+    Route("/issues/{slug}/{filename:path}", issue_image, methods=["GET"]),
 ]
