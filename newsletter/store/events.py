@@ -19,10 +19,11 @@ transaction, so an event and its effect are stored together or not at all.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
@@ -31,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.addresses import InvalidAddress
 from newsletter.store.lists import utcnow
-from newsletter.store.schema import EVENT_TYPES, deliveries, events, sends
+from newsletter.store.schema import EVENT_TYPES, deliveries, events, sends, webhook_tokens
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,34 @@ _DELIVERY_BY_ID = _DELIVERY_COLUMNS.where(deliveries.c.id == bindparam("b_id"))
 _DELIVERY_BY_MESSAGE_ID = _DELIVERY_COLUMNS.where(
     deliveries.c.message_id.in_(bindparam("b_message_ids", expanding=True))
 ).limit(1)
+
+
+_CLAIM_TOKEN: dict[str, Any] = {
+    name: dialect_insert(webhook_tokens)
+    .on_conflict_do_nothing(index_elements=["provider", "token_hash"])
+    .returning(webhook_tokens.c.token_hash)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+# Instances whose clocks differ a little must not prune a token another one still accepts.
+_CLOCK_SKEW = timedelta(minutes=1)
+
+
+def claim_token(conn: Connection, provider: str, token: str, signed_at: datetime, window: timedelta) -> bool:
+    """Use ``token`` once: True the first time, False ever after (any thread, process or restart).
+
+    The primary key decides: of two concurrent claims exactly one inserts its row, the other
+    waits for it (PostgreSQL) or for the write lock (SQLite) and then finds it. Tokens signed
+    more than ``window`` ago are pruned: a request carrying one is refused as stale anyway.
+    Claim in the same transaction that stores the events, so a failed write does not burn it.
+    """
+    conn.execute(webhook_tokens.delete().where(webhook_tokens.c.signed_at < utcnow() - window - _CLOCK_SKEW))
+    values = {
+        "provider": provider,
+        "token_hash": hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest(),
+        "signed_at": signed_at,
+    }
+    statement = _CLAIM_TOKEN[conn.dialect.name]
+    return conn.execute(statement, values).first() is not None
 
 
 def _insert_once(conn: Connection, values: dict[str, Any]) -> bool:
