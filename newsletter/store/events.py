@@ -23,6 +23,7 @@ transaction, so an event and its effect are stored together or not at all.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
@@ -34,8 +35,9 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.store import subscribers as subscriber_store
-from newsletter.store.addresses import InvalidAddress, hash_of
+from newsletter.store.addresses import InvalidAddress, email_hash, normalise
 from newsletter.store.lists import utcnow
+from newsletter.store.redact import placeholder, redact
 from newsletter.store.schema import EVENT_TYPES, deliveries, events, sends, subscribers, webhook_tokens
 
 log = logging.getLogger(__name__)
@@ -90,12 +92,14 @@ def record_events(conn: Connection, batch: Iterable[Event]) -> RecordResult:
 
 def record_event(conn: Connection, event: Event) -> str | None:
     """Store ``event`` once. None for a replay; else the effect applied ('' for none)."""
-    recipient = _recipient_hash(event)
-    delivery = _match_delivery(conn, event, recipient)
-    subscriber_id = _match_subscriber(conn, delivery, recipient)
+    recipient = _recipient(event)
+    recipient_hash = recipient[1] if recipient else None
+    delivery = _match_delivery(conn, event, recipient_hash)
+    subscriber_id = _match_subscriber(conn, delivery, recipient_hash)
+    event = _without_address(event, recipient)
     values = {
         "provider": event.provider,
-        "provider_event_id": event.provider_event_id[:255],
+        "provider_event_id": _text(event.provider_event_id)[:255],
         "type": event.type,
         "hard": event.hard,
         "delivery_id": delivery["id"] if delivery else None,
@@ -108,6 +112,24 @@ def record_event(conn: Connection, event: Event) -> str | None:
     if not _insert_once(conn, values):
         return None
     return _apply_effect(conn, event, subscriber_id, delivery)
+
+
+def _text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; no provider means anything by one.
+    return value.replace("\x00", "")
+
+
+def _without_address(event: Event, recipient: tuple[str, str] | None) -> Event:
+    """``event`` with the recipient's address, in any spelling, replaced by its hash in the raw
+    payload and the detail: nothing readable outlives an erase, and erase finds the rows by hash."""
+    detail = _text(event.detail)
+    if recipient is None:
+        return dataclasses.replace(event, detail=detail)
+    address, hashed = recipient
+    stand_in = placeholder(hashed)
+    return dataclasses.replace(
+        event, raw=redact(dict(event.raw), address, stand_in), detail=redact(detail, address, stand_in)
+    )
 
 
 # Statements built once (a webhook service runs them for every event): SQLAlchemy then reuses
@@ -197,14 +219,16 @@ def _as_int(value: object) -> int | None:
     return int(text)
 
 
-def _recipient_hash(event: Event) -> str | None:
-    """The hash of the address the provider says the event is about; None when it names none."""
+def _recipient(event: Event) -> tuple[str, str] | None:
+    """The address the provider says the event is about, normalised, and its hash; None when it
+    names none (or nothing that is an address)."""
     if not event.email:
         return None
     try:
-        return hash_of(event.email)
+        address = normalise(event.email)
     except InvalidAddress:
         return None
+    return address, email_hash(address)
 
 
 def _match_delivery(conn: Connection, event: Event, recipient: str | None) -> dict[str, Any] | None:
