@@ -103,6 +103,10 @@ class Settings:
     provider: ProviderSettings = field(default_factory=ProviderSettings)
     sample: SampleRecipient = field(default_factory=SampleRecipient)
     confirm_days: int = 7
+    # How far a webhook's signed timestamp may be from now, either way. Outside it the request is
+    # refused: Mailgun signs only timestamp + token, so freshness (with one-time tokens) is what
+    # stops a captured signature from carrying other events later.
+    webhook_tolerance_seconds: int = 300
 
     def url(self, path: str) -> str:
         """An absolute public URL for ``path`` under the configured base URL."""
@@ -202,6 +206,9 @@ def settings_from_dict(
         provider=provider,
         sample=sample,
         confirm_days=reader.integer("subscribe", "confirm_days", default=7, low=1, high=90),
+        webhook_tolerance_seconds=reader.integer(
+            "webhooks", "tolerance_seconds", default=300, low=10, high=3600
+        ),
     )
     reader.raise_if_errors()
     return settings

@@ -7,7 +7,11 @@ hands them to :func:`record_events`. For each event this module:
 1. inserts it into ``events`` keyed by (provider, provider event id), doing
    nothing when that key is already there: a replayed webhook changes nothing;
 2. matches it to a ``deliveries`` row, first through the ``nl_delivery``
-   metadata the sender attached, then through the provider's message id;
+   metadata the sender attached, then through the provider's message id, and
+   to a subscriber through that row or the reported address. Ids from the
+   payload are only trusted when the row was made for the address the event
+   reports: a late event about an erased person never reaches whoever holds
+   their old id;
 3. applies its effect on the subscriber: a hard bounce marks the address
    bounced, a complaint marks it complained (both suppress it on every list),
    an unsubscribe ends the membership of the list that was mailed
@@ -19,19 +23,22 @@ transaction, so an event and its effect are stored together or not at all.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.store import subscribers as subscriber_store
-from newsletter.store.addresses import InvalidAddress
+from newsletter.store.addresses import InvalidAddress, email_hash, normalise
 from newsletter.store.lists import utcnow
-from newsletter.store.schema import EVENT_TYPES, deliveries, events, sends
+from newsletter.store.redact import placeholder, redact
+from newsletter.store.schema import EVENT_TYPES, deliveries, events, sends, subscribers, webhook_tokens
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +92,14 @@ def record_events(conn: Connection, batch: Iterable[Event]) -> RecordResult:
 
 def record_event(conn: Connection, event: Event) -> str | None:
     """Store ``event`` once. None for a replay; else the effect applied ('' for none)."""
-    delivery = _match_delivery(conn, event)
-    subscriber_id = _match_subscriber(conn, event, delivery)
+    recipient = _recipient(event)
+    recipient_hash = recipient[1] if recipient else None
+    delivery = _match_delivery(conn, event, recipient_hash)
+    subscriber_id = _match_subscriber(conn, delivery, recipient_hash)
+    event = _without_address(event, recipient)
     values = {
         "provider": event.provider,
-        "provider_event_id": event.provider_event_id[:255],
+        "provider_event_id": _text(event.provider_event_id)[:255],
         "type": event.type,
         "hard": event.hard,
         "delivery_id": delivery["id"] if delivery else None,
@@ -104,6 +114,24 @@ def record_event(conn: Connection, event: Event) -> str | None:
     return _apply_effect(conn, event, subscriber_id, delivery)
 
 
+def _text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; no provider means anything by one.
+    return value.replace("\x00", "")
+
+
+def _without_address(event: Event, recipient: tuple[str, str] | None) -> Event:
+    """``event`` with the recipient's address, in any spelling, replaced by its hash in the raw
+    payload and the detail: nothing readable outlives an erase, and erase finds the rows by hash."""
+    detail = _text(event.detail)
+    if recipient is None:
+        return dataclasses.replace(event, detail=detail)
+    address, hashed = recipient
+    stand_in = placeholder(hashed)
+    return dataclasses.replace(
+        event, raw=redact(dict(event.raw), address, stand_in), detail=redact(detail, address, stand_in)
+    )
+
+
 # Statements built once (a webhook service runs them for every event): SQLAlchemy then reuses
 # their compiled form without rebuilding and re-keying them per request.
 # RETURNING tells for sure whether a row went in (rowcount is -1 on some PostgreSQL paths).
@@ -113,13 +141,56 @@ _INSERT_ONCE: dict[str, Any] = {
     .returning(events.c.id)
     for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
-_DELIVERY_COLUMNS = select(
-    deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.issue, sends.c.list_id
-).join(sends, sends.c.id == deliveries.c.send_id)
+_DELIVERY_COLUMNS = (
+    select(
+        deliveries.c.id,
+        deliveries.c.subscriber_id,
+        deliveries.c.email_hash,
+        deliveries.c.issue,
+        sends.c.list_id,
+        subscribers.c.email_hash.label("subscriber_hash"),
+    )
+    .join(sends, sends.c.id == deliveries.c.send_id)
+    .outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+)
 _DELIVERY_BY_ID = _DELIVERY_COLUMNS.where(deliveries.c.id == bindparam("b_id"))
+# Mailgun gives one message id to a whole batch (SendGrid's X-Message-Id likewise): a message id
+# names one ledger row only together with the recipient, or when it matches a single row.
 _DELIVERY_BY_MESSAGE_ID = _DELIVERY_COLUMNS.where(
     deliveries.c.message_id.in_(bindparam("b_message_ids", expanding=True))
-).limit(1)
+).limit(2)
+_DELIVERY_BY_MESSAGE_ID_AND_HASH = _DELIVERY_COLUMNS.where(
+    deliveries.c.message_id.in_(bindparam("b_message_ids", expanding=True)),
+    deliveries.c.email_hash == bindparam("b_hash"),
+).limit(2)
+
+
+_CLAIM_TOKEN: dict[str, Any] = {
+    name: dialect_insert(webhook_tokens)
+    .on_conflict_do_nothing(index_elements=["provider", "token_hash"])
+    .returning(webhook_tokens.c.token_hash)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+# Instances whose clocks differ a little must not prune a token another one still accepts.
+_CLOCK_SKEW = timedelta(minutes=1)
+
+
+def claim_token(conn: Connection, provider: str, token: str, signed_at: datetime, window: timedelta) -> bool:
+    """Use ``token`` once: True the first time, False ever after (any thread, process or restart).
+
+    The primary key decides: of two concurrent claims exactly one inserts its row, the other
+    waits for it (PostgreSQL) or for the write lock (SQLite) and then finds it. Tokens signed
+    more than ``window`` ago are pruned: a request carrying one is refused as stale anyway.
+    Claim in the same transaction that stores the events, so a failed write does not burn it.
+    """
+    conn.execute(webhook_tokens.delete().where(webhook_tokens.c.signed_at < utcnow() - window - _CLOCK_SKEW))
+    values = {
+        "provider": provider,
+        "token_hash": hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest(),
+        "signed_at": signed_at,
+    }
+    statement = _CLAIM_TOKEN[conn.dialect.name]
+    return conn.execute(statement, values).first() is not None
 
 
 def _insert_once(conn: Connection, values: dict[str, Any]) -> bool:
@@ -148,33 +219,59 @@ def _as_int(value: object) -> int | None:
     return int(text)
 
 
-def _match_delivery(conn: Connection, event: Event) -> dict[str, Any] | None:
-    """The ledger row this event is about, or None when it cannot be told."""
+def _recipient(event: Event) -> tuple[str, str] | None:
+    """The address the provider says the event is about, normalised, and its hash; None when it
+    names none (or nothing that is an address)."""
+    if not event.email:
+        return None
+    try:
+        address = normalise(event.email)
+    except InvalidAddress:
+        return None
+    return address, email_hash(address)
+
+
+def _match_delivery(conn: Connection, event: Event, recipient: str | None) -> dict[str, Any] | None:
+    """The ledger row this event is about, or None when it cannot be told.
+
+    Ids in the metadata come from the payload: a row they name counts only if it was made for
+    the address the event reports (when it reports one).
+    """
     delivery_id = _as_int(event.metadata.get(META_DELIVERY))
     if delivery_id is not None:
         row = conn.execute(_DELIVERY_BY_ID, {"b_id": delivery_id}).mappings().first()
-        if row is not None:
+        if row is not None and recipient in (None, row["email_hash"]):
             return dict(row)
     if event.message_id:
         # Some providers hand back the Message-ID with angle brackets, some without.
         candidates = [event.message_id, f"<{event.message_id.strip('<>')}>", event.message_id.strip("<>")]
-        row = conn.execute(_DELIVERY_BY_MESSAGE_ID, {"b_message_ids": candidates}).mappings().first()
-        if row is not None:
-            return dict(row)
+        if recipient is None:
+            rows = conn.execute(_DELIVERY_BY_MESSAGE_ID, {"b_message_ids": candidates}).mappings().all()
+        else:
+            values = {"b_message_ids": candidates, "b_hash": recipient}
+            rows = conn.execute(_DELIVERY_BY_MESSAGE_ID_AND_HASH, values).mappings().all()
+        if len(rows) == 1:
+            return dict(rows[0])
     return None
 
 
-def _match_subscriber(conn: Connection, event: Event, delivery: Mapping[str, Any] | None) -> int | None:
-    if delivery and delivery["subscriber_id"] is not None:
+def _match_subscriber(
+    conn: Connection, delivery: Mapping[str, Any] | None, recipient: str | None
+) -> int | None:
+    """The person the event is about: the ledger row's own subscriber, else the reported address.
+
+    A subscriber id from the payload (``nl_subscriber``) is never enough on its own: after an
+    erase the id could name someone else. A ledger row's subscriber counts only while it still
+    has the address the row was made for.
+    """
+    if (
+        delivery
+        and delivery["subscriber_id"] is not None
+        and delivery["subscriber_hash"] == delivery["email_hash"]
+    ):
         return int(delivery["subscriber_id"])
-    subscriber_id = _as_int(event.metadata.get(META_SUBSCRIBER))
-    if subscriber_id is not None and subscriber_store.get_subscriber_by_id(conn, subscriber_id) is not None:
-        return subscriber_id
-    if event.email:
-        try:
-            row = subscriber_store.get_subscriber(conn, event.email)
-        except InvalidAddress:
-            return None
+    if recipient is not None:
+        row = subscriber_store.get_subscriber_by_hash(conn, recipient)
         if row is not None:
             return int(row.id)
     return None

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Connection, Text, cast, or_, select
 from newsletter.errors import NotFound
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise
 from newsletter.store.lists import aware
+from newsletter.store.redact import mentions, needles, placeholder
 from newsletter.store.schema import (
     consent_log,
     deliveries,
@@ -56,18 +57,31 @@ def _delivery_filter(subscriber_id: int | None, hashed: str) -> Any:
     return or_(deliveries.c.subscriber_id == subscriber_id, deliveries.c.email_hash == hashed)
 
 
-def _event_filter(subscriber_id: int | None, hashed: str, address: str) -> Any:
-    """Events linked to the person, or whose raw provider payload quotes the address."""
+def _event_ids(conn: Connection, subscriber_id: int | None, hashed: str, address: str) -> list[int]:
+    """Events linked to the person, or whose raw provider payload quotes the address.
+
+    A payload may spell the address in any case, URL-, JSON-, HTML- or base64-encoded (older
+    rows; new ones hold only its hash, see store.events). The database narrows the rows with
+    plain substrings, then :func:`~newsletter.store.redact.mentions` decides on each, so that a
+    near miss never takes someone else's event.
+    """
     their_deliveries = select(deliveries.c.id).where(_delivery_filter(subscriber_id, hashed))
-    raw_text = cast(events.c.raw, Text)
-    # JSON may store non-ASCII letters as \uXXXX escapes, so look for both spellings.
-    spellings = {address, address.lower()}
-    spellings |= {json.dumps(spelling)[1:-1] for spelling in spellings}
-    conditions: list[ColumnElement[bool]] = [events.c.delivery_id.in_(their_deliveries)]
-    conditions += [raw_text.icontains(spelling, autoescape=True) for spelling in sorted(spellings)]
+    linked: list[ColumnElement[bool]] = [events.c.delivery_id.in_(their_deliveries)]
     if subscriber_id is not None:
-        conditions.append(events.c.subscriber_id == subscriber_id)
-    return or_(*conditions)
+        linked.append(events.c.subscriber_id == subscriber_id)
+    found = set(conn.execute(select(events.c.id).where(or_(*linked))).scalars())
+    raw_text = cast(events.c.raw, Text)
+    stand_in = placeholder(hashed)
+    quoted = [raw_text.icontains(needle, autoescape=True) for needle in sorted(needles(address) | {hashed})]
+    for row in conn.execute(select(events.c.id, events.c.raw).where(or_(*quoted), events.c.id.not_in(found))):
+        if stand_in in json.dumps(row.raw, ensure_ascii=False) or mentions(row.raw, address):
+            found.add(row.id)
+    return sorted(found)
+
+
+def _in_ids(ids: list[int]) -> Any:
+    # An expanding IN: fine for one person's events (hundreds at most).
+    return events.c.id.in_(ids)
 
 
 def export_data(conn: Connection, email: str) -> dict[str, Any]:
@@ -106,7 +120,7 @@ def export_data(conn: Connection, email: str) -> dict[str, Any]:
             events.c.detail,
             events.c.raw,
         )
-        .where(_event_filter(subscriber_id, hashed, address))
+        .where(_in_ids(_event_ids(conn, subscriber_id, hashed, address)))
         .order_by(events.c.id),
     )
     if subscriber is None and not (suppression or delivery_rows or event_rows):
@@ -173,15 +187,16 @@ def erase(conn: Connection, email: str) -> Erasure:
     address, hashed = _hash_or_fail(email)
     subscriber = get_subscriber_by_hash(conn, hashed)
     subscriber_id = subscriber.id if subscriber else None
-    held = subscriber is not None or (
-        conn.execute(select(suppressions.c.email_hash).where(suppressions.c.email_hash == hashed)).first()
+    event_ids = _event_ids(conn, subscriber_id, hashed, address)
+    held = (
+        subscriber is not None
+        or event_ids
+        or conn.execute(select(suppressions.c.email_hash).where(suppressions.c.email_hash == hashed)).first()
         or conn.execute(select(deliveries.c.id).where(_delivery_filter(None, hashed)).limit(1)).first()
     )
     if not held:
         raise NotFound(f"no data is held about {address} — nothing erased; check the spelling")
-    removed_events = conn.execute(
-        events.delete().where(_event_filter(subscriber_id, hashed, address))
-    ).rowcount
+    removed_events = conn.execute(events.delete().where(_in_ids(event_ids))).rowcount
     # The ledger keeps its hash (exactly-once) but loses the link and any text quoting the address.
     detached = conn.execute(
         deliveries.update()

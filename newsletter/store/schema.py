@@ -192,3 +192,16 @@ events = Table(
     UniqueConstraint("provider", "provider_event_id", name="uq_events_provider_event"),
     Index("ix_events_delivery", "delivery_id"),
 )
+
+# One-time webhook tokens (Mailgun's): a signature that covers no event may be used once. Keyed by
+# the token's SHA-256 (fixed width, whatever the request sends); the unique key makes the claim
+# atomic across threads, restarts and several `serve` processes. Rows older than the freshness
+# window are pruned: their timestamps are refused anyway.
+webhook_tokens = Table(
+    "webhook_tokens",
+    metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("token_hash", String(64), primary_key=True),
+    Column("signed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_webhook_tokens_signed_at", "signed_at"),
+)

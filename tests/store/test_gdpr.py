@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -149,3 +150,57 @@ def test_erase_unknown_address_changes_nothing(engine: Engine) -> None:
 def test_erase_bad_address(engine: Engine) -> None:
     with engine.begin() as conn, pytest.raises(NotFound, match="not a valid email address"):
         erase(conn, "nonsense")
+
+
+TARGET = "gdpr.target@example.com"
+ENCODED_PAYLOADS = {
+    "url-encoded": {"url": "https://t.example.org/c?u=gdpr.target%40example.com&l=2"},
+    "url-encoded-twice": {"url": "https://t.example.org/c?next=%3Fu%3Dgdpr.target%2540example.com"},
+    "every-byte-encoded": {"q": "%67%64%70%72%2E%74%61%72%67%65%74%40%65%78%61%6D%70%6C%65%2E%63%6F%6D"},
+    "base64": {"token": base64.b64encode(b'{"rcpt":"gdpr.target@example.com","list":7}').decode()},
+    "base64-urlsafe-unpadded": {
+        "t": "v1." + base64.urlsafe_b64encode(b"x:gdpr.target@example.com").decode().rstrip("=")
+    },
+    "other-case": {"Recipient": "GDPR.Target@Example.COM"},
+    "json-in-a-string": {"Metadata": json.dumps({"to": "gdpr.target@example.com"})},
+    "html-escaped": {"Content": "til gdpr.target&#64;example.com"},
+    "as-a-key": {"gdpr.target@example.com": True},
+}
+
+
+@pytest.mark.parametrize("payload", ENCODED_PAYLOADS.values(), ids=ENCODED_PAYLOADS.keys())
+def test_erase_finds_the_address_however_a_stored_payload_encodes_it(
+    engine: Engine, erhverv: ListRow, payload: dict[str, object]
+) -> None:
+    with engine.begin() as conn:
+        add_subscriber(conn, TARGET, "erhverv")
+        now = utcnow()
+        conn.execute(
+            events.insert(),
+            [
+                # Stored before payloads were redacted at ingest, linked to nobody.
+                {
+                    "provider": "mailgun",
+                    "provider_event_id": "old",
+                    "type": "opened",
+                    "received_at": now,
+                    "raw": payload,
+                },
+                {
+                    "provider": "mailgun",
+                    "provider_event_id": "other",
+                    "type": "opened",
+                    "received_at": now,
+                    "raw": {
+                        "url": "https://t.example.org/c?u=gdpr.other%40example.com",
+                        "token": base64.b64encode(b"gdpr.targets@example.co").decode(),
+                    },
+                },
+            ],
+        )
+    with engine.connect() as conn:
+        assert len(export_data(conn, TARGET)["events"]) == 1
+    with engine.begin() as conn:
+        assert erase(conn, TARGET).events == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(events.c.provider_event_id)).scalars().all() == ["other"]

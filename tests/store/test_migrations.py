@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from alembic import command
@@ -90,3 +91,39 @@ def test_upgrade_from_the_first_schema_keeps_subscribers(database_url: str) -> N
     with engine.connect() as conn:
         found = get_subscriber(conn, "Søren@ÆBLEGÅRDEN.dk")
         assert found is not None and found.created_at == when
+
+
+def test_upgrade_strips_the_signature_from_stored_mailgun_events(database_url: str) -> None:
+    old = db.create(database_url)
+    config = db.alembic_config()
+    with old.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+    signature = {"timestamp": "1700000000", "token": "a" * 50, "signature": "b" * 64}
+    stored = [
+        ("mailgun", "mg-1", {"signature": signature, "event-data": {"id": "mg-1", "event": "delivered"}}),
+        ("postmark", "pm-1", {"RecordType": "Delivery", "signature": "kept: not Mailgun's"}),
+    ]
+    with old.begin() as conn:
+        for provider, event_id, raw in stored:
+            conn.execute(
+                text(
+                    "INSERT INTO events (provider, provider_event_id, type, received_at, detail, raw) "
+                    "VALUES (:provider, :event_id, 'delivered', :when, '', :raw)"
+                ),
+                {
+                    "provider": provider,
+                    "event_id": event_id,
+                    "when": datetime.now(UTC),
+                    "raw": json.dumps(raw),
+                },
+            )
+    old.dispose()
+
+    engine = db.open_engine(database_url)
+    events = metadata.tables["events"]
+    with engine.connect() as conn:
+        raws = {row.provider_event_id: row.raw for row in conn.execute(select(events))}
+        assert "webhook_tokens" in inspect(conn).get_table_names()
+    assert raws["mg-1"] == {"event-data": {"id": "mg-1", "event": "delivered"}}
+    assert raws["pm-1"] == stored[1][2]

@@ -1,15 +1,18 @@
 """``POST /webhooks/PROVIDER``: verify, translate into the project's events, record once.
 
 One module per provider supplies ``NAME``, ``REQUIRED_ENV``,
-``verify(headers, body)`` (raises :class:`WebhookRefused`) and
+``verify(headers, body, tolerance_seconds) -> Verified`` (raises
+:class:`WebhookRefused`, also for a signed timestamp outside the tolerance) and
 ``parse(headers, body) -> list[Event]``. An endpoint whose secret is not in
 the environment is disabled: it answers 404 and logs why. A refused request
-stores nothing.
+stores nothing. A one-time token a verifier reports is claimed in the database
+in the transaction that stores the events: its second use is refused (403).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from types import ModuleType
 
 from starlette.requests import Request
@@ -17,10 +20,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from newsletter.secrets import get_secret
-from newsletter.store.events import Event, RecordResult, record_events
+from newsletter.store.events import Event, RecordResult, claim_token, record_events
 from newsletter.web.app import WebContext, web
 from newsletter.web.webhooks import mailgun, postmark, resend, sendgrid
-from newsletter.web.webhooks.common import WebhookPayloadError, WebhookRefused
+from newsletter.web.webhooks.common import Verified, WebhookPayloadError, WebhookRefused
 
 log = logging.getLogger("newsletter.web.webhooks")
 RECEIVERS: dict[str, ModuleType] = {m.NAME: m for m in (postmark, sendgrid, mailgun, resend)}
@@ -30,8 +33,18 @@ def missing_secrets(receiver: ModuleType) -> list[str]:
     return [name for name in receiver.REQUIRED_ENV if not get_secret(name)]
 
 
-def _store(context: WebContext, events: list[Event]) -> RecordResult:
+def _refused(name: str, exc: WebhookRefused) -> Response:
+    log.warning("webhook /webhooks/%s refused (%s): %s", name, exc.status, exc.reason)
+    return PlainTextResponse("Unauthorized\n" if exc.status == 401 else "Forbidden\n", status_code=exc.status)
+
+
+def _store(context: WebContext, name: str, verified: Verified, events: list[Event]) -> RecordResult:
+    """Claim the request's one-time token (if any) and record its events, in one transaction."""
     with context.write() as conn:
+        if verified.once is not None and verified.signed_at is not None:
+            window = timedelta(seconds=context.settings.webhook_tolerance_seconds)
+            if not claim_token(conn, name, verified.once, verified.signed_at, window):
+                raise WebhookRefused(403, "signature token was already used: a replayed request")
         return record_events(conn, events)
 
 
@@ -45,20 +58,20 @@ async def receive(request: Request) -> Response:
         log.warning("webhook /webhooks/%s refused: disabled until %s is set", name, " and ".join(missing))
         return PlainTextResponse("Not Found\n", status_code=404)
     body = await request.body()
+    context = web(request)
     try:
-        receiver.verify(request.headers, body)
+        verified = receiver.verify(request.headers, body, context.settings.webhook_tolerance_seconds)
     except WebhookRefused as exc:
-        log.warning("webhook /webhooks/%s refused (%s): %s", name, exc.status, exc.reason)
-        return PlainTextResponse(
-            "Unauthorized\n" if exc.status == 401 else "Forbidden\n", status_code=exc.status
-        )
+        return _refused(name, exc)
     try:
         events = receiver.parse(request.headers, body)
     except WebhookPayloadError as exc:
         log.warning("webhook /webhooks/%s: unreadable payload: %s", name, exc)
         return PlainTextResponse(f"Bad Request: {exc}\n", status_code=400)
-    context = web(request)
-    result = await context.in_writer(_store, context, events)
+    try:
+        result = await context.in_writer(_store, context, name, verified, events)
+    except WebhookRefused as exc:
+        return _refused(name, exc)
     for effect in result.effects:
         log.info("webhook %s: %s", name, effect)
     return JSONResponse({"stored": result.stored, "replayed": result.replayed})

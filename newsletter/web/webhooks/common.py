@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +26,35 @@ class WebhookRefused(Exception):
 
 class WebhookPayloadError(Exception):
     """Signed correctly but not a payload we can read (answered 400, logged)."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a verified request proves: when it was signed, and a token it may use only once."""
+
+    signed_at: datetime | None = None
+    # Mailgun's token: its signature covers only timestamp + token, so the token is remembered
+    # (store.events.claim_token) and a second request with it is refused.
+    once: str | None = None
+
+
+def signed_time(timestamp: str, tolerance_seconds: float, now: float | None = None) -> datetime:
+    """The signed Unix ``timestamp``; WebhookRefused unless within ``tolerance_seconds`` of now.
+
+    Both directions count: a timestamp from the future is as suspect as an old one.
+    """
+    try:
+        sent_at = float(timestamp)
+        signed_at = datetime.fromtimestamp(sent_at, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise WebhookRefused(403, f"signed timestamp {timestamp[:40]!r} is not a Unix time") from None
+    current = time.time() if now is None else now
+    if not abs(current - sent_at) <= tolerance_seconds:  # also refuses NaN
+        raise WebhookRefused(
+            403,
+            f"signed timestamp is {round(current - sent_at)} s from now (tolerance {tolerance_seconds} s)",
+        )
+    return signed_at
 
 
 def load_json(body: bytes) -> Any:

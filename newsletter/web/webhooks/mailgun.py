@@ -3,6 +3,11 @@
 The JSON body holds ``signature`` ({timestamp, token, signature}) and one
 ``event-data`` object. The sender's variables come back in
 ``user-variables``; the event's id is ``event-data.id``.
+
+The signature does not cover the event: a captured triple verifies with any
+``event-data``. So the timestamp must be fresh (``[webhooks] tolerance_seconds``)
+and the token is used once (the caller claims :attr:`Verified.once` in the
+database); the signing material is never stored with the event.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from typing import Any
 from newsletter.secrets import get_secret
 from newsletter.store.events import Event
 from newsletter.web.webhooks.common import (
+    Verified,
     WebhookPayloadError,
     WebhookRefused,
     correlation,
     fingerprint,
     load_json,
     parse_time,
+    signed_time,
 )
 
 NAME = "mailgun"
@@ -37,7 +44,9 @@ EVENT_TYPES = {
 }
 
 
-def verify(headers: Mapping[str, str], body: bytes) -> None:
+def verify(
+    headers: Mapping[str, str], body: bytes, tolerance_seconds: float, now: float | None = None
+) -> Verified:
     try:
         payload = load_json(body)
     except WebhookPayloadError:
@@ -52,6 +61,8 @@ def verify(headers: Mapping[str, str], body: bytes) -> None:
     expected = hmac.new(key, signed, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, str(signature["signature"])):
         raise WebhookRefused(403, "signature does not verify")
+    signed_at = signed_time(str(signature["timestamp"]), tolerance_seconds, now)
+    return Verified(signed_at=signed_at, once=str(signature["token"]))
 
 
 def _kind(data: Mapping[str, Any]) -> tuple[str, bool | None] | None:
@@ -90,6 +101,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
             metadata=correlation(data.get("user-variables")),
             occurred_at=parse_time(data.get("timestamp")),
             detail=detail,
-            raw=payload,
+            # Without "signature": kept, the triple could be replayed by anyone who reads the event.
+            raw={"event-data": data},
         )
     ]

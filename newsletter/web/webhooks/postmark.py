@@ -5,6 +5,10 @@ password (``NEWSLETTER_POSTMARK_WEBHOOK_USER`` / ``…_PASSWORD``) that it
 sends as Basic auth. Records name their kind in ``RecordType``; bounces are
 told apart by ``Type``. Only bounces and complaints carry an ``ID``; other
 records get a fingerprint of their content, so a replay is still recognised.
+
+Nothing in a Postmark request is signed or dated, so there is no replay window
+to enforce: the credentials are the whole defence (serve the endpoint over
+HTTPS only; whoever can read a request can forge any other).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from newsletter.secrets import get_secret
 from newsletter.store.events import Event
 from newsletter.web.webhooks.common import (
+    Verified,
     WebhookPayloadError,
     WebhookRefused,
     correlation,
@@ -50,7 +55,9 @@ SUPPRESSION_REASONS = {
 TIME_FIELDS = ("BouncedAt", "DeliveredAt", "ReceivedAt", "ChangedAt")
 
 
-def verify(headers: Mapping[str, str], body: bytes) -> None:
+def verify(
+    headers: Mapping[str, str], body: bytes, tolerance_seconds: float, now: float | None = None
+) -> Verified:
     expected_user = get_secret(USER_ENV) or ""
     expected_password = get_secret(PASSWORD_ENV) or ""
     scheme, _, encoded = headers.get("authorization", "").partition(" ")
@@ -64,6 +71,7 @@ def verify(headers: Mapping[str, str], body: bytes) -> None:
     password_ok = hmac.compare_digest(password.encode(), expected_password.encode())
     if not (user_ok and password_ok):
         raise WebhookRefused(401, "wrong Basic credentials")
+    return Verified()
 
 
 def _kind(record: Mapping[str, Any]) -> tuple[str, bool | None] | None:

@@ -3,7 +3,9 @@
 The verification key is the public key SendGrid shows for the signed event
 webhook (base64 DER, or PEM) in ``NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY``.
 The ``custom_args`` the sender attached come back as top-level fields of
-each event. ``sg_event_id`` is the event's id.
+each event. ``sg_event_id`` is the event's id. The signed timestamp must be
+within ``[webhooks] tolerance_seconds`` of now: a captured request cannot be
+posted again later.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key, lo
 from newsletter.secrets import get_secret
 from newsletter.store.events import Event
 from newsletter.web.webhooks.common import (
+    Verified,
     WebhookPayloadError,
     WebhookRefused,
     correlation,
     fingerprint,
     load_json,
     parse_time,
+    signed_time,
 )
 
 NAME = "sendgrid"
@@ -69,7 +73,9 @@ def public_key(text: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(headers: Mapping[str, str], body: bytes) -> None:
+def verify(
+    headers: Mapping[str, str], body: bytes, tolerance_seconds: float, now: float | None = None
+) -> Verified:
     signature = headers.get(SIGNATURE_HEADER, "")
     timestamp = headers.get(TIMESTAMP_HEADER, "")
     if not signature or not timestamp:
@@ -79,6 +85,7 @@ def verify(headers: Mapping[str, str], body: bytes) -> None:
         key.verify(base64.b64decode(signature), timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, binascii.Error, ValueError):
         raise WebhookRefused(403, "signature does not verify") from None
+    return Verified(signed_at=signed_time(timestamp, tolerance_seconds, now))
 
 
 def _kind(event: Mapping[str, Any]) -> tuple[str, bool | None] | None:
