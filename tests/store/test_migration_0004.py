@@ -38,8 +38,9 @@ def _fill_at_0003(database_url: str) -> None:
         for number, address in enumerate(PEOPLE, start=1):
             conn.execute(
                 text(
-                    "INSERT INTO subscribers (id, email, email_hash, name, language, attributes, status, "
-                    "created_at, updated_at) VALUES (:id, :email, :hash, :name, 'da', '{}', 'active', "
+                    # No explicit id: PostgreSQL's sequence must hand them out (1, 2, 3).
+                    "INSERT INTO subscribers (email, email_hash, name, language, attributes, status, "
+                    "created_at, updated_at) VALUES (:email, :hash, :name, 'da', '{}', 'active', "
                     ":when, :when)"
                 ),
                 {

@@ -22,10 +22,12 @@ from sqlalchemy import Engine, select
 
 from newsletter.cli import main
 from newsletter.config import Settings
+from newsletter.send import ledger, plan
 from newsletter.store import gdpr
 from newsletter.store import subscribers as subscriber_store
+from newsletter.store.addresses import email_hash
 from newsletter.store.lists import ListRow
-from newsletter.store.schema import consent_log, memberships, subscribers
+from newsletter.store.schema import consent_log, deliveries, memberships, subscribers
 from newsletter.tokens import CONFIRM_SALT, PREFERENCES_SALT, UNSUBSCRIBE_SALT, LinkOwner, Signer
 from tests.conftest import TEST_SECRET_KEY
 from tests.web.conftest import (
@@ -239,3 +241,23 @@ def test_sqlite_tables_never_reuse_ids(engine: Engine, tmp_path: Path) -> None:
             and "AUTOINCREMENT" not in sql
         ]
     assert plain == []
+
+
+def test_a_ledger_row_never_resolves_to_someone_else(engine: Engine, erhverv: ListRow) -> None:
+    x = add_member(engine, "x@example.com")
+    y = add_member(engine, "y@example.com")
+    with engine.begin() as conn:
+        plan.plan(conn, issue=ISSUE, list_id=erhverv.id, subject="Nyt", provider="outbox")
+        # X's queued row pointing at Y (a recycled id in a database from before 0004): the
+        # address hash on the row is still X's, so the row must not turn into a message to Y.
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.subscriber_id == x)
+            .values(subscriber_id=y, email_hash=email_hash("x@example.com"))
+        )
+        conn.execute(deliveries.delete().where(deliveries.c.email_hash == email_hash("y@example.com")))
+        send = plan.get_send(conn, ISSUE, erhverv.id)
+        assert send is not None
+        claimed = ledger.claim(conn, send, 10)
+    assert claimed is not None
+    assert [row.email for row in claimed.rows] == [] and claimed.skipped == 1
