@@ -38,7 +38,7 @@ from newsletter.store.addresses import email_hash  # noqa: E402
 from newsletter.store.db import open_engine  # noqa: E402
 from newsletter.store.lists import create_list, utcnow  # noqa: E402
 from newsletter.store.schema import deliveries, events, memberships, sends, subscribers  # noqa: E402
-from newsletter.tokens import Signer  # noqa: E402
+from newsletter.tokens import LinkOwner, Signer  # noqa: E402
 from tests.conftest import write_project  # noqa: E402
 from tests.web.serving import cpu_seconds, server_process  # noqa: E402
 from tests.web.webhook_signing import MAILGUN_KEY, mailgun_body  # noqa: E402
@@ -167,9 +167,12 @@ def main() -> dict[str, Any]:
         settings = load_settings(config)
         list_id, ledger = _seed(settings.database_url, REQUESTS)
         signer = Signer(SECRET)
+        with open_engine(settings.database_url).connect() as conn:
+            keys = dict(conn.execute(select(subscribers.c.id, subscribers.c.link_key)).all())
 
         def one_click(subscriber_id: int) -> Callable[[httpx.Client], httpx.Response]:
-            path = f"/u/{signer.unsubscribe_token(subscriber_id, list_id, ISSUE)}"
+            owner = LinkOwner(subscriber_id, keys[subscriber_id])
+            path = f"/u/{signer.unsubscribe_token(owner, list_id, ISSUE)}"
             return lambda client: client.post(
                 path,
                 content=b"List-Unsubscribe=One-Click",

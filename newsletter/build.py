@@ -23,11 +23,11 @@ from newsletter.assets import AssetProblem, read_image
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.issue import all_issues, load_issue
+from newsletter.links import PersonLinks, person_links
 from newsletter.mime import build_message
 from newsletter.providers.base import Recipient
 from newsletter.render import Rendered, content_for, recipient_values, render_issue
-
-SAMPLE_SUBSCRIBER_ID = 0  # no real subscriber has id 0: the sample link unsubscribes nobody
+from newsletter.tokens import SAMPLE_OWNER, Signer
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,14 @@ class Built:
 
 def sample_recipient(rendered: Rendered, settings: Settings) -> Recipient:
     """The settings' sample recipient with real-looking links and bulk-sender headers."""
-    unsubscribe_url = settings.url(f"u/{_sample_token(rendered.slug)}")
+    links = _sample_links(rendered.slug, settings)
+    unsubscribe_url = links.unsubscribe_url
     values = recipient_values(
         settings,
         email=settings.sample.email,
         name=settings.sample.name,
         unsubscribe_url=unsubscribe_url,
-        preferences_url=settings.url(f"preferences/{_sample_token(rendered.slug, preferences=True)}"),
+        preferences_url=links.preferences_url,
         web_url=settings.url(f"issues/{rendered.slug}"),
         lang=rendered.lang,
     )
@@ -64,17 +65,13 @@ def sample_recipient(rendered: Rendered, settings: Settings) -> Recipient:
     )
 
 
-def _sample_token(slug: str, *, preferences: bool = False) -> str:
-    """A signed token when the signing key is set, else a visibly fake one (build needs no secret)."""
-    from newsletter.tokens import Signer
-
+def _sample_links(slug: str, settings: Settings) -> PersonLinks:
+    """Signed links for nobody when the signing key is set, else visibly fake ones (build needs no secret)."""
     try:
         signer = Signer()
     except ConfigError:
-        return "SAMPLE-TOKEN"
-    if preferences:
-        return signer.preferences_token(SAMPLE_SUBSCRIBER_ID)
-    return signer.unsubscribe_token(SAMPLE_SUBSCRIBER_ID, None, slug or None)
+        return PersonLinks(settings.url("u/SAMPLE-TOKEN"), settings.url("preferences/SAMPLE-TOKEN"))
+    return person_links(settings, signer, SAMPLE_OWNER, None, slug or None)
 
 
 def build(issue_paths: Sequence[Path] | None, settings: Settings, out_dir: Path | None = None) -> list[Built]:

@@ -7,7 +7,10 @@ one purpose is refused for another. Unsubscribe and preference tokens never
 expire (a link in a years-old email must still work); confirmation tokens
 carry a timestamp and expire after ``Settings.confirm_days``.
 
-The payload is compact and holds ids only, never an address.
+The payload is compact and holds ids and the person's link key, never an
+address. The link key (``subscribers.link_key``, random, made when the person
+is created) binds a link to that one person: should their id ever belong to
+someone else, the key does not match and the link acts on nobody.
 """
 
 from __future__ import annotations
@@ -27,9 +30,38 @@ from newsletter.secrets import get_secret
 SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
 _MIN_SECRET_LENGTH = 16
 
-_UNSUBSCRIBE = "newsletter.unsubscribe.v1"
-_PREFERENCES = "newsletter.preferences.v1"
-_CONFIRM = "newsletter.confirm.v1"
+# Version 2 binds every link to the person's link key (``subscribers.link_key``). Version 1
+# tokens (id only) are still read, because they sit in emails already delivered; the claim
+# then has ``link_key=None`` and the store honours it only for people flagged ``v1_links``.
+UNSUBSCRIBE_SALT = "newsletter.unsubscribe.v2"
+PREFERENCES_SALT = "newsletter.preferences.v2"
+CONFIRM_SALT = "newsletter.confirm.v2"
+_UNSUBSCRIBE_V1 = "newsletter.unsubscribe.v1"
+_PREFERENCES_V1 = "newsletter.preferences.v1"
+_CONFIRM_V1 = "newsletter.confirm.v1"
+
+# Ids are database integers (32-bit on PostgreSQL): a signed token holding anything else names
+# nobody, and must be refused as a bad link before it reaches a query (10**30 overflowed there).
+MAX_ID = 2**31 - 1
+_MAX_KEY_LENGTH = 64
+_MAX_ISSUE_LENGTH = 200
+
+_DAMAGED = "this link is damaged — copy the whole link from the email"
+_NOT_VALID = "this link is not valid — copy the whole link from the email"
+
+
+@dataclass(frozen=True)
+class LinkOwner:
+    """Whom a link is made for: the id finds the row, the key proves it is still that person."""
+
+    subscriber_id: int
+    link_key: str
+
+
+# The owner of sample links (build, preview, send --test): id 0, which no row has, and a key
+# no row has (theirs are random), so such a link, even signed with the real secret, acts on
+# nobody. As long as a real key, so that a sample email has a real one's size.
+SAMPLE_OWNER = LinkOwner(0, "sample-not-a-key")
 
 
 @dataclass(frozen=True)
@@ -37,12 +69,45 @@ class UnsubscribeClaim:
     subscriber_id: int
     list_id: int | None  # None: the person's preferences for every list
     issue: str | None = None
+    link_key: str | None = None  # None: a version 1 link, made before link keys
+
+
+@dataclass(frozen=True)
+class PreferencesClaim:
+    subscriber_id: int
+    link_key: str | None = None
 
 
 @dataclass(frozen=True)
 class ConfirmClaim:
     subscriber_id: int
     list_id: int
+    link_key: str | None = None
+
+
+def _id(value: object) -> int:
+    # bool is an int to Python but no id; a string or float was never written by us.
+    if type(value) is not int or not 0 <= value <= MAX_ID:
+        raise TokenError(_DAMAGED)
+    return value
+
+
+def _key(value: object) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_KEY_LENGTH:
+        raise TokenError(_DAMAGED)
+    return value
+
+
+def _issue(value: object) -> str:
+    if not isinstance(value, str) or len(value) > _MAX_ISSUE_LENGTH:
+        raise TokenError(_DAMAGED)
+    return value
+
+
+def _items(data: object, *sizes: int) -> list[object]:
+    if not isinstance(data, list) or len(data) not in sizes:
+        raise TokenError(_DAMAGED)
+    return data
 
 
 def secret_key(explicit: str | None = None) -> str:
@@ -102,60 +167,74 @@ class Signer:
     def __init__(self, key: str | None = None) -> None:
         key = secret_key(key)
         kwargs: dict[str, Any] = {"signer_kwargs": {"digest_method": hashlib.sha256}}
-        self._unsubscribe = _FastSerializer(key, salt=_UNSUBSCRIBE, **kwargs)
-        self._preferences = _FastSerializer(key, salt=_PREFERENCES, **kwargs)
-        self._confirm = URLSafeTimedSerializer(key, salt=_CONFIRM, **kwargs)
+        self._unsubscribe = _FastSerializer(key, salt=UNSUBSCRIBE_SALT, **kwargs)
+        self._preferences = _FastSerializer(key, salt=PREFERENCES_SALT, **kwargs)
+        self._confirm = URLSafeTimedSerializer(key, salt=CONFIRM_SALT, **kwargs)
+        self._unsubscribe_v1 = _FastSerializer(key, salt=_UNSUBSCRIBE_V1, **kwargs)
+        self._preferences_v1 = _FastSerializer(key, salt=_PREFERENCES_V1, **kwargs)
+        self._confirm_v1 = URLSafeTimedSerializer(key, salt=_CONFIRM_V1, **kwargs)
 
-    def unsubscribe_token(self, subscriber_id: int, list_id: int | None, issue: str | None = None) -> str:
-        payload: list[object] = [subscriber_id, list_id]
+    def unsubscribe_token(self, owner: LinkOwner, list_id: int | None, issue: str | None = None) -> str:
+        payload: list[object] = [owner.subscriber_id, owner.link_key, list_id]
         if issue:
             payload.append(issue)
         return self._unsubscribe.dumps(payload)
 
     def read_unsubscribe(self, token: str) -> UnsubscribeClaim:
-        data = self._load(self._unsubscribe, token)
-        if not isinstance(data, list) or len(data) not in (2, 3):
-            raise TokenError("this link is damaged — copy the whole link from the email")
-        try:
-            subscriber_id, list_id, *rest = data
-            return UnsubscribeClaim(
-                int(subscriber_id),
-                None if list_id is None else int(list_id),
-                str(rest[0]) if rest else None,
-            )
-        except (TypeError, ValueError):
-            raise TokenError("this link is damaged — copy the whole link from the email") from None
+        data, version = self._load_either(self._unsubscribe, self._unsubscribe_v1, token)
+        if version == 1:
+            subscriber_id, list_id, *rest = _items(data, 2, 3)
+            key = None
+        else:
+            subscriber_id, key, list_id, *rest = _items(data, 3, 4)
+        return UnsubscribeClaim(
+            _id(subscriber_id),
+            None if list_id is None else _id(list_id),
+            _issue(rest[0]) if rest else None,
+            None if key is None else _key(key),
+        )
 
-    def preferences_token(self, subscriber_id: int) -> str:
-        return self._preferences.dumps(subscriber_id)
+    def preferences_token(self, owner: LinkOwner) -> str:
+        return self._preferences.dumps([owner.subscriber_id, owner.link_key])
 
-    def read_preferences(self, token: str) -> int:
-        data = self._load(self._preferences, token)
-        if not isinstance(data, int):
-            raise TokenError("this link is damaged — copy the whole link from the email")
-        return data
+    def read_preferences(self, token: str) -> PreferencesClaim:
+        data, version = self._load_either(self._preferences, self._preferences_v1, token)
+        if version == 1:
+            return PreferencesClaim(_id(data))
+        subscriber_id, key = _items(data, 2)
+        return PreferencesClaim(_id(subscriber_id), _key(key))
 
-    def confirm_token(self, subscriber_id: int, list_id: int) -> str:
-        return self._confirm.dumps([subscriber_id, list_id])
+    def confirm_token(self, owner: LinkOwner, list_id: int) -> str:
+        return self._confirm.dumps([owner.subscriber_id, owner.link_key, list_id])
 
     def read_confirm(self, token: str, max_age_seconds: int) -> ConfirmClaim:
+        """The claim of a confirmation link; TokenExpired (a TokenError) when it is too old."""
         try:
-            data = self._confirm.loads(token, max_age=max_age_seconds)
+            try:
+                data = self._confirm.loads(token, max_age=max_age_seconds)
+                subscriber_id, key, list_id = _items(data, 3)
+            except BadSignature as exc:
+                if isinstance(exc, SignatureExpired):
+                    raise
+                data = self._confirm_v1.loads(token, max_age=max_age_seconds)
+                subscriber_id, list_id = _items(data, 2)
+                key = None
         except SignatureExpired:
             raise TokenExpired(
                 "this confirmation link has expired — sign up again to get a new one"
             ) from None
         except BadSignature:
-            raise TokenError("this link is not valid — copy the whole link from the email") from None
-        try:
-            subscriber_id, list_id = data
-            return ConfirmClaim(int(subscriber_id), int(list_id))
-        except (TypeError, ValueError):
-            raise TokenError("this link is damaged — copy the whole link from the email") from None
+            raise TokenError(_NOT_VALID) from None
+        return ConfirmClaim(_id(subscriber_id), _id(list_id), None if key is None else _key(key))
 
     @staticmethod
-    def _load(serializer: URLSafeSerializer, token: str) -> object:
+    def _load_either(current: URLSafeSerializer, v1: URLSafeSerializer, token: str) -> tuple[object, int]:
+        """The payload and the version whose signature it carries; TokenError for neither."""
         try:
-            return serializer.loads(token)
+            return current.loads(token), 2
         except BadSignature:
-            raise TokenError("this link is not valid — copy the whole link from the email") from None
+            pass
+        try:
+            return v1.loads(token), 1
+        except BadSignature:
+            raise TokenError(_NOT_VALID) from None

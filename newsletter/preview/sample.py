@@ -4,7 +4,8 @@ The settings' ``[sample]`` recipient by default, or a real subscriber from the
 store (``newsletter preview --as EMAIL``). The unsubscribe and preference
 links are signed like real ones when ``NEWSLETTER_SECRET_KEY`` is set, so the
 merged HTML has the size a subscriber's copy has (Gmail's clipping limit is
-measured on it); without a key they carry a same-length stand-in token.
+measured on it); without a key they are signed with a public stand-in key,
+the same length and valid nowhere.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, NotFound
-from newsletter.tokens import Signer
+from newsletter.links import person_links
+from newsletter.tokens import SAMPLE_OWNER, LinkOwner, Signer
 
-# A list id beyond any real one: a link clicked in a preview can never unsubscribe anybody.
-_SAMPLE_SUBSCRIBER_ID = 999_999_999
+# A list id beyond any real one; with SAMPLE_OWNER's key a link clicked in a preview acts on nobody,
+# not even on the subscriber previewed with --as (their name, never their working links).
 _SAMPLE_LIST_ID = 999_999
 
 
@@ -24,7 +26,7 @@ _SAMPLE_LIST_ID = 999_999
 class SampleRecipient:
     email: str
     name: str
-    subscriber_id: int = _SAMPLE_SUBSCRIBER_ID
+    owner: LinkOwner = SAMPLE_OWNER
     list_id: int | None = _SAMPLE_LIST_ID
 
 
@@ -45,19 +47,21 @@ def recipient_from_store(settings: Settings, email: str) -> SampleRecipient:
             f"--as {email}: no such subscriber in {db.safe_url(settings.database_url)} — "
             "check the address, or leave out --as to use [sample] from the settings"
         )
-    return SampleRecipient(email=row.email, name=row.name or "", subscriber_id=row.id)
-
-
-def _tokens(recipient: SampleRecipient, slug: str) -> tuple[str, str]:
-    try:
-        signer = Signer()
-    except ConfigError:
-        # Same length as a real token, so size checks stay honest.
-        return "sample-unsubscribe-token-" + "x" * 24, "sample-preferences-token-" + "x" * 8
-    return (
-        signer.unsubscribe_token(recipient.subscriber_id, recipient.list_id, slug),
-        signer.preferences_token(recipient.subscriber_id),
+    return SampleRecipient(
+        email=row.email, name=row.name or "", owner=LinkOwner(row.id, SAMPLE_OWNER.link_key)
     )
+
+
+# Without the real secret, links are signed with this public stand-in: the same length as a
+# subscriber's (so size checks stay honest), and accepted by no server.
+_STAND_IN_KEY = "newsletter-preview-stand-in-not-a-secret"
+
+
+def _signer() -> Signer:
+    try:
+        return Signer()
+    except ConfigError:
+        return Signer(_STAND_IN_KEY)
 
 
 def sample_values(
@@ -65,10 +69,10 @@ def sample_values(
 ) -> dict[str, str]:
     """The merge values ``recipient`` (default: the settings' sample) gets for issue ``slug``."""
     person = recipient or default_recipient(settings)
-    unsubscribe, preferences = _tokens(person, slug)
+    links = person_links(settings, _signer(), person.owner, person.list_id, slug)
     urls = {
-        "unsubscribe_url": settings.url(f"/u/{unsubscribe}"),
-        "preferences_url": settings.url(f"/preferences/{preferences}"),
+        "unsubscribe_url": links.unsubscribe_url,
+        "preferences_url": links.preferences_url,
         "web_url": settings.url(f"/issues/{slug}"),
     }
     try:

@@ -60,6 +60,8 @@ class ClaimedRow:
     name: str | None
     language: str
     attempts: int
+    # The person's link key: their unsubscribe and preference links are bound to it.
+    link_key: str = ""
 
 
 # How long a RETRY answer for one row makes it wait (seconds), given the row and the answer.
@@ -95,6 +97,13 @@ _RECIPIENT_COLUMNS = (
     subscribers.c.email,
     subscribers.c.name,
     subscribers.c.language,
+    subscribers.c.link_key,
+)
+# A row resolves to its person only while id AND address hash agree: were the id ever someone
+# else's, the row resolves to nobody (skipped as erased) instead of mailing a stranger.
+DELIVERY_PERSON = deliveries.outerjoin(
+    subscribers,
+    and_(subscribers.c.id == deliveries.c.subscriber_id, subscribers.c.email_hash == deliveries.c.email_hash),
 )
 
 
@@ -136,15 +145,13 @@ def claim(
             suppressions.c.reason.label("suppression"),
         )
         .select_from(
-            deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-            .outerjoin(
+            DELIVERY_PERSON.outerjoin(
                 memberships,
                 and_(
                     memberships.c.subscriber_id == deliveries.c.subscriber_id,
                     memberships.c.list_id == send.list_id,
                 ),
-            )
-            .outerjoin(suppressions, suppressions.c.email_hash == deliveries.c.email_hash)
+            ).outerjoin(suppressions, suppressions.c.email_hash == deliveries.c.email_hash)
         )
         .where(
             deliveries.c.send_id == send.id,
@@ -166,7 +173,15 @@ def claim(
         reason = _skip_reason(row)
         if reason is None:
             claimed.append(
-                ClaimedRow(row.id, row.subscriber_id, row.email, row.name, row.language, row.attempts + 1)
+                ClaimedRow(
+                    row.id,
+                    row.subscriber_id,
+                    row.email,
+                    row.name,
+                    row.language,
+                    row.attempts + 1,
+                    row.link_key,
+                )
             )
         else:
             skipped.append({"b_id": row.id, "b_error": reason})
@@ -406,7 +421,7 @@ def interrupted_batches(conn: Connection, send_id: int) -> list[InterruptedBatch
             deliveries.c.updated_at,
             deliveries.c.not_before,
         )
-        .select_from(deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id))
+        .select_from(DELIVERY_PERSON)
         .where(deliveries.c.send_id == send_id, deliveries.c.state == "sending")
         .order_by(deliveries.c.id)
     )
@@ -422,7 +437,13 @@ def interrupted_batches(conn: Connection, send_id: int) -> list[InterruptedBatch
             batch.not_before = max(batch.not_before, due) if batch.not_before else due
         batch.rows.append(
             ClaimedRow(
-                row.id, row.subscriber_id, row.email or "", row.name, row.language or "da", row.attempts
+                row.id,
+                row.subscriber_id,
+                row.email or "",
+                row.name,
+                row.language or "da",
+                row.attempts,
+                row.link_key or "",
             )
         )
     return list(batches.values())

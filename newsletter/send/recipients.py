@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from newsletter.config import Settings
+from newsletter.links import person_links
 from newsletter.providers.base import Recipient
 from newsletter.render import recipient_values
 from newsletter.send.ledger import ClaimedRow
-from newsletter.tokens import Signer
+from newsletter.tokens import SAMPLE_OWNER, LinkOwner, Signer
 
 
 def list_unsubscribe_headers(settings: Settings, unsubscribe_url: str) -> dict[str, str]:
@@ -45,29 +46,27 @@ class RecipientBuilder:
         self.signer = signer or Signer()
         self.web_url = settings.url(f"issues/{issue}")
 
-    def values(self, *, subscriber_id: int, email: str, name: str | None) -> tuple[dict[str, str], str]:
+    def values(self, *, owner: LinkOwner, email: str, name: str | None) -> tuple[dict[str, str], str]:
         """The merge values and the unsubscribe URL for one subscriber."""
-        unsubscribe_url = self.settings.url(
-            f"u/{self.signer.unsubscribe_token(subscriber_id, self.list_id, self.issue)}"
-        )
-        preferences_url = self.settings.url(f"preferences/{self.signer.preferences_token(subscriber_id)}")
+        links = person_links(self.settings, self.signer, owner, self.list_id, self.issue)
         # The same values build, preview and the archive use: one fallback for a missing name.
         values = recipient_values(
             self.settings,
             email=email,
             name=name,
-            unsubscribe_url=unsubscribe_url,
-            preferences_url=preferences_url,
+            unsubscribe_url=links.unsubscribe_url,
+            preferences_url=links.preferences_url,
             web_url=self.web_url,
             lang=self.lang,
         )
-        return values, unsubscribe_url
+        return values, links.unsubscribe_url
 
     def headers(self, unsubscribe_url: str) -> Mapping[str, str]:
         return list_unsubscribe_headers(self.settings, unsubscribe_url)
 
     def for_row(self, row: ClaimedRow) -> Recipient:
-        values, unsubscribe_url = self.values(subscriber_id=row.subscriber_id, email=row.email, name=row.name)
+        owner = LinkOwner(row.subscriber_id, row.link_key)
+        values, unsubscribe_url = self.values(owner=owner, email=row.email, name=row.name)
         return Recipient(
             email=row.email,
             name=row.name,
@@ -81,8 +80,9 @@ class RecipientBuilder:
         )
 
     def for_test(self, email: str, *, subscriber_id: int = 0, name: str | None = None) -> Recipient:
-        """A ``--test`` recipient: real-looking links, no ledger row behind it."""
-        values, unsubscribe_url = self.values(subscriber_id=subscriber_id, email=email, name=name)
+        """A ``--test`` recipient: real-looking links that act on nobody, no ledger row behind it."""
+        owner = LinkOwner(subscriber_id, SAMPLE_OWNER.link_key)
+        values, unsubscribe_url = self.values(owner=owner, email=email, name=name)
         return Recipient(
             email=email,
             name=name,

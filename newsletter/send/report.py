@@ -47,7 +47,7 @@ class SendStatus:
 def _problems(engine: Engine, send_id: int, state: str, limit: int | None) -> list[RowProblem]:
     query = (
         select(deliveries.c.id, subscribers.c.email, deliveries.c.attempts, deliveries.c.error)
-        .select_from(deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id))
+        .select_from(ledger.DELIVERY_PERSON)  # the person only while id and address hash agree
         .where(deliveries.c.send_id == send_id, deliveries.c.state == state)
         .order_by(deliveries.c.id)
     )

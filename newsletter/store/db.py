@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
@@ -130,13 +130,28 @@ def create(url: str) -> Engine:
 def migrate(engine: Engine) -> None:
     """Bring the database to the newest schema (a no-op when it is already there)."""
     config = alembic_config()
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            current = MigrationContext.configure(connection).get_current_revision()
-            head = ScriptDirectory.from_config(config).get_current_head()
-            if current != head:
-                command.upgrade(config, "head")
+        with engine.connect() as connection:
+            if sqlite:
+                # Some revisions rebuild a table (SQLite cannot alter one in place): dropping the
+                # old copy must not cascade into the tables that point at it. The pragma only
+                # takes effect outside a transaction, hence before the migration's own.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    config.attributes["connection"] = connection
+                    current = MigrationContext.configure(connection).get_current_revision()
+                    head = ScriptDirectory.from_config(config).get_current_head()
+                    if current != head:
+                        command.upgrade(config, "head")
+                        if sqlite:
+                            _check_foreign_keys(connection)
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
     except OperationalError as exc:
         raise DatabaseUnavailable(
             f"database {safe_url(str(engine.url))} does not answer: "
@@ -145,6 +160,17 @@ def migrate(engine: Engine) -> None:
         ) from exc
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable(f"database {safe_url(str(engine.url))}: {exc}") from exc
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """Refuse (and so roll back) a migration that left a row pointing at nothing."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        tables = ", ".join(sorted({str(row[0]) for row in broken}))
+        raise DatabaseUnavailable(
+            f"the schema upgrade left rows in {tables} pointing at missing rows — nothing was "
+            "changed; restore the database from a backup and report this"
+        )
 
 
 def open_engine(url: str) -> Engine:

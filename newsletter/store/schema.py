@@ -16,6 +16,8 @@ leave no readable address behind.
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -30,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 NAMING_CONVENTION = {
@@ -41,6 +44,17 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# Tables whose ids reach the outside world (links, ledger, provider metadata) say
+# ``sqlite_autoincrement=True``: an id is never handed out twice. Without it SQLite gives the next
+# row max(id) + 1, so an erased person's id went to the next sign-up. PostgreSQL sequences never
+# reuse, and ignore the option.
+
+
+def new_link_key() -> str:
+    """A subscriber's link key: random, made once, never recycled (see ``subscribers.link_key``)."""
+    return secrets.token_urlsafe(12)
+
 
 SUBSCRIBER_STATUSES = ("active", "bounced", "complained")
 MEMBERSHIP_STATES = ("pending", "subscribed", "unsubscribed")
@@ -70,7 +84,14 @@ subscribers = Table(
     Column("status", String(16), nullable=False, server_default="active"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Every signed link carries this key and is refused when it does not match: a link can act
+    # only on the person it was made for, even if their id were ever given to someone else.
+    Column("link_key", String(32), nullable=False, unique=True, default=new_link_key),
+    # People who existed before link keys (revision 0004): links already mailed to them carry no
+    # key (token version 1) and are honoured for them only, never for anyone created since.
+    Column("v1_links", Boolean, nullable=False, server_default=false(), default=False),
     CheckConstraint("status IN ('active', 'bounced', 'complained')", name="status"),
+    sqlite_autoincrement=True,
 )
 
 lists = Table(
@@ -84,6 +105,7 @@ lists = Table(
     # The consent text shown on the sign-up page; logged with every confirmation.
     Column("consent_text", Text, nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
 )
 
 memberships = Table(
@@ -116,6 +138,7 @@ consent_log = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     CheckConstraint("method IN ('import', 'form', 'api', 'manual')", name="method"),
     Index("ix_consent_log_subscriber", "subscriber_id"),
+    sqlite_autoincrement=True,
 )
 
 suppressions = Table(
@@ -144,6 +167,7 @@ sends = Table(
     # connection): no batch of this send is posted before this moment, not even by a restarted run.
     Column("not_before", DateTime(timezone=True)),
     UniqueConstraint("issue", "list_id", name="uq_sends_issue_list"),
+    sqlite_autoincrement=True,
 )
 
 deliveries = Table(
@@ -173,6 +197,7 @@ deliveries = Table(
     Index("ix_deliveries_send_state", "send_id", "state", "id"),
     Index("ix_deliveries_message_id", "message_id"),
     Index("ix_deliveries_subscriber", "subscriber_id"),
+    sqlite_autoincrement=True,
 )
 
 events = Table(
@@ -191,6 +216,7 @@ events = Table(
     Column("raw", JSON, nullable=False),
     UniqueConstraint("provider", "provider_event_id", name="uq_events_provider_event"),
     Index("ix_events_delivery", "delivery_id"),
+    sqlite_autoincrement=True,
 )
 
 # One-time webhook tokens (Mailgun's): a signature that covers no event may be used once. Keyed by

@@ -23,6 +23,7 @@ suppression entry come from provider events.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -37,6 +38,7 @@ from newsletter.store.schema import (
     consent_log,
     lists,
     memberships,
+    new_link_key,
     subscribers,
     suppressions,
 )
@@ -49,6 +51,7 @@ from newsletter.store.suppression import (  # noqa: F401
     suppress,
     suppression_reason,
 )
+from newsletter.tokens import LinkOwner
 
 Outcome = Literal["added", "updated", "unchanged"]
 
@@ -78,6 +81,13 @@ class SubscriberRow:
     status: str
     created_at: datetime
     updated_at: datetime
+    link_key: str
+    v1_links: bool = False
+
+    @property
+    def link_owner(self) -> LinkOwner:
+        """What the links made for this person carry (see :mod:`newsletter.links`)."""
+        return LinkOwner(self.id, self.link_key)
 
 
 def _subscriber(row: Row) -> SubscriberRow:
@@ -91,6 +101,8 @@ def _subscriber(row: Row) -> SubscriberRow:
         status=row.status,
         created_at=aware(row.created_at),
         updated_at=aware(row.updated_at),
+        link_key=row.link_key,
+        v1_links=bool(row.v1_links),
     )
 
 
@@ -111,6 +123,21 @@ def get_subscriber_by_hash(conn: Connection, hashed: str) -> SubscriberRow | Non
 def get_subscriber_by_id(conn: Connection, subscriber_id: int) -> SubscriberRow | None:
     row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
     return _subscriber(row) if row else None
+
+
+def subscriber_for_link(conn: Connection, subscriber_id: int, link_key: str | None) -> SubscriberRow | None:
+    """The person a signed link was made for, or None when that person no longer exists.
+
+    The id finds the row; the key the link carries must be the row's own, so a link never
+    acts on someone who got the id later. A link without a key (token version 1, mailed
+    before revision 0004) is honoured only for people who existed then (``v1_links``).
+    """
+    found = get_subscriber_by_id(conn, subscriber_id)
+    if found is None:
+        return None
+    if link_key is None:
+        return found if found.v1_links else None
+    return found if hmac.compare_digest(found.link_key, link_key) else None
 
 
 def membership_state(conn: Connection, subscriber_id: int, list_id: int) -> str | None:
@@ -183,6 +210,8 @@ def _insert_subscriber(
         "status": "active",
         "created_at": now,
         "updated_at": now,
+        "link_key": new_link_key(),
+        "v1_links": False,
     }
     new_id = conn.execute(subscribers.insert().values(**values).returning(subscribers.c.id)).scalar_one()
     return SubscriberRow(id=new_id, **values)  # type: ignore[arg-type]

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from newsletter.errors import ProviderPermanent
+from newsletter.links import confirm_url
 from newsletter.providers.base import Batch, Content, Outcome, Recipient
 from newsletter.store.lists import ListRow
+from newsletter.tokens import LinkOwner
 
 if TYPE_CHECKING:
     from newsletter.web.app import WebContext
@@ -82,17 +84,16 @@ def confirmation_content(context: WebContext, the_list: ListRow, lang: str) -> C
 
 
 def send_confirmation(
-    context: WebContext, the_list: ListRow, subscriber_id: int, email: str, name: str | None, lang: str
+    context: WebContext, the_list: ListRow, owner: LinkOwner, email: str, name: str | None, lang: str
 ) -> None:
     """Send one confirmation email; raises ProviderError when the provider refuses it."""
     content = confirmation_content(context, the_list, lang)
-    token = context.signer.confirm_token(subscriber_id, the_list.id)
-    confirm_url = context.settings.url(f"confirm/{token}")
+    url = confirm_url(context.settings, context.signer, owner, the_list.id)
     recipient = Recipient(
         email=email,
         name=name,
-        values={"name": name or "", "email": email, "confirm_url": confirm_url},
-        metadata={"nl_subscriber": str(subscriber_id), "nl_kind": "confirm"},
+        values={"name": name or "", "email": email, "confirm_url": url},
+        metadata={"nl_subscriber": str(owner.subscriber_id), "nl_kind": "confirm"},
     )
     results = context.provider.send_batch(Batch(content=content, recipients=[recipient]))
     if not results or results[0].outcome is not Outcome.ACCEPTED:

@@ -22,7 +22,7 @@ from newsletter.store import lists as list_store
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise
 from newsletter.store.lists import ListRow
-from newsletter.tokens import ConfirmClaim
+from newsletter.tokens import ConfirmClaim, LinkOwner
 from newsletter.web.app import WebContext, in_thread, web
 from newsletter.web.confirm_mail import send_confirmation
 from newsletter.web.security import CSRF_COOKIE, CSRF_FIELD
@@ -96,7 +96,7 @@ async def subscribe_form(request: Request) -> Response:
 
 @dataclass(frozen=True)
 class _SignUp:
-    subscriber_id: int
+    owner: LinkOwner
     email: str
     name: str | None
     send_confirmation: bool
@@ -120,7 +120,7 @@ def _register_sign_up(
         if row is None:  # suppressed: say nothing, send nothing
             return None
         state = subscriber_store.membership_state(conn, row.id, the_list.id)
-        return _SignUp(row.id, row.email, row.name, state == "pending")
+        return _SignUp(row.link_owner, row.email, row.name, state == "pending")
 
 
 async def subscribe_submit(request: Request) -> Response:
@@ -176,12 +176,12 @@ async def subscribe_submit(request: Request) -> Response:
 
 def _send_confirmation_logged(context: WebContext, the_list: ListRow, sign_up: _SignUp, lang: str) -> None:
     try:
-        send_confirmation(context, the_list, sign_up.subscriber_id, sign_up.email, sign_up.name, lang)
+        send_confirmation(context, the_list, sign_up.owner, sign_up.email, sign_up.name, lang)
     except (ProviderError, RenderError) as exc:
         log.error(
             "confirmation email for list %s (subscriber %s) could not be sent: %s — they can sign up again",
             the_list.name,
-            sign_up.subscriber_id,
+            sign_up.owner.subscriber_id,
             exc,
         )
 
@@ -215,8 +215,12 @@ async def _bad_confirm_link(
     the_list = None
     if isinstance(exc, TokenExpired):
         # The signature is good, only old: the list it names is trustworthy enough to link to.
-        claim = context.signer.read_confirm(token, max_age_seconds=_CENTURY_SECONDS)
-        the_list = await in_thread(_list_or_none, context, claim.list_id)
+        try:
+            claim = context.signer.read_confirm(token, max_age_seconds=_CENTURY_SECONDS)
+        except TokenError:  # old and unusable too: the plain "expired" page without a link
+            claim = None
+        if claim is not None:
+            the_list = await in_thread(_list_or_none, context, claim.list_id)
     return _token_problem(context, request, lang, exc, the_list)
 
 
@@ -246,12 +250,13 @@ async def confirm_page(request: Request) -> Response:
 def _confirm(context: WebContext, claim: ConfirmClaim, the_list: ListRow, ip: str) -> bool | None:
     """True when confirmed now, False when it already was, None when the person is gone."""
     with context.write() as conn:
-        subscriber = subscriber_store.get_subscriber_by_id(conn, claim.subscriber_id)
+        # Only the person the link was made for: a recycled id must not confirm someone else.
+        subscriber = subscriber_store.subscriber_for_link(conn, claim.subscriber_id, claim.link_key)
         if subscriber is None:
             return None
         changed = subscriber_store.confirm(
             conn,
-            claim.subscriber_id,
+            subscriber.id,
             claim.list_id,
             ip=ip,
             consent_text=the_list.consent_text,
@@ -260,7 +265,7 @@ def _confirm(context: WebContext, claim: ConfirmClaim, the_list: ListRow, ip: st
         )
         if changed:
             return True
-        state = subscriber_store.membership_state(conn, claim.subscriber_id, claim.list_id)
+        state = subscriber_store.membership_state(conn, subscriber.id, claim.list_id)
         return False if state == "subscribed" else None
 
 

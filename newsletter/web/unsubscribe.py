@@ -20,11 +20,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from newsletter.errors import NotFound, TokenError
+from newsletter.links import preferences_path
 from newsletter.store import lists as list_store
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.lists import ListRow, utcnow
 from newsletter.store.schema import consent_log, memberships
-from newsletter.tokens import UnsubscribeClaim
+from newsletter.tokens import LinkOwner, PreferencesClaim, UnsubscribeClaim
 from newsletter.web.app import WebContext, in_thread, web
 from newsletter.web.i18n import translator
 
@@ -37,17 +38,20 @@ _ONE_CLICK_BODY = f"{ONE_CLICK_FIELD}={ONE_CLICK_VALUE}".encode()
 class _Target:
     """Who an unsubscribe link is for and which list (None: every list)."""
 
-    subscriber_id: int
+    owner: LinkOwner | None  # None: the person the link was made for no longer exists
     language: str | None
     the_list: ListRow | None
-    known: bool
     list_gone: bool = False  # the link names a list that has since been deleted
     already: bool = False  # already unsubscribed from the list (or has no membership on it)
+
+    @property
+    def known(self) -> bool:
+        return self.owner is not None
 
 
 def _target(context: WebContext, claim: UnsubscribeClaim) -> _Target:
     with context.read() as conn:
-        subscriber = subscriber_store.get_subscriber_by_id(conn, claim.subscriber_id)
+        subscriber = subscriber_store.subscriber_for_link(conn, claim.subscriber_id, claim.link_key)
         the_list = None
         gone = already = False
         if claim.list_id is not None:
@@ -56,16 +60,20 @@ def _target(context: WebContext, claim: UnsubscribeClaim) -> _Target:
             except NotFound:
                 gone = True
             if the_list is not None and subscriber is not None:
-                state = subscriber_store.membership_state(conn, claim.subscriber_id, the_list.id)
+                state = subscriber_store.membership_state(conn, subscriber.id, the_list.id)
                 already = state in (None, "unsubscribed")
         return _Target(
-            claim.subscriber_id,
+            subscriber.link_owner if subscriber else None,
             subscriber.language if subscriber else None,
             the_list,
-            subscriber is not None,
             gone,
             already,
         )
+
+
+def _preferences_url(context: WebContext, target: _Target) -> str:
+    # Made afresh from the person's row: an old (version 1) link leads on to a bound one.
+    return preferences_path(context.signer, target.owner) if target.owner else ""
 
 
 # The one-list unsubscribe every link and one-click request makes, as two statements built
@@ -92,19 +100,24 @@ _SOURCE_METHOD = "form"  # link and one-click both arrive through a web form (su
 def _unsubscribe(context: WebContext, claim: UnsubscribeClaim, source: str) -> bool:
     # An erased person has no memberships left, and a deleted list none either: a harmless no-op.
     with context.write() as conn:
+        # In the same transaction as the change: the link acts on the person it was made for
+        # or on nobody, never on whoever holds the id now.
+        subscriber = subscriber_store.subscriber_for_link(conn, claim.subscriber_id, claim.link_key)
+        if subscriber is None:
+            return False
         if claim.list_id is None:
-            return subscriber_store.unsubscribe(conn, claim.subscriber_id, None, source=source)
+            return subscriber_store.unsubscribe(conn, subscriber.id, None, source=source)
         now = utcnow()
         ended = conn.execute(
             _END_MEMBERSHIP,
-            {"b_subscriber": claim.subscriber_id, "b_list": claim.list_id, "b_now": now, "b_source": source},
+            {"b_subscriber": subscriber.id, "b_list": claim.list_id, "b_now": now, "b_source": source},
         ).rowcount
         if not ended:
             return False
         conn.execute(
             _LOG_UNSUBSCRIBE,
             {
-                "subscriber_id": claim.subscriber_id,
+                "subscriber_id": subscriber.id,
                 "list_id": claim.list_id,
                 "action": "unsubscribe",
                 "method": _SOURCE_METHOD,
@@ -142,7 +155,7 @@ async def unsubscribe_page(request: Request) -> Response:
         lang,
         target=target,
         action=request.url.path,
-        preferences_url="/preferences/" + context.signer.preferences_token(claim.subscriber_id),
+        preferences_url=_preferences_url(context, target),
     )
 
 
@@ -176,7 +189,7 @@ async def unsubscribe_submit(request: Request) -> Response:
         "unsubscribed.html",
         lang,
         target=target,
-        preferences_url="/preferences/" + context.signer.preferences_token(claim.subscriber_id),
+        preferences_url=_preferences_url(context, target),
     )
 
 
@@ -196,24 +209,25 @@ class _Preferences:
     memberships: list[tuple[ListRow, str]]
 
 
-def _preferences(context: WebContext, subscriber_id: int) -> _Preferences | None:
+def _preferences(context: WebContext, claim: PreferencesClaim) -> _Preferences | None:
     with context.read() as conn:
-        subscriber = subscriber_store.get_subscriber_by_id(conn, subscriber_id)
+        subscriber = subscriber_store.subscriber_for_link(conn, claim.subscriber_id, claim.link_key)
         if subscriber is None:
             return None
-        return _Preferences(subscriber.language, subscriber_store.memberships_of(conn, subscriber_id))
+        return _Preferences(subscriber.language, subscriber_store.memberships_of(conn, subscriber.id))
 
 
-def _apply_preferences(context: WebContext, subscriber_id: int, keep: set[int], leave_all: bool) -> None:
+def _apply_preferences(context: WebContext, claim: PreferencesClaim, keep: set[int], leave_all: bool) -> None:
     with context.write() as conn:
-        if subscriber_store.get_subscriber_by_id(conn, subscriber_id) is None:
+        subscriber = subscriber_store.subscriber_for_link(conn, claim.subscriber_id, claim.link_key)
+        if subscriber is None:
             return
         if leave_all:
-            subscriber_store.unsubscribe(conn, subscriber_id, None, source="preferences")
+            subscriber_store.unsubscribe(conn, subscriber.id, None, source="preferences")
             return
-        for the_list, state in subscriber_store.memberships_of(conn, subscriber_id):
+        for the_list, state in subscriber_store.memberships_of(conn, subscriber.id):
             if state != "unsubscribed" and the_list.id not in keep:
-                subscriber_store.unsubscribe(conn, subscriber_id, the_list.id, source="preferences")
+                subscriber_store.unsubscribe(conn, subscriber.id, the_list.id, source="preferences")
 
 
 async def preferences_page(request: Request) -> Response:
@@ -223,12 +237,12 @@ async def preferences_page(request: Request) -> Response:
 async def preferences_submit(request: Request) -> Response:
     context = web(request)
     try:
-        subscriber_id = context.signer.read_preferences(request.path_params["token"])
+        claim = context.signer.read_preferences(request.path_params["token"])
     except TokenError:
         return _bad_link(context, request)
     form = await request.form()
     keep = {list_id for value in form.getlist("keep") if (list_id := _list_id(value)) is not None}
-    await context.in_writer(_apply_preferences, context, subscriber_id, keep, "leave_all" in form)
+    await context.in_writer(_apply_preferences, context, claim, keep, "leave_all" in form)
     return await _preferences_response(request, saved=True, form_lang=str(form.get("lang") or ""))
 
 
@@ -241,10 +255,10 @@ def _list_id(value: object) -> int | None:
 async def _preferences_response(request: Request, *, saved: bool, form_lang: str = "") -> Response:
     context = web(request)
     try:
-        subscriber_id = context.signer.read_preferences(request.path_params["token"])
+        claim = context.signer.read_preferences(request.path_params["token"])
     except TokenError:
         return _bad_link(context, request)
-    found = await in_thread(_preferences, context, subscriber_id)
+    found = await in_thread(_preferences, context, claim)
     lang = context.language(request, form_lang, found.language if found else None)
     return context.page(
         request,

@@ -178,7 +178,13 @@ def test_recipient_from_the_store(settings: Settings) -> None:
         create_list(connection, "erhverv", "Erhvervsnyt")
         row = add_subscriber(connection, "Ida@Example.com", "erhverv", name="Ida Jensen")
     person = recipient_from_store(settings, " ida@example.com ")
-    assert (person.email, person.name, person.subscriber_id) == ("Ida@example.com", "Ida Jensen", row.id)
+    assert (person.email, person.name, person.owner.subscriber_id) == (
+        "Ida@example.com",
+        "Ida Jensen",
+        row.id,
+    )
+    # Her name, never her working links: a link clicked in a preview acts on nobody.
+    assert person.owner.link_key != row.link_key
 
 
 def test_unknown_store_recipient_is_one_clear_line(settings: Settings) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from newsletter.errors import ConfigError, TokenError, TokenExpired
-from newsletter.tokens import ConfirmClaim, Signer, UnsubscribeClaim
+from newsletter.tokens import ConfirmClaim, LinkOwner, PreferencesClaim, Signer, UnsubscribeClaim
+
+ANN = LinkOwner(42, "ann-link-key-123")
+BO = LinkOwner(9, "bo-link-key-4567")
 
 
 @pytest.fixture
@@ -14,24 +17,30 @@ def signer() -> Signer:
 
 
 def test_unsubscribe_round_trip(signer: Signer) -> None:
-    token = signer.unsubscribe_token(42, 7, "2019-12-20-tak-for-et-godt-2019")
-    assert signer.read_unsubscribe(token) == UnsubscribeClaim(42, 7, "2019-12-20-tak-for-et-godt-2019")
-    assert signer.read_unsubscribe(signer.unsubscribe_token(42, None)) == UnsubscribeClaim(42, None, None)
+    token = signer.unsubscribe_token(ANN, 7, "2019-12-20-tak-for-et-godt-2019")
+    assert signer.read_unsubscribe(token) == UnsubscribeClaim(
+        42, 7, "2019-12-20-tak-for-et-godt-2019", ANN.link_key
+    )
+    assert signer.read_unsubscribe(signer.unsubscribe_token(ANN, None)) == UnsubscribeClaim(
+        42, None, None, ANN.link_key
+    )
 
 
 def test_token_is_url_safe_and_holds_no_address(signer: Signer) -> None:
-    token = signer.unsubscribe_token(42, 7, "issue")
+    token = signer.unsubscribe_token(ANN, 7, "issue")
     assert all(c.isalnum() or c in "-_." for c in token)
     assert "@" not in token
 
 
 def test_preferences_and_confirm_round_trip(signer: Signer) -> None:
-    assert signer.read_preferences(signer.preferences_token(9)) == 9
-    assert signer.read_confirm(signer.confirm_token(9, 3), max_age_seconds=60) == ConfirmClaim(9, 3)
+    assert signer.read_preferences(signer.preferences_token(BO)) == PreferencesClaim(9, BO.link_key)
+    assert signer.read_confirm(signer.confirm_token(BO, 3), max_age_seconds=60) == ConfirmClaim(
+        9, 3, BO.link_key
+    )
 
 
 def test_tampered_token_is_refused(signer: Signer) -> None:
-    token = signer.unsubscribe_token(42, 7)
+    token = signer.unsubscribe_token(ANN, 7)
     tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
     with pytest.raises(TokenError, match="this link is not valid — copy the whole link"):
         signer.read_unsubscribe(tampered)
@@ -40,22 +49,22 @@ def test_tampered_token_is_refused(signer: Signer) -> None:
 def test_token_from_another_key_is_refused(signer: Signer) -> None:
     other = Signer("another-secret-key-0123456789")
     with pytest.raises(TokenError):
-        signer.read_unsubscribe(other.unsubscribe_token(42, 7))
+        signer.read_unsubscribe(other.unsubscribe_token(ANN, 7))
 
 
 def test_token_for_another_purpose_is_refused(signer: Signer) -> None:
     with pytest.raises(TokenError):
-        signer.read_unsubscribe(signer.preferences_token(42))
+        signer.read_unsubscribe(signer.preferences_token(ANN))
     with pytest.raises(TokenError):
-        signer.read_preferences(signer.unsubscribe_token(42, 7))
+        signer.read_preferences(signer.unsubscribe_token(ANN, 7))
     with pytest.raises(TokenError):
-        signer.read_confirm(signer.unsubscribe_token(42, 7), max_age_seconds=60)
+        signer.read_confirm(signer.unsubscribe_token(ANN, 7), max_age_seconds=60)
 
 
 def test_expired_confirmation_says_sign_up_again(signer: Signer, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    token = signer.confirm_token(9, 3)
+    token = signer.confirm_token(BO, 3)
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 8 * 86400)
     with pytest.raises(TokenExpired, match="has expired — sign up again"):

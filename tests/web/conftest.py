@@ -26,6 +26,7 @@ from newsletter.store import subscribers as subscriber_store
 from newsletter.store.db import open_engine
 from newsletter.store.lists import ListRow, utcnow
 from newsletter.store.schema import deliveries, sends
+from newsletter.tokens import LinkOwner
 from newsletter.web import RateLimits, create_app
 
 BASE = "https://nyhedsbrev.example.org"
@@ -132,6 +133,14 @@ def add_member(
             consent_text="test",
         )
         return row.id
+
+
+def owner_of(engine: Engine, subscriber_id: int) -> LinkOwner:
+    """What links made for this subscriber carry (id and link key)."""
+    with engine.connect() as conn:
+        row = subscriber_store.get_subscriber_by_id(conn, subscriber_id)
+    assert row is not None, f"no subscriber {subscriber_id}"
+    return row.link_owner
 
 
 def membership(engine: Engine, subscriber_id: int, list_id: int) -> str | None:

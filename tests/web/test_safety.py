@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from newsletter.cli import main
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
+from newsletter.tokens import LinkOwner
 from newsletter.web import archive, create_app
 from newsletter.web.security import SlidingWindowLimiter
 from tests.web.conftest import AppClient
@@ -121,7 +122,7 @@ def test_error_while_unsubscribing_is_a_plain_500_with_headers(
     client = AppClient(app, raise_app_exceptions=False)
     try:
         answer = client.post(
-            f"/u/{Signer().unsubscribe_token(1, 1)}",
+            f"/u/{Signer().unsubscribe_token(LinkOwner(1, 'k'), 1)}",
             content=b"List-Unsubscribe=One-Click",
             headers={"content-type": "application/x-www-form-urlencoded"},
         )

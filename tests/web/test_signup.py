@@ -24,6 +24,7 @@ from tests.web.conftest import (
     csrf_token,
     membership,
     outbox_messages,
+    owner_of,
     sign_up,
     text_part,
 )
@@ -190,7 +191,9 @@ def test_oversize_form_is_413(client: AppClient, engine: Engine) -> None:
 
 def test_forged_confirmation_token(client: AppClient, engine: Engine, erhverv: ListRow) -> None:
     subscriber_id = add_member(engine, "a@example.com")
-    forged = Signer("another-secret-key-0123456789").confirm_token(subscriber_id, erhverv.id)
+    forged = Signer("another-secret-key-0123456789").confirm_token(
+        owner_of(engine, subscriber_id), erhverv.id
+    )
     for response in (client.get(f"/confirm/{forged}"), client.post(f"/confirm/{forged}", data={})):
         assert response.status_code == 400
         assert "Linket virker ikke" in response.text
@@ -208,7 +211,7 @@ def test_expired_confirmation_token(
     eight_days_ago = time.time() - 8 * 86400
     with monkeypatch.context() as patch:
         patch.setattr(time, "time", lambda: eight_days_ago)
-        token = Signer().confirm_token(person.id, erhverv.id)
+        token = Signer().confirm_token(person.link_owner, erhverv.id)
     page = client.post(f"/confirm/{token}", data={})
     assert page.status_code == 410
     assert "Linket er udløbet" in page.text
