@@ -6,7 +6,7 @@ event. The table makes each token usable once; the data step removes the
 signing material already kept in ``events.raw``.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 
 import json
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
