@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.errors import ConfigError
+from newsletter.safe_text import header_text_problem
 
 CONFIG_ENV_VAR = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG_NAME = "newsletter.toml"
@@ -150,13 +151,13 @@ def settings_from_dict(
     base_dir = root or (path.parent if path else Path.cwd())
 
     organisation = Organisation(
-        name=reader.text("organisation", "name", required=True),
+        name=reader.text("organisation", "name", required=True, header=True),
         address=reader.text("organisation", "address", required=True),
         website=reader.url("organisation", "website"),
         logo_url=reader.url("organisation", "logo_url"),
     )
     sender = Sender(
-        name=reader.text("sender", "name", required=True),
+        name=reader.text("sender", "name", required=True, header=True),
         email=reader.email("sender", "email", required=True),
         reply_to=reader.email("sender", "reply_to"),
         unsubscribe_mailto=reader.email("sender", "unsubscribe_mailto"),
@@ -176,7 +177,9 @@ def settings_from_dict(
         name=provider_name,
         base_url=reader.url("provider", "base_url", default=PROVIDER_DEFAULT_BASE_URL.get(provider_name, "")),
         outbox_dir=base_dir / reader.text("provider", "outbox_dir", default="outbox"),
-        mailgun_domain=reader.text("provider", "mailgun_domain", required=provider_name == "mailgun"),
+        mailgun_domain=reader.text(
+            "provider", "mailgun_domain", required=provider_name == "mailgun", header=True
+        ),
         batch_size=reader.integer(
             "provider", "batch_size", default=min(100, max_batch), low=1, high=max_batch
         ),
@@ -184,11 +187,11 @@ def settings_from_dict(
         concurrency=reader.integer("provider", "concurrency", default=1, low=1, high=64),
         max_attempts=reader.integer("provider", "max_attempts", default=5, low=1, high=100),
         timeout_seconds=reader.number("provider", "timeout_seconds", default=30.0, low=0.1),
-        message_stream=reader.text("provider", "message_stream", default="broadcast"),
+        message_stream=reader.text("provider", "message_stream", default="broadcast", header=True),
     )
     sample = SampleRecipient(
         email=reader.email("sample", "email", default="modtager@example.com"),
-        name=reader.text("sample", "name", default="Jens Hansen"),
+        name=reader.text("sample", "name", default="Jens Hansen", header=True),
     )
     settings = Settings(
         path=path,
@@ -244,7 +247,10 @@ class _Reader:
     def _fail(self, table: str, key: str, problem: str) -> None:
         self.errors.append(f"[{table}] {key}: {problem}")
 
-    def text(self, table: str, key: str, *, required: bool = False, default: str = "") -> str:
+    def text(
+        self, table: str, key: str, *, required: bool = False, default: str = "", header: bool = False
+    ) -> str:
+        """A text field; ``header`` marks one that ends up in a mail header (From, Reply-To, …)."""
         value = self._raw(table, key)
         if isinstance(value, str):
             value = value.strip()
@@ -255,10 +261,20 @@ class _Reader:
         if not isinstance(value, str):
             self._fail(table, key, f"must be a text string in quotes, not {value!r}")
             return default
+        problem = header_text_problem(value) if header else None
+        if problem is not None:
+            # A line break in From or Reply-To would let the settings file forge headers.
+            self._fail(
+                table,
+                key,
+                f"{problem}, which a mail header cannot carry — write it on one line "
+                "in plain quotes, without \\n, \\r or \\t",
+            )
+            return default
         return value
 
     def email(self, table: str, key: str, *, required: bool = False, default: str = "") -> str:
-        value = self.text(table, key, required=required, default=default)
+        value = self.text(table, key, required=required, default=default, header=True)
         if not value:
             return value
         try:

@@ -27,6 +27,7 @@ from newsletter.config import LANGUAGES, Settings
 from newsletter.errors import IssueError
 from newsletter.markdown import Block, BodyError, Image, Section, parse_body
 from newsletter.personalize import neutralise
+from newsletter.safe_text import header_text_problem
 
 KNOWN_FIELDS = ("subject", "title", "preheader", "date", "template", "lang", "kicker")
 # Characters XML (so MJML) cannot hold; they arrive by pasting from word processors.
@@ -285,7 +286,18 @@ def _text_field(
         return ""
     if isinstance(value, dict | list):
         raise IssueError(path, f"{name}: must be a single line of text", lines.get(name))
-    return neutralise(str(value).strip())
+    text = str(value).strip()
+    # Subject and preheader become mail headers, where a line break starts a forged header
+    # ("Bcc: …"); YAML's "\r\n" escapes and folded blocks can put one there. Refused, not cleaned.
+    problem = header_text_problem(text)
+    if problem is not None:
+        raise IssueError(
+            path,
+            f"{name}: {problem} — write the {name} as one line of plain text "
+            "(no \\n, \\r or \\t escapes, no '|' block)",
+            lines.get(name),
+        )
+    return neutralise(text)
 
 
 def _date_field(path: Path, meta: dict[str, Any], lines: dict[str, int]) -> datetime.date | None:

@@ -4,6 +4,10 @@ Used by ``newsletter build`` (message.eml with a sample recipient) and the
 outbox provider, so that what the outbox holds is exactly what a mail client
 would receive. Non-ASCII subjects and names are encoded per RFC 2047 by the
 standard library's ``email`` package.
+
+Every header value is checked here once more, whatever validated it before: a
+control character or line separator raises :class:`~newsletter.safe_text.UnsafeText`
+instead of reaching a mail client (where ``\r\nBcc:`` would add a recipient).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from email.message import EmailMessage
 
 from newsletter.personalize import merge
 from newsletter.providers.base import Content, Recipient
+from newsletter.safe_text import check_header_text
 
 # Headers are never folded with RFC 2047 encoded-words just for length: a
 # List-Unsubscribe URL that long must stay a plain <https://…> for Gmail and
@@ -23,7 +28,9 @@ from newsletter.providers.base import Content, Recipient
 _POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
-def _address(email_address: str, name: str | None) -> Address:
+def _address(email_address: str, name: str | None, what: str) -> Address:
+    check_header_text(email_address, f"{what} address")
+    check_header_text(name or "", f"{what} name")
     local, _, domain = email_address.rpartition("@")
     return Address(display_name=name or "", username=local, domain=domain)
 
@@ -38,16 +45,16 @@ def build_message(
     """The message ``recipient`` would receive, both parts merged and all headers set."""
     html_part, text_part = merge(content.html, content.text, recipient.values)
     message = EmailMessage(policy=_POLICY)
-    message["From"] = _address(content.from_email, content.from_name)
-    message["To"] = _address(recipient.email, recipient.name)
+    message["From"] = _address(content.from_email, content.from_name, "From")
+    message["To"] = _address(recipient.email, recipient.name, "To")
     if content.reply_to:
-        message["Reply-To"] = content.reply_to
-    message["Subject"] = content.subject
+        message["Reply-To"] = check_header_text(content.reply_to, "Reply-To")
+    message["Subject"] = check_header_text(content.subject, "Subject")
     message["Date"] = email.utils.formatdate(localtime=False)
     domain = message_id_domain or content.from_email.rpartition("@")[2]
     message["Message-ID"] = email.utils.make_msgid(domain=domain)
     for name, value in {**dict(recipient.headers), **dict(extra_headers or {})}.items():
-        message[name] = value
+        message[check_header_text(name, "a header name")] = check_header_text(value, name)
     message.set_content(text_part, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html_part, subtype="html", charset="utf-8", cte="quoted-printable")
     return message

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from newsletter.cli import settings_of
 from newsletter.config import LANGUAGES
 from newsletter.errors import StoreError
+from newsletter.safe_text import terminal_text
 from newsletter.store import db
 from newsletter.store.audience import count_audience
 from newsletter.store.lists import all_lists, create_list, delete_list, get_list
@@ -108,17 +109,17 @@ def lists_show(ctx: click.Context, name: str | None) -> None:
             counts = state_counts(engine, row.id)
             click.echo(
                 f"{row.name:<16} {counts['mailable']:>9} {counts['pending']:>8} "
-                f"{counts['unsubscribed']:>13}  {row.title}"
+                f"{counts['unsubscribed']:>13}  {terminal_text(row.title)}"
             )
         return
     with engine.connect() as conn:
         row = get_list(conn, name)
     counts = state_counts(engine, row.id)
     click.echo(f"list:          {row.name}")
-    click.echo(f"title:         {row.title}")
-    click.echo(f"description:   {row.description}")
+    click.echo(f"title:         {terminal_text(row.title)}")
+    click.echo(f"description:   {terminal_text(row.description)}")
     click.echo(f"language:      {row.language}")
-    click.echo(f"consent text:  {row.consent_text}")
+    click.echo(f"consent text:  {terminal_text(row.consent_text)}")
     click.echo(f"created:       {row.created_at:%Y-%m-%d %H:%M} UTC")
     click.echo(
         f"members:       {counts['subscribed']} subscribed ({counts['mailable']} mailable), "

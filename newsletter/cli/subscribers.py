@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +24,7 @@ from newsletter.cli import settings_of
 from newsletter.cli.lists import StoreCommands, lists_group, state_counts, store_engine
 from newsletter.config import LANGUAGES
 from newsletter.errors import NotFound, StoreError
+from newsletter.safe_text import spreadsheet_cell, terminal_text
 from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.store.db import refuse_database_file
 from newsletter.store.gdpr import erase, export_data
@@ -71,6 +72,19 @@ def _output(out: str | None, database_url: str, *, encoding: str = "utf-8") -> I
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _spreadsheet_safe(writer: Any) -> Callable[[list[str]], None]:
+    """A row writer for a CSV export: every cell, header included, neutralised against formulas.
+
+    Names and attributes come from the public sign-up form and from imported
+    files, so any of them may be ``=HYPERLINK(…)``; see :mod:`newsletter.safe_text`.
+    """
+
+    def write(cells: list[str]) -> None:
+        writer.writerow([spreadsheet_cell(cell) for cell in cells])
+
+    return write
 
 
 # --- subscribers -------------------------------------------------------------------------
@@ -180,15 +194,17 @@ def subscribers_show(ctx: click.Context, email: str) -> None:
             raise NotFound(f"{address} is not a subscriber — add it with 'newsletter subscribers add'")
         held = memberships_of(conn, subscriber.id)
         suppressed = suppression_reason(conn, subscriber.email_hash)
-    click.echo(f"email:       {subscriber.email}")
-    click.echo(f"name:        {subscriber.name or ''}")
+    # Names and attributes come from sign-up forms and imported files: show, never obey, escapes.
+    safe = terminal_text
+    click.echo(f"email:       {safe(subscriber.email)}")
+    click.echo(f"name:        {safe(subscriber.name or '')}")
     click.echo(f"language:    {subscriber.language}")
     click.echo(f"status:      {subscriber.status}" + (f" (suppressed: {suppressed})" if suppressed else ""))
     click.echo(f"since:       {subscriber.created_at:%Y-%m-%d %H:%M} UTC")
     for key, value in sorted(subscriber.attributes.items()):
-        click.echo(f"{key + ':':<12} {value}")
+        click.echo(f"{safe(key) + ':':<12} {safe(str(value))}")
     for the_list, state in held:
-        click.echo(f"list:        {the_list.name} ({state})")
+        click.echo(f"list:        {safe(the_list.name)} ({state})")
 
 
 def _member_rows(engine: Engine, list_id: int, state: str | None) -> Iterator[Any]:
@@ -226,7 +242,7 @@ def subscribers_list(ctx: click.Context, list_name: str | None, state: str | Non
     with engine.connect() as conn:
         the_list = get_list(conn, _list_name(ctx, list_name))
     for row in _member_rows(engine, the_list.id, state):
-        click.echo(f"{row.email}\t{row.state}\t{row.name or ''}")
+        click.echo(f"{terminal_text(row.email)}\t{row.state}\t{terminal_text(row.name or '')}")
 
 
 @subscribers_group.command("count")
@@ -274,17 +290,18 @@ def subscribers_export(
     )
     with _output(out, str(engine.url), encoding="utf-8-sig" if excel else "utf-8") as handle:
         writer = csv.writer(handle, delimiter=";" if excel else ",", lineterminator="\n")
-        writer.writerow(["email", "name", "language", "state", "subscribed", *attribute_keys])
+        write = _spreadsheet_safe(writer)
+        write(["email", "name", "language", "state", "subscribed", *attribute_keys])
         for row in _member_rows(engine, the_list.id, state):
             attributes = row.attributes or {}
-            writer.writerow(
+            write(
                 [
                     row.email,
                     row.name or "",
                     row.language,
                     row.state,
                     row.created_at.strftime("%Y-%m-%d"),
-                    *(attributes.get(key, "") for key in attribute_keys),
+                    *(str(attributes.get(key, "")) for key in attribute_keys),
                 ]
             )
     if out:

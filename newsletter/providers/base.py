@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.safe_text import check_header_text
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,17 @@ class Content:
     reply_to: str = ""
     issue: str = ""  # slug, carried in metadata / tags
     tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The last guard before any provider: issue files and settings are checked when loaded,
+        # but no path may hand an adapter a subject that forges headers ("\r\nBcc: …").
+        for what, value in (
+            ("Subject", self.subject),
+            ("From name", self.from_name),
+            ("From address", self.from_email),
+            ("Reply-To", self.reply_to),
+        ):
+            check_header_text(value, what)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from newsletter.errors import ProviderPermanent
 from newsletter.mime import build_message
 from newsletter.providers._shared import check_batch_size
 from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.safe_text import UnsafeText
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -68,7 +69,12 @@ class OutboxProvider(Provider):
             ) from exc
         results: list[RecipientResult] = []
         for recipient in batch.recipients:
-            message = build_message(batch.content, recipient)
+            try:
+                message = build_message(batch.content, recipient)
+            except UnsafeText as exc:
+                # Refused before anything was written: provably not sent, so 'rejected', not 'unknown'.
+                results.append(RecipientResult(Outcome.REJECTED, reason=str(exc)))
+                continue
             target = folder / message_file_name(recipient)
             self._write_atomically(target, message.as_bytes())
             results.append(RecipientResult(Outcome.ACCEPTED, message_id=str(message["Message-ID"])))

@@ -17,12 +17,15 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from newsletter.config import LANGUAGES
 from newsletter.errors import ImportFileError
+from newsletter.safe_text import header_text_problem, stored_text_problem, unescape_spreadsheet_cell
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise
 
 # Header names are compared with case, spaces, '-' and '_' removed: "E-mail adresse" → "emailadresse".
@@ -63,6 +66,11 @@ class CsvRow:
 
 # --- reading the file --------------------------------------------------------------------
 
+# After decoding with surrogateescape: a byte that was not UTF-8, and a character that took
+# a valid multi-byte UTF-8 sequence.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+_MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")
+
 
 def _first_undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
     """(line, byte value) of the first byte ``encoding`` cannot decode, or None when it all decodes."""
@@ -84,26 +92,52 @@ def _first_undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Utf8Survey:
+    multibyte: bool  # at least one valid multi-byte sequence: somebody saved this as UTF-8
+    bad_bytes: int  # bytes that are not UTF-8
+
+
+def _survey_utf8(path: Path) -> _Utf8Survey:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    multibyte, bad_bytes = False, 0
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(1 << 20)
+            text = decoder.decode(block, final=not block)
+            multibyte = multibyte or _MULTIBYTE.search(text) is not None
+            bad_bytes += len(_NOT_UTF8.findall(text))
+            if not block:
+                return _Utf8Survey(multibyte, bad_bytes)
+
+
 def detect_encoding(path: Path) -> str:
-    """utf-16 (by BOM), utf-8-sig (with or without BOM) or cp1252, checked over the whole file."""
+    """utf-16 (by BOM), utf-8-sig (with or without BOM) or cp1252, decided for the whole file.
+
+    A file with valid UTF-8 multi-byte sequences is UTF-8 even when a few bytes
+    are not: reading it as Windows-1252 would turn every 'æ' into 'Ã¦' without
+    a word. Those bytes are reported by line instead (:func:`read_rows`).
+    Windows-1252 is chosen only for a file with no UTF-8 sequence at all.
+    """
     try:
         with path.open("rb") as handle:
             start = handle.read(4)
         if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             candidates: tuple[str, ...] = ("utf-16",)
         else:
+            survey = _survey_utf8(path)
+            if not survey.bad_bytes or survey.multibyte:
+                return "utf-8-sig"
             candidates = ("utf-8-sig", "cp1252")
-        for encoding in candidates:
-            problem = _first_undecodable(path, encoding)
-            if problem is None:
-                return encoding
+        problem = _first_undecodable(path, candidates[-1])
+        if problem is None:
+            return candidates[-1]
     except FileNotFoundError:
         raise ImportFileError(f"{path}: file not found — check the path") from None
     except IsADirectoryError:
         raise ImportFileError(f"{path}: is a folder, not a CSV file") from None
     except OSError as exc:
         raise ImportFileError(f"{path}: cannot read the file: {exc.strerror}") from exc
-    assert problem is not None
     line, byte = problem
     raise ImportFileError(
         f"{path}:{line}: not text in {' or '.join(ENCODING_NAMES[name] for name in candidates)} "
@@ -171,14 +205,50 @@ def _parse_language(raw: str) -> str | None:
     return value
 
 
+class _NumberedLines:
+    """The file's physical lines for :mod:`csv`, numbered, with a way to read some of them again.
+
+    ``taken`` holds the lines the current row was parsed from, so a row is
+    reported at the line it starts on, and the lines a stray quote swallowed can
+    be handed back and read as the rows they are.
+    """
+
+    def __init__(self, handle: IO[str], first_number: int) -> None:
+        self.handle = handle
+        self.next_number = first_number
+        self.pending: deque[tuple[int, str]] = deque()
+        self.taken: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _NumberedLines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pending:
+            numbered = self.pending.popleft()
+        else:
+            text = self.handle.readline()
+            if not text:
+                raise StopIteration
+            numbered = (self.next_number, text)
+            self.next_number += 1
+        self.taken.append(numbered)
+        return numbered[1]
+
+    def read_again(self, lines: list[tuple[int, str]]) -> None:
+        self.pending.extendleft(reversed(lines))
+
+
 def read_rows(path: Path, summary: SheetInfo) -> Iterator[CsvRow]:
     """Valid rows of the file; invalid ones are recorded in ``summary.rejected``.
 
     Raises :class:`ImportFileError` (before yielding anything) when the file as a
-    whole cannot be used.
+    whole cannot be used. No valid row is ever dropped without a line in
+    ``summary.rejected`` saying why.
     """
     summary.encoding = detect_encoding(path)
-    with path.open(encoding=summary.encoding, newline="") as handle:
+    # surrogateescape: a stray non-UTF-8 byte is kept as a marker and reported on its own row.
+    errors = "surrogateescape" if summary.encoding == "utf-8-sig" else "strict"
+    with path.open(encoding=summary.encoding, errors=errors, newline="") as handle:
         start, skipped_lines = 0, 0
         first_line = handle.readline()
         hint = _separator_hint(first_line)
@@ -189,34 +259,96 @@ def read_rows(path: Path, summary: SheetInfo) -> Iterator[CsvRow]:
             raise ImportFileError(f"{path}: the file is empty — the first line must be a header with 'email'")
         summary.delimiter = hint or _detect_delimiter(first_line)
         handle.seek(start)
-        reader = csv.reader(handle, delimiter=summary.delimiter)
+        lines = _NumberedLines(handle, skipped_lines + 1)
+        reader = csv.reader(lines, delimiter=summary.delimiter)
         try:
-            header = next(reader)
+            header = [unescape_spreadsheet_cell(cell) for cell in next(reader)]
         except csv.Error as exc:
             raise ImportFileError(
                 f"{path}:{skipped_lines + 1}: the header row is not valid CSV: {exc}"
             ) from None
-        email_at, name_at, language_at, attribute_columns = _column_roles(path, header, skipped_lines + 1)
-        line = skipped_lines + reader.line_num
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                summary.rejected.append(RowProblem(line + 1, f"not valid CSV: {exc}"))
-                line = skipped_lines + reader.line_num
-                continue
-            row_line, line = line + 1, skipped_lines + reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue  # Excel leaves blank lines at the end; they are nobody
-            candidate = _candidate(
-                cells, row_line, len(header), email_at, name_at, language_at, attribute_columns
-            )
-            if isinstance(candidate, RowProblem):
-                summary.rejected.append(candidate)
+        except StopIteration:
+            raise ImportFileError(
+                f"{path}: the file is empty — the first line must be a header with 'email'"
+            ) from None
+        _check_header_text(path, header, skipped_lines + 1)
+        roles = _column_roles(path, header, skipped_lines + 1)
+        yield from _data_rows(reader, lines, roles, len(header), summary)
+
+
+_Roles = tuple[int, int | None, int | None, dict[int, str]]
+
+
+def _data_rows(
+    reader: Any, lines: _NumberedLines, roles: _Roles, width: int, summary: SheetInfo
+) -> Iterator[CsvRow]:
+    email_at = roles[0]
+    while True:
+        lines.taken = []
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            taken = lines.taken
+            if len(taken) > 1:  # e.g. "field larger than field limit": a quote that never closed
+                summary.rejected.append(_open_quote(taken))
+                lines.read_again(taken[1:])
             else:
-                yield candidate
+                summary.rejected.append(RowProblem(taken[0][0] if taken else 0, f"not valid CSV: {exc}"))
+            continue
+        taken = lines.taken
+        if len(taken) > 1 and _swallowed_rows(taken[1:], reader.dialect.delimiter, email_at, width):
+            # A quoted value may span lines (a postal address), but not lines that are rows themselves.
+            summary.rejected.append(_open_quote(taken))
+            lines.read_again(taken[1:])
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue  # Excel leaves blank lines at the end; they are nobody
+        candidate = _candidate(cells, taken[0][0], width, *roles)
+        if isinstance(candidate, RowProblem):
+            summary.rejected.append(candidate)
+        else:
+            yield candidate
+
+
+def _open_quote(taken: list[tuple[int, str]]) -> RowProblem:
+    first, last = taken[0][0], taken[-1][0]
+    return RowProblem(
+        first,
+        f'a quote (") opens a value on this line and is not closed on it, so lines {first + 1}–{last} '
+        "were read into that value — remove the stray quote or add the closing one and import again; "
+        "this row was skipped, the lines after it are read as rows of their own",
+    )
+
+
+def _swallowed_rows(following: list[tuple[int, str]], delimiter: str, email_at: int, width: int) -> bool:
+    """Whether any of these lines, read on its own, is a row with an email address."""
+    for _number, text in following:
+        try:
+            cells = next(csv.reader([text], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        if email_at < len(cells) <= width:
+            try:
+                normalise(unescape_spreadsheet_cell(cells[email_at].strip()))
+            except InvalidAddress:
+                continue
+            return True
+    return False
+
+
+def _check_header_text(path: Path, header: list[str], line: int) -> None:
+    for cell in header:
+        undecodable = _NOT_UTF8.search(cell)
+        if undecodable is not None:
+            raise ImportFileError(
+                f"{path}:{line}: the header holds byte 0x{ord(undecodable.group()) - 0xDC00:02x}, "
+                "which is not UTF-8 like the rest of the file — save the sheet as 'CSV UTF-8' and import again"
+            )
+        problem = stored_text_problem(cell)
+        if problem is not None:
+            raise ImportFileError(f"{path}:{line}: column {cell!r} {problem} — rename the column")
 
 
 def _candidate(
@@ -230,8 +362,16 @@ def _candidate(
 ) -> CsvRow | RowProblem:
     if len(cells) > width and any(cell.strip() for cell in cells[width:]):
         return RowProblem(line, f"has {len(cells)} fields but the header has {width} — check the separators")
-    cells = cells + [""] * (width - len(cells))
-    raw_email = cells[email_at].strip()
+    undecodable = _undecodable_byte(cells)
+    if undecodable is not None:
+        return RowProblem(
+            line,
+            f"holds byte 0x{undecodable:02x}, which is not UTF-8 like the rest of the file — "
+            "retype this line's special letters (æ, ø, å …) or save the sheet as 'CSV UTF-8', then import again",
+        )
+    # An exported file marks formula-like cells with a leading "'": take exactly that mark off again.
+    cells = [unescape_spreadsheet_cell(cell.strip()) for cell in cells] + [""] * (width - len(cells))
+    raw_email = cells[email_at]
     if not raw_email:
         return RowProblem(line, "missing email address")
     try:
@@ -239,10 +379,27 @@ def _candidate(
         language = _parse_language(cells[language_at]) if language_at is not None else None
     except (InvalidAddress, ValueError) as exc:
         return RowProblem(line, str(exc))
-    name = cells[name_at].strip() if name_at is not None else ""
+    name = cells[name_at] if name_at is not None else ""
     if len(name) > MAX_NAME_LENGTH:
         return RowProblem(line, f"name is longer than {MAX_NAME_LENGTH} characters")
-    attributes = {
-        key: cells[index].strip() for index, key in attribute_columns.items() if cells[index].strip()
-    }
+    # The name becomes the To: header's display name; a NUL or line break must not get that far.
+    problem = header_text_problem(name)
+    if problem is not None:
+        return RowProblem(line, f"the name {problem} — delete it (it is often invisible) and import again")
+    attributes = {key: cells[index] for index, key in attribute_columns.items() if cells[index]}
+    for key, value in attributes.items():
+        problem = stored_text_problem(value)
+        if problem is not None:
+            return RowProblem(
+                line, f"column {key!r} {problem} — delete it (it is often invisible) and import again"
+            )
     return CsvRow(line, address, email_hash(address), name or None, language, attributes)
+
+
+def _undecodable_byte(cells: list[str]) -> int | None:
+    """The first byte that was not UTF-8 (kept by surrogateescape), or None."""
+    for cell in cells:
+        found = _NOT_UTF8.search(cell)
+        if found is not None:
+            return ord(found.group()) - 0xDC00
+    return None

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select
 
 from newsletter.errors import AlreadyExists, NotFound, StoreError
+from newsletter.safe_text import header_text_problem, stored_text_problem
 from newsletter.store.schema import lists, memberships
 
 # Lists appear in URLs and on the command line: keep the names plain.
@@ -74,6 +75,14 @@ def create_list(
         )
     if not (title or "").strip():
         raise StoreError(f"list {name!r} needs a title — pass --title, e.g. --title 'Erhvervsnyt'")
+    # The title goes into the confirmation email's subject: a mail header.
+    problem = header_text_problem(title.strip())
+    if problem is not None:
+        raise StoreError(f"list {name!r}: the title {problem} — pass --title as one line of plain text")
+    for what, text in (("description", description), ("consent text", consent_text)):
+        problem = stored_text_problem(text or "")
+        if problem is not None:
+            raise StoreError(f"list {name!r}: the {what} {problem} — retype it as plain text")
     if conn.execute(select(lists.c.id).where(lists.c.name == name)).first() is not None:
         raise AlreadyExists(
             f"list {name!r} already exists — pick another name or see 'newsletter lists show'"

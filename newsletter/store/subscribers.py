@@ -31,6 +31,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Row, select
 
 from newsletter.errors import StoreError
+from newsletter.safe_text import header_text_problem
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise
 from newsletter.store.lists import ListRow, aware, get_list, get_list_by_id, utcnow
 from newsletter.store.schema import (
@@ -192,6 +193,13 @@ def log_consent(
 # --- subscribing -------------------------------------------------------------------------
 
 
+def _check_name(name: str | None) -> None:
+    """A name becomes the display name in the To: header: no line breaks or control characters."""
+    problem = header_text_problem(name or "")
+    if problem is not None:
+        raise StoreError(f"name {name!r} {problem} — give the name on one line, as plain text")
+
+
 def _insert_subscriber(
     conn: Connection,
     address: str,
@@ -200,6 +208,7 @@ def _insert_subscriber(
     language: str,
     attributes: dict[str, Any] | None,
 ) -> SubscriberRow:
+    _check_name(name)
     now = utcnow()
     values = {
         "email": address,
@@ -225,6 +234,7 @@ def _update_profile(
     attributes: dict[str, Any] | None,
 ) -> SubscriberRow:
     """Apply the given (non-empty) profile fields; attributes are merged, not replaced."""
+    _check_name(name)
     changes: dict[str, Any] = {}
     if name and name != current.name:
         changes["name"] = name

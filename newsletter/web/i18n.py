@@ -37,6 +37,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "da": "Adressen ser ikke ud til at være en gyldig e-mailadresse — ret den og prøv igen.",
         "en": "That does not look like a valid email address — correct it and try again.",
     },
+    "invalid_name": {
+        "da": "Navnet indeholder usynlige tegn eller linjeskift — skriv det igen på én linje.",
+        "en": "The name holds invisible characters or line breaks — type it again on one line.",
+    },
+    "form_unusable": {
+        "da": "Formularen kunne ikke læses (kun tekst kan sendes, ingen filer) — udfyld den igen.",
+        "en": "The form could not be read (only text can be sent, no files) — fill it in again.",
+    },
+    "form_unusable_heading": {"da": "Formularen kunne ikke læses", "en": "The form could not be read"},
     "form_expired": {
         "da": "Formularen er udløbet eller blev sendt fra en anden side — prøv igen.",
         "en": "The form expired or was sent from another page — please try again.",

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from newsletter.errors import NotFound, ProviderError, RenderError, TokenError, TokenExpired
+from newsletter.safe_text import header_text_problem
 from newsletter.store import lists as list_store
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise
@@ -25,6 +26,7 @@ from newsletter.store.lists import ListRow
 from newsletter.tokens import ConfirmClaim, LinkOwner
 from newsletter.web.app import WebContext, in_thread, web
 from newsletter.web.confirm_mail import send_confirmation
+from newsletter.web.forms import UnusableForm, text_form, unusable_form_page
 from newsletter.web.security import CSRF_COOKIE, CSRF_FIELD
 
 log = logging.getLogger("newsletter.web")
@@ -126,12 +128,24 @@ def _register_sign_up(
 async def subscribe_submit(request: Request) -> Response:
     context = web(request)
     the_list = await in_thread(_find_list, context, request.path_params["list_name"])
-    form = await request.form()
+    try:
+        form = await text_form(request)
+    except UnusableForm as exc:
+        log.info("sign-up form refused: %s", exc)
+        lang = context.language(request, the_list.language if the_list else None)
+        if the_list is None:
+            return _not_found(context, request, lang)
+        return _form_page(context, request, the_list, lang, status_code=400, error="form_unusable")
     lang = context.language(request, str(form.get("lang") or ""), the_list.language if the_list else None)
     if the_list is None:
         return _not_found(context, request, lang)
     raw_email = str(form.get("email") or "").strip()[:320]
     name = " ".join(str(form.get("name") or "").split())[:_NAME_LIMIT] or None
+    if name is not None and header_text_problem(name) is not None:
+        # The name becomes the display name in the To: header of every email: no control characters.
+        return _form_page(
+            context, request, the_list, lang, status_code=400, error="invalid_name", email=raw_email
+        )
     if not context.csrf.is_valid(request.cookies.get(CSRF_COOKIE), str(form.get(CSRF_FIELD) or "")):
         return _form_page(
             context,
@@ -271,7 +285,10 @@ def _confirm(context: WebContext, claim: ConfirmClaim, the_list: ListRow, ip: st
 
 async def confirm_submit(request: Request) -> Response:
     context = web(request)
-    form = await request.form()
+    try:
+        form = await text_form(request)
+    except UnusableForm:
+        return unusable_form_page(context, request)
     lang = context.language(request, str(form.get("lang") or ""))
     try:
         claim = _read_claim(context, request.path_params["token"])

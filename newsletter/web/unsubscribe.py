@@ -27,6 +27,7 @@ from newsletter.store.lists import ListRow, utcnow
 from newsletter.store.schema import consent_log, memberships
 from newsletter.tokens import LinkOwner, PreferencesClaim, UnsubscribeClaim
 from newsletter.web.app import WebContext, in_thread, web
+from newsletter.web.forms import UnusableForm, text_form, unusable_form_page
 from newsletter.web.i18n import translator
 
 ONE_CLICK_FIELD = "List-Unsubscribe"
@@ -165,13 +166,16 @@ async def unsubscribe_submit(request: Request) -> Response:
         claim = context.signer.read_unsubscribe(request.path_params["token"])
     except TokenError:
         return _bad_link(context, request)
-    if not request.headers.get("content-type"):
-        # RFC 8058 asks for a form content type; a client that leaves it out still means it.
-        one_click = (await request.body()).strip() == _ONE_CLICK_BODY
-        form = await request.form()
-    else:
-        form = await request.form()
-        one_click = str(form.get(ONE_CLICK_FIELD) or "") == ONE_CLICK_VALUE
+    try:
+        if not request.headers.get("content-type"):
+            # RFC 8058 asks for a form content type; a client that leaves it out still means it.
+            one_click = (await request.body()).strip() == _ONE_CLICK_BODY
+            form = await text_form(request)
+        else:
+            form = await text_form(request)
+            one_click = form.get(ONE_CLICK_FIELD) == ONE_CLICK_VALUE
+    except UnusableForm:
+        return unusable_form_page(context, request)
     if one_click:
         # A mailbox provider's machine request: unsubscribe, answer 200 with a short page, no redirect.
         await context.in_writer(_unsubscribe, context, claim, "one-click")
@@ -240,7 +244,10 @@ async def preferences_submit(request: Request) -> Response:
         claim = context.signer.read_preferences(request.path_params["token"])
     except TokenError:
         return _bad_link(context, request)
-    form = await request.form()
+    try:
+        form = await text_form(request)
+    except UnusableForm:
+        return unusable_form_page(context, request)
     keep = {list_id for value in form.getlist("keep") if (list_id := _list_id(value)) is not None}
     await context.in_writer(_apply_preferences, context, claim, keep, "leave_all" in form)
     return await _preferences_response(request, saved=True, form_lang=str(form.get("lang") or ""))
