@@ -7,8 +7,11 @@ Most tests go through the application in-process; the ones about what uvicorn it
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
+import threading
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -16,8 +19,12 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import Engine, select
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from newsletter.cli.serve import with_secure_errors
 from newsletter.config import Settings, load_settings, settings_from_dict
 from newsletter.errors import ConfigError
 from newsletter.store.db import open_engine
@@ -37,7 +44,7 @@ from tests.web.conftest import (
     outbox_messages,
     sign_up,
 )
-from tests.web.serving import server_process, wait_for_files
+from tests.web.serving import free_port, server_process, wait_for_files
 
 HOST = urlsplit(BASE).netloc
 LINK = re.compile(r'(?:href|src|action)="([^"]*)"')
@@ -357,3 +364,33 @@ def test_every_kind_of_answer_has_the_headers_and_personal_ones_are_not_cached(
         assert "public" not in answer.headers.get("cache-control", ""), what
     for what in ("unsubscribe page", "confirm page", "one-click", "404", "405", "413", "webhook 404"):
         assert answers[what].headers.get("cache-control") == "no-store", what
+
+
+@pytest.mark.parametrize("base", [H11Protocol, HttpToolsProtocol], ids=["h11", "httptools"])
+def test_both_uvicorn_parsers_answer_broken_requests_with_the_headers(
+    base: type[asyncio.Protocol], app: Any
+) -> None:
+    """`serve` takes whichever parser uvicorn finds installed: both must carry the headers."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            http=with_secure_errors(base),
+            log_level="critical",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        for what, request in BROKEN_REQUESTS.items():
+            status, headers = _raw_exchange(f"http://127.0.0.1:{port}", request)
+            assert status == 400, what
+            _assert_security_headers(headers, what)
+    finally:
+        server.should_exit = True
+        thread.join(10)
