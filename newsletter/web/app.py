@@ -42,6 +42,7 @@ from newsletter.web.security import (
     CsrfGuard,
     RateLimiter,
     SecurityHeaders,
+    client_key,
     local_link,
 )
 
@@ -112,7 +113,7 @@ class WebContext:
     def sign_up_allowed(self, ip: str, address_hash: str) -> bool:
         """Count a sign-up attempt from ``ip`` for an address; False when either limit is reached."""
         with self.write() as conn:
-            return self.ip_limiter.hit(conn, ip) and self.address_limiter.hit(conn, address_hash)
+            return self.ip_limiter.hit(conn, client_key(ip)) and self.address_limiter.hit(conn, address_hash)
 
     def language(self, request: Request, *fallbacks: str | None) -> str:
         return pick_language(request.query_params.get("lang"), *fallbacks, default=self.settings.language)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import secrets
 import time
@@ -212,6 +213,23 @@ class RateLimiter:
             _upsert(conn, values, where=rate_limits.c.hits < allowed_now).returning(rate_limits.c.hits)
         ).first()
         return counted is not None
+
+
+def client_key(ip: str) -> str:
+    """The rate-limit key for a client address: an IPv6 client counts as its whole /64.
+
+    One IPv6 customer is usually given a /64 (2^64 addresses); counting each
+    address alone would let one visitor rotate through them past any limit.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def _upsert(conn: Connection, values: dict[str, object], *, where: ColumnElement[bool]) -> Insert:

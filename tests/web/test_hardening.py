@@ -32,7 +32,7 @@ from newsletter.store.lists import create_list
 from newsletter.store.schema import consent_log, rate_limits
 from newsletter.tokens import Signer
 from newsletter.web import RateLimits, create_app
-from newsletter.web.security import RateLimiter, local_link
+from newsletter.web.security import RateLimiter, client_key, local_link
 from tests.conftest import write_project
 from tests.web.conftest import (
     BASE,
@@ -394,3 +394,23 @@ def test_both_uvicorn_parsers_answer_broken_requests_with_the_headers(
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_an_ipv6_visitor_cannot_rotate_through_its_own_64(settings: Settings, erhverv: Any) -> None:
+    def from_address(ip: str) -> AppClient:
+        return AppClient(create_app(settings, rate_limits=RateLimits(per_ip=2)), client_address=(ip, 1234))
+
+    answers = []
+    for i in range(3):
+        client = from_address(f"2001:db8:1:2::{i + 1:x}")
+        try:
+            answers.append(sign_up(client, f"six{i}@example.com").status_code)
+        finally:
+            client.close()
+    other = from_address("2001:db8:1:3::1")  # another /64: another household
+    try:
+        answers.append(sign_up(other, "six-other@example.com").status_code)
+    finally:
+        other.close()
+    assert answers == [200, 200, 429, 200]
+    assert client_key("::ffff:192.0.2.7") == "192.0.2.7"
