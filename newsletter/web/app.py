@@ -218,7 +218,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The route's pattern ("/u/{token}"), not the path: a personal link's token must not reach the log.
+    route = getattr(request.scope.get("route"), "path", "(no route)")
+    log.error("unhandled error on %s %s", request.method, route, exc_info=exc)
     try:
         context = web(request)
         lang = context.language(request)

@@ -31,7 +31,7 @@ from newsletter.store.db import open_engine
 from newsletter.store.lists import create_list
 from newsletter.store.schema import consent_log, rate_limits
 from newsletter.tokens import Signer
-from newsletter.web import RateLimits, create_app
+from newsletter.web import RateLimits, create_app, unsubscribe
 from newsletter.web.security import RateLimiter, client_key, local_link
 from tests.conftest import write_project
 from tests.web.conftest import (
@@ -414,3 +414,25 @@ def test_an_ipv6_visitor_cannot_rotate_through_its_own_64(settings: Settings, er
         other.close()
     assert answers == [200, 200, 429, 200]
     assert client_key("::ffff:192.0.2.7") == "192.0.2.7"
+
+
+def test_an_error_on_a_personal_link_does_not_log_its_token(
+    app: Any, engine: Engine, erhverv: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode(*_args: object) -> bool:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(unsubscribe, "_unsubscribe", explode)
+    token = Signer().unsubscribe_token(add_member(engine, "logged@example.com"), erhverv.id)
+    client = AppClient(app, raise_app_exceptions=False)
+    try:
+        answer = client.post(
+            f"/u/{token}",
+            content=b"List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    finally:
+        client.close()
+    assert answer.status_code == 500
+    assert "the database went away" in caplog.text and "/u/{token}" in caplog.text
+    assert token not in caplog.text
