@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -436,3 +437,29 @@ def test_an_error_on_a_personal_link_does_not_log_its_token(
     assert answer.status_code == 500
     assert "the database went away" in caplog.text and "/u/{token}" in caplog.text
     assert token not in caplog.text
+
+
+def test_simultaneous_sign_ups_on_two_servers_never_exceed_the_limit(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The count is one atomic upsert: racing requests on two processes cannot both take the last slot."""
+    config_a = _project(tmp_path, database_url, "a")
+    config_b = _project(tmp_path, database_url, "b", with_list=False)
+    limit = RateLimits().per_ip  # every request comes from 127.0.0.1
+    with server_process(config_a) as (url_a, _), server_process(config_b) as (url_b, _):
+        clients = [httpx.Client(base_url=(url_a, url_b)[i % 2], timeout=30) for i in range(limit + 4)]
+        try:
+            tokens = [csrf_token(client.get("/subscribe/erhverv").text) for client in clients]
+            start = threading.Barrier(len(clients))
+
+            def post(i: int) -> int:
+                start.wait()
+                data = {"csrf_token": tokens[i], "email": f"race{i}@example.com"}
+                return clients[i].post("/subscribe/erhverv", data=data).status_code
+
+            with ThreadPoolExecutor(len(clients)) as pool:
+                answers = list(pool.map(post, range(len(clients))))
+        finally:
+            for client in clients:
+                client.close()
+    assert sorted(answers) == [200] * limit + [429] * 4, str(sorted(answers))
