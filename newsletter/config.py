@@ -12,6 +12,7 @@ one pass.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -82,6 +83,18 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """``[serve]``: whose word about a visitor's address the web service believes.
+
+    ``trusted_proxies`` are the addresses or networks (``10.0.0.0/8``) of the reverse proxies
+    whose ``X-Forwarded-For``/``X-Forwarded-Proto`` headers are believed; empty (the default)
+    believes none, so nobody can choose the address the rate limits and the consent log see.
+    """
+
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SampleRecipient:
     email: str = "modtager@example.com"
     name: str = "Jens Hansen"
@@ -108,6 +121,7 @@ class Settings:
     # refused: Mailgun signs only timestamp + token, so freshness (with one-time tokens) is what
     # stops a captured signature from carrying other events later.
     webhook_tolerance_seconds: int = 300
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     def url(self, path: str) -> str:
         """An absolute public URL for ``path`` under the configured base URL."""
@@ -211,6 +225,9 @@ def settings_from_dict(
         confirm_days=reader.integer("subscribe", "confirm_days", default=7, low=1, high=90),
         webhook_tolerance_seconds=reader.integer(
             "webhooks", "tolerance_seconds", default=300, low=10, high=3600
+        ),
+        serve=ServeSettings(
+            trusted_proxies=reader.networks("serve", "trusted_proxies"),
         ),
     )
     reader.raise_if_errors()
@@ -327,6 +344,24 @@ class _Reader:
             self._fail(table, key, f"{value} is too small — use at least {low}")
             return default
         return float(value)
+
+    def networks(self, table: str, key: str) -> tuple[str, ...]:
+        """A list of IP addresses or networks, e.g. ``["127.0.0.1", "10.0.0.0/8"]``."""
+        value = self._raw(table, key)
+        if value is None:
+            return ()
+        example = f'write e.g. {key} = ["127.0.0.1"] under [{table}]'
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self._fail(table, key, f"must be a list of addresses in quotes, not {value!r} — {example}")
+            return ()
+        found: list[str] = []
+        for item in value:
+            try:
+                found.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError:
+                self._fail(table, key, f"{item!r} is not an IP address or network — {example}")
+                return ()
+        return tuple(found)
 
     def raise_if_errors(self) -> None:
         if not self.errors:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 
@@ -10,6 +11,34 @@ import click
 from newsletter.cli import settings_of
 from newsletter.errors import ConfigError
 from newsletter.tokens import secret_key
+from newsletter.web.security import SECURITY_HEADERS
+
+
+def with_secure_errors(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+    """``base`` (uvicorn's HTTP protocol) whose own "400 Bad Request" carries the security headers.
+
+    Uvicorn answers a request it cannot parse (bad method, negative
+    Content-Length, malformed request line, oversized headers) itself, before
+    the application and its middleware ever see it; without this, that answer
+    is the one page of the service with no CSP, nosniff or frame denial.
+    """
+
+    class SecureErrorProtocol(base):  # type: ignore[valid-type,misc]
+        def send_400_response(self, msg: str) -> None:
+            body = msg.encode("ascii", "replace")
+            head = [
+                b"HTTP/1.1 400 Bad Request",
+                b"content-type: text/plain; charset=utf-8",
+                b"content-length: " + str(len(body)).encode(),
+                b"cache-control: no-store",
+                b"connection: close",
+                *(name + b": " + value for name, value in SECURITY_HEADERS),
+            ]
+            self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+            self.transport.close()
+
+    SecureErrorProtocol.__name__ = SecureErrorProtocol.__qualname__ = f"Secure{base.__name__}"
+    return SecureErrorProtocol
 
 
 def check_can_listen(host: str, port: int) -> None:
@@ -46,13 +75,16 @@ def serve(ctx: click.Context, host: str, port: int, access_log: bool) -> None:
     Needs NEWSLETTER_SECRET_KEY (the key that signs unsubscribe and
     confirmation links). Webhook endpoints are enabled for the providers
     whose webhook secret is set. Put it behind a TLS-terminating proxy that
-    forwards to this host and port.
+    forwards to this host and port, and name that proxy in newsletter.toml
+    ([serve] trusted_proxies = ["127.0.0.1"]) so visitors' own addresses are
+    seen; X-Forwarded-For from anyone else is ignored.
 
     Example:
 
         NEWSLETTER_SECRET_KEY=... newsletter serve --host 127.0.0.1 --port 8000
     """
     import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     from newsletter.web import create_app
 
@@ -62,7 +94,19 @@ def serve(ctx: click.Context, host: str, port: int, access_log: bool) -> None:
     app = create_app(settings)
     logging.getLogger("newsletter").setLevel(logging.INFO)
     click.echo(f"Serving {settings.base_url} on http://{host}:{port} (Ctrl-C stops)", err=True)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        server_header=False,
+        # Forwarded headers are the application's business ([serve] trusted_proxies, see
+        # newsletter.web.app): uvicorn would otherwise believe them from 127.0.0.1 by default,
+        # or from whatever FORWARDED_ALLOW_IPS says.
+        proxy_headers=False,
+        http=with_secure_errors(AutoHTTPProtocol),
+    )
 
 
 def register(main: click.Group) -> None:

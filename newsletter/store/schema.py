@@ -7,6 +7,7 @@ Who owns what:
 - subscribers, lists, memberships, consent_log, suppressions: who may be mailed (store).
 - sends, deliveries: the ledger, one row per (issue, subscriber) (send).
 - events: what providers reported back through webhooks (web).
+- rate_limits: sign-up attempts counted across every web service instance (web).
 
 Timestamps are timezone-aware UTC. Addresses are stored normalised (see
 ``newsletter.store.addresses``); ``email_hash`` is the SHA-256 of the
@@ -230,4 +231,16 @@ webhook_tokens = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("signed_at", DateTime(timezone=True), nullable=False),
     Index("ix_webhook_tokens_signed_at", "signed_at"),
+)
+
+# Sign-up attempts per client and per address, shared by every ``serve`` instance on the database.
+# One row per (hashed key, window); ``expires_at`` (epoch seconds) is when the row no longer counts.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket", String(64), primary_key=True),
+    Column("window_no", Integer, primary_key=True, autoincrement=False),
+    Column("hits", Integer, nullable=False),
+    Column("expires_at", Integer, nullable=False),
+    Index("ix_rate_limits_expires_at", "expires_at"),
 )

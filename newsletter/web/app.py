@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from newsletter.config import Settings
 from newsletter.providers.base import Provider
@@ -39,8 +40,10 @@ from newsletter.web.security import (
     SECURITY_HEADERS,
     BodyLimit,
     CsrfGuard,
+    RateLimiter,
     SecurityHeaders,
-    SlidingWindowLimiter,
+    client_key,
+    local_link,
 )
 
 log = logging.getLogger("newsletter.web")
@@ -50,7 +53,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Sign-up attempts allowed per client IP and per address (sliding windows)."""
+    """Sign-up attempts allowed per client IP and per address (sliding windows, in the database)."""
 
     per_ip: int = 20
     per_ip_window_seconds: float = 600.0
@@ -65,8 +68,8 @@ class WebContext:
     signer: Signer
     csrf: CsrfGuard
     pages: Environment
-    ip_limiter: SlidingWindowLimiter
-    address_limiter: SlidingWindowLimiter
+    ip_limiter: RateLimiter
+    address_limiter: RateLimiter
     provider_factory: Callable[[], Provider]
     # SQLite allows one writer: serialising writes here avoids busy-waiting between threads.
     write_lock: Any = field(default_factory=threading.Lock)
@@ -107,6 +110,11 @@ class WebContext:
         with self.engine.connect() as conn:
             yield conn
 
+    def sign_up_allowed(self, ip: str, address_hash: str) -> bool:
+        """Count a sign-up attempt from ``ip`` for an address; False when either limit is reached."""
+        with self.write() as conn:
+            return self.ip_limiter.hit(conn, client_key(ip)) and self.address_limiter.hit(conn, address_hash)
+
     def language(self, request: Request, *fallbacks: str | None) -> str:
         return pick_language(request.query_params.get("lang"), *fallbacks, default=self.settings.language)
 
@@ -117,7 +125,8 @@ class WebContext:
         switch_to = other_language(lang)
         query = {k: v for k, v in request.query_params.items() if k != "lang"}
         query["lang"] = switch_to
-        switch_url = request.url.path + "?" + urlencode(query)
+        # The path as the server saw it, never request.url (built from the Host header).
+        switch_url = local_link(request.scope["path"]) + "?" + urlencode(query)
         html = self.pages.get_template(template).render(
             t=translator(lang),
             lang=lang,
@@ -170,18 +179,29 @@ def create_app(
         signer=Signer(key),
         csrf=CsrfGuard(key),
         pages=_page_environment(settings),
-        ip_limiter=SlidingWindowLimiter(limits.per_ip, limits.per_ip_window_seconds),
-        address_limiter=SlidingWindowLimiter(limits.per_address, limits.per_address_window_seconds),
+        ip_limiter=RateLimiter("sign-up-ip", limits.per_ip, limits.per_ip_window_seconds),
+        address_limiter=RateLimiter("sign-up-address", limits.per_address, limits.per_address_window_seconds),
         provider_factory=lambda: make_provider(settings),
         _provider=provider,
     )
     routes = [*pages.routes, *unsubscribe.routes, *webhooks.routes, *archive.routes]
+    middleware = [Middleware(SecurityHeaders), Middleware(BodyLimit)]
+    if settings.serve.trusted_proxies:
+        # X-Forwarded-For/-Proto believed only from the proxies named in [serve] trusted_proxies;
+        # the client is the right-most address in the chain that is not one of them. `serve` turns
+        # uvicorn's own handling off, so this is the only place the rule lives.
+        middleware.insert(
+            0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.serve.trusted_proxies))
+        )
     app = Starlette(
         debug=False,
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit)],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
+    # Starlette would answer "/feed.xml/" with a redirect to an absolute URL built from the Host
+    # header — a hostile Host would make it point at another site. A trailing slash is a 404.
+    app.router.redirect_slashes = False
     app.state.web = context
     return app
 
@@ -198,7 +218,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The route's pattern ("/u/{token}"), not the path: a personal link's token must not reach the log.
+    route = getattr(request.scope.get("route"), "path", "(no route)")
+    log.error("unhandled error on %s %s", request.method, route, exc_info=exc)
     try:
         context = web(request)
         lang = context.language(request)
@@ -211,6 +233,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     # Starlette answers this outside the middleware stack: add the headers here.
     for name, value in SECURITY_HEADERS:
         response.headers[name.decode()] = value.decode()
+    response.headers["cache-control"] = "no-store"
     return response
 
 

@@ -177,7 +177,7 @@ async def subscribe_submit(request: Request) -> Response:
             name=name or "",
         )
     ip = client_ip(request)
-    if not context.ip_limiter.hit(ip) or not context.address_limiter.hit(email_hash(address)):
+    if not await context.in_writer(context.sign_up_allowed, ip, email_hash(address)):
         log.warning("sign-up to %s refused: rate limit", the_list.name)
         return context.page(request, "message.html", lang, 429, heading_key="too_many", body_key="too_many")
     sign_up = await context.in_writer(_register_sign_up, context, the_list, address, name, lang, ip)

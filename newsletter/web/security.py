@@ -1,26 +1,42 @@
 """What keeps the public service safe: headers, body limits, CSRF and rate limits.
 
 - :class:`SecurityHeaders` adds CSP, nosniff, Referrer-Policy and frame
-  denial to every answer.
+  denial to every answer, and ``Cache-Control: no-store`` to any answer
+  that does not say itself how it may be cached.
 - :class:`BodyLimit` refuses bodies larger than the route allows with 413
   before the application reads them (64 KB for forms, 1 MB for webhooks).
 - :class:`CsrfGuard` is a double-submit cookie whose form value is an HMAC
   of the cookie: a value planted in a cookie by someone else is useless
   without the server's secret.
-- :class:`SlidingWindowLimiter` counts hits per key in memory.
+- :class:`RateLimiter` counts hits per key in the database, so every
+  ``serve`` instance on one database shares the same limit.
+- :func:`local_link` turns the request's path into a link that cannot leave
+  the service (``//evil.example/x`` would be another site to a browser).
+
+Only the sign-up form is rate-limited. The one-click unsubscribe and the
+confirmation and preference links carry a signed token that is the
+authority, and a mailbox provider posts one-click unsubscribes for many
+people from few addresses: limiting them per IP would drop legally required
+unsubscribes. Webhooks are signed by the provider and arrive in bursts from
+its few addresses, so they are not limited either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import math
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
+from urllib.parse import quote
 
+from sqlalchemy import ColumnElement, Connection, Insert, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from newsletter.store.schema import rate_limits
 
 CSP = (
     "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
@@ -52,6 +68,10 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                if b"cache-control" not in present:
+                    # Only what a route declares cacheable (the archive) may be kept by a cache:
+                    # error pages and webhook answers can echo a personal link's path.
+                    extra.append((b"cache-control", b"no-store"))
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
@@ -140,32 +160,98 @@ class CsrfGuard:
         return hmac.compare_digest(self.form_value(cookie_value), submitted)
 
 
-class SlidingWindowLimiter:
-    """At most ``limit`` hits per key within the last ``window_seconds`` (in memory, per process)."""
+class RateLimiter:
+    """At most ``limit`` hits per key in any ``window_seconds``, counted in the database.
+
+    Two fixed windows per key (the current and the previous one), the previous
+    one weighted by how much of it still overlaps the last ``window_seconds``:
+    a sliding window to within a few percent, at the cost of one upsert. The
+    upsert only counts a hit while under the limit, atomically, on SQLite and
+    PostgreSQL alike, so concurrent instances cannot together exceed it.
+    Keys are stored hashed (an IP address is personal data); rows whose window
+    can no longer count are deleted now and then.
+    """
+
+    PRUNE_EVERY_SECONDS = 60.0
 
     def __init__(
-        self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
+        self, name: str, limit: int, window_seconds: float, clock: Callable[[], float] = time.time
     ) -> None:
+        self.name = name
         self.limit = limit
         self.window = window_seconds
-        self.clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.clock = clock  # wall-clock time: instances on different machines must agree
+        self._next_prune = 0.0
 
-    def hit(self, key: str) -> bool:
+    def _bucket(self, key: str) -> str:
+        return hashlib.sha256(f"newsletter.rate.v1:{self.name}:{key}".encode()).hexdigest()
+
+    def hit(self, conn: Connection, key: str) -> bool:
         """Count a hit for ``key``; False when it is over the limit (the hit is not counted)."""
         now = self.clock()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            if len(self._hits) > 100_000:  # bound memory under a flood of distinct keys
-                self._forget_idle(now)
-            return True
+        window_no = math.floor(now / self.window)
+        still_counting = 1.0 - (now / self.window - window_no)  # share of the previous window
+        bucket = self._bucket(key)
+        if now >= self._next_prune:
+            self._next_prune = now + self.PRUNE_EVERY_SECONDS
+            conn.execute(delete(rate_limits).where(rate_limits.c.expires_at < int(now)))
+        previous = conn.execute(
+            select(rate_limits.c.hits).where(
+                rate_limits.c.bucket == bucket, rate_limits.c.window_no == window_no - 1
+            )
+        ).scalar_one_or_none()
+        allowed_now = self.limit - math.floor((previous or 0) * still_counting)
+        if allowed_now <= 0:
+            return False
+        values = {
+            "bucket": bucket,
+            "window_no": window_no,
+            "hits": 1,
+            "expires_at": math.ceil((window_no + 2) * self.window),
+        }
+        counted = conn.execute(
+            _upsert(conn, values, where=rate_limits.c.hits < allowed_now).returning(rate_limits.c.hits)
+        ).first()
+        return counted is not None
 
-    def _forget_idle(self, now: float) -> None:
-        for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]:
-            del self._hits[key]
+
+def client_key(ip: str) -> str:
+    """The rate-limit key for a client address: an IPv6 client counts as its whole /64.
+
+    One IPv6 customer is usually given a /64 (2^64 addresses); counting each
+    address alone would let one visitor rotate through them past any limit.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def _upsert(conn: Connection, values: dict[str, object], *, where: ColumnElement[bool]) -> Insert:
+    """INSERT … ON CONFLICT (bucket, window_no) DO UPDATE SET hits = hits + 1 WHERE ``where``."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(rate_limits).values(values)
+    return statement.on_conflict_do_update(
+        index_elements=[rate_limits.c.bucket, rate_limits.c.window_no],
+        set_={"hits": rate_limits.c.hits + 1},
+        where=where,
+    )
+
+
+# Characters that keep their meaning in a path; everything else (``?``, ``#``, ``\``, spaces,
+# quotes) is percent-encoded so a decoded path cannot change what the link points at.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def local_link(path: str) -> str:
+    """A link to ``path`` on this service: one leading ``/``, never ``//host`` or ``/\\host``.
+
+    A request for ``//evil.example/x`` has that as its path; written into a
+    page as is, a browser would read it as a link to another site.
+    """
+    return "/" + quote(path, safe=_PATH_SAFE).lstrip("/")

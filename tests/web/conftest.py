@@ -36,9 +36,17 @@ CONSENT = "Jeg vil gerne modtage Erhvervsnyt fra BusinessBallerup. Jeg kan altid
 class AppClient:
     """A synchronous face on httpx.AsyncClient + ASGITransport, one event loop per test."""
 
-    def __init__(self, app: Any, *, raise_app_exceptions: bool = True) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        raise_app_exceptions: bool = True,
+        client_address: tuple[str, int] = ("127.0.0.1", 123),
+    ) -> None:
         self.loop = asyncio.new_event_loop()
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+        transport = httpx.ASGITransport(
+            app=app, raise_app_exceptions=raise_app_exceptions, client=client_address
+        )
         self.client = httpx.AsyncClient(transport=transport, base_url=BASE, follow_redirects=False)
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
