@@ -9,8 +9,12 @@ The file name comes from the recipient's ``nl_delivery`` metadata (the ledger
 row) or, without one, from a hash of the address. Sending the same delivery
 again therefore replaces its file instead of adding a second one: the outbox
 is idempotent, like a provider with idempotency keys. Each file is written to a
-temporary name in the same folder and moved into place with ``os.replace``, so
-a crash never leaves a half-written message behind.
+temporary name in the same folder, flushed to disk, and moved into place with
+``os.replace``, so a crash (or a power cut) never leaves a half-written
+message behind. Every message of a batch is built before the first is
+written: a message that cannot be built sends nothing. When a write fails
+midway (disk full), the messages already in place are reported sent and the
+rest is provably unwritten, so they are retried.
 """
 
 from __future__ import annotations
@@ -66,12 +70,23 @@ class OutboxProvider(Provider):
                 f"outbox: cannot create folder {folder}: {exc.strerror} — "
                 "check [provider] outbox_dir in newsletter.toml and the folder's permissions"
             ) from exc
+        with self.building():
+            messages = [build_message(batch.content, recipient) for recipient in batch.recipients]
+            files = [
+                (folder / message_file_name(r), m.as_bytes(), str(m["Message-ID"]))
+                for r, m in zip(batch.recipients, messages, strict=True)
+            ]
         results: list[RecipientResult] = []
-        for recipient in batch.recipients:
-            message = build_message(batch.content, recipient)
-            target = folder / message_file_name(recipient)
-            self._write_atomically(target, message.as_bytes())
-            results.append(RecipientResult(Outcome.ACCEPTED, message_id=str(message["Message-ID"])))
+        for target, data, message_id in files:
+            try:
+                self._write_atomically(target, data)
+            except ProviderPermanent as exc:
+                if not results:
+                    raise  # nothing of the batch was written
+                # Those in place stay sent; the rest was never moved into place.
+                unwritten = RecipientResult(Outcome.RETRY, reason=str(exc))
+                return results + [unwritten] * (len(files) - len(results))
+            results.append(RecipientResult(Outcome.ACCEPTED, message_id=message_id))
         return results
 
     def _write_atomically(self, target: Path, data: bytes) -> None:
@@ -80,6 +95,9 @@ class OutboxProvider(Provider):
             fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".eml")
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+                handle.flush()
+                # On disk before it gets its real name: a power cut must not leave an empty message.
+                os.fsync(handle.fileno())
             os.replace(temp_name, target)
             temp_name = None
         except OSError as exc:
