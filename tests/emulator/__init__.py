@@ -175,6 +175,10 @@ class RemoteEmulator:
         counts = self._http.get("/_emulator/counts").raise_for_status().json()["by_provider"]
         return int(counts.get(provider, 0)) if provider else int(sum(counts.values()))
 
+    def faults_left(self) -> list[str]:
+        """Names of the injected faults not used up yet."""
+        return [f["fault"] for f in self._http.get("/_emulator/faults").raise_for_status().json()]
+
     def inject(self, fault: str, provider: str | None = None, times: int = 1, **params: Any) -> None:
         payload = {"fault": fault, "provider": provider, "times": times, "params": params}
         self._http.post("/_emulator/faults", json=payload).raise_for_status()

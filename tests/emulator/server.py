@@ -76,6 +76,12 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 data: Any = [list(a) for a in state.accepted]
             self._send(json_reply(200, data))
+        elif path == "/_emulator/faults":
+            with state.lock:
+                data = [
+                    {"fault": f.name, "provider": f.provider, "remaining": f.remaining} for f in state.faults
+                ]
+            self._send(json_reply(200, data))
         elif path == "/_emulator/counts":
             with state.lock:
                 data = {"by_provider": dict(state.counts)}
