@@ -13,6 +13,7 @@ one pass.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ class ProviderSettings:
     max_attempts: int = 5
     timeout_seconds: float = 30.0
     message_stream: str = "broadcast"  # Postmark stream for newsletters
+    # The longest a send waits when the provider says "retry after": a header can say anything.
+    max_wait_seconds: float = 900.0
 
     @property
     def max_batch(self) -> int:
@@ -202,6 +205,7 @@ def settings_from_dict(
         max_attempts=reader.integer("provider", "max_attempts", default=5, low=1, high=100),
         timeout_seconds=reader.number("provider", "timeout_seconds", default=30.0, low=0.1),
         message_stream=reader.text("provider", "message_stream", default="broadcast", header=True),
+        max_wait_seconds=reader.number("provider", "max_wait_seconds", default=900.0, low=0.0, high=86400.0),
     )
     sample = SampleRecipient(
         email=reader.email("sample", "email", default="modtager@example.com"),
@@ -333,15 +337,19 @@ class _Reader:
             return default
         return value
 
-    def number(self, table: str, key: str, *, default: float, low: float) -> float:
+    def number(self, table: str, key: str, *, default: float, low: float, high: float | None = None) -> float:
         value = self._raw(table, key)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        # TOML allows nan and inf; neither is a usable rate, timeout or wait.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             self._fail(table, key, f"must be a number, not {value!r}")
             return default
         if value < low:
             self._fail(table, key, f"{value} is too small — use at least {low}")
+            return default
+        if high is not None and value > high:
+            self._fail(table, key, f"{value} is too large — use at most {high}")
             return default
         return float(value)
 

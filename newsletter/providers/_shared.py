@@ -13,9 +13,8 @@ from typing import Any
 import httpx
 from email_validator import EmailNotValidError, validate_email
 
-from newsletter.errors import ProviderPermanent, ProviderRetryable
-from newsletter.providers.base import Batch, Outcome, Recipient, RecipientResult
-from newsletter.secrets import redact
+from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.providers.base import Batch, Outcome, Recipient, RecipientResult, body_excerpt
 
 # Characters that force a display name into a quoted string (RFC 5322 "specials").
 _SPECIALS = set('()<>[]:;@\\,."')
@@ -60,14 +59,13 @@ def response_json(response: httpx.Response) -> Any:
     """The response body as JSON, or None when it is not JSON."""
     try:
         return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+    except (json.JSONDecodeError, UnicodeDecodeError, LookupError, ValueError):
         return None
 
 
 def short_text(response: httpx.Response, limit: int = 300) -> str:
     """The response body on one line, trimmed and with secrets removed."""
-    text = " ".join(response.text.split())
-    return redact(text[:limit])
+    return body_excerpt(response, limit)
 
 
 # What one request answered: results for its recipients, or the provider's message
@@ -76,7 +74,7 @@ Attempt = Callable[[list[int]], "list[RecipientResult] | str"]
 
 
 def send_isolating_bad_addresses(
-    recipients: Sequence[Recipient], attempt: Attempt, provider: str
+    recipients: Sequence[Recipient], attempt: Attempt, provider: str, *, idempotent: bool = False
 ) -> list[RecipientResult]:
     """Send everyone, finding the address(es) a provider refuses a whole request for.
 
@@ -85,17 +83,24 @@ def send_isolating_bad_addresses(
     that finds none, the batch is halved until the refused recipient is alone.
     A refused request sent nothing, so no recipient is ever sent twice. Once
     part of the batch has been accepted, a later failure becomes a per-recipient
-    result instead of an exception, so the accepted part is recorded.
+    result instead of an exception, so the accepted part is recorded: retry for
+    a provably unsent part, unknown for an ambiguous one — unless the provider
+    is ``idempotent``, when the whole batch is simply posted again (same keys).
     """
     results: dict[int, RecipientResult] = {}
 
     def run(indexes: list[int], validated: bool) -> None:
         try:
             answered = attempt(indexes)
-        except (ProviderRetryable, ProviderPermanent) as exc:
+        except (ProviderRetryable, ProviderPermanent, ProviderAmbiguous) as exc:
             if not any(r.outcome is Outcome.ACCEPTED for r in results.values()):
                 raise  # nothing of the batch went out: the caller may treat it as a whole
-            outcome = Outcome.RETRY if isinstance(exc, ProviderRetryable) else Outcome.REJECTED
+            if isinstance(exc, ProviderAmbiguous):
+                if idempotent:
+                    raise  # the same keys again: accepted parts answer from the provider's memory
+                outcome = Outcome.UNKNOWN
+            else:
+                outcome = Outcome.RETRY if isinstance(exc, ProviderRetryable) else Outcome.REJECTED
             for i in indexes:
                 results[i] = RecipientResult(outcome, reason=str(exc), retry_after=exc.retry_after)
             return

@@ -11,12 +11,21 @@ placeholders into the provider's own syntax and send the content once.
 The base class owns the steps — build the request, post it, read a result per
 recipient — and maps transport failures into the three provider errors:
 
-- :class:`ProviderRetryable`: the request provably never took effect (connect
-  refused / connect timeout, 429, 5xx with no processing). Safe to retry.
+- :class:`ProviderRetryable`: the answer *proves* the request never took
+  effect (connect refused / connect timeout, 429, a documented validation
+  refusal). Safe to retry without an idempotency key.
 - :class:`ProviderAmbiguous`: it may have taken effect (read timeout,
-  connection dropped after the body was sent). Only an idempotency key
-  (``Provider.idempotent``) makes a retry safe.
-- :class:`ProviderPermanent`: refused as a whole (auth, malformed payload).
+  connection dropped after the body was sent, any 5xx — a gateway's 502/504
+  can stand in front of a provider that accepted the batch —, a success we
+  cannot read, a redirect). Only an idempotency key (``Provider.idempotent``)
+  makes a retry safe; otherwise the rows become ``unknown``.
+  :class:`UnreadableAnswer` is the kind that will not read better on a second
+  try (a redirect, a web page where JSON belongs): the run stops after it.
+- :class:`ProviderPermanent`: refused as a whole, provably unsent (auth,
+  malformed payload, a request we could not even build).
+
+Which HTTP status proves what is decided per provider in one place, its
+class: :meth:`Provider.raise_for_transport_status` and ``not_processed``.
 
 Per-recipient outcomes come back as :class:`RecipientResult` in the order of
 ``batch.recipients``.
@@ -24,15 +33,21 @@ Per-recipient outcomes come back as :class:`RecipientResult` in the order of
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import enum
+import math
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import httpx
 
-from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.errors import ProviderAmbiguous, ProviderError, ProviderPermanent, ProviderRetryable
 from newsletter.safe_text import check_header_text
+from newsletter.secrets import redact
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,17 @@ class Batch:
 class Outcome(enum.Enum):
     ACCEPTED = "accepted"  # the provider took it; message_id identifies it
     REJECTED = "rejected"  # permanent for this recipient; do not retry
-    RETRY = "retry"  # temporary for this recipient; try again later
+    RETRY = "retry"  # temporary for this recipient, provably not sent; try again later
+    UNKNOWN = "unknown"  # the answer about this recipient could not be read: maybe sent
+
+
+class UnreadableAnswer(ProviderAmbiguous):
+    """An answer that is not the API's own (a redirect, a web page, a body of the wrong shape).
+
+    Ambiguous like any answer we cannot read — a gateway may have passed the
+    request on — and a configuration problem rather than a passing one, so the
+    send stops after recording the batch instead of feeding it more batches.
+    """
 
 
 @dataclass(frozen=True)
@@ -118,6 +143,23 @@ class Provider(ABC):
         if self.client is not None:
             self.client.close()
 
+    # Statuses that, for this provider, prove the request was not processed (the batch may be
+    # posted again without an idempotency key). 429 is documented as such by all four; a 5xx is
+    # not: a gateway in front of the API answers 502/504 for requests the API did accept.
+    not_processed: frozenset[int] = frozenset({429})
+
+    @contextlib.contextmanager
+    def building(self) -> Iterator[None]:
+        """Around building a request: a failure there provably sent nothing, whatever it is."""
+        try:
+            yield
+        except ProviderError:
+            raise
+        except Exception as exc:  # a bug or bad data in one message: nothing was posted
+            raise ProviderPermanent(
+                f"{self.name}: could not build the request, nothing was sent ({type(exc).__name__}: {exc})"
+            ) from exc
+
     # Shared HTTP step: one place maps transport failures into the project's errors.
     def post(self, path: str, **kwargs: object) -> httpx.Response:
         assert self.client is not None, f"{self.name} needs an httpx.Client"
@@ -125,6 +167,7 @@ class Provider(ABC):
         try:
             response = self.client.post(url, **kwargs)  # type: ignore[arg-type]
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # No connection was made (or none was free): not a byte of the request left.
             raise ProviderRetryable(f"{self.name}: could not connect to {self.base_url}: {exc}") from exc
         except (
             httpx.ReadTimeout,
@@ -143,44 +186,100 @@ class Provider(ABC):
         return response
 
     def raise_for_transport_status(self, response: httpx.Response) -> None:
-        """429 and 5xx are retryable for the whole batch; 401/403 are permanent."""
+        """The answers every adapter reads alike; the rest is the adapter's to read.
+
+        ``not_processed`` (429) → retryable; any other 5xx → ambiguous; a redirect →
+        unreadable (ambiguous, and the run stops: it is the base URL); 401/403 → permanent.
+        """
         status = response.status_code
-        if status == 429 or status >= 500:
+        if status in self.not_processed:
             raise ProviderRetryable(
-                f"{self.name}: HTTP {status} {_short(response)}",
+                f"{self.name}: HTTP {status} {body_excerpt(response)}",
                 retry_after=retry_after_seconds(response.headers),
+            )
+        if status >= 500:
+            raise ProviderAmbiguous(
+                f"{self.name}: HTTP {status} {body_excerpt(response)} — a server error does not say whether "
+                "the batch was accepted before it happened"
+            )
+        if 300 <= status < 400:
+            raise UnreadableAnswer(
+                f"{self.name}: HTTP {status} redirect to {redact(response.headers.get('location', '?'))} "
+                f"from {self.base_url} — check [provider] base_url (use the https:// address)"
             )
         if status in (401, 403):
             raise ProviderPermanent(
                 f"{self.name}: HTTP {status}: the API key was refused — check the key's environment variable"
             )
 
+    def unreadable_success(self, response: httpx.Response, what: str) -> UnreadableAnswer:
+        """A 2xx we cannot read: the batch may have gone out, so never "not sent"."""
+        return UnreadableAnswer(
+            f"{self.name}: HTTP {response.status_code} but {what} from {self.base_url} "
+            f"({body_excerpt(response, 120)}) — it may have been delivered; check [provider] base_url"
+        )
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``Retry-After`` or a rate-limit reset header, if any."""
-    import email.utils
-    import time
 
-    value = headers.get("retry-after")
+# Past this, a number in a rate-limit header is an epoch time in milliseconds, not seconds
+# (1e11 seconds is the year 5138; 1e11 milliseconds is 1973).
+_EPOCH_MS_FROM = 1e11
+# Past this a reset header holds an epoch time rather than a number of seconds (2001-09-09).
+_EPOCH_S_FROM = 1e9
+
+
+def _finite_seconds(value: float) -> float | None:
+    if math.isnan(value):
+        return None
+    return max(0.0, value) if math.isfinite(value) else None
+
+
+def _header_number(value: str) -> float | None:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _epoch_or_seconds(number: float, now: float) -> float:
+    if number >= _EPOCH_MS_FROM:
+        return number / 1000.0 - now
+    if number >= _EPOCH_S_FROM:
+        return number - now
+    return number
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` or a rate-limit reset header; None when none is readable.
+
+    Parsed defensively — a header is the provider's (or a proxy's) text, not ours:
+    seconds, an HTTP-date, an epoch time in seconds or milliseconds; negative
+    values mean "now"; NaN, infinity and garbage are ignored. The result may be
+    huge: the send engine caps it at ``[provider] max_wait_seconds``.
+    """
+    moment = time.time() if now is None else now
+    value = (headers.get("retry-after") or "").strip()
     if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - time.time())
+        number = _header_number(value)
+        if number is not None:
+            return _finite_seconds(number)
+        with contextlib.suppress(TypeError, ValueError, OverflowError, IndexError):
+            parsed = email.utils.parsedate_to_datetime(value)
+            if parsed.tzinfo is None:  # "-0000": UTC by RFC 5322
+                parsed = parsed.replace(tzinfo=UTC)
+            return _finite_seconds(parsed.timestamp() - moment)
     for name in ("ratelimit-reset", "x-ratelimit-reset"):
-        value = headers.get(name)
-        if value:
-            try:
-                number = float(value)
-            except ValueError:
-                continue
+        number = _header_number(headers.get(name) or "")
+        if number is not None:
             # An epoch timestamp or a number of seconds, depending on the provider.
-            return max(0.0, number - time.time()) if number > 1_000_000_000 else max(0.0, number)
+            return _finite_seconds(_epoch_or_seconds(number, moment))
     return None
 
 
-def _short(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
-    return text[:200]
+def body_excerpt(response: httpx.Response, limit: int = 200) -> str:
+    """The response body on one line, trimmed, secrets removed; readable whatever its charset."""
+    try:
+        text = response.text
+    except (UnicodeDecodeError, LookupError):  # an unknown or lying charset
+        text = response.content.decode("utf-8", "replace")
+    return redact(" ".join(text.split())[:limit])

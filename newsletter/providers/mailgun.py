@@ -16,6 +16,12 @@ none is invalid by our rules, by splitting the batch in halves until the
 refused recipient is alone — rejects and suppresses them, and sends the rest.
 A 400 refuses everything, so the split never sends anyone twice. Mailgun has
 no idempotency keys.
+
+What an answer proves (Mailgun "API Response Codes"): 400 (and 401/403/404)
+refuse the request, 429 is a rate limit. A 500 is an internal error for which
+Mailgun recommends retrying, which does not prove nothing was queued; a
+502/503/504 may come from a proxy: ambiguous (the base class), as is a 200
+without a message id or any other success.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from newsletter.errors import ProviderAmbiguous, ProviderPermanent
+from newsletter.errors import ProviderPermanent
 from newsletter.personalize import escape_value_html, translate, used_placeholders
 from newsletter.providers._shared import (
     check_batch_size,
@@ -106,10 +112,10 @@ class MailgunProvider(Provider):
         form += [("o:tag", tag) for tag in tags]
         return form
 
-    def _post(self, batch: Batch, recipients: Sequence[Recipient]) -> httpx.Response:
+    def _post(self, form: list[tuple[str, str]]) -> httpx.Response:
         return self.post(
             f"/v3/{quote(self.domain, safe='')}/messages",
-            content=urlencode(self.build_form(batch, recipients)).encode("ascii"),
+            content=urlencode(form).encode("ascii"),
             auth=("api", self._api_key),
             headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
         )
@@ -119,24 +125,23 @@ class MailgunProvider(Provider):
         recipients = list(batch.recipients)
 
         def attempt(indexes: list[int]) -> list[RecipientResult] | str:
-            response = self._post(batch, [recipients[i] for i in indexes])
-            if response.status_code == 200:
+            with self.building():
+                form = self.build_form(batch, [recipients[i] for i in indexes])
+            response = self._post(form)
+            if 200 <= response.status_code < 300:
                 body = response_json(response)
-                if not (isinstance(body, dict) and body.get("id")):
+                message_id = str(body.get("id") or "").strip().strip("<>") if isinstance(body, dict) else ""
+                if response.status_code != 200 or not message_id:
                     # e.g. Mailgun's "Mailgun Magnificent API" page for a wrong URL: nothing
                     # says the messages were queued, nor that they were not.
-                    raise ProviderAmbiguous(
-                        f"mailgun: HTTP 200 without a message id from {self.base_url} ({short_text(response, 120)}) "
-                        "— check [provider] base_url and mailgun_domain"
-                    )
-                message_id = str(body["id"]).strip("<>")
+                    raise self.unreadable_success(response, "no message id (check mailgun_domain too)")
                 return [RecipientResult(Outcome.ACCEPTED, message_id=message_id) for _ in indexes]
             message = _message(response)
             if response.status_code == 400 and _ADDRESS_PROBLEM.search(message):
                 return message
             raise ProviderPermanent(f"mailgun: HTTP {response.status_code}: {message}")
 
-        return send_isolating_bad_addresses(recipients, attempt, self.name)
+        return send_isolating_bad_addresses(recipients, attempt, self.name, idempotent=self.idempotent)
 
 
 def _message(response: httpx.Response) -> str:

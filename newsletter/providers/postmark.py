@@ -7,6 +7,15 @@ Postmark), 300 invalid email request. :data:`ERROR_CODES` turns those into the
 project's per-recipient outcomes. Correlation data goes in ``Metadata``,
 which Postmark echoes in every webhook (``Metadata`` object of the payload).
 Postmark has no idempotency keys.
+
+What an answer proves (Postmark's API overview): 422 (with an API
+``ErrorCode``), 413, 415 and 404 refuse the request before anything is sent;
+429 is a rate limit. A 500 "in most cases" loses the message — most is not
+all — and a 502/503/504 may come from a proxy in front of an API that did
+accept the batch: those are ambiguous (the base class). A 200 must be a list
+with one entry per message, each with an integer ``ErrorCode``, and an
+accepted entry must carry a ``MessageID`` and the recipient's address in
+``To``; anything else about an entry is unknown, never "not sent".
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from newsletter.errors import ProviderAmbiguous, ProviderPermanent
+from newsletter.errors import ProviderPermanent
 from newsletter.personalize import merge
 from newsletter.providers._shared import check_batch_size, display_address, response_json, short_text
 from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
@@ -86,24 +95,30 @@ class PostmarkProvider(Provider):
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         check_batch_size(self.name, batch, self.max_batch)
+        with self.building():
+            payload = self.build_payload(batch)
         response = self.post(
             "/email/batch",
-            json=self.build_payload(batch),
+            json=payload,
             headers={
                 "X-Postmark-Server-Token": self._server_token,
                 "Accept": "application/json",
             },
         )
         body = response_json(response)
-        if response.status_code != 200:
-            raise ProviderPermanent(f"postmark: HTTP {response.status_code}: {_describe(body, response)}")
-        if not isinstance(body, list) or len(body) != len(batch.recipients):
-            # A 200 we cannot read may still mean the batch went out.
-            raise ProviderAmbiguous(
-                f"postmark: unexpected answer to a batch of {len(batch.recipients)} from {self.base_url}: "
-                f"{short_text(response, 120)} — check [provider] base_url"
-            )
-        return [_result(entry, recipient) for entry, recipient in zip(body, batch.recipients, strict=True)]
+        if 200 <= response.status_code < 300:
+            if response.status_code != 200 or not isinstance(body, list):
+                raise self.unreadable_success(response, "not the list of results Postmark answers")
+            if len(body) != len(batch.recipients):
+                # Which entry belongs to whom is lost: every message of the batch may have gone.
+                raise self.unreadable_success(
+                    response, f"{len(body)} results for a batch of {len(batch.recipients)}"
+                )
+            return [
+                _result(entry, recipient) for entry, recipient in zip(body, batch.recipients, strict=True)
+            ]
+        # 4xx other than 401/403/429: Postmark refused the request as a whole, before sending.
+        raise ProviderPermanent(f"postmark: HTTP {response.status_code}: {_describe(body, response)}")
 
 
 def _describe(body: object, response: httpx.Response) -> str:
@@ -112,13 +127,31 @@ def _describe(body: object, response: httpx.Response) -> str:
     return short_text(response)
 
 
+def _unreadable(entry: object) -> RecipientResult:
+    # An answer about this message we cannot read: it may have been sent (never "retry").
+    shown = redact(" ".join(repr(entry).split())[:120])
+    return RecipientResult(Outcome.UNKNOWN, reason=f"postmark: unreadable result for this message: {shown}")
+
+
 def _result(entry: object, recipient: Recipient) -> RecipientResult:
     if not isinstance(entry, Mapping):
-        return RecipientResult(Outcome.RETRY, reason=f"postmark: unreadable answer entry {entry!r}")
+        return _unreadable(entry)
     code = entry.get("ErrorCode")
     message = str(entry.get("Message", ""))
+    if not isinstance(code, int) or isinstance(code, bool):
+        return _unreadable(entry)
+    to = entry.get("To")
+    if isinstance(to, str) and to and recipient.email.lower() not in to.lower():
+        return _unreadable(entry)  # the answer is about someone else: its order cannot be trusted
     if code == 0:
-        return RecipientResult(Outcome.ACCEPTED, message_id=str(entry.get("MessageID", "")))
+        message_id = entry.get("MessageID")
+        if not isinstance(message_id, str) or not message_id.strip():
+            return RecipientResult(
+                Outcome.UNKNOWN,
+                reason="postmark: answered OK without a MessageID — most likely delivered; "
+                "do not send it again unless you are sure it was not",
+            )
+        return RecipientResult(Outcome.ACCEPTED, message_id=message_id)
     reason = f"postmark ErrorCode {code}: {message}"
     if code == INACTIVE_RECIPIENT:
         return RecipientResult(Outcome.REJECTED, reason=reason, suppress=True)

@@ -14,6 +14,11 @@ Correlation metadata goes in ``tags`` (name/value, ASCII letters, digits,
 ``data.tags``. The answer ``{"data": [{"id": …}, …]}`` lists one id per email,
 in order. A 422 about addresses is attributed by validating each address; the
 rest is sent again under a derived, equally stable key.
+
+What an answer proves (Resend "Errors"): 400/422 validation errors and 429
+refuse the request; a 5xx does not say, nor does a success we cannot read —
+ambiguous, and with the Idempotency-Key the batch is simply posted again
+under the same key (the provider answers from its memory if it had it).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any, NoReturn
 
 import httpx
 
-from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.errors import ProviderPermanent, ProviderRetryable
 from newsletter.personalize import merge
 from newsletter.providers._shared import (
     check_batch_size,
@@ -123,32 +128,31 @@ class ResendProvider(Provider):
                 # the same again on a retry or a resume.
                 left_out = [i for i in everyone if i not in set(indexes)]
                 key = idempotency_key(batch.idempotency_key, left_out)
-            response = self._post(self.build_payload(batch, [recipients[i] for i in indexes]), key)
+            with self.building():
+                payload = self.build_payload(batch, [recipients[i] for i in indexes])
+            response = self._post(payload, key)
             if response.status_code == 200:
-                return _accepted(response, len(indexes), self.base_url)
+                return self._accepted(response, len(indexes))
+            if 200 <= response.status_code < 300:
+                raise self.unreadable_success(response, "not the 200 Resend answers")
             body = response_json(response)
             message = str(body.get("message", "")) if isinstance(body, Mapping) else ""
             if response.status_code == 422 and "`to`" in message:
                 return message
             _raise_for(response, key)
 
-        return send_isolating_bad_addresses(recipients, attempt, self.name)
+        return send_isolating_bad_addresses(recipients, attempt, self.name, idempotent=self.idempotent)
 
-
-def _accepted(response: httpx.Response, count: int, base_url: str) -> list[RecipientResult]:
-    body = response_json(response)
-    data = body.get("data") if isinstance(body, Mapping) else None
-    if not isinstance(data, list) or len(data) != count:
-        # A 200 we cannot read may or may not have sent; the Idempotency-Key makes
-        # sending the batch again safe, so say so rather than guess.
-        raise ProviderAmbiguous(
-            f"resend: unexpected answer to a batch of {count} from {base_url}: {short_text(response, 120)} "
-            "— check [provider] base_url"
-        )
-    return [
-        RecipientResult(Outcome.ACCEPTED, message_id=str(e.get("id")) if isinstance(e, Mapping) else None)
-        for e in data
-    ]
+    def _accepted(self, response: httpx.Response, count: int) -> list[RecipientResult]:
+        body = response_json(response)
+        data = body.get("data") if isinstance(body, Mapping) else None
+        if not isinstance(data, list) or len(data) != count:
+            # May or may not have sent; the Idempotency-Key makes posting the batch again safe.
+            raise self.unreadable_success(response, f"not one id for each of the {count} emails")
+        ids = [e.get("id") if isinstance(e, Mapping) else None for e in data]
+        if not all(isinstance(i, str) and i.strip() for i in ids):
+            raise self.unreadable_success(response, "an email without an id")
+        return [RecipientResult(Outcome.ACCEPTED, message_id=str(i)) for i in ids]
 
 
 def _raise_for(response: httpx.Response, key: str | None) -> NoReturn:

@@ -13,6 +13,11 @@ header identifies the request, so each recipient's id is
 the ``X-Message-Id``). A ``400`` that names ``personalizations.N.to…`` fields
 is attributed to those recipients: they are rejected and suppressed, the rest
 is sent again in one more request. SendGrid has no idempotency keys.
+
+What an answer proves (SendGrid v3 "Errors"): 400, 413 and 429 refuse the
+request before it is processed. A 5xx means "an error occurred when SendGrid
+attempted to process it": ambiguous (the base class), as is any success other
+than the documented 202.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from newsletter.errors import ProviderPermanent
+from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
 from newsletter.personalize import escape_value_html, translate, used_placeholders
 from newsletter.providers._shared import check_batch_size, response_json, short_text
 from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
@@ -115,9 +120,28 @@ class SendGridProvider(Provider):
         # recipients it names, sending the rest again duplicates no one.
         while remaining:
             chosen = [batch.recipients[i] for i in remaining]
-            response = self._post(self.build_payload(batch, chosen))
+            with self.building():
+                payload = self.build_payload(batch, chosen)
+            try:
+                response = self._post(payload)
+            except (ProviderAmbiguous, ProviderRetryable) as exc:
+                if not results:
+                    raise
+                # The addresses already taken out were refused (provably unsent): keep that.
+                outcome = Outcome.UNKNOWN if isinstance(exc, ProviderAmbiguous) else Outcome.RETRY
+                for index in remaining:
+                    results[index] = RecipientResult(outcome, reason=str(exc), retry_after=exc.retry_after)
+                break
             if response.status_code == 202:
                 results.update(zip(remaining, self._accepted(response, chosen), strict=True))
+                break
+            if 200 <= response.status_code < 300:
+                unreadable = self.unreadable_success(response, "not the 202 SendGrid answers")
+                if not results:
+                    raise unreadable
+                # Addresses taken out before were refused (nothing sent); the rest may have gone.
+                for index in remaining:
+                    results[index] = RecipientResult(Outcome.UNKNOWN, reason=str(unreadable))
                 break
             bad = _attributable_recipients(response, len(remaining)) if response.status_code == 400 else set()
             if not bad:

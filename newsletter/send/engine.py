@@ -12,14 +12,20 @@ How each provider answer is recorded (GUIDE §1, issue 4):
 - results per recipient: accepted → ``sent``; rejected → ``failed`` (and
   suppressed when the address is invalid or inactive); retry → ``queued``
   again after a delay, ``failed`` after ``max_attempts``;
-- :class:`ProviderRetryable` (never reached it, 429, 5xx): the batch goes back
-  to ``queued`` with its attempt refunded, everyone waits (``Retry-After``
-  or exponential backoff with jitter);
-- :class:`ProviderAmbiguous` (read timeout, dropped connection): the same
-  batch is retried under the same key when the provider is idempotent; else
-  its rows become ``unknown``;
+- :class:`ProviderRetryable` (never reached it, 429 — an answer that proves
+  nothing was processed): the batch goes back to ``queued`` with its attempt
+  refunded, everyone waits (``Retry-After`` or exponential backoff with
+  jitter, never longer than ``Limits.max_wait``);
+- :class:`ProviderAmbiguous` (read timeout, dropped connection, a 5xx, a
+  success we cannot read): the same batch is retried under the same key when
+  the provider is idempotent; else its rows become ``unknown``; a result
+  ``unknown`` for single recipients is recorded as such and stops the run;
 - :class:`ProviderPermanent`: the batch goes back to ``queued`` (nothing was
   sent) and the run stops with the provider's reason.
+
+If recording an answer fails (a bug, the database), a batch the provider
+provably did not take is still put back in the queue, so that no later run
+can mistake it for "maybe sent".
 
 :meth:`Sender.request_stop` (Ctrl-C) lets in-flight batches finish and be
 recorded, then returns.
@@ -43,10 +49,10 @@ from newsletter.errors import (
     ProviderRetryable,
     SendError,
 )
-from newsletter.providers.base import Batch, Content, Provider, RecipientResult
+from newsletter.providers.base import Batch, Content, Outcome, Provider, RecipientResult, UnreadableAnswer
 from newsletter.send import ledger
 from newsletter.send.ledger import ClaimedRow, InterruptedBatch, SendRow
-from newsletter.send.pacing import Pacer, backoff_delay
+from newsletter.send.pacing import Pacer, backoff_delay, capped_wait
 from newsletter.send.recipients import RecipientBuilder
 
 
@@ -60,6 +66,8 @@ class Limits:
     concurrency: int = 1
     backoff_base: float = 0.5
     backoff_cap: float = 60.0
+    # The longest wait a provider's "retry after" may impose (``[provider] max_wait_seconds``).
+    max_wait: float = 900.0
     # Consecutive ambiguous answers from a provider without idempotency before the run stops:
     # each one turns a whole batch into "unknown", so a broken connection must not eat the list.
     max_ambiguous_in_a_row: int = 3
@@ -170,17 +178,19 @@ class Sender:
             ledger.set_send_status(conn, self.send.id, "sending")
             paused = ledger.paused_until(conn, self.send.id, self._db_now())
         if paused is not None:  # an earlier run was told to wait (429, 5xx, refused): so is this one
-            self.pacer.pause_until(self.clock() + (paused - self._db_now()).total_seconds())
+            left = (paused - self._db_now()).total_seconds()
+            self.pacer.pause_until(self.clock() + capped_wait(left, self.limits.max_wait))
         for interrupted in resend or []:
             # Same rows, same order, same key: the provider drops it if it already has it.
             # An earlier run may have been waiting out a backoff for it: so do we.
             wait_for = 0.0
             if interrupted.not_before is not None:
-                wait_for = max(0.0, (interrupted.not_before - self._db_now()).total_seconds())
+                left = (interrupted.not_before - self._db_now()).total_seconds()
+                wait_for = capped_wait(left, self.limits.max_wait)
             with self.db.begin() as conn:
                 ledger.count_attempt(conn, interrupted.batch_key, not_before=interrupted.not_before)
             rows = tuple(replace(r, attempts=r.attempts + 1) for r in interrupted.rows)
-            resent = self._job(interrupted.batch_key, rows)
+            resent = self._job(interrupted.batch_key, rows)  # may raise: rows stay "sending", as found
             resent.reused_key = True
             self._retry_later.append((self.clock() + wait_for, resent))
         with ThreadPoolExecutor(max_workers=self.limits.concurrency, thread_name_prefix="send") as pool:
@@ -242,7 +252,12 @@ class Sender:
             self.totals.skipped += claim.skipped
             if claim.rows:
                 self._claimed += len(claim.rows)
-                return self._job(claim.batch_key, claim.rows)
+                try:
+                    return self._job(claim.batch_key, claim.rows)
+                except Exception as exc:
+                    # Claimed but never posted: back to the queue, or a later run would call it "maybe sent".
+                    self._requeue_unsent(claim.batch_key, exc)
+                    return None
             self._report()
 
     def _job(self, key: str, rows: tuple[ClaimedRow, ...]) -> _Job:
@@ -251,7 +266,43 @@ class Sender:
 
     # -- recording answers --------------------------------------------------------------------
 
+    def _requeue_unsent(self, key: str, exc: BaseException) -> None:
+        """Last resort for rows provably never taken when the normal record failed: queued, and stop."""
+        log.exception("batch %s: %s", key[:12], exc)
+        try:
+            with self.db.begin() as conn:
+                ledger.requeue_batch(
+                    conn, key, f"not sent: the send stopped on an error ({type(exc).__name__})"
+                )
+            recorded = "those messages are queued again, nothing was lost"
+        except Exception:
+            log.exception("batch %s: could not put it back in the queue", key[:12])
+            recorded = "the batch could not be recorded"
+        self._fatal = self._fatal or SendError(
+            f"{self.provider.name}: the send stopped on an unexpected error ({type(exc).__name__}: {exc}); {recorded}"
+        )
+
     def _settle(self, job: _Job, future: Future[list[RecipientResult]]) -> None:
+        error = future.exception()
+        # Answers that prove nothing was taken: whatever happens while recording them,
+        # the rows must end up queued again, never left "sending" (a later run would call
+        # them "maybe sent").
+        provably_unsent = isinstance(error, ProviderRetryable | ProviderPermanent) and not job.reused_key
+        try:
+            self._record_answer(job, future)
+        except Exception as exc:
+            if provably_unsent:
+                self._requeue_unsent(job.key, exc)
+            else:
+                # Rows stay "sending": the next run settles them as it settles a crash.
+                log.exception("batch %s: could not record the answer", job.key[:12])
+                self._fatal = self._fatal or SendError(
+                    f"{self.provider.name}: could not record a batch's answer ({type(exc).__name__}: {exc}); "
+                    "the next run treats it as interrupted"
+                )
+        self._report()
+
+    def _record_answer(self, job: _Job, future: Future[list[RecipientResult]]) -> None:
         try:
             results = future.result()
         except ProviderRetryable as exc:
@@ -284,7 +335,6 @@ class Sender:
                 )
             else:
                 self._on_results(job, results)
-        self._report()
 
     def _on_results(self, job: _Job, results: list[RecipientResult]) -> None:
         with self.db.begin() as conn:
@@ -299,16 +349,24 @@ class Sender:
             )
         self._retryable_in_a_row = self._ambiguous_in_a_row = 0
         log.info(
-            "batch %s: %d sent, %d failed, %d to retry",
+            "batch %s: %d sent, %d failed, %d to retry, %d unknown",
             job.key[:12],
             recorded.sent,
             recorded.failed,
             recorded.requeued,
+            recorded.unknown,
         )
         self.totals.sent += recorded.sent
         self.totals.failed += recorded.failed
         self.totals.suppressed += recorded.suppressed
         self.totals.retries += recorded.requeued
+        self.totals.unknown += recorded.unknown
+        if recorded.unknown:
+            unreadable = next(r.reason for r in results if r.outcome is Outcome.UNKNOWN)
+            self._fatal = self._fatal or SendError(
+                f"{unreadable} — the provider's answer about {recorded.unknown} message(s) could not be read; "
+                "stopped so that no more messages end up unknown"
+            )
 
     def _on_retryable(self, job: _Job, exc: ProviderRetryable) -> None:
         if job.reused_key:
@@ -348,7 +406,9 @@ class Sender:
             )
         self.totals.unknown += marked
         self._ambiguous_in_a_row += 1
-        if self._ambiguous_in_a_row >= self.limits.max_ambiguous_in_a_row:
+        if isinstance(exc, UnreadableAnswer):  # a redirect or a page that is not the API: no better next time
+            self._fatal = self._fatal or SendError(f"{exc} — stopped so that no more messages end up unknown")
+        elif self._ambiguous_in_a_row >= self.limits.max_ambiguous_in_a_row:
             self._fatal = self._fatal or SendError(
                 f"{exc} — {self._ambiguous_in_a_row} batches in a row got no clear answer; "
                 "stopped so that no more messages end up unknown"
@@ -366,20 +426,27 @@ class Sender:
             )
             return
         delay = self._backoff(job.tries, exc.retry_after)
+        pause = (
+            capped_wait(exc.retry_after, self.limits.max_wait) if isinstance(exc, ProviderRetryable) else 0.0
+        )
         with self.db.begin() as conn:
             ledger.count_attempt(conn, job.key, not_before=self._db_after(delay))
-            if isinstance(exc, ProviderRetryable) and exc.retry_after:
-                ledger.pause_send(conn, self.send.id, self._db_after(exc.retry_after))
+            if pause:
+                ledger.pause_send(conn, self.send.id, self._db_after(pause))
         job.tries += 1
         job.reused_key = True
         job.rows = tuple(replace(r, attempts=r.attempts + 1) for r in job.rows)
         self._retry_later.append((self.clock() + delay, job))
-        if isinstance(exc, ProviderRetryable) and exc.retry_after:
-            self.pacer.pause_until(self.clock() + exc.retry_after)
+        if pause:
+            self.pacer.pause_until(self.clock() + pause)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         return backoff_delay(
-            attempt, base=self.limits.backoff_base, cap=self.limits.backoff_cap, retry_after=retry_after
+            attempt,
+            base=self.limits.backoff_base,
+            cap=self.limits.backoff_cap,
+            retry_after=retry_after,
+            max_wait=self.limits.max_wait,
         )
 
     def _report(self) -> None:

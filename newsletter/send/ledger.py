@@ -5,7 +5,7 @@ leaves rows that say exactly what is known::
 
     queued ──claim──► sending ──record──► sent | failed | queued (retry later)
        │                 │
-       └──► skipped      └── crash / ambiguous answer ──► unknown (non-idempotent provider)
+       └──► skipped      └── crash / ambiguous or unreadable answer ──► unknown (non-idempotent provider)
             (unsubscribed, bounced, complained or suppressed since planning)
 
 A row is marked ``sending`` and committed *before* the provider is called;
@@ -81,6 +81,7 @@ class Recorded:
     failed: int = 0
     requeued: int = 0
     suppressed: int = 0
+    unknown: int = 0  # the answer about them could not be read: maybe delivered
     # Seconds the provider asked us to wait before retrying the requeued rows.
     retry_after: float | None = None
 
@@ -228,9 +229,18 @@ def record(
     sent: list[dict[str, object]] = []
     failed: list[dict[str, object]] = []
     requeued: list[dict[str, object]] = []
+    unknown: list[dict[str, object]] = []
     suppress_ids: list[int] = []
     for row, result in zip(rows, results, strict=True):
-        if result.outcome is Outcome.ACCEPTED:
+        if result.outcome is Outcome.UNKNOWN:
+            unknown.append(
+                {
+                    "b_id": row.delivery_id,
+                    "b_error": f"{result.reason} — it may or may not have been delivered; "
+                    "send it again only with --resend-unknown",
+                }
+            )
+        elif result.outcome is Outcome.ACCEPTED:
             sent.append({"b_id": row.delivery_id, "b_message_id": result.message_id})
         elif result.outcome is Outcome.REJECTED:
             failed.append({"b_id": row.delivery_id, "b_error": result.reason or "rejected by the provider"})
@@ -292,9 +302,17 @@ def record(
             ),
             requeued,
         )
+    if unknown:
+        conn.execute(
+            update(deliveries)
+            .where(in_this_batch)
+            .values(state="unknown", error=bindparam("b_error"), not_before=None, updated_at=now),
+            unknown,
+        )
     if suppress_ids:
         outcome.suppressed = _suppress_deliveries(conn, suppress_ids, failed)
     outcome.sent, outcome.failed, outcome.requeued = len(sent), len(failed), len(requeued)
+    outcome.unknown = len(unknown)
     return outcome
 
 

@@ -9,6 +9,7 @@ asked for.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -63,12 +64,25 @@ def backoff_delay(
     base: float,
     cap: float,
     retry_after: float | None = None,
+    max_wait: float = 900.0,
     rng: random.Random | None = None,
 ) -> float:
-    """Seconds to wait before retry number ``attempt`` (1-based): full jitter, at least ``retry_after``."""
+    """Seconds to wait before retry number ``attempt`` (1-based): full jitter, at least ``retry_after``.
+
+    Never more than ``max_wait``: ``retry_after`` comes from a header, and a header can say
+    99999999999999 (or a time in milliseconds) — waiting that long is a hang, and adding it
+    to a date overflows.
+    """
     source = rng or random
-    if retry_after is not None:
+    if retry_after is not None and math.isfinite(retry_after):
         # The provider named the moment; a little jitter keeps concurrent workers from colliding.
-        return retry_after + source.uniform(0, min(base, 1.0))
-    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+        return capped_wait(retry_after, max_wait) + source.uniform(0, min(base, 1.0, max_wait))
+    ceiling = min(cap, max_wait, base * (2 ** min(max(0, attempt - 1), 64)))
     return source.uniform(ceiling / 2, ceiling)
+
+
+def capped_wait(seconds: float | None, max_wait: float) -> float:
+    """``seconds`` held within 0 … ``max_wait``; 0 for None or NaN."""
+    if seconds is None or math.isnan(seconds):
+        return 0.0
+    return min(max(seconds, 0.0), max_wait)

@@ -93,6 +93,7 @@ def limits_of(settings: Settings) -> Limits:
         max_attempts=provider.max_attempts,
         messages_per_second=provider.messages_per_second,
         concurrency=provider.concurrency,
+        max_wait=provider.max_wait_seconds,
     )
 
 

@@ -33,7 +33,17 @@ next ``times`` matching send requests:
 ``message_error``      Postmark: ``code`` (default 406) and ``message`` for ``address``
                        (or every message) inside a 200 answer
 ``idempotency_conflict`` Resend: 409 ``invalid_idempotent_request``; nothing accepted
+``processed_then_error`` accept and record, then answer ``status`` (default 502) as a
+                       gateway would: the batch went out, the answer says error
+``unreadable_ok``      accept and record, then answer 200 with a body the adapter cannot
+                       read; ``shape``: ``ok_strings`` (Postmark ``["OK", …]``),
+                       ``not_json``, ``truncated``, ``wrong_length``, ``missing_ids``
+``huge_retry_after``   429 with ``Retry-After: 99999999999999`` (``retry_after``) and
+                       ``X-RateLimit-Reset`` in epoch milliseconds (``reset_ms``); nothing accepted
 =====================  ===========================================================
+
+Any fault takes ``every=N``: only every N-th matching request gets it (the
+others go on to the next fault in line), so rare faults mix with a steady one.
 
 Persistent behaviour: addresses in ``inactive_addresses`` get Postmark's 406;
 addresses in ``invalid_addresses`` (and any that fail a simple syntax check)
@@ -164,6 +174,10 @@ class RemoteEmulator:
     def accepted_count(self, provider: str | None = None) -> int:
         counts = self._http.get("/_emulator/counts").raise_for_status().json()["by_provider"]
         return int(counts.get(provider, 0)) if provider else int(sum(counts.values()))
+
+    def faults_left(self) -> list[str]:
+        """Names of the injected faults not used up yet."""
+        return [f["fault"] for f in self._http.get("/_emulator/faults").raise_for_status().json()]
 
     def inject(self, fault: str, provider: str | None = None, times: int = 1, **params: Any) -> None:
         payload = {"fault": fault, "provider": provider, "times": times, "params": params}

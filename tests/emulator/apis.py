@@ -322,4 +322,28 @@ def _resend_problem(state: State, email: Any) -> str:
     return ""
 
 
+def garble(provider: str, reply: Reply, shape: str) -> Reply:
+    """The accepted ``reply`` as a confused proxy or a broken API version might hand it back (200)."""
+    text = {"Content-Type": "application/json"}
+    if provider == "sendgrid" or shape == "not_json":  # SendGrid's success has no body to garble
+        return Reply(200, b"<html><body>OK</body></html>", {"Content-Type": "text/html"})
+    if shape == "truncated":
+        return Reply(200, reply.body[: len(reply.body) // 2], text)
+    data = json.loads(reply.body)
+    if provider == "postmark":
+        if shape == "ok_strings":
+            return json_reply(200, ["OK"] * len(data))
+        if shape == "wrong_length":
+            return json_reply(200, data[:-1])
+        return json_reply(200, [{k: v for k, v in e.items() if k != "MessageID"} for e in data])
+    if provider == "resend":
+        if shape == "wrong_length":
+            return json_reply(200, {"data": data["data"][:-1]})
+        if shape == "missing_ids":
+            return json_reply(200, {"data": [{} for _ in data["data"]]})
+        return json_reply(200, ["OK"] * len(data["data"]))
+    # mailgun: one id for the request
+    return json_reply(200, {"message": "Queued. Thank you."} if shape != "ok_strings" else ["OK"])
+
+
 ENDPOINTS = {"postmark": postmark, "sendgrid": sendgrid, "mailgun": mailgun, "resend": resend}

@@ -76,6 +76,12 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 data: Any = [list(a) for a in state.accepted]
             self._send(json_reply(200, data))
+        elif path == "/_emulator/faults":
+            with state.lock:
+                data = [
+                    {"fault": f.name, "provider": f.provider, "remaining": f.remaining} for f in state.faults
+                ]
+            self._send(json_reply(200, data))
         elif path == "/_emulator/counts":
             with state.lock:
                 data = {"by_provider": dict(state.counts)}
@@ -109,6 +115,20 @@ class Handler(BaseHTTPRequestHandler):
                 )
             )
             return
+        if fault and fault.name == "huge_retry_after":
+            # A proxy's idea of a wait: seconds beyond any calendar, a reset in epoch milliseconds.
+            reset_ms = int(fault.params.get("reset_ms", (time.time() + 1) * 1000))
+            self._send(
+                json_reply(
+                    429,
+                    {"message": "Too many requests", "name": "rate_limit_exceeded"},
+                    {
+                        "Retry-After": str(fault.params.get("retry_after", "99999999999999")),
+                        "X-RateLimit-Reset": str(reset_ms),
+                    },
+                )
+            )
+            return
         if fault and fault.name == "server_error":
             status = int(fault.params.get("status", 500))
             self._send(json_reply(status, {"message": f"emulated {status}"}))
@@ -120,6 +140,14 @@ class Handler(BaseHTTPRequestHandler):
         if fault and fault.name == "drop_after":
             self._drop()
             return
+        if fault and fault.name == "processed_then_error" and reply.status < 300:
+            # A gateway in front of a provider that took the batch: its own 502/504 page.
+            status = int(fault.params.get("status", 502))
+            reply = Reply(
+                status, f"<html><h1>{status} Bad Gateway</h1></html>".encode(), {"Content-Type": "text/html"}
+            )
+        if fault and fault.name == "unreadable_ok" and reply.status < 300:
+            reply = apis.garble(provider, reply, str(fault.params.get("shape", "ok_strings")))
         with contextlib.suppress(OSError):  # a client that timed out has gone
             self._send(reply)
 

@@ -20,7 +20,12 @@ FAULTS = (
     "drop_after",
     "message_error",
     "idempotency_conflict",
+    "processed_then_error",
+    "unreadable_ok",
+    "huge_retry_after",
 )
+# How ``unreadable_ok`` garbles a success (see tests.emulator).
+UNREADABLE_SHAPES = ("ok_strings", "not_json", "truncated", "wrong_length", "missing_ids")
 RECORD_MODES = ("all", "accepted", "counts")
 LIMITS = {"postmark": 500, "sendgrid": 1000, "mailgun": 1000, "resend": 100}
 
@@ -65,6 +70,7 @@ class Fault:
     provider: str | None
     remaining: int
     params: dict[str, Any]
+    seen: int = 0  # matching requests so far (``every``: only every n-th one gets the fault)
 
 
 @dataclass
@@ -112,6 +118,9 @@ class State:
         with self.lock:
             for fault in self.faults:
                 if fault.provider in (None, provider):
+                    fault.seen += 1
+                    if fault.seen % max(1, int(fault.params.get("every", 1))):
+                        continue  # not this one's turn: the next fault in line may apply
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self.faults.remove(fault)
@@ -141,6 +150,9 @@ def inject_fault(state: State, fault: str, provider: str | None, times: int, par
         raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
     if provider is not None and provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}")
+    shape = params.get("shape")
+    if fault == "unreadable_ok" and shape is not None and shape not in UNREADABLE_SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; known: {', '.join(UNREADABLE_SHAPES)}")
     with state.lock:
         state.faults.append(Fault(fault, provider, max(1, times), dict(params)))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from newsletter.errors import ProviderRetryable
+from newsletter.errors import ProviderAmbiguous
 from newsletter.providers.postmark import PostmarkProvider
 from tests.emulator import Emulator, RemoteEmulator
 from tests.providers.conftest import EMULATOR_KEYS, make_batch
@@ -121,7 +121,7 @@ def test_runs_as_a_process_controlled_over_http() -> None:
         with httpx.Client(timeout=5) as http:
             provider = PostmarkProvider(http, url, server_token="any-token")
             remote.inject("server_error", provider="postmark", status=503)
-            with pytest.raises(ProviderRetryable, match="503"):
+            with pytest.raises(ProviderAmbiguous, match="503"):
                 provider.send_batch(make_batch(2))
             remote.mark_inactive("modtager1@example.com")
             provider.send_batch(make_batch(3))

@@ -46,11 +46,47 @@ def test_rate_limit_is_retryable_with_the_wait_asked_for(name: str, emulator: Em
     assert emulator.accepted_count() == 0
 
 
-@pytest.mark.parametrize("status", [500, 503])
-def test_server_errors_are_retryable(name: str, emulator: Emulator, status: int) -> None:
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_are_ambiguous_never_certainly_unsent(
+    name: str, emulator: Emulator, status: int
+) -> None:
+    # None of the four documents a 5xx as "not processed"; a gateway's 502/504 can hide a success.
     emulator.inject("server_error", provider=name, status=status)
-    with pytest.raises(ProviderRetryable, match=str(status)):
+    with pytest.raises(ProviderAmbiguous, match=str(status)) as caught:
         provider_at(name, emulator.url).send_batch(make_batch(3))
+    assert not isinstance(caught.value, ProviderRetryable)
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_after_the_provider_took_the_batch_is_ambiguous(
+    name: str, emulator: Emulator, status: int
+) -> None:
+    emulator.inject("processed_then_error", provider=name, status=status)
+    with pytest.raises(ProviderAmbiguous, match=str(status)):
+        provider_at(name, emulator.url).send_batch(make_batch(3))
+    assert emulator.accepted_count(name) == 3  # exactly why a retry without a key would duplicate
+
+
+@pytest.mark.parametrize("shape", ["ok_strings", "not_json", "truncated", "wrong_length", "missing_ids"])
+def test_a_success_the_adapter_cannot_read_is_never_not_sent(
+    name: str, emulator: Emulator, shape: str
+) -> None:
+    emulator.inject("unreadable_ok", provider=name, shape=shape)
+    try:
+        results = provider_at(name, emulator.url).send_batch(make_batch(3))
+    except ProviderError as exc:
+        assert isinstance(exc, ProviderAmbiguous) and not isinstance(exc, ProviderRetryable)
+        assert "may have been delivered" in str(exc)
+    else:  # per message: unknown, never "retry" (the emulator sent each one)
+        assert [r.outcome for r in results] == [Outcome.UNKNOWN] * 3
+    assert emulator.accepted_count(name) == 3
+
+
+def test_a_huge_or_millisecond_retry_after_is_read_not_crashed_on(name: str, emulator: Emulator) -> None:
+    emulator.inject("huge_retry_after", provider=name)
+    with pytest.raises(ProviderRetryable) as caught:
+        provider_at(name, emulator.url).send_batch(make_batch(3))
+    assert caught.value.retry_after is not None and caught.value.retry_after >= 1e13
     assert emulator.accepted_count() == 0
 
 
@@ -78,7 +114,7 @@ def test_connection_dropped_after_acceptance_is_ambiguous(name: str, emulator: E
 
 
 def test_after_a_fault_the_next_request_goes_through(name: str, emulator: Emulator) -> None:
-    emulator.inject("server_error", provider=name, times=2)
+    emulator.inject("rate_limit", provider=name, times=2)
     provider = provider_at(name, emulator.url)
     for _ in range(2):
         with pytest.raises(ProviderRetryable):

@@ -123,7 +123,7 @@ def test_failure_after_part_of_a_split_was_accepted_is_reported_per_recipient() 
 
 
 def test_failure_before_anything_was_accepted_raises_for_the_whole_batch() -> None:
-    answers = iter([httpx.Response(400, json=BAD_ADDRESS), httpx.Response(503)])
+    answers = iter([httpx.Response(400, json=BAD_ADDRESS), httpx.Response(429)])
     with pytest.raises(ProviderRetryable):
         mocked(lambda request: next(answers)).send_batch(make_batch(4))
 
@@ -150,7 +150,8 @@ def test_more_than_three_tags_is_refused() -> None:
 
 def test_the_same_address_twice_in_a_batch_is_a_programming_error() -> None:
     recipient = make_recipient(1)
-    with pytest.raises(ValueError, match="appears twice"):
+    # Refused while building the request: provably nothing sent, so permanent (never "unknown").
+    with pytest.raises(ProviderPermanent, match=r"nothing was sent.*appears twice"):
         mocked(queued).send_batch(Batch(make_content(), [recipient, recipient]))
 
 
@@ -164,7 +165,7 @@ def test_against_the_emulator(emulator: Emulator, http: httpx.Client) -> None:
 
 def test_a_200_without_a_message_id_is_ambiguous_not_success() -> None:
     page = httpx.Response(200, text="Mailgun Magnificent API")
-    with pytest.raises(ProviderAmbiguous, match=r"without a message id.*base_url"):
+    with pytest.raises(ProviderAmbiguous, match=r"no message id.*may have been delivered.*base_url"):
         mocked(lambda request: page).send_batch(make_batch(2))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -107,3 +108,25 @@ def test_batch_larger_than_maximum_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at most 1000"):
         provider.send_batch(make_batch(1001))
     assert not (tmp_path / ISSUE).exists()
+
+
+def test_a_write_that_fails_midway_keeps_the_written_ones_sent_and_retries_the_rest(tmp_path: Path) -> None:
+    provider = OutboxProvider(tmp_path / "outbox")
+    batch = make_batch(4)
+    # A directory where the third message belongs: moving the file into place fails, like a full disk.
+    (provider.folder_for(batch) / message_file_name(batch.recipients[2])).mkdir(parents=True)
+    results = provider.send_batch(batch)
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.ACCEPTED, Outcome.RETRY, Outcome.RETRY]
+    written = sorted(p.name for p in provider.folder_for(batch).iterdir() if p.is_file())
+    assert written == sorted(message_file_name(r) for r in batch.recipients[:2])  # no temp file left
+
+
+def test_a_message_that_cannot_be_built_writes_nothing_and_says_so(tmp_path: Path) -> None:
+    provider = OutboxProvider(tmp_path / "outbox")
+    good = make_recipient(0)
+    bad = replace(
+        make_recipient(1), headers={"List-Unsubscribe": "<https://x.example/u>\r\nBcc: victim@example.org"}
+    )
+    with pytest.raises(ProviderPermanent, match="nothing was sent"):
+        provider.send_batch(Batch(make_content(), [good, bad]))
+    assert not any(provider.folder_for(Batch(make_content(), [good])).glob("*.eml"))
