@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import email
 import email.policy
-from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from newsletter.errors import ProviderPermanent
-from newsletter.providers.base import Batch, Outcome
+from newsletter.providers import outbox as outbox_module
+from newsletter.providers.base import Batch, Content, Outcome, Recipient
 from newsletter.providers.outbox import OutboxProvider, message_file_name
 from tests.providers.conftest import make_batch, make_content, make_recipient
 
@@ -121,12 +121,19 @@ def test_a_write_that_fails_midway_keeps_the_written_ones_sent_and_retries_the_r
     assert written == sorted(message_file_name(r) for r in batch.recipients[:2])  # no temp file left
 
 
-def test_a_message_that_cannot_be_built_writes_nothing_and_says_so(tmp_path: Path) -> None:
+def test_a_message_that_cannot_be_built_writes_nothing_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     provider = OutboxProvider(tmp_path / "outbox")
-    good = make_recipient(0)
-    bad = replace(
-        make_recipient(1), headers={"List-Unsubscribe": "<https://x.example/u>\r\nBcc: victim@example.org"}
-    )
+    good, bad = make_recipient(0), make_recipient(1)
+    real_build = outbox_module.build_message
+
+    def build_failing_for_the_second(content: Content, recipient: Recipient) -> EmailMessage:
+        if recipient is bad:
+            raise LookupError("a merge value is missing")
+        return real_build(content, recipient)
+
+    monkeypatch.setattr(outbox_module, "build_message", build_failing_for_the_second)
     with pytest.raises(ProviderPermanent, match="nothing was sent"):
         provider.send_batch(Batch(make_content(), [good, bad]))
     assert not any(provider.folder_for(Batch(make_content(), [good])).glob("*.eml"))

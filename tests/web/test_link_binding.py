@@ -13,12 +13,11 @@ import email.policy
 import hashlib
 import re
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from newsletter.cli import main
 from newsletter.config import Settings
@@ -26,8 +25,8 @@ from newsletter.send import ledger, plan
 from newsletter.store import gdpr
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.addresses import email_hash
-from newsletter.store.lists import ListRow
-from newsletter.store.schema import consent_log, deliveries, memberships, subscribers
+from newsletter.store.lists import ListRow, create_list, utcnow
+from newsletter.store.schema import consent_log, deliveries, events, lists, memberships, sends, subscribers
 from newsletter.tokens import CONFIRM_SALT, PREFERENCES_SALT, UNSUBSCRIBE_SALT, LinkOwner, Signer
 from tests.conftest import TEST_SECRET_KEY
 from tests.web.conftest import (
@@ -47,6 +46,8 @@ ONE_CLICK = {
     "content": b"List-Unsubscribe=One-Click",
     "headers": {"content-type": "application/x-www-form-urlencoded"},
 }
+
+ID_TABLES = (lists, subscribers, consent_log, sends, deliveries, events)
 
 
 def _path(url: str) -> str:
@@ -230,17 +231,30 @@ def test_a_signed_token_with_an_absurd_id_is_a_bad_link_not_a_crash(
     assert membership(engine, person.subscriber_id, erhverv.id) == "subscribed"
 
 
-def test_sqlite_tables_never_reuse_ids(engine: Engine, tmp_path: Path) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL sequences never reuse ids")
-    with engine.connect() as conn:
-        plain = [
-            name
-            for name, sql in conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
-            if name in ("subscribers", "lists", "consent_log", "sends", "deliveries", "events")
-            and "AUTOINCREMENT" not in sql
-        ]
-    assert plain == []
+def _one_of_each(engine: Engine, address: str, issue: str, list_name: str) -> dict[str, int]:
+    """A list, a subscriber with a consent entry, a send with its ledger row and an event: each table's newest id."""
+    with engine.begin() as conn:
+        the_list = create_list(conn, list_name, "Liste", "", "da", "Ja tak.")
+    add_member(engine, address, list_name=the_list.name)
+    with engine.begin() as conn:
+        plan.plan(conn, issue=issue, list_id=the_list.id, subject="Nyt", provider="outbox")
+        conn.execute(
+            events.insert().values(
+                provider="outbox", provider_event_id=issue, type="delivered", received_at=utcnow(), raw={}
+            )
+        )
+        return {table.name: conn.execute(select(func.max(table.c.id))).scalar_one() for table in ID_TABLES}
+
+
+def test_the_newest_id_is_never_given_again_after_its_row_is_deleted(engine: Engine) -> None:
+    """Without AUTOINCREMENT, SQLite hands the newest row's id out again once that row is gone."""
+    first = _one_of_each(engine, "x@example.com", ISSUE, "foerste")
+    with engine.begin() as conn:
+        for table in ID_TABLES[::-1]:  # dependants first
+            conn.execute(table.delete().where(table.c.id == first[table.name]))
+    second = _one_of_each(engine, "y@example.com", ISSUE + "-igen", "anden")
+    reused = [name for name in first if second[name] <= first[name]]
+    assert reused == [], f"ids given again: {reused} ({first} → {second})"
 
 
 def test_a_ledger_row_never_resolves_to_someone_else(engine: Engine, erhverv: ListRow) -> None:
