@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
@@ -105,6 +106,18 @@ class _SignUp:
 
 
 def _register_sign_up(
+    context: WebContext, the_list: ListRow, email: str, name: str | None, lang: str, ip: str
+) -> _SignUp | None:
+    try:
+        return _register_sign_up_once(context, the_list, email, name, lang, ip)
+    except IntegrityError:
+        # The same address sent at the same instant by another request (a double-clicked submit,
+        # a second instance) was stored first. Done again, this request finds that row and adds
+        # nothing twice; a second failure is a real error.
+        return _register_sign_up_once(context, the_list, email, name, lang, ip)
+
+
+def _register_sign_up_once(
     context: WebContext, the_list: ListRow, email: str, name: str | None, lang: str, ip: str
 ) -> _SignUp | None:
     with context.write() as conn:

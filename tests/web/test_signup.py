@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -259,3 +260,28 @@ def test_provider_failure_is_logged_and_the_answer_gives_nothing_away(
     assert page.status_code == 200 and "Tjek din indbakke" in page.text
     assert provider.calls == 1
     assert "confirmation email for list erhverv" in caplog.text and "HTTP 503" in caplog.text
+
+
+def test_the_same_address_signed_up_several_times_at_once_is_one_person(
+    settings: Settings, engine: Engine, erhverv: ListRow
+) -> None:
+    """A double-clicked submit: every request gets the normal answer, and one person is stored."""
+    app_client = AppClient(create_app(settings, rate_limits=RateLimits(per_ip=50, per_address=10)))
+    try:
+        token = csrf_token(app_client.get("/subscribe/erhverv").text)
+        data = {"csrf_token": token, "email": "dobbelt@example.com", "name": "Dobbelt Klik"}
+
+        async def post_together() -> list[int]:
+            answers = await asyncio.gather(
+                *(app_client.client.post("/subscribe/erhverv", data=data) for _ in range(6))
+            )
+            return [answer.status_code for answer in answers]
+
+        assert app_client.loop.run_until_complete(post_together()) == [200] * 6
+    finally:
+        app_client.close()
+    assert count(engine, subscribers) == 1
+    with engine.connect() as conn:
+        person = conn.execute(select(subscribers)).one()
+    assert membership(engine, person.id, erhverv.id) == "pending"
+    assert count(engine, consent_log) == 1
