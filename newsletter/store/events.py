@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -175,22 +176,31 @@ _CLAIM_TOKEN: dict[str, Any] = {
 _CLOCK_SKEW = timedelta(minutes=1)
 
 
-def claim_token(conn: Connection, provider: str, token: str, signed_at: datetime, window: timedelta) -> bool:
-    """Use ``token`` once: True the first time, False ever after (any thread, process or restart).
+def claim_token(
+    conn: Connection, provider: str, token: str, signed_at: datetime, window: timedelta, body: bytes
+) -> bool:
+    """Use ``token`` once, for one request body: False when it came before with another body.
 
-    The primary key decides: of two concurrent claims exactly one inserts its row, the other
-    waits for it (PostgreSQL) or for the write lock (SQLite) and then finds it. Tokens signed
-    more than ``window`` ago are pruned: a request carrying one is refused as stale anyway.
-    Claim in the same transaction that stores the events, so a failed write does not burn it.
+    True the first time, and again for a byte-identical request (the provider retrying after a
+    lost answer: its events are then found already recorded); False for a token seen with any
+    other body, from any thread, process or restart. The primary key decides: of two concurrent
+    claims exactly one inserts its row, the other waits for it (PostgreSQL) or for the write lock
+    (SQLite) and then finds it. Tokens signed more than ``window`` ago are pruned: a request
+    carrying one is refused as stale anyway. Claim in the same transaction that stores the
+    events, so a failed write does not burn it.
     """
     conn.execute(webhook_tokens.delete().where(webhook_tokens.c.signed_at < utcnow() - window - _CLOCK_SKEW))
-    values = {
-        "provider": provider,
-        "token_hash": hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest(),
-        "signed_at": signed_at,
-    }
-    statement = _CLAIM_TOKEN[conn.dialect.name]
-    return conn.execute(statement, values).first() is not None
+    token_hash = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+    body_hash = hashlib.sha256(body).hexdigest()
+    values = {"provider": provider, "token_hash": token_hash, "signed_at": signed_at, "body_hash": body_hash}
+    if conn.execute(_CLAIM_TOKEN[conn.dialect.name], values).first() is not None:
+        return True
+    earlier = conn.execute(
+        select(webhook_tokens.c.body_hash).where(
+            webhook_tokens.c.provider == provider, webhook_tokens.c.token_hash == token_hash
+        )
+    ).scalar_one_or_none()
+    return earlier is not None and hmac.compare_digest(earlier, body_hash)
 
 
 def _insert_once(conn: Connection, values: dict[str, Any]) -> bool:

@@ -222,14 +222,17 @@ events = Table(
 
 # One-time webhook tokens (Mailgun's): a signature that covers no event may be used once. Keyed by
 # the token's SHA-256 (fixed width, whatever the request sends); the unique key makes the claim
-# atomic across threads, restarts and several `serve` processes. Rows older than the freshness
-# window are pruned: their timestamps are refused anyway.
+# atomic across threads, restarts and several `serve` processes. The body's SHA-256 tells the
+# provider's own retry of the same request (harmless, answered as a replay) from a captured token
+# carrying another body (refused). Rows older than the freshness window are pruned: their
+# timestamps are refused anyway.
 webhook_tokens = Table(
     "webhook_tokens",
     metadata,
     Column("provider", String(32), primary_key=True),
     Column("token_hash", String(64), primary_key=True),
     Column("signed_at", DateTime(timezone=True), nullable=False),
+    Column("body_hash", String(64), nullable=False),
     Index("ix_webhook_tokens_signed_at", "signed_at"),
 )
 

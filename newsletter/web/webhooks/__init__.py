@@ -38,13 +38,15 @@ def _refused(name: str, exc: WebhookRefused) -> Response:
     return PlainTextResponse("Unauthorized\n" if exc.status == 401 else "Forbidden\n", status_code=exc.status)
 
 
-def _store(context: WebContext, name: str, verified: Verified, events: list[Event]) -> RecordResult:
+def _store(
+    context: WebContext, name: str, verified: Verified, body: bytes, events: list[Event]
+) -> RecordResult:
     """Claim the request's one-time token (if any) and record its events, in one transaction."""
     with context.write() as conn:
         if verified.once is not None and verified.signed_at is not None:
             window = timedelta(seconds=context.settings.webhook_tolerance_seconds)
-            if not claim_token(conn, name, verified.once, verified.signed_at, window):
-                raise WebhookRefused(403, "signature token was already used: a replayed request")
+            if not claim_token(conn, name, verified.once, verified.signed_at, window, body):
+                raise WebhookRefused(403, "signature token was already used with another body")
         return record_events(conn, events)
 
 
@@ -69,7 +71,7 @@ async def receive(request: Request) -> Response:
         log.warning("webhook /webhooks/%s: unreadable payload: %s", name, exc)
         return PlainTextResponse(f"Bad Request: {exc}\n", status_code=400)
     try:
-        result = await context.in_writer(_store, context, name, verified, events)
+        result = await context.in_writer(_store, context, name, verified, body, events)
     except WebhookRefused as exc:
         return _refused(name, exc)
     for effect in result.effects:

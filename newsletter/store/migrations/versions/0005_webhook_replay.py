@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(length=32), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("body_hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("provider", "token_hash", name=op.f("pk_webhook_tokens")),
     )
     op.create_index("ix_webhook_tokens_signed_at", "webhook_tokens", ["signed_at"], unique=False)
