@@ -25,9 +25,10 @@ from newsletter.store import lists as list_store
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.db import open_engine
 from newsletter.store.lists import ListRow, utcnow
-from newsletter.store.schema import deliveries, sends
+from newsletter.store.schema import deliveries, sends, subscribers
 from newsletter.tokens import LinkOwner
 from newsletter.web import RateLimits, create_app
+from tests.web.webhook_signing import SendGridKeys, set_webhook_secrets
 
 BASE = "https://nyhedsbrev.example.org"
 CONSENT = "Jeg vil gerne modtage Erhvervsnyt fra BusinessBallerup. Jeg kan altid framelde mig."
@@ -215,3 +216,17 @@ def count(engine: Engine, table: Any, *where: Any) -> int:
 @pytest.fixture
 def issue_files(settings: Settings) -> list[Path]:
     return sorted(settings.issues_dir.glob("*.md"))
+
+
+@pytest.fixture
+def sendgrid_keys(monkeypatch: pytest.MonkeyPatch) -> SendGridKeys:
+    """Every provider's webhook secret set (SendGrid's a fresh key pair, returned for signing)."""
+    keys = SendGridKeys()
+    set_webhook_secrets(monkeypatch, keys)
+    return keys
+
+
+def subscriber_status(engine: Engine, subscriber_id: int) -> str:
+    with engine.connect() as conn:
+        query = select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
+        return str(conn.execute(query).scalar_one())

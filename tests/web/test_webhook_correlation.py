@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 
 from newsletter.store import subscribers as subscriber_store
@@ -13,23 +12,10 @@ from newsletter.store.addresses import hash_of
 from newsletter.store.gdpr import erase
 from newsletter.store.lists import ListRow, utcnow
 from newsletter.store.schema import deliveries, events, subscribers, suppressions
-from tests.web.conftest import AppClient, add_delivery, add_member
-from tests.web.webhook_signing import SendGridKeys, mailgun_body, set_webhook_secrets
+from tests.web.conftest import AppClient, add_delivery, add_member, subscriber_status
+from tests.web.webhook_signing import SendGridKeys, mailgun_body
 
 ISSUE = "2020-03-02-nyt-fra-erhvervsservice"
-
-
-@pytest.fixture
-def sendgrid_keys(monkeypatch: pytest.MonkeyPatch) -> SendGridKeys:
-    keys = SendGridKeys()
-    set_webhook_secrets(monkeypatch, keys)
-    return keys
-
-
-def _status(engine: Engine, subscriber_id: int) -> str:
-    with engine.connect() as conn:
-        query = select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
-        return str(conn.execute(query).scalar_one())
 
 
 def _bounce(recipient: str, **variables: str) -> dict[str, Any]:
@@ -73,7 +59,7 @@ def test_late_bounce_for_an_erased_person_never_marks_whoever_has_their_id(
 
     bounce = _bounce("x-person@example.com", nl_subscriber=str(x), nl_delivery=str(delivery))
     assert client.post("/webhooks/mailgun", content=mailgun_body(bounce)).status_code == 200
-    assert _status(engine, x) == "active"  # Y, who now holds X's old id, is untouched
+    assert subscriber_status(engine, x) == "active"  # Y, who now holds X's old id, is untouched
     with engine.connect() as conn:
         [row] = conn.execute(select(events)).all()
         assert row.subscriber_id is None and row.delivery_id == delivery
@@ -91,7 +77,7 @@ def test_subscriber_id_in_the_payload_alone_is_not_trusted(
     # Mette's id, Jens's address: the address is what the provider reports, so Jens bounced.
     bounce = _bounce("jens@example.com", nl_subscriber=str(mette))
     assert client.post("/webhooks/mailgun", content=mailgun_body(bounce)).status_code == 200
-    assert (_status(engine, jens), _status(engine, mette)) == ("bounced", "active")
+    assert (subscriber_status(engine, jens), subscriber_status(engine, mette)) == ("bounced", "active")
 
 
 def test_delivery_id_for_another_address_is_not_followed(
@@ -102,7 +88,7 @@ def test_delivery_id_for_another_address_is_not_followed(
     mettes_delivery = add_delivery(engine, mette, erhverv)
     bounce = _bounce("jens@example.com", nl_delivery=str(mettes_delivery))
     assert client.post("/webhooks/mailgun", content=mailgun_body(bounce)).status_code == 200
-    assert (_status(engine, jens), _status(engine, mette)) == ("bounced", "active")
+    assert (subscriber_status(engine, jens), subscriber_status(engine, mette)) == ("bounced", "active")
     with engine.connect() as conn:
         assert conn.execute(select(events.c.delivery_id)).scalar_one() is None
 
@@ -115,7 +101,7 @@ def test_batch_wide_message_id_matches_the_recipients_own_row(
     rows = [add_delivery(engine, p, erhverv, message_id="batch-1@mg.example.org") for p in people]
     bounce = _bounce("p2@example.com")  # no user-variables: a webhook set up by hand, say
     assert client.post("/webhooks/mailgun", content=mailgun_body(bounce)).status_code == 200
-    assert [_status(engine, p) for p in people] == ["active", "active", "bounced"]
+    assert [subscriber_status(engine, p) for p in people] == ["active", "active", "bounced"]
     with engine.connect() as conn:
         assert conn.execute(select(events.c.delivery_id)).scalar_one() == rows[2]
 
@@ -128,7 +114,7 @@ def test_event_without_address_follows_only_an_unambiguous_row(
         add_delivery(engine, p, erhverv, message_id="batch-1@mg.example.org")
     bounce = _bounce("")
     assert client.post("/webhooks/mailgun", content=mailgun_body(bounce)).status_code == 200
-    assert [_status(engine, p) for p in people] == ["active", "active"]
+    assert [subscriber_status(engine, p) for p in people] == ["active", "active"]
     with engine.connect() as conn:
         assert conn.execute(select(deliveries.c.id)).all()  # ledger untouched
         assert subscriber_store.get_subscriber(conn, "p0@example.com") is not None

@@ -8,7 +8,6 @@ import json
 import time
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
@@ -20,16 +19,9 @@ from newsletter.store.lists import ListRow
 from newsletter.store.redact import mentions
 from newsletter.store.schema import events, suppressions
 from tests.web.conftest import AppClient, add_delivery, add_member, count
-from tests.web.webhook_signing import SendGridKeys, mailgun_body, set_webhook_secrets
+from tests.web.webhook_signing import SendGridKeys, mailgun_body
 
 TARGET = "gdpr.target@example.com"
-
-
-@pytest.fixture
-def sendgrid_keys(monkeypatch: pytest.MonkeyPatch) -> SendGridKeys:
-    keys = SendGridKeys()
-    set_webhook_secrets(monkeypatch, keys)
-    return keys
 
 
 def _click(recipient: str) -> dict[str, Any]:

@@ -15,30 +15,17 @@ from sqlalchemy import Engine, select
 from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError
 from newsletter.store.lists import ListRow
-from newsletter.store.schema import events, subscribers, webhook_tokens
+from newsletter.store.schema import events, webhook_tokens
 from newsletter.web import RateLimits, create_app
 from tests.conftest import write_project
-from tests.web.conftest import AppClient, add_delivery, add_member, count
-from tests.web.webhook_signing import SendGridKeys, mailgun_body, resend_headers, set_webhook_secrets
+from tests.web.conftest import AppClient, add_delivery, add_member, count, subscriber_status
+from tests.web.webhook_signing import SendGridKeys, mailgun_body, resend_headers
 
 ISSUE = "2020-03-02-nyt-fra-erhvervsservice"
 
 
-@pytest.fixture
-def sendgrid_keys(monkeypatch: pytest.MonkeyPatch) -> SendGridKeys:
-    keys = SendGridKeys()
-    set_webhook_secrets(monkeypatch, keys)
-    return keys
-
-
 def _delivered(recipient: str, event_id: str) -> dict[str, Any]:
     return {"id": event_id, "event": "delivered", "timestamp": time.time(), "recipient": recipient}
-
-
-def _status(engine: Engine, subscriber_id: int) -> str:
-    with engine.connect() as conn:
-        query = select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
-        return str(conn.execute(query).scalar_one())
 
 
 def test_captured_mailgun_signature_cannot_carry_another_event(
@@ -63,7 +50,7 @@ def test_captured_mailgun_signature_cannot_carry_another_event(
     # The very same request again (Mailgun retrying after a lost answer) is a harmless replay.
     again = client.post("/webhooks/mailgun", content=json.dumps(captured).encode())
     assert (again.status_code, again.json()) == (200, {"stored": 0, "replayed": 1})
-    assert _status(engine, stranger) == "active"
+    assert subscriber_status(engine, stranger) == "active"
     assert count(engine, events) == 1
 
 
@@ -130,7 +117,7 @@ def test_sendgrid_validly_signed_but_stale_timestamp_is_refused(
     answer = client.post("/webhooks/sendgrid", content=body, headers=sendgrid_keys.headers(body, stamp))
     assert answer.status_code == 403
     assert count(engine, events) == 0
-    assert _status(engine, person) == "active"
+    assert subscriber_status(engine, person) == "active"
 
 
 def test_tolerance_is_a_setting(

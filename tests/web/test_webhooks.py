@@ -13,24 +13,16 @@ from sqlalchemy import Engine, select
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.addresses import hash_of
 from newsletter.store.lists import ListRow
-from newsletter.store.schema import events, subscribers, suppressions
-from tests.web.conftest import AppClient, add_delivery, add_member, count, membership
+from newsletter.store.schema import events, suppressions
+from tests.web.conftest import AppClient, add_delivery, add_member, count, membership, subscriber_status
 from tests.web.webhook_signing import (
     SendGridKeys,
     mailgun_body,
     postmark_headers,
     resend_headers,
-    set_webhook_secrets,
 )
 
 ISSUE = "2020-03-02-nyt-fra-erhvervsservice"
-
-
-@pytest.fixture
-def sendgrid_keys(monkeypatch: pytest.MonkeyPatch) -> SendGridKeys:
-    keys = SendGridKeys()
-    set_webhook_secrets(monkeypatch, keys)
-    return keys
 
 
 @pytest.fixture
@@ -41,13 +33,6 @@ def person(engine: Engine) -> int:
 def _event_rows(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(select(events).order_by(events.c.id)))
-
-
-def _status(engine: Engine, subscriber_id: int) -> str:
-    with engine.connect() as conn:
-        return str(
-            conn.execute(select(subscribers.c.status).where(subscribers.c.id == subscriber_id)).scalar_one()
-        )
 
 
 def _suppressed(engine: Engine, address: str) -> str | None:
@@ -91,7 +76,7 @@ def test_postmark_hard_bounce_suppresses_and_replay_changes_nothing(
     assert row.delivery_id == delivery and row.subscriber_id == person
     assert row.raw["Details"] == "Test bounce details"  # the raw payload is kept
     assert row.occurred_at is not None
-    assert _status(engine, person) == "bounced"
+    assert subscriber_status(engine, person) == "bounced"
     assert _suppressed(engine, "jens@example.com") == "bounced"
 
     replay = client.post("/webhooks/postmark", content=body, headers=postmark_headers())
@@ -119,7 +104,7 @@ def test_postmark_soft_bounce_and_delivery_do_not_suppress(
         assert answer.status_code == 200
     rows = _event_rows(engine)
     assert [(r.type, r.hard) for r in rows] == [("bounced", False), ("delivered", None)]
-    assert _status(engine, person) == "active"
+    assert subscriber_status(engine, person) == "active"
 
 
 def test_postmark_spam_complaint_and_unsubscribe_change(
@@ -144,7 +129,7 @@ def test_postmark_spam_complaint_and_unsubscribe_change(
         "ID": 7,
     }
     client.post("/webhooks/postmark", content=json.dumps(complaint).encode(), headers=postmark_headers())
-    assert _status(engine, person) == "complained"
+    assert subscriber_status(engine, person) == "complained"
     assert [r.type for r in _event_rows(engine)] == ["unsubscribed", "complained"]
 
 
@@ -171,7 +156,7 @@ def test_postmark_refuses_bad_credentials(
     answer = client.post("/webhooks/postmark", content=body, headers=headers)
     assert answer.status_code == 401
     assert _event_rows(engine) == []
-    assert _status(engine, person) == "active"
+    assert subscriber_status(engine, person) == "active"
 
 
 # ---------------------------------------------------------------- SendGrid
@@ -220,7 +205,7 @@ def test_sendgrid_batch_is_verified_normalised_and_idempotent(
     ]
     assert all(r.delivery_id == delivery for r in rows)
     assert membership(engine, person, erhverv.id) == "unsubscribed"
-    assert _status(engine, person) == "active"  # "blocked" is temporary
+    assert subscriber_status(engine, person) == "active"  # "blocked" is temporary
 
     replay = client.post("/webhooks/sendgrid", content=body, headers=sendgrid_keys.headers(body))
     assert replay.json() == {"stored": 0, "replayed": 5}
@@ -247,7 +232,7 @@ def test_sendgrid_hard_bounce_matched_by_message_id(
     )
     [row] = _event_rows(engine)
     assert row.delivery_id == delivery and row.hard is True
-    assert _status(engine, person) == "bounced"
+    assert subscriber_status(engine, person) == "bounced"
 
 
 def test_sendgrid_refuses_wrong_key_tampered_body_and_missing_headers(
@@ -304,7 +289,7 @@ def test_mailgun_permanent_failure_and_complaint(
     [row] = _event_rows(engine)
     assert (row.type, row.hard, row.delivery_id) == ("bounced", True, delivery)
     assert "No such user" in row.detail
-    assert _status(engine, person) == "bounced"
+    assert subscriber_status(engine, person) == "bounced"
     # Mailgun's signature covers no event, so its token is one-time: the same request again is
     # only a replay (Mailgun retrying), and changes nothing.
     again = client.post("/webhooks/mailgun", content=body)
@@ -321,7 +306,7 @@ def test_mailgun_temporary_failure_is_soft(
     )
     [row] = _event_rows(engine)
     assert (row.type, row.hard) == ("bounced", False)
-    assert _status(engine, person) == "active"
+    assert subscriber_status(engine, person) == "active"
 
 
 def test_mailgun_refuses_bad_signatures(
@@ -384,7 +369,7 @@ def test_resend_bounce_complaint_and_replay(
         True,
         delivery,
     )
-    assert _status(engine, person) == "bounced"
+    assert subscriber_status(engine, person) == "bounced"
 
     sent = json.dumps(_resend_payload("email.sent", delivery, person)).encode()
     assert client.post("/webhooks/resend", content=sent, headers=resend_headers(sent)).json()["stored"] == 0
@@ -413,7 +398,7 @@ def test_resend_refuses_old_timestamp_bad_signature_and_missing_headers(
     assert client.post("/webhooks/resend", content=body + b" ", headers=good).status_code == 403
     assert client.post("/webhooks/resend", content=body, headers={"svix-id": "x"}).status_code == 401
     assert _event_rows(engine) == []
-    assert _status(engine, person) == "active"
+    assert subscriber_status(engine, person) == "active"
 
 
 # ---------------------------------------------------------------- common
