@@ -120,6 +120,9 @@ def load_issue(path: Path, settings: Settings) -> Issue:
         raise IssueError(
             path, f"the file name must be YYYY-MM-DD-slug.md — rename it to {_suggest_name(path)}"
         )
+    if path.is_symlink():
+        # A link named like an issue would publish whatever it points at as a web page.
+        raise IssueError(path, "is a symbolic link — put the issue file itself in issues/, not a link to it")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -141,3 +141,19 @@ def test_new_never_writes_through_a_dangling_link(run_cli: Callable[..., Result]
     result = run_cli("new", "Hej", "--date", "2030-05-05")
     assert result.exit_code != 0 and "already exists" in result.output
     assert not target.exists()
+
+
+def test_an_issue_file_that_is_a_link_is_refused_by_build_and_check(
+    run_cli: Callable[..., Result], project: Path, tmp_path: Path
+) -> None:
+    """A link named like an issue could publish any Markdown file on the machine as a web page."""
+    elsewhere = tmp_path / "privat.md"
+    elsewhere.write_text("---\nsubject: Intern note\n---\n\nLønninger 2030.\n", encoding="utf-8")
+    os.symlink(elsewhere, project / "issues" / f"{NEW}.md")
+
+    built = run_cli("build", NEW, "--out", str(project / "out"))
+    assert built.exit_code != 0
+    assert f"{NEW}.md" in built.output and "symbolic link" in built.output
+    assert not (project / "out" / NEW).exists()
+    checked = run_cli("check", NEW)
+    assert checked.exit_code != 0 and "symbolic link" in checked.output
