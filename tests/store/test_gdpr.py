@@ -12,6 +12,7 @@ from newsletter.store.addresses import email_hash
 from newsletter.store.gdpr import erase, export_data
 from newsletter.store.imports import import_csv
 from newsletter.store.lists import ListRow, utcnow
+from newsletter.store.redact import mentions, placeholder, redact
 from newsletter.store.schema import (
     consent_log,
     deliveries,
@@ -204,3 +205,23 @@ def test_erase_finds_the_address_however_a_stored_payload_encodes_it(
         assert erase(conn, TARGET).events == 1
     with engine.connect() as conn:
         assert conn.execute(select(events.c.provider_event_id)).scalars().all() == ["other"]
+
+
+INGEST_ONLY = {
+    "partly-url-encoded": {"q": "%67dpr.target@example%2Ecom"},
+    "plus-and-percent": {"q": "to=gdpr.target%40example.com+x"},
+    "json-escaped-in-a-string": {"raw": '{"to": "gdpr.target\\u0040example.com"}'},
+}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [*ENCODED_PAYLOADS.values(), *INGEST_ONLY.values()],
+    ids=[*ENCODED_PAYLOADS.keys(), *INGEST_ONLY.keys()],
+)
+def test_a_payload_is_stored_with_no_spelling_of_the_address_left(payload: dict[str, object]) -> None:
+    stand_in = placeholder(email_hash(TARGET))
+    stored = redact({"keep": "ev-1", **payload}, TARGET, stand_in)
+    assert not mentions(stored, TARGET), stored
+    assert stand_in in json.dumps(stored)
+    assert stored["keep"] == "ev-1"  # nothing else is lost
