@@ -103,22 +103,22 @@ def _unsubscribe(context: WebContext, claim: UnsubscribeClaim, source: str) -> b
     with context.write() as conn:
         # In the same transaction as the change: the link acts on the person it was made for
         # or on nobody, never on whoever holds the id now.
-        subscriber = subscriber_store.subscriber_for_link(conn, claim.subscriber_id, claim.link_key)
-        if subscriber is None:
+        subscriber_id = subscriber_store.link_holder_id(conn, claim.subscriber_id, claim.link_key)
+        if subscriber_id is None:
             return False
         if claim.list_id is None:
-            return subscriber_store.unsubscribe(conn, subscriber.id, None, source=source)
+            return subscriber_store.unsubscribe(conn, subscriber_id, None, source=source)
         now = utcnow()
         ended = conn.execute(
             _END_MEMBERSHIP,
-            {"b_subscriber": subscriber.id, "b_list": claim.list_id, "b_now": now, "b_source": source},
+            {"b_subscriber": subscriber_id, "b_list": claim.list_id, "b_now": now, "b_source": source},
         ).rowcount
         if not ended:
             return False
         conn.execute(
             _LOG_UNSUBSCRIBE,
             {
-                "subscriber_id": subscriber.id,
+                "subscriber_id": subscriber_id,
                 "list_id": claim.list_id,
                 "action": "unsubscribe",
                 "method": _SOURCE_METHOD,
