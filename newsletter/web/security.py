@@ -200,7 +200,9 @@ class RateLimiter:
                 rate_limits.c.bucket == bucket, rate_limits.c.window_no == window_no - 1
             )
         ).scalar_one_or_none()
-        allowed_now = self.limit - math.floor((previous or 0) * still_counting)
+        # Rounded up: a hit of the previous window counts whole until its share is gone, so no
+        # run of requests across a window boundary ever gets more than ``limit`` through.
+        allowed_now = self.limit - math.ceil((previous or 0) * still_counting)
         if allowed_now <= 0:
             return False
         values = {

@@ -287,6 +287,19 @@ def test_the_database_limiter_slides_and_prunes(engine: Engine) -> None:
     assert all(len(bucket) == 64 and "k" not in bucket for _, bucket in windows)
 
 
+def test_requests_across_a_window_boundary_never_get_past_the_limit(engine: Engine) -> None:
+    now = [1_000_020.0 + 59.9]  # the last moment of a 60-second window
+    limiter = RateLimiter("test", 2, 60, clock=lambda: now[0])
+
+    def hit() -> bool:
+        with engine.begin() as conn:
+            return limiter.hit(conn, "k")
+
+    assert [hit(), hit()] == [True, True]
+    now[0] += 0.2  # a moment later, in the next window
+    assert not hit()
+
+
 # --- answers that carry the security headers -------------------------------------------------
 
 
