@@ -169,6 +169,7 @@ def main() -> dict[str, Any]:
         signer = Signer(SECRET)
         with open_engine(settings.database_url).connect() as conn:
             keys = dict(conn.execute(select(subscribers.c.id, subscribers.c.link_key)).all())
+            addresses = dict(conn.execute(select(subscribers.c.id, subscribers.c.email)).all())
 
         def one_click(subscriber_id: int) -> Callable[[httpx.Client], httpx.Response]:
             owner = LinkOwner(subscriber_id, keys[subscriber_id])
@@ -185,7 +186,7 @@ def main() -> dict[str, Any]:
                     "id": f"bench-event-{delivery_id}",
                     "event": "delivered",
                     "timestamp": time.time(),
-                    "recipient": f"person{subscriber_id}@example.com",
+                    "recipient": addresses[subscriber_id],  # the ledger row's own address
                     "message": {"headers": {"message-id": f"{delivery_id}@bench.example.org"}},
                     "user-variables": {"nl_issue": ISSUE, "nl_delivery": str(delivery_id)},
                 }

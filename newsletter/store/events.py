@@ -172,6 +172,10 @@ _CLAIM_TOKEN: dict[str, Any] = {
     .returning(webhook_tokens.c.token_hash)
     for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
+_PRUNE_TOKENS = webhook_tokens.delete().where(webhook_tokens.c.signed_at < bindparam("b_before"))
+_TOKEN_BODY = select(webhook_tokens.c.body_hash).where(
+    webhook_tokens.c.provider == bindparam("b_provider"), webhook_tokens.c.token_hash == bindparam("b_token")
+)
 # Instances whose clocks differ a little must not prune a token another one still accepts.
 _CLOCK_SKEW = timedelta(minutes=1)
 
@@ -189,17 +193,13 @@ def claim_token(
     carrying one is refused as stale anyway. Claim in the same transaction that stores the
     events, so a failed write does not burn it.
     """
-    conn.execute(webhook_tokens.delete().where(webhook_tokens.c.signed_at < utcnow() - window - _CLOCK_SKEW))
+    conn.execute(_PRUNE_TOKENS, {"b_before": utcnow() - window - _CLOCK_SKEW})
     token_hash = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
     body_hash = hashlib.sha256(body).hexdigest()
     values = {"provider": provider, "token_hash": token_hash, "signed_at": signed_at, "body_hash": body_hash}
     if conn.execute(_CLAIM_TOKEN[conn.dialect.name], values).first() is not None:
         return True
-    earlier = conn.execute(
-        select(webhook_tokens.c.body_hash).where(
-            webhook_tokens.c.provider == provider, webhook_tokens.c.token_hash == token_hash
-        )
-    ).scalar_one_or_none()
+    earlier = conn.execute(_TOKEN_BODY, {"b_provider": provider, "b_token": token_hash}).scalar_one_or_none()
     return earlier is not None and hmac.compare_digest(earlier, body_hash)
 
 

@@ -133,7 +133,24 @@ def redact(value: Any, address: str, replacement: str) -> Any:
     (URL-, HTML- or JSON-escaped) is replaced whole, and so is a base64 run that holds it.
     """
     targets = _targets(address)
+    if isinstance(value, dict | list):
+        # The usual payload holds the address only plainly: replaced in its JSON text, with no
+        # escape, percent sign, entity or base64 of it left, it needs no walk string by string.
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = None
+        if text is not None:
+            for target in targets:
+                text = _replace_any_case(text, target, replacement)
+            if not _may_hide_it(text, address):
+                return json.loads(text)
     return _redact_value(value, address, targets, replacement)
+
+
+def _may_hide_it(text: str, address: str) -> bool:
+    """Whether ``text`` could still hold ``address`` escaped or encoded (a cheap, safe over-guess)."""
+    return "%" in text or "&" in text or "\\" in text or any(core in text for core in _cores(address))
 
 
 def _redact_value(value: Any, address: str, targets: tuple[str, ...], replacement: str) -> Any:
@@ -190,9 +207,13 @@ def _redact_string(text: str, address: str, targets: tuple[str, ...], replacemen
     if any(target in view.lower() for view in _decoded_views(text) for target in targets):
         return replacement
 
+    cores = _cores(address)
+    if not any(core in text for core in cores):  # no run of this string can hold it
+        return text
+
     def base64_run(match: re.Match[str]) -> str:
         run = match.group(0)
-        if not any(core in run for core in _cores(address)):
+        if not any(core in run for core in cores):
             return run
         decoded = " ".join(_decodings(run)).lower()
         return replacement if any(target in decoded for target in targets) else run
