@@ -69,6 +69,8 @@ def _describe(character: str) -> str:
 
 def header_text_problem(value: str) -> str | None:
     """Why ``value`` cannot go into a mail header (one phrase for a message), or None when it can."""
+    if value.isprintable():  # every character the pattern refuses is unprintable: the common case
+        return None
     found = _HEADER_UNSAFE.search(value)
     if found is None:
         return None
@@ -77,6 +79,8 @@ def header_text_problem(value: str) -> str | None:
 
 def stored_text_problem(value: str) -> str | None:
     """Like :func:`header_text_problem` for text that may hold tabs and line breaks."""
+    if value.isprintable():
+        return None
     found = _STORED_UNSAFE.search(value)
     if found is None:
         return None
@@ -100,7 +104,7 @@ def spreadsheet_cell(value: str) -> str:
 
 def unescape_spreadsheet_cell(value: str) -> str:
     """Undo :func:`spreadsheet_cell`: drop the one ``'`` it added, leave everything else."""
-    if _ESCAPE_FOR_SPREADSHEET.match(value):
+    if value.startswith("'") and _ESCAPE_FOR_SPREADSHEET.match(value):
         return value[1:]
     return value
 

@@ -398,8 +398,5 @@ def _candidate(
 
 def _undecodable_byte(cells: list[str]) -> int | None:
     """The first byte that was not UTF-8 (kept by surrogateescape), or None."""
-    for cell in cells:
-        found = _NOT_UTF8.search(cell)
-        if found is not None:
-            return ord(found.group()) - 0xDC00
-    return None
+    found = _NOT_UTF8.search("".join(cells))  # one search a row, not one a cell
+    return None if found is None else ord(found.group()) - 0xDC00
