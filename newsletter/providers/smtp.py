@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import re
 import smtplib
+import socket
 import ssl
 import threading
 from dataclasses import dataclass
@@ -142,6 +143,10 @@ class SmtpProvider(Provider):
                 connection = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._tls_context())
             else:
                 connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            # The end of DATA goes in its own small write (see _send_one): without TCP_NODELAY it
+            # waits for the server's delayed ACK of the message, 40 ms per message.
+            if connection.sock is not None:
+                connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection.ehlo()
             if s.security == "starttls":
                 if not connection.has_extn("starttls"):
