@@ -29,7 +29,10 @@ from newsletter.safe_text import header_text_problem
 CONFIG_ENV_VAR = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG_NAME = "newsletter.toml"
 LANGUAGES = ("da", "en")
-PROVIDERS = ("outbox", "postmark", "sendgrid", "mailgun", "resend")
+PROVIDERS = ("outbox", "postmark", "sendgrid", "mailgun", "resend", "smtp")
+SMTP_SECURITY = ("starttls", "tls", "none")
+# Plain SMTP (no TLS) only to a relay on this machine: elsewhere the password and mail cross a network.
+SMTP_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 # Largest batch each provider's API accepts in one request.
 PROVIDER_MAX_BATCH = {
@@ -38,6 +41,7 @@ PROVIDER_MAX_BATCH = {
     "sendgrid": 1000,
     "mailgun": 1000,
     "resend": 100,
+    "smtp": 100,
 }
 PROVIDER_DEFAULT_BASE_URL = {
     "outbox": "",
@@ -45,6 +49,7 @@ PROVIDER_DEFAULT_BASE_URL = {
     "sendgrid": "https://api.sendgrid.com",
     "mailgun": "https://api.mailgun.net",
     "resend": "https://api.resend.com",
+    "smtp": "",
 }
 
 
@@ -79,6 +84,12 @@ class ProviderSettings:
     message_stream: str = "broadcast"  # Postmark stream for newsletters
     # The longest a send waits when the provider says "retry after": a header can say anything.
     max_wait_seconds: float = 900.0
+    # The organisation's own relay (name = "smtp"); the password is NEWSLETTER_SMTP_PASSWORD.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # "tls": implicit TLS (port 465); "none": loopback only
+    smtp_username: str = ""
+    smtp_ca_file: Path | None = None  # a CA bundle to trust instead of the system's (own CA)
 
     @property
     def max_batch(self) -> int:
@@ -190,6 +201,14 @@ def settings_from_dict(
 
     provider_name = reader.choice("provider", "name", PROVIDERS, default="outbox")
     max_batch = PROVIDER_MAX_BATCH.get(provider_name, 100)
+    smtp_security = reader.choice("provider", "smtp_security", SMTP_SECURITY, default="starttls")
+    smtp_host = reader.text("provider", "smtp_host", required=provider_name == "smtp")
+    if provider_name == "smtp" and smtp_security == "none" and smtp_host not in SMTP_LOOPBACK_HOSTS:
+        reader.errors.append(
+            f'[provider] smtp_security: "none" sends the password and mail unencrypted, so it is allowed only '
+            f'for a relay on this machine (127.0.0.1 or localhost), not {smtp_host!r} — use "starttls" or "tls"'
+        )
+    smtp_ca_file = reader.text("provider", "smtp_ca_file")
     provider = ProviderSettings(
         name=provider_name,
         base_url=reader.url("provider", "base_url", default=PROVIDER_DEFAULT_BASE_URL.get(provider_name, "")),
@@ -206,6 +225,13 @@ def settings_from_dict(
         timeout_seconds=reader.number("provider", "timeout_seconds", default=30.0, low=0.1),
         message_stream=reader.text("provider", "message_stream", default="broadcast", header=True),
         max_wait_seconds=reader.number("provider", "max_wait_seconds", default=900.0, low=0.0, high=86400.0),
+        smtp_host=smtp_host,
+        smtp_port=reader.integer(
+            "provider", "smtp_port", default=465 if smtp_security == "tls" else 587, low=1, high=65535
+        ),
+        smtp_security=smtp_security,
+        smtp_username=reader.text("provider", "smtp_username"),
+        smtp_ca_file=base_dir / smtp_ca_file if smtp_ca_file else None,
     )
     sample = SampleRecipient(
         email=reader.email("sample", "email", default="modtager@example.com"),

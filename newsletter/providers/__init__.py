@@ -12,6 +12,7 @@ postmark      ``NEWSLETTER_POSTMARK_TOKEN``        https://api.postmarkapp.com
 sendgrid      ``NEWSLETTER_SENDGRID_API_KEY``      https://api.sendgrid.com
 mailgun       ``NEWSLETTER_MAILGUN_API_KEY``       https://api.mailgun.net
 resend        ``NEWSLETTER_RESEND_API_KEY``        https://api.resend.com
+smtp          ``NEWSLETTER_SMTP_PASSWORD``         (``smtp_host``: your own relay)
 ============  ==================================  ================================
 
 Keys are read through :func:`newsletter.secrets.get_secret` and handed to the
@@ -73,6 +74,14 @@ def make_provider(settings: Settings, client: httpx.Client | None = None) -> Pro
         from newsletter.providers.outbox import OutboxProvider
 
         return OutboxProvider(provider.outbox_dir)
+    if name == "smtp":
+        from newsletter.providers.smtp import PASSWORD_VARIABLE, SmtpProvider, SmtpServer
+
+        server = SmtpServer(
+            provider.smtp_host, provider.smtp_port, provider.smtp_security, provider.smtp_username,
+            provider.timeout_seconds, provider.smtp_ca_file,
+        )  # fmt: skip
+        return SmtpProvider(server, password=get_secret(PASSWORD_VARIABLE))
     if name not in CREDENTIAL_ENV_VARS:
         raise ConfigError(f"[provider] name: unknown provider {name!r}")
     key = credential(name)

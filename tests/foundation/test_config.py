@@ -53,7 +53,11 @@ def test_good_settings_load(tmp_path: Path) -> None:
             "[site] base_url: 'nyhedsbrev.example.org' is not an absolute http(s) URL",
         ),
         ('language = "da"', 'language = "de"', "[defaults] language: 'de' is not one of: da, en"),
-        ('name = "outbox"', 'name = "smtp"', "[provider] name: 'smtp' is not one of: outbox, postmark"),
+        (
+            'name = "outbox"',
+            'name = "mailchimp"',
+            "[provider] name: 'mailchimp' is not one of: outbox, postmark",
+        ),
         (
             'outbox_dir = "outbox"',
             'outbox_dir = "outbox"\nbatch_size = 0',
