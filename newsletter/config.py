@@ -29,7 +29,7 @@ from newsletter.safe_text import header_text_problem
 CONFIG_ENV_VAR = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG_NAME = "newsletter.toml"
 LANGUAGES = ("da", "en")
-PROVIDERS = ("outbox", "postmark", "sendgrid", "mailgun", "resend")
+PROVIDERS = ("outbox", "postmark", "sendgrid", "mailgun", "resend", "brevo")
 
 # Largest batch each provider's API accepts in one request.
 PROVIDER_MAX_BATCH = {
@@ -38,6 +38,7 @@ PROVIDER_MAX_BATCH = {
     "sendgrid": 1000,
     "mailgun": 1000,
     "resend": 100,
+    "brevo": 100,  # messages per ledger batch: Brevo takes one message per request (see providers/brevo.py)
 }
 PROVIDER_DEFAULT_BASE_URL = {
     "outbox": "",
@@ -45,6 +46,7 @@ PROVIDER_DEFAULT_BASE_URL = {
     "sendgrid": "https://api.sendgrid.com",
     "mailgun": "https://api.mailgun.net",
     "resend": "https://api.resend.com",
+    "brevo": "https://api.brevo.com",
 }
 
 

@@ -12,6 +12,7 @@ postmark      ``NEWSLETTER_POSTMARK_TOKEN``        https://api.postmarkapp.com
 sendgrid      ``NEWSLETTER_SENDGRID_API_KEY``      https://api.sendgrid.com
 mailgun       ``NEWSLETTER_MAILGUN_API_KEY``       https://api.mailgun.net
 resend        ``NEWSLETTER_RESEND_API_KEY``        https://api.resend.com
+brevo         ``NEWSLETTER_BREVO_API_KEY``         https://api.brevo.com
 ============  ==================================  ================================
 
 Keys are read through :func:`newsletter.secrets.get_secret` and handed to the
@@ -32,12 +33,14 @@ CREDENTIAL_ENV_VARS: dict[str, str] = {
     "sendgrid": "NEWSLETTER_SENDGRID_API_KEY",
     "mailgun": "NEWSLETTER_MAILGUN_API_KEY",
     "resend": "NEWSLETTER_RESEND_API_KEY",
+    "brevo": "NEWSLETTER_BREVO_API_KEY",
 }
 _WHERE_TO_FIND = {
     "postmark": "the Server API token of your Postmark server (Servers → API Tokens)",
     "sendgrid": "a SendGrid API key with Mail Send permission (Settings → API Keys)",
     "mailgun": "your Mailgun private API key (Settings → API Keys)",
     "resend": "a Resend API key with sending access (API Keys)",
+    "brevo": "a Brevo API v3 key (SMTP & API → API Keys)",
 }
 
 
@@ -94,6 +97,10 @@ def make_provider(settings: Settings, client: httpx.Client | None = None) -> Pro
                 '[provider] mailgun_domain: is required for Mailgun — add mailgun_domain = "mg.example.dk"'
             )
         return MailgunProvider(http, base_url, api_key=key, domain=provider.mailgun_domain)
+    if name == "brevo":
+        from newsletter.providers.brevo import BrevoProvider
+
+        return BrevoProvider(http, base_url, api_key=key)
     from newsletter.providers.resend import ResendProvider
 
     return ResendProvider(http, base_url, api_key=key)
