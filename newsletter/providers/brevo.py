@@ -196,9 +196,11 @@ class BrevoProvider(Provider):
         code = str(body.get("code", "")) if isinstance(body, Mapping) else ""
         text = redact(str(body.get("message", ""))) if isinstance(body, Mapping) else short_text(response)
         if code == DUPLICATE and "idempotency" in text.lower():
-            raise ProviderAmbiguous(
-                "brevo: this message's idempotencyKey was used within the last 30 minutes — "
-                "it was most likely sent by the earlier attempt"
+            # About this message only (the next one has its own key): it most likely went out before.
+            return RecipientResult(
+                Outcome.UNKNOWN,
+                reason="brevo: this message's idempotencyKey was used within the last 30 minutes — "
+                "it was most likely sent by the earlier attempt",
             )
         if status == 400 and _about_address(text, recipient):
             return RecipientResult(Outcome.REJECTED, reason=f"brevo: {code}: {text}", suppress=True)
