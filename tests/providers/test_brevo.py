@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from jsonschema import Draft4Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
 
 from newsletter.errors import ConfigError, ProviderPermanent, ProviderRetryable
 from newsletter.personalize import merge
 from newsletter.providers import make_provider
-from newsletter.providers.base import Outcome
+from newsletter.providers.base import Batch, Outcome
 from newsletter.providers.brevo import BrevoProvider, message_key
 from tests.emulator import Emulator
-from tests.providers.conftest import EMULATOR_KEYS, KEYS, make_batch, make_recipient, settings_for
+from tests.providers.conftest import (
+    EMULATOR_KEYS,
+    KEYS,
+    make_batch,
+    make_content,
+    make_recipient,
+    settings_for,
+)
 
 KEY = EMULATOR_KEYS["brevo"]
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -153,7 +163,7 @@ def test_an_address_brevo_refuses_is_rejected_and_the_others_go(
 def test_an_address_that_is_not_one_is_rejected_without_posting() -> None:
     seen: list[httpx.Request] = []
     batch = make_batch(2)
-    batch = type(batch)(batch.content, [make_recipient(0, email="ikke en adresse"), batch.recipients[1]], "k")
+    batch = Batch(batch.content, [make_recipient(0, email="ikke en adresse"), batch.recipients[1]], "k")
     results = mocked(recording(ok, seen)).send_batch(batch)
     assert [r.outcome for r in results] == [Outcome.REJECTED, Outcome.ACCEPTED]
     assert results[0].suppress and len(seen) == 1
@@ -219,3 +229,31 @@ def test_make_provider_needs_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     provider = make_provider(settings_for("brevo"))
     assert isinstance(provider, BrevoProvider) and provider.base_url == "https://api.brevo.com"
     assert KEYS["NEWSLETTER_BREVO_API_KEY"] not in repr(provider)
+
+
+SCHEMA = Path(__file__).parent / "specs" / "brevo-send-smtp-email.schema.json"
+
+
+def brevo_validator() -> Draft4Validator:
+    return Draft4Validator(json.loads(SCHEMA.read_text(encoding="utf-8")), format_checker=FormatChecker())
+
+
+@pytest.mark.parametrize("tags", [(), ("erhverv", "december")])
+def test_every_request_body_matches_brevos_schema(tags: tuple[str, ...]) -> None:
+    provider = mocked(ok)
+    bare = Batch(make_content(reply_to="", issue="", from_name=""), [make_recipient(3, name="")])
+    for batch in (make_batch(25, tags=tags), bare, make_batch(2, key=None)):
+        for message in provider.build_payload(batch):
+            brevo_validator().validate(message)
+
+
+def test_the_schema_catches_what_brevo_would_not_accept() -> None:
+    good = mocked(ok).build_payload(make_batch(1))[0]
+    with pytest.raises(
+        ValidationError
+    ):  # a version cannot carry headers: why each message is its own request
+        brevo_validator().validate({**good, "messageVersions": [{"to": good["to"], "headers": {"A": "b"}}]})
+    with pytest.raises(ValidationError):
+        brevo_validator().validate({**good, "replyTo": "jrau@balk.dk"})
+    with pytest.raises(ValidationError):
+        brevo_validator().validate({**good, "tags": [{"name": "nl_issue"}]})
