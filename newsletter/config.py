@@ -29,7 +29,7 @@ from newsletter.safe_text import header_text_problem
 CONFIG_ENV_VAR = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG_NAME = "newsletter.toml"
 LANGUAGES = ("da", "en")
-PROVIDERS = ("outbox", "postmark", "sendgrid", "mailgun", "resend", "smtp")
+PROVIDERS = ("outbox", "postmark", "sendgrid", "mailgun", "resend", "smtp", "brevo")
 SMTP_SECURITY = ("starttls", "tls", "none")
 # Plain SMTP (no TLS) only to a relay on this machine: elsewhere the password and mail cross a network.
 SMTP_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -42,6 +42,7 @@ PROVIDER_MAX_BATCH = {
     "mailgun": 1000,
     "resend": 100,
     "smtp": 100,
+    "brevo": 100,  # messages per ledger batch: Brevo takes one message per request (see providers/brevo.py)
 }
 PROVIDER_DEFAULT_BASE_URL = {
     "outbox": "",
@@ -50,6 +51,7 @@ PROVIDER_DEFAULT_BASE_URL = {
     "mailgun": "https://api.mailgun.net",
     "resend": "https://api.resend.com",
     "smtp": "",
+    "brevo": "https://api.brevo.com",
 }
 
 

@@ -13,6 +13,7 @@ sendgrid      ``NEWSLETTER_SENDGRID_API_KEY``      https://api.sendgrid.com
 mailgun       ``NEWSLETTER_MAILGUN_API_KEY``       https://api.mailgun.net
 resend        ``NEWSLETTER_RESEND_API_KEY``        https://api.resend.com
 smtp          ``NEWSLETTER_SMTP_PASSWORD``         (``smtp_host``: your own relay)
+brevo         ``NEWSLETTER_BREVO_API_KEY``         https://api.brevo.com
 ============  ==================================  ================================
 
 Keys are read through :func:`newsletter.secrets.get_secret` and handed to the
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import httpx
 
-from newsletter.config import PROVIDER_DEFAULT_BASE_URL, Settings
+from newsletter.config import PROVIDER_DEFAULT_BASE_URL, PROVIDERS, Settings
 from newsletter.errors import ConfigError
 from newsletter.providers.base import Provider
 from newsletter.secrets import get_secret
@@ -33,12 +34,14 @@ CREDENTIAL_ENV_VARS: dict[str, str] = {
     "sendgrid": "NEWSLETTER_SENDGRID_API_KEY",
     "mailgun": "NEWSLETTER_MAILGUN_API_KEY",
     "resend": "NEWSLETTER_RESEND_API_KEY",
+    "brevo": "NEWSLETTER_BREVO_API_KEY",
 }
 _WHERE_TO_FIND = {
     "postmark": "the Server API token of your Postmark server (Servers → API Tokens)",
     "sendgrid": "a SendGrid API key with Mail Send permission (Settings → API Keys)",
     "mailgun": "your Mailgun private API key (Settings → API Keys)",
     "resend": "a Resend API key with sending access (API Keys)",
+    "brevo": "a Brevo API v3 key (SMTP & API → API Keys)",
 }
 
 
@@ -103,6 +106,13 @@ def make_provider(settings: Settings, client: httpx.Client | None = None) -> Pro
                 '[provider] mailgun_domain: is required for Mailgun — add mailgun_domain = "mg.example.dk"'
             )
         return MailgunProvider(http, base_url, api_key=key, domain=provider.mailgun_domain)
-    from newsletter.providers.resend import ResendProvider
+    if name == "brevo":
+        from newsletter.providers.brevo import BrevoProvider
 
-    return ResendProvider(http, base_url, api_key=key)
+        return BrevoProvider(http, base_url, api_key=key)
+    if name == "resend":
+        from newsletter.providers.resend import ResendProvider
+
+        return ResendProvider(http, base_url, api_key=key)
+    # A name with a credential but no adapter here must never fall through to another provider.
+    raise ConfigError(f"[provider] name: no adapter for {name!r} — use one of: {', '.join(PROVIDERS)}")

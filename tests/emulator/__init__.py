@@ -1,7 +1,8 @@
 """A local stand-in for the four providers' send APIs, on a real socket on 127.0.0.1.
 
 It speaks Postmark ``POST /email/batch``, SendGrid ``POST /v3/mail/send``,
-Mailgun ``POST /v3/{domain}/messages`` and Resend ``POST /emails/batch``
+Mailgun ``POST /v3/{domain}/messages``, Resend ``POST /emails/batch`` and
+Brevo ``POST /v3/smtp/email`` (one message a request, ``idempotencyKey`` refused when repeated)
 closely enough to catch an adapter's mistakes — auth headers, batch limits,
 required fields, per-message errors, idempotency keys — records what it
 accepted, and injects faults on demand.

@@ -1,4 +1,4 @@
-"""The four providers' send endpoints as the emulator answers them (see tests.emulator)."""
+"""The providers' send endpoints as the emulator answers them (see tests.emulator)."""
 
 from __future__ import annotations
 
@@ -322,6 +322,59 @@ def _resend_problem(state: State, email: Any) -> str:
     return ""
 
 
+# -- Brevo --------------------------------------------------------------------
+def brevo(state: State, headers: Message, path: str, body: bytes, fault: Fault | None) -> Reply:
+    if not key_ok(state, "brevo", headers.get("api-key")):
+        return json_reply(401, {"code": "unauthorized", "message": "Key not found"})
+    try:
+        email = json.loads(body)
+    except ValueError:
+        return json_reply(400, {"code": "bad_request", "message": "Input must be a valid JSON object"})
+    state.record_request(RecordedRequest("brevo", path, dict(headers), email))
+    problem = _brevo_problem(state, email)
+    if problem:
+        return json_reply(400, {"code": "invalid_parameter", "message": problem})
+    key = (email.get("headers") or {}).get("idempotencyKey")
+    if key:
+        with state.lock:
+            seen = key in state.idempotency
+            if not seen:  # Brevo answers a repeat with an error, not with the first answer
+                state.idempotency[key] = ("", Reply(201))
+        if seen:
+            return json_reply(
+                400, {"code": "duplicate_parameter", "message": "The idempotencyKey has already been used"}
+            )
+    message_id = f"<{state.next_id('brevo')}@smtp-relay.mailin.fr>"
+    state.record_accepted("brevo", [(email["to"][0]["email"], message_id)], key)
+    return json_reply(201, {"messageId": message_id})
+
+
+def _brevo_problem(state: State, email: Any) -> str:
+    if not isinstance(email, dict):
+        return "Input must be a valid JSON object"
+    sender = email.get("sender")
+    if not isinstance(sender, dict) or not state.is_valid(str(sender.get("email", ""))):
+        return "sender is missing or not valid"
+    if "messageVersions" in email:
+        return "emulator: the adapter sends one message per request (versions cannot carry headers)"
+    to = email.get("to")
+    if not isinstance(to, list) or len(to) != LIMITS["brevo"]:
+        return "emulator: exactly one recipient in to per request"
+    if not all(isinstance(t, dict) and state.is_valid(str(t.get("email", ""))) for t in to):
+        return "email is not valid in to"
+    if not email.get("subject"):
+        return "subject is missing"
+    if not (email.get("htmlContent") or email.get("textContent")):
+        return "htmlContent or textContent is missing"
+    headers = email.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        return "headers must map names to strings"
+    tags = email.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        return "tags must be a list of strings"
+    return ""
+
+
 def garble(provider: str, reply: Reply, shape: str) -> Reply:
     """The accepted ``reply`` as a confused proxy or a broken API version might hand it back (200)."""
     text = {"Content-Type": "application/json"}
@@ -336,6 +389,10 @@ def garble(provider: str, reply: Reply, shape: str) -> Reply:
         if shape == "wrong_length":
             return json_reply(200, data[:-1])
         return json_reply(200, [{k: v for k, v in e.items() if k != "MessageID"} for e in data])
+    if provider == "brevo":
+        if shape == "missing_ids":
+            return json_reply(201, {})
+        return json_reply(201, {"messageIds": []} if shape == "wrong_length" else ["OK"])
     if provider == "resend":
         if shape == "wrong_length":
             return json_reply(200, {"data": data["data"][:-1]})
@@ -346,4 +403,10 @@ def garble(provider: str, reply: Reply, shape: str) -> Reply:
     return json_reply(200, {"message": "Queued. Thank you."} if shape != "ok_strings" else ["OK"])
 
 
-ENDPOINTS = {"postmark": postmark, "sendgrid": sendgrid, "mailgun": mailgun, "resend": resend}
+ENDPOINTS = {
+    "postmark": postmark,
+    "sendgrid": sendgrid,
+    "mailgun": mailgun,
+    "resend": resend,
+    "brevo": brevo,
+}

@@ -64,6 +64,8 @@ class Handler(BaseHTTPRequestHandler):
             return "sendgrid"
         if path == "/emails/batch":
             return "resend"
+        if path == "/v3/smtp/email":
+            return "brevo"
         if re.fullmatch(r"/v3/[^/]+/messages", path):
             return "mailgun"
         return None

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend")
+PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend", "brevo")
 FAULTS = (
     "rate_limit",
     "server_error",
@@ -27,7 +27,7 @@ FAULTS = (
 # How ``unreadable_ok`` garbles a success (see tests.emulator).
 UNREADABLE_SHAPES = ("ok_strings", "not_json", "truncated", "wrong_length", "missing_ids")
 RECORD_MODES = ("all", "accepted", "counts")
-LIMITS = {"postmark": 500, "sendgrid": 1000, "mailgun": 1000, "resend": 100}
+LIMITS = {"postmark": 500, "sendgrid": 1000, "mailgun": 1000, "resend": 100, "brevo": 1}
 
 VALID_ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"

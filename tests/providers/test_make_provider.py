@@ -9,6 +9,7 @@ import pytest
 
 from newsletter.errors import ConfigError
 from newsletter.providers import CREDENTIAL_ENV_VARS, make_provider
+from newsletter.providers.brevo import BrevoProvider
 from newsletter.providers.mailgun import EU_BASE_URL, MailgunProvider
 from newsletter.providers.outbox import OutboxProvider
 from newsletter.providers.postmark import PostmarkProvider
@@ -21,6 +22,7 @@ CLASSES = {
     "sendgrid": SendGridProvider,
     "mailgun": MailgunProvider,
     "resend": ResendProvider,
+    "brevo": BrevoProvider,
 }
 
 

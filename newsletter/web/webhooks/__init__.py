@@ -22,11 +22,11 @@ from starlette.routing import Route
 from newsletter.secrets import get_secret
 from newsletter.store.events import Event, RecordResult, claim_token, record_events
 from newsletter.web.app import WebContext, web
-from newsletter.web.webhooks import mailgun, postmark, resend, sendgrid
+from newsletter.web.webhooks import brevo, mailgun, postmark, resend, sendgrid
 from newsletter.web.webhooks.common import Verified, WebhookPayloadError, WebhookRefused
 
 log = logging.getLogger("newsletter.web.webhooks")
-RECEIVERS: dict[str, ModuleType] = {m.NAME: m for m in (postmark, sendgrid, mailgun, resend)}
+RECEIVERS: dict[str, ModuleType] = {m.NAME: m for m in (postmark, sendgrid, mailgun, resend, brevo)}
 
 
 def missing_secrets(receiver: ModuleType) -> list[str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import json
 import time
 from collections.abc import Mapping
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from newsletter.secrets import get_secret
 from newsletter.store.events import META_DELIVERY, META_ISSUE, META_SUBSCRIBER
 
 CORRELATION_KEYS = (META_ISSUE, META_SUBSCRIBER, META_DELIVERY)
@@ -36,6 +40,24 @@ class Verified:
     # Mailgun's token: its signature covers only timestamp + token, so the token is remembered
     # (store.events.claim_token) and a second request with it is refused.
     once: str | None = None
+
+
+def check_basic_auth(headers: Mapping[str, str], user_env: str, password_env: str) -> Verified:
+    """HTTP Basic credentials equal to the two environment variables (Postmark, Brevo), in constant time."""
+    expected_user = get_secret(user_env) or ""
+    expected_password = get_secret(password_env) or ""
+    scheme, _, encoded = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise WebhookRefused(401, "no Basic credentials")
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise WebhookRefused(401, "malformed Basic credentials") from None
+    user_ok = hmac.compare_digest(user.encode(), expected_user.encode())
+    password_ok = hmac.compare_digest(password.encode(), expected_password.encode())
+    if not (user_ok and password_ok):
+        raise WebhookRefused(401, "wrong Basic credentials")
+    return Verified()
 
 
 def signed_time(timestamp: str, tolerance_seconds: float, now: float | None = None) -> datetime:

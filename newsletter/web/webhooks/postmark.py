@@ -13,18 +13,14 @@ HTTPS only; whoever can read a request can forge any other).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from newsletter.secrets import get_secret
 from newsletter.store.events import Event
 from newsletter.web.webhooks.common import (
     Verified,
     WebhookPayloadError,
-    WebhookRefused,
+    check_basic_auth,
     correlation,
     fingerprint,
     load_json,
@@ -58,20 +54,7 @@ TIME_FIELDS = ("BouncedAt", "DeliveredAt", "ReceivedAt", "ChangedAt")
 def verify(
     headers: Mapping[str, str], body: bytes, tolerance_seconds: float, now: float | None = None
 ) -> Verified:
-    expected_user = get_secret(USER_ENV) or ""
-    expected_password = get_secret(PASSWORD_ENV) or ""
-    scheme, _, encoded = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        raise WebhookRefused(401, "no Basic credentials")
-    try:
-        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise WebhookRefused(401, "malformed Basic credentials") from None
-    user_ok = hmac.compare_digest(user.encode(), expected_user.encode())
-    password_ok = hmac.compare_digest(password.encode(), expected_password.encode())
-    if not (user_ok and password_ok):
-        raise WebhookRefused(401, "wrong Basic credentials")
-    return Verified()
+    return check_basic_auth(headers, USER_ENV, PASSWORD_ENV)
 
 
 def _kind(record: Mapping[str, Any]) -> tuple[str, bool | None] | None:
