@@ -1,4 +1,5 @@
-"""Small helpers every HTTP adapter needs: address formatting, limits, invalid-address search.
+"""Small helpers the adapters share: address formatting, limits, invalid-address search, and
+building each recipient's complete message (the outbox and SMTP send MIME, not JSON).
 
 Kept apart from :mod:`newsletter.providers.base` (the contract) so the
 contract stays a pure description of types and steps.
@@ -8,13 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
-from newsletter.providers.base import Batch, Outcome, Recipient, RecipientResult, body_excerpt
+from newsletter.mime import build_message
+from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, body_excerpt
+from newsletter.safe_text import UnsafeText
 
 # Characters that force a display name into a quoted string (RFC 5322 "specials").
 _SPECIALS = set('()<>[]:;@\\,."')
@@ -131,3 +135,19 @@ def send_isolating_bad_addresses(
 
     run(list(range(len(recipients))), validated=False)
     return [results[i] for i in range(len(recipients))]
+
+
+def build_each(provider: Provider, batch: Batch) -> list[EmailMessage | RecipientResult]:
+    """Every recipient's complete message, all built before the first goes out.
+
+    A recipient whose values a mail header cannot carry is ``REJECTED`` here (provably not
+    sent); any other failure to build stops the batch with nothing sent (:meth:`Provider.building`).
+    """
+    built: list[EmailMessage | RecipientResult] = []
+    with provider.building():
+        for recipient in batch.recipients:
+            try:
+                built.append(build_message(batch.content, recipient))
+            except UnsafeText as exc:
+                built.append(RecipientResult(Outcome.REJECTED, reason=str(exc)))
+    return built

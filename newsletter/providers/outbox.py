@@ -28,10 +28,8 @@ import tempfile
 from pathlib import Path
 
 from newsletter.errors import ProviderPermanent
-from newsletter.mime import build_message
-from newsletter.providers._shared import check_batch_size
+from newsletter.providers._shared import build_each, check_batch_size
 from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
-from newsletter.safe_text import UnsafeText
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -72,18 +70,13 @@ class OutboxProvider(Provider):
                 f"outbox: cannot create folder {folder}: {exc.strerror} — "
                 "check [provider] outbox_dir in newsletter.toml and the folder's permissions"
             ) from exc
-        # Build every message before writing any. A recipient whose values a header cannot carry is
-        # refused before anything is written: provably not sent, so 'rejected', not 'unknown'.
-        planned: list[tuple[Path, bytes, str] | RecipientResult] = []
-        with self.building():
-            for recipient in batch.recipients:
-                try:
-                    message = build_message(batch.content, recipient)
-                except UnsafeText as exc:
-                    planned.append(RecipientResult(Outcome.REJECTED, reason=str(exc)))
-                    continue
-                target = folder / message_file_name(recipient)
-                planned.append((target, message.as_bytes(), str(message["Message-ID"])))
+        # Every message is built before any is written (see build_each).
+        planned: list[tuple[Path, bytes, str] | RecipientResult] = [
+            item
+            if isinstance(item, RecipientResult)
+            else (folder / message_file_name(recipient), item.as_bytes(), str(item["Message-ID"]))
+            for recipient, item in zip(batch.recipients, build_each(self, batch), strict=True)
+        ]
         results: list[RecipientResult] = []
         written = 0
         for index, item in enumerate(planned):

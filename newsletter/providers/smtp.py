@@ -34,10 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.errors import ProviderError, ProviderPermanent, ProviderRetryable
-from newsletter.mime import build_message
-from newsletter.providers._shared import check_batch_size
+from newsletter.providers._shared import build_each, check_batch_size
 from newsletter.providers.base import Batch, Outcome, Provider, RecipientResult
-from newsletter.safe_text import UnsafeText
 from newsletter.secrets import redact
 
 PASSWORD_VARIABLE = "NEWSLETTER_SMTP_PASSWORD"
@@ -230,15 +228,12 @@ class SmtpProvider(Provider):
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         check_batch_size(self.name, batch, self.max_batch)
         # Every message is built before the first goes out: one that cannot be built sends nothing.
-        planned: list[tuple[bytes, str] | RecipientResult] = []
-        with self.building():
-            for recipient in batch.recipients:
-                try:
-                    message = build_message(batch.content, recipient)
-                except UnsafeText as exc:
-                    planned.append(RecipientResult(Outcome.REJECTED, reason=str(exc)))
-                    continue
-                planned.append((_data_bytes(message.as_bytes()), str(message["Message-ID"])))
+        planned: list[tuple[bytes, str] | RecipientResult] = [
+            item
+            if isinstance(item, RecipientResult)
+            else (_data_bytes(item.as_bytes()), str(item["Message-ID"]))
+            for item in build_each(self, batch)
+        ]
         sender = batch.content.from_email
         results: list[RecipientResult] = []
         connection: smtplib.SMTP | None = None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import ProviderPermanent
-from newsletter.providers import outbox as outbox_module
+from newsletter.providers import _shared as shared_module
 from newsletter.providers.base import Batch, Content, Outcome, Recipient
 from newsletter.providers.outbox import OutboxProvider, message_file_name
 from tests.providers.conftest import make_batch, make_content, make_recipient
@@ -126,14 +126,14 @@ def test_a_message_that_cannot_be_built_writes_nothing_and_says_so(
 ) -> None:
     provider = OutboxProvider(tmp_path / "outbox")
     good, bad = make_recipient(0), make_recipient(1)
-    real_build = outbox_module.build_message
+    real_build = shared_module.build_message
 
     def build_failing_for_the_second(content: Content, recipient: Recipient) -> EmailMessage:
         if recipient is bad:
             raise LookupError("a merge value is missing")
         return real_build(content, recipient)
 
-    monkeypatch.setattr(outbox_module, "build_message", build_failing_for_the_second)
+    monkeypatch.setattr(shared_module, "build_message", build_failing_for_the_second)
     with pytest.raises(ProviderPermanent, match="nothing was sent"):
         provider.send_batch(Batch(make_content(), [good, bad]))
     assert not any(provider.folder_for(Batch(make_content(), [good])).glob("*.eml"))
