@@ -84,7 +84,15 @@ def make_provider(settings: Settings, client: httpx.Client | None = None) -> Pro
             provider.smtp_host, provider.smtp_port, provider.smtp_security, provider.smtp_username,
             provider.timeout_seconds, provider.smtp_ca_file,
         )  # fmt: skip
-        return SmtpProvider(server, password=get_secret(PASSWORD_VARIABLE))
+        password = get_secret(PASSWORD_VARIABLE)
+        if provider.smtp_username and not password:
+            # Said before any summary or question (send's credential check), not at the first batch.
+            raise ConfigError(
+                f"{PASSWORD_VARIABLE} is not set — export the password of smtp_username "
+                f"{provider.smtp_username!r}, e.g. export {PASSWORD_VARIABLE}=… "
+                "(passwords are read from the environment only, never from newsletter.toml)"
+            )
+        return SmtpProvider(server, password=password)
     if name not in CREDENTIAL_ENV_VARS:
         raise ConfigError(f"[provider] name: unknown provider {name!r}")
     key = credential(name)

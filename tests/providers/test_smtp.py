@@ -196,6 +196,18 @@ def test_settings_build_the_provider_and_refuse_plain_smtp_across_a_network(
         settings_for("smtp")
 
 
+def test_a_missing_password_is_one_line_before_anything_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_SMTP_PASSWORD", raising=False)
+    settings = settings_for("smtp", smtp_host="smtp.office365.com", smtp_username="nyhedsbrev@ballerup.dk")
+    with pytest.raises(ConfigError) as missing:
+        make_provider(settings)
+    message = str(missing.value)
+    assert "NEWSLETTER_SMTP_PASSWORD is not set" in message and "nyhedsbrev@ballerup.dk" in message
+    assert "\n" not in message
+    # A relay that needs no login needs no password.
+    assert isinstance(make_provider(settings_for("smtp", smtp_host="relay.ballerup.dk")), SmtpProvider)
+
+
 def test_a_batch_that_cannot_be_built_sends_nothing() -> None:
     with Relay() as relay:
         provider = plain(relay)
