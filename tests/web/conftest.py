@@ -12,6 +12,7 @@ import email
 import email.policy
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,18 @@ def subscriber_status(engine: Engine, subscriber_id: int) -> str:
     with engine.connect() as conn:
         query = select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
         return str(conn.execute(query).scalar_one())
+
+
+def mark_sent(engine: Engine, the_list: ListRow, issue: str, days_ago: int = 1, status: str = "done") -> None:
+    """A send of ``issue`` to ``the_list`` in ``status`` (the archive publishes 'sending' and 'done')."""
+    with engine.begin() as conn:
+        conn.execute(
+            sends.insert().values(
+                issue=issue,
+                list_id=the_list.id,
+                subject=issue,
+                provider="outbox",
+                status=status,
+                created_at=utcnow() - timedelta(days=days_ago),
+            )
+        )

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ElementTree
-from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from newsletter.store.lists import ListRow, utcnow
-from newsletter.store.schema import sends
-from tests.web.conftest import AppClient, add_delivery, add_member
+from newsletter.store.lists import ListRow
+from tests.web.conftest import AppClient, add_delivery, add_member, mark_sent
 
 OLDER = "2019-12-20-tak-for-et-godt-2019"
 NEWER = "2020-03-02-nyt-fra-erhvervsservice"
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-def _mark_sent(engine: Engine, the_list: ListRow, issue: str, days_ago: int, status: str = "done") -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            sends.insert().values(
-                issue=issue,
-                list_id=the_list.id,
-                subject=issue,
-                provider="outbox",
-                status=status,
-                created_at=utcnow() - timedelta(days=days_ago),
-            )
-        )
 
 
 def test_empty_archive_and_unsent_issue_is_private(
@@ -38,14 +22,14 @@ def test_empty_archive_and_unsent_issue_is_private(
     assert page.status_code == 200
     assert "Der er ikke sendt nogen nyhedsbreve endnu." in page.text
     assert 'href="/subscribe/erhverv?lang=da"' in page.text
-    _mark_sent(engine, erhverv, NEWER, 1, status="planned")  # planned is not sent
+    mark_sent(engine, erhverv, NEWER, 1, status="planned")  # planned is not sent
     assert client.get(f"/issues/{NEWER}").status_code == 404
     assert NEWER not in client.get("/").text
 
 
 def test_sent_issues_listed_newest_first(client: AppClient, engine: Engine, erhverv: ListRow) -> None:
-    _mark_sent(engine, erhverv, OLDER, 30)
-    _mark_sent(engine, erhverv, NEWER, 2)
+    mark_sent(engine, erhverv, OLDER, 30)
+    mark_sent(engine, erhverv, NEWER, 2)
     page = client.get("/").text
     assert page.index(f"/issues/{NEWER}") < page.index(f"/issues/{OLDER}")
 
@@ -70,7 +54,7 @@ def test_web_version_has_no_personal_data(client: AppClient, engine: Engine, erh
 def test_issue_images_are_served_and_paths_are_checked(
     client: AppClient, engine: Engine, erhverv: ListRow
 ) -> None:
-    _mark_sent(engine, erhverv, NEWER, 1)
+    mark_sent(engine, erhverv, NEWER, 1)
     image = client.get(f"/issues/{NEWER}/kildedal.png")
     assert image.status_code == 200
     assert image.headers["content-type"] == "image/png"
@@ -84,8 +68,8 @@ def test_issue_images_are_served_and_paths_are_checked(
 
 
 def test_atom_feed(client: AppClient, engine: Engine, erhverv: ListRow) -> None:
-    _mark_sent(engine, erhverv, OLDER, 30)
-    _mark_sent(engine, erhverv, NEWER, 2)
+    mark_sent(engine, erhverv, OLDER, 30)
+    mark_sent(engine, erhverv, NEWER, 2)
     answer = client.get("/feed.xml")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("application/atom+xml")

@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from newsletter.config import Settings
-from newsletter.store.lists import ListRow, utcnow
+from newsletter.store.lists import ListRow
 from newsletter.store.schema import sends
-from tests.web.conftest import AppClient
+from tests.web.conftest import AppClient, mark_sent
 
 SENT = "2020-03-02-nyt-fra-erhvervsservice"
 DRAFT_TEXT = "---\nsubject: Kladde\n---\n\nHemmeligt.\n\n![Et billede](kildedal.png)\n"
-
-
-def _mark(engine: Engine, the_list: ListRow, issue: str, status: str = "done") -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            sends.insert().values(
-                issue=issue,
-                list_id=the_list.id,
-                subject=issue,
-                provider="outbox",
-                status=status,
-                created_at=utcnow() - timedelta(days=1),
-            )
-        )
 
 
 def _database(settings: Settings) -> Path:
@@ -46,7 +31,7 @@ def test_links_in_a_sent_issue_folder_are_never_served(
     os.symlink(os.path.relpath(database, folder), folder / "logo.png")
     os.symlink("/etc/passwd", folder / "passwd.png")
     os.link(database, folder / "kopi.png")
-    _mark(engine, erhverv, SENT)
+    mark_sent(engine, erhverv, SENT)
     assert client.get(f"/issues/{SENT}/kildedal.png").status_code == 200
     for name in ("logo.png", "passwd.png", "kopi.png"):
         answer = client.get(f"/issues/{SENT}/{name}")
@@ -62,7 +47,7 @@ def test_only_the_images_the_sent_issue_shows_are_served(
     (folder / "ubrugt.png").write_bytes(png)  # in the folder, but the issue does not show it
     (folder / ".skjult.png").write_bytes(png)
     (folder / "kladde.md").write_text("udkast", encoding="utf-8")
-    _mark(engine, erhverv, SENT)
+    mark_sent(engine, erhverv, SENT)
     assert client.get(f"/issues/{SENT}/kildedal.png").content == png
     for path in (
         "ubrugt.png",
@@ -88,13 +73,13 @@ def test_nothing_of_an_unsent_issue_is_served(
     (settings.issues_dir / draft).mkdir()
     shutil.copy(settings.issues_dir / SENT / "kildedal.png", settings.issues_dir / draft / "kildedal.png")
     if status:
-        _mark(engine, erhverv, draft, status)
+        mark_sent(engine, erhverv, draft, status=status)
     assert client.get(f"/issues/{draft}").status_code == 404
     assert client.get(f"/issues/{draft}/kildedal.png").status_code == 404
     assert draft not in client.get("/").text and draft not in client.get("/feed.xml").text
     with engine.begin() as conn:  # the same rule opens page and image together
         conn.execute(sends.delete().where(sends.c.issue == draft))
-    _mark(engine, erhverv, draft, "sending")
+    mark_sent(engine, erhverv, draft, status="sending")
     assert client.get(f"/issues/{draft}").status_code == 200
     assert client.get(f"/issues/{draft}/kildedal.png").status_code == 200
 
@@ -116,7 +101,7 @@ def test_a_sent_issue_file_or_folder_that_is_a_link_is_not_opened(
     shutil.copy(settings.issues_dir / SENT / "kildedal.png", project / "logo.png")
     os.symlink("..", settings.issues_dir / folder_link)
     for slug in (linked, folder_link):
-        _mark(engine, erhverv, slug)
+        mark_sent(engine, erhverv, slug)
         assert client.get(f"/issues/{slug}").status_code == 404
         assert client.get(f"/issues/{slug}/logo.png").status_code == 404
         assert client.get(f"/issues/{slug}/newsletter.toml").status_code == 404
@@ -127,5 +112,5 @@ def test_an_image_that_is_not_what_its_name_says_is_refused(
     client: AppClient, engine: Engine, erhverv: ListRow, settings: Settings
 ) -> None:
     (settings.issues_dir / SENT / "kildedal.png").write_text("root:x:0:0:root:/root:/bin/bash\n")
-    _mark(engine, erhverv, SENT)
+    mark_sent(engine, erhverv, SENT)
     assert client.get(f"/issues/{SENT}/kildedal.png").status_code == 404
