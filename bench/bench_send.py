@@ -92,7 +92,7 @@ def send(count: int, folder: Path, url: str) -> dict[str, Any]:
     """Plan and send to the ``count`` subscribers in ``folder``'s database, in this fresh process."""
     os.environ["NEWSLETTER_SECRET_KEY"] = SECRET
     os.environ["NEWSLETTER_POSTMARK_TOKEN"] = TOKEN
-    from newsletter.providers import make_provider
+    from newsletter.providers.registry import make_provider
     from newsletter.send.service import SendOptions, execute_send
     from newsletter.store.db import open_engine
     from tests.send.helpers import hand_made_issue
@@ -100,7 +100,7 @@ def send(count: int, folder: Path, url: str) -> dict[str, Any]:
     settings = _settings(folder, url)
     db = open_engine(settings.database_url)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    provider = make_provider(settings)
+    provider = make_provider(settings.provider)
     started = time.perf_counter()
     totals = execute_send(db, settings, hand_made_issue(html_kb=HTML_KB), "erhverv", provider, SendOptions())
     whole = time.perf_counter() - started

@@ -1,31 +1,25 @@
 """Secrets come from the environment only, and are scrubbed from every message.
 
-Every secret the project reads is named in :data:`SECRET_ENV_VARS`. The values
-are read through :func:`get_secret`, never stored in settings objects that
-might be printed, and :func:`redact` replaces any of them found in a string
-(error messages, log lines, reprs of HTTP requests) with ``[REDACTED]``.
+The project's own signing key is :data:`SECRET_KEY_VARIABLE`; each provider
+declares the variables of its keys (:class:`newsletter.providers.settings.SecretVariable`
+calls :func:`declare_secret`), and any ``NEWSLETTER_…`` variable whose name
+ends in KEY, TOKEN, PASSWORD or SECRET is treated as one too, so a secret is
+redacted even before the provider that reads it is loaded. The values are read
+through :func:`get_secret`, never stored in settings objects that might be
+printed, and :func:`redact` replaces any of them found in a string (error
+messages, log lines, reprs of HTTP requests) with ``[REDACTED]``.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
 
-SECRET_ENV_VARS: tuple[str, ...] = (
-    "NEWSLETTER_SECRET_KEY",
-    "NEWSLETTER_POSTMARK_TOKEN",
-    "NEWSLETTER_SENDGRID_API_KEY",
-    "NEWSLETTER_MAILGUN_API_KEY",
-    "NEWSLETTER_RESEND_API_KEY",
-    "NEWSLETTER_SMTP_PASSWORD",
-    "NEWSLETTER_BREVO_API_KEY",
-    "NEWSLETTER_POSTMARK_WEBHOOK_PASSWORD",
-    "NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY",
-    "NEWSLETTER_MAILGUN_WEBHOOK_SIGNING_KEY",
-    "NEWSLETTER_RESEND_WEBHOOK_SECRET",
-    "NEWSLETTER_BREVO_WEBHOOK_PASSWORD",
-)
+SECRET_KEY_VARIABLE = "NEWSLETTER_SECRET_KEY"
+_declared: set[str] = {SECRET_KEY_VARIABLE}
+_SECRET_BY_NAME = re.compile(r"NEWSLETTER_\w*(KEY|TOKEN|PASSWORD|SECRET)")
 
 REDACTED = "[REDACTED]"
 # Shorter values are too likely to occur by chance in ordinary text.
@@ -39,6 +33,17 @@ def get_secret(name: str) -> str | None:
     return value or None
 
 
+def declare_secret(variable: str) -> None:
+    """Treat the value of environment variable ``variable`` as a secret from now on."""
+    _declared.add(variable)
+
+
+def secret_variables() -> list[str]:
+    """The environment variables whose values are redacted: declared ones and those named like secrets."""
+    named = {name for name in os.environ if _SECRET_BY_NAME.fullmatch(name)}
+    return sorted(_declared | named)
+
+
 def register_secret(value: str | None) -> None:
     """Also redact ``value`` (a secret that did not come from a named variable)."""
     if value and len(value) >= _MIN_REDACTABLE_LENGTH:
@@ -47,7 +52,7 @@ def register_secret(value: str | None) -> None:
 
 def _current_secrets() -> list[str]:
     values = set(_extra_secrets)
-    for name in SECRET_ENV_VARS:
+    for name in secret_variables():
         value = get_secret(name)
         if value and len(value) >= _MIN_REDACTABLE_LENGTH:
             values.add(value)
@@ -60,8 +65,6 @@ def redact(text: str) -> str:
     secrets = _current_secrets()
     if not secrets:
         return text
-    import base64
-
     for secret in secrets:
         text = text.replace(secret, REDACTED)
         for user in ("api", ""):

@@ -25,9 +25,9 @@ from itsdangerous.encoding import base64_encode
 from itsdangerous.serializer import Serializer as _PlainSerializer
 
 from newsletter.errors import ConfigError, TokenError, TokenExpired
-from newsletter.secrets import get_secret
+from newsletter.secrets import SECRET_KEY_VARIABLE, get_secret
 
-SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
+SECRET_KEY_ENV = SECRET_KEY_VARIABLE
 _MIN_SECRET_LENGTH = 16
 
 # Version 2 binds every link to the person's link key (``subscribers.link_key``). Version 1

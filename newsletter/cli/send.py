@@ -44,11 +44,11 @@ def _resume_command(issue: str, list_name: str, *extra: str) -> str:
 
 def _require_credentials(settings: Settings) -> None:
     """Fail before any summary or question when the signing key or the provider's key is missing."""
-    from newsletter.providers import make_provider
+    from newsletter.providers.registry import make_provider
     from newsletter.tokens import secret_key
 
     secret_key()
-    make_provider(settings).close()
+    make_provider(settings.provider).close()
 
 
 def _report_findings(prepared: PreparedIssue, force: bool) -> None:
@@ -206,11 +206,11 @@ def _finish(issue: str, list_name: str, totals: RunTotals) -> None:
 
 
 def _run(settings: Settings, prepared: PreparedIssue, list_name: str, options: SendOptions) -> RunTotals:
-    from newsletter.providers import make_provider
+    from newsletter.providers.registry import make_provider
     from newsletter.store.db import open_engine
 
     db = open_engine(settings.database_url)
-    provider = make_provider(settings)
+    provider = make_provider(settings.provider)
     holder: dict[str, Sender] = {}
     progress = _Progress(enabled=sys.stdout.isatty())
 
@@ -290,9 +290,9 @@ def send_command(
     prepared = prepare_issue(settings, issue)
     _report_findings(prepared, force)
     if test_addresses:
-        from newsletter.providers import make_provider
+        from newsletter.providers.registry import make_provider
 
-        provider = make_provider(settings)
+        provider = make_provider(settings.provider)
         try:
             answers = send_test(
                 settings, prepared, provider, [a for t in test_addresses for a in t.split(",") if a]

@@ -41,13 +41,18 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderError, ProviderPermanent, ProviderRetryable
+from newsletter.providers.settings import ProviderSettings, SecretVariable
+from newsletter.providers.webhook import WebhookReceiver
 from newsletter.safe_text import check_header_text
 from newsletter.secrets import redact
+from newsletter.settings_reader import SettingsReader
 
 
 @dataclass(frozen=True)
@@ -124,16 +129,45 @@ class RecipientResult:
 
 
 class Provider(ABC):
-    """An email provider's HTTP API (or the outbox folder) behind the project's types."""
+    """An email provider's HTTP API (or the outbox folder, or an SMTP relay) behind the project's types.
 
-    name: str = ""
-    max_batch: int = 1
-    # True when the API honours an idempotency key: an ambiguous batch may be resent.
-    idempotent: bool = False
+    The class is everything the project knows about the provider: the registry
+    (:mod:`newsletter.providers.registry`) finds it by ``name``, and config,
+    secrets, recovery and the web service ask it rather than naming providers.
+    """
+
+    # The value of ``[provider] name`` that chooses this class, and how people call the provider.
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    # Largest number of recipients one ``send_batch`` takes (the API's own limit per request).
+    max_batch: ClassVar[int] = 1
+    # The API's address when ``[provider] base_url`` is not set (EU hosts where there is a choice).
+    default_base_url: ClassVar[str] = ""
+    # True when the API honours an idempotency key: an ambiguous batch may be resent under it …
+    idempotent: ClassVar[bool] = False
+    # … for this long after it was first posted (None: forever).
+    idempotency_window: ClassVar[timedelta | None] = None
+    # The environment variable of the API key, and where a user finds one; None: no key needed.
+    credential: ClassVar[SecretVariable | None] = None
+    # How the provider's events arrive at ``POST /webhooks/NAME``; None: it sends none.
+    webhook: ClassVar[WebhookReceiver | None] = None
 
     def __init__(self, client: httpx.Client | None = None, base_url: str = "") -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
+
+    @classmethod
+    def read_options(cls, reader: SettingsReader, root: Path) -> object:
+        """This provider's own ``[provider]`` fields (``reader`` reports bad ones); ``root``: the project."""
+        return None
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> Provider:
+        """The adapter for ``settings``, its secrets read from the environment (ConfigError when missing).
+
+        ``client`` replaces the HTTP client an HTTP adapter would make (tests).
+        """
 
     @abstractmethod
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
@@ -283,3 +317,14 @@ def body_excerpt(response: httpx.Response, limit: int = 200) -> str:
     except (UnicodeDecodeError, LookupError):  # an unknown or lying charset
         text = response.content.decode("utf-8", "replace")
     return redact(" ".join(text.split())[:limit])
+
+
+def http_client(settings: ProviderSettings) -> httpx.Client:
+    """An HTTP client with the configured timeout and a pool as large as the concurrency."""
+    return httpx.Client(
+        timeout=httpx.Timeout(settings.timeout_seconds),
+        limits=httpx.Limits(
+            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+        ),
+        headers={"User-Agent": "newsletter/0.1"},
+    )

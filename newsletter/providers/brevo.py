@@ -39,6 +39,7 @@ import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
 from newsletter.personalize import merge
+from newsletter.providers import brevo_webhook
 from newsletter.providers._shared import (
     check_batch_size,
     invalid_recipient_indexes,
@@ -51,11 +52,13 @@ from newsletter.providers.base import (
     Provider,
     Recipient,
     RecipientResult,
+    http_client,
     retry_after_seconds,
 )
+from newsletter.providers.settings import ProviderSettings, SecretVariable
 from newsletter.secrets import redact
 
-API_KEY_ENV = "NEWSLETTER_BREVO_API_KEY"
+API_KEY = SecretVariable("NEWSLETTER_BREVO_API_KEY", "a Brevo API v3 key (SMTP & API → API Keys)")
 CUSTOM_HEADER = "X-Mailin-custom"
 # Fixed namespace: the same batch key and delivery give the same idempotencyKey on every machine.
 _KEY_NAMESPACE = uuid.UUID("6f1c3f8e-7d0a-4c55-9a3e-b7e5f0d1c2a4")
@@ -83,9 +86,21 @@ def _contact(address: str, name: str | None) -> dict[str, str]:
 
 class BrevoProvider(Provider):
     name = "brevo"
+    label = "Brevo"
     # Messages handed over per ledger batch; each is its own request (see the module docstring).
     max_batch = 100
+    default_base_url = "https://api.brevo.com"  # Brevo's only API host; its data centres are in the EU
     idempotent = False
+    credential = API_KEY
+    webhook = brevo_webhook.RECEIVER
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> BrevoProvider:
+        return cls(
+            client or http_client(settings),
+            settings.base_url or cls.default_base_url,
+            api_key=API_KEY.require(),
+        )
 
     def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str) -> None:
         # The documentation writes the base as https://api.brevo.com/v3; the adapter adds /v3 itself.
@@ -135,7 +150,7 @@ class BrevoProvider(Provider):
             )
         if status in (401, 403):
             raise ProviderPermanent(
-                f"brevo: HTTP {status}: the API key was refused — check {API_KEY_ENV} "
+                f"brevo: HTTP {status}: the API key was refused — check {API_KEY.name} "
                 "(a Brevo API v3 key from SMTP & API → API Keys; an SMTP key does not work here)"
             )
         super().raise_for_transport_status(response)
@@ -223,3 +238,6 @@ def _about_address(text: str, recipient: Recipient) -> bool:
         return True
     # Brevo's wording: "email is not valid in to".
     return "email" in lowered and "sender" not in lowered and re.search(r"\bto\b", lowered) is not None
+
+
+PROVIDER = BrevoProvider

@@ -29,12 +29,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import httpx
 
-from newsletter.errors import ProviderPermanent
+from newsletter.errors import ConfigError, ProviderPermanent
 from newsletter.personalize import escape_value_html, translate, used_placeholders
+from newsletter.providers import mailgun_webhook
 from newsletter.providers._shared import (
     check_batch_size,
     display_address,
@@ -42,7 +45,9 @@ from newsletter.providers._shared import (
     send_isolating_bad_addresses,
     short_text,
 )
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, http_client
+from newsletter.providers.settings import ProviderSettings, SecretVariable
+from newsletter.settings_reader import SettingsReader
 
 EU_BASE_URL = "https://api.eu.mailgun.net"
 MAX_TAGS = 3
@@ -53,10 +58,39 @@ def _variable_key(prefix: str, name: str) -> str:
     return prefix + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
+API_KEY = SecretVariable("NEWSLETTER_MAILGUN_API_KEY", "your Mailgun private API key (Settings → API Keys)")
+
+
+@dataclass(frozen=True)
+class MailgunOptions:
+    domain: str  # [provider] mailgun_domain: the sending domain, e.g. mg.example.dk
+
+
 class MailgunProvider(Provider):
     name = "mailgun"
+    label = "Mailgun"
     max_batch = 1000
+    default_base_url = "https://api.mailgun.net"  # EU accounts: EU_BASE_URL
     idempotent = False
+    credential = API_KEY
+    webhook = mailgun_webhook.RECEIVER
+
+    @classmethod
+    def read_options(cls, reader: SettingsReader, root: Path) -> MailgunOptions:
+        return MailgunOptions(domain=reader.text("provider", "mailgun_domain", required=True, header=True))
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> MailgunProvider:
+        key = API_KEY.require()
+        options = settings.options
+        if not isinstance(options, MailgunOptions) or not options.domain:
+            raise ConfigError(
+                '[provider] mailgun_domain: is required for Mailgun — add mailgun_domain = "mg.example.dk"'
+            )
+        return cls(
+            client or http_client(settings), settings.base_url or cls.default_base_url,
+            api_key=key, domain=options.domain,
+        )  # fmt: skip
 
     def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str, domain: str) -> None:
         # The documentation shows URLs ending in /v3; the adapter adds that itself.
@@ -149,3 +183,6 @@ def _message(response: httpx.Response) -> str:
     if isinstance(body, dict) and "message" in body:
         return " ".join(str(body["message"]).split())[:300]
     return short_text(response)
+
+
+PROVIDER = MailgunProvider

@@ -25,11 +25,16 @@ import hashlib
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from newsletter.errors import ProviderPermanent
 from newsletter.providers._shared import build_each, check_batch_size
 from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.settings import ProviderSettings
+from newsletter.settings_reader import SettingsReader
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -48,10 +53,26 @@ def message_file_name(recipient: Recipient) -> str:
     return f"addr-{digest}.eml"
 
 
+@dataclass(frozen=True)
+class OutboxOptions:
+    outbox_dir: Path  # [provider] outbox_dir, relative to newsletter.toml's folder
+
+
 class OutboxProvider(Provider):
     name = "outbox"
+    label = "the outbox folder"
     max_batch = 1000
     idempotent = True
+    idempotency_window = None  # a written file stays: the same batch again rewrites the same files
+
+    @classmethod
+    def read_options(cls, reader: SettingsReader, root: Path) -> OutboxOptions:
+        return OutboxOptions(outbox_dir=root / reader.text("provider", "outbox_dir", default="outbox"))
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> OutboxProvider:
+        options = settings.options
+        return cls(options.outbox_dir if isinstance(options, OutboxOptions) else Path("outbox"))
 
     def __init__(self, outbox_dir: Path | str) -> None:
         super().__init__(client=None, base_url="")
@@ -116,3 +137,6 @@ class OutboxProvider(Provider):
 
     def close(self) -> None:
         """Nothing to close: the outbox holds no connections."""
+
+
+PROVIDER = OutboxProvider

@@ -21,15 +21,20 @@ accepted entry must carry a ``MessageID`` and the recipient's address in
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from newsletter.errors import ProviderPermanent
 from newsletter.personalize import merge
+from newsletter.providers import postmark_webhook
 from newsletter.providers._shared import check_batch_size, display_address, response_json, short_text
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, http_client
+from newsletter.providers.settings import ProviderSettings, SecretVariable
 from newsletter.secrets import redact
+from newsletter.settings_reader import SettingsReader
 
 MAX_METADATA_VALUE = 80
 INACTIVE_RECIPIENT = 406
@@ -38,10 +43,42 @@ INVALID_EMAIL_REQUEST = 300
 _TEMPORARY_CODES = {100, 429}
 
 
+TOKEN = SecretVariable(
+    "NEWSLETTER_POSTMARK_TOKEN", "the Server API token of your Postmark server (Servers → API Tokens)"
+)
+
+
+@dataclass(frozen=True)
+class PostmarkOptions:
+    message_stream: str = "broadcast"  # [provider] message_stream: the Broadcast stream of the server
+
+
 class PostmarkProvider(Provider):
     name = "postmark"
+    label = "Postmark"
     max_batch = 500
+    default_base_url = "https://api.postmarkapp.com"
     idempotent = False
+    credential = TOKEN
+    webhook = postmark_webhook.RECEIVER
+
+    @classmethod
+    def read_options(cls, reader: SettingsReader, root: Path) -> PostmarkOptions:
+        return PostmarkOptions(
+            message_stream=reader.text("provider", "message_stream", default="broadcast", header=True)
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: ProviderSettings, client: httpx.Client | None = None
+    ) -> PostmarkProvider:
+        options = settings.options if isinstance(settings.options, PostmarkOptions) else PostmarkOptions()
+        return cls(
+            client or http_client(settings),
+            settings.base_url or cls.default_base_url,
+            server_token=TOKEN.require(),
+            message_stream=options.message_stream,
+        )
 
     def __init__(
         self,
@@ -163,3 +200,6 @@ def _result(entry: object, recipient: Recipient) -> RecipientResult:
     if code in _TEMPORARY_CODES:
         return RecipientResult(Outcome.RETRY, reason=reason)
     return RecipientResult(Outcome.REJECTED, reason=reason)
+
+
+PROVIDER = PostmarkProvider

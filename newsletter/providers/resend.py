@@ -26,19 +26,22 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any, NoReturn
 
 import httpx
 
 from newsletter.errors import ProviderPermanent, ProviderRetryable
 from newsletter.personalize import merge
+from newsletter.providers import resend_webhook
 from newsletter.providers._shared import (
     check_batch_size,
     response_json,
     send_isolating_bad_addresses,
     short_text,
 )
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, http_client
+from newsletter.providers.settings import ProviderSettings, SecretVariable
 from newsletter.secrets import redact
 
 MAX_KEY_LENGTH = 256
@@ -70,10 +73,26 @@ def idempotency_key(base: str, excluded: Sequence[int] = ()) -> str:
     return key
 
 
+API_KEY = SecretVariable("NEWSLETTER_RESEND_API_KEY", "a Resend API key with sending access (API Keys)")
+
+
 class ResendProvider(Provider):
     name = "resend"
+    label = "Resend"
     max_batch = 100
+    default_base_url = "https://api.resend.com"
     idempotent = True
+    idempotency_window = timedelta(hours=24)  # Resend's documented memory of a key
+    credential = API_KEY
+    webhook = resend_webhook.RECEIVER
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> ResendProvider:
+        return cls(
+            client or http_client(settings),
+            settings.base_url or cls.default_base_url,
+            api_key=API_KEY.require(),
+        )
 
     def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str) -> None:
         super().__init__(client=client, base_url=base_url)
@@ -168,3 +187,6 @@ def _raise_for(response: httpx.Response, key: str | None) -> NoReturn:
             "check the ledger before re-sending this batch"
         )
     raise ProviderPermanent(f"resend: HTTP {response.status_code} {name}: {message or short_text(response)}")
+
+
+PROVIDER = ResendProvider

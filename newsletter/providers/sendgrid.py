@@ -30,8 +30,10 @@ import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
 from newsletter.personalize import escape_value_html, translate, used_placeholders
+from newsletter.providers import sendgrid_webhook
 from newsletter.providers._shared import check_batch_size, response_json, short_text
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, http_client
+from newsletter.providers.settings import ProviderSettings, SecretVariable
 from newsletter.secrets import redact
 
 EU_BASE_URL = "https://api.eu.sendgrid.com"  # for EU regional subusers
@@ -47,10 +49,29 @@ def text_tag(name: str) -> str:
     return f"-nl_{name}_text-"
 
 
+API_KEY = SecretVariable(
+    "NEWSLETTER_SENDGRID_API_KEY", "a SendGrid API key with Mail Send permission (Settings → API Keys)"
+)
+
+
 class SendGridProvider(Provider):
     name = "sendgrid"
+    label = "SendGrid"
     max_batch = 1000
+    default_base_url = "https://api.sendgrid.com"
     idempotent = False
+    credential = API_KEY
+    webhook = sendgrid_webhook.RECEIVER
+
+    @classmethod
+    def from_settings(
+        cls, settings: ProviderSettings, client: httpx.Client | None = None
+    ) -> SendGridProvider:
+        return cls(
+            client or http_client(settings),
+            settings.base_url or cls.default_base_url,
+            api_key=API_KEY.require(),
+        )
 
     def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str) -> None:
         # The documentation shows URLs ending in /v3; the adapter adds that itself.
@@ -198,3 +219,6 @@ def _describe(response: httpx.Response) -> str:
     if errors:
         return redact("; ".join(f"{e.get('message', '')} (field {e.get('field')})" for e in errors))
     return short_text(response)
+
+
+PROVIDER = SendGridProvider

@@ -33,13 +33,19 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.errors import ProviderError, ProviderPermanent, ProviderRetryable
+import httpx
+
+from newsletter.errors import ConfigError, ProviderError, ProviderPermanent, ProviderRetryable
 from newsletter.providers._shared import build_each, check_batch_size
 from newsletter.providers.base import Batch, Outcome, Provider, RecipientResult
+from newsletter.providers.settings import ProviderSettings, SecretVariable
 from newsletter.secrets import redact
+from newsletter.settings_reader import SettingsReader
 
-PASSWORD_VARIABLE = "NEWSLETTER_SMTP_PASSWORD"
+PASSWORD = SecretVariable("NEWSLETTER_SMTP_PASSWORD", "the password of [provider] smtp_username")
 SECURITY_CHOICES = ("starttls", "tls", "none")
+# Plain SMTP (no TLS) only to a relay on this machine: elsewhere the password and mail cross a network.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 # RCPT TO codes that say the address itself is wrong (RFC 5321 §4.2.2/§4.2.3): 550 "mailbox
 # unavailable (e.g. not found)", 551 "user not local", 553 "mailbox name not allowed". 550 is also
@@ -99,11 +105,62 @@ def _data_bytes(message: bytes) -> bytes:
     return body if body.endswith(b"\r\n") else body + b"\r\n"
 
 
+@dataclass(frozen=True)
+class SmtpOptions:
+    host: str
+    port: int = 587
+    security: str = "starttls"  # "tls": implicit TLS (port 465); "none": loopback only
+    username: str = ""
+    ca_file: Path | None = None  # a CA bundle to trust instead of the system's (own CA)
+
+
 class SmtpProvider(Provider):
     name = "smtp"
+    label = "your SMTP relay"
     # One SMTP transaction per message: a batch is only how many go between two ledger writes.
     max_batch = 100
     idempotent = False
+    credential = PASSWORD
+
+    @classmethod
+    def read_options(cls, reader: SettingsReader, root: Path) -> SmtpOptions:
+        security = reader.choice("provider", "smtp_security", SECURITY_CHOICES, default="starttls")
+        host = reader.text("provider", "smtp_host", required=True)
+        if security == "none" and host not in LOOPBACK_HOSTS:
+            reader.errors.append(
+                '[provider] smtp_security: "none" sends the password and mail unencrypted, so it is allowed '
+                f"only for a relay on this machine (127.0.0.1 or localhost), not {host!r} — "
+                'use "starttls" or "tls"'
+            )
+        ca_file = reader.text("provider", "smtp_ca_file")
+        return SmtpOptions(
+            host=host,
+            port=reader.integer(
+                "provider", "smtp_port", default=465 if security == "tls" else 587, low=1, high=65535
+            ),
+            security=security,
+            username=reader.text("provider", "smtp_username"),
+            ca_file=root / ca_file if ca_file else None,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> SmtpProvider:
+        options = settings.options
+        if not isinstance(options, SmtpOptions):
+            raise ConfigError(
+                '[provider] smtp_host: is required for SMTP — add smtp_host = "smtp.example.dk"'
+            )
+        server = SmtpServer(
+            options.host, options.port, options.security, options.username, settings.timeout_seconds,
+            options.ca_file,
+        )  # fmt: skip
+        # Without a username the relay takes mail unauthenticated (an on-premises relay by IP).
+        password = (
+            PASSWORD.require(f"the password of smtp_username {options.username!r}")
+            if options.username
+            else PASSWORD.value()
+        )
+        return cls(server, password=password)
 
     def __init__(self, server: SmtpServer, *, password: str | None = None) -> None:
         super().__init__(client=None, base_url=f"smtp://{server.host}:{server.port}")
@@ -181,7 +238,7 @@ class SmtpProvider(Provider):
         s = self.server
         if not self._password:
             raise ProviderPermanent(
-                f"smtp: {PASSWORD_VARIABLE} is not set — export the password of smtp_username {s.username!r}"
+                f"smtp: {PASSWORD.name} is not set — export the password of smtp_username {s.username!r}"
             )
         try:
             connection.login(s.username, self._password)
@@ -189,7 +246,7 @@ class SmtpProvider(Provider):
             raise ProviderPermanent(
                 f"smtp: {where} refused the login of smtp_username {s.username!r} "
                 f"({_reply(exc.smtp_code, exc.smtp_error)}) — check [provider] smtp_username and "
-                f"{PASSWORD_VARIABLE}"
+                f"{PASSWORD.name}"
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise ProviderPermanent(
@@ -328,3 +385,6 @@ class SmtpProvider(Provider):
         """RSET after a refused step; a connection that fails here is dropped by smtplib itself."""
         with contextlib.suppress(smtplib.SMTPException, OSError):
             connection.rset()
+
+
+PROVIDER = SmtpProvider

@@ -5,8 +5,9 @@ lost connection). The provider may or may not have accepted them:
 
 - with an idempotent provider (an idempotency key per batch: Resend, the
   outbox) they are sent again as the *same* batch under the *same* key, which
-  the provider deduplicates — as long as the key's window (Resend: 24 hours)
-  has not passed, and the provider is the one that was used;
+  the provider deduplicates — as long as the key's window
+  (``Provider.idempotency_window``; Resend: 24 hours) has not passed, and the
+  provider is the one that was used;
 - otherwise they become ``unknown``: reported, never re-sent unless the user
   says so with ``--resend-unknown`` (and accepts a possible second copy).
 
@@ -24,11 +25,6 @@ from newsletter.providers.base import Provider
 from newsletter.send import ledger
 from newsletter.send.ledger import InterruptedBatch, SendRow
 
-# How long a provider remembers an idempotency key; None: forever (the outbox's files).
-IDEMPOTENCY_WINDOW: dict[str, timedelta | None] = {
-    "resend": timedelta(hours=24),
-    "outbox": None,
-}
 # Stay clear of the window's edge: the clocks of two machines are never quite equal.
 _WINDOW_MARGIN = timedelta(minutes=30)
 
@@ -48,7 +44,7 @@ def _safe_to_resend(batch: InterruptedBatch, provider: Provider) -> bool:
         return False
     if len(batch.rows) > provider.max_batch:
         return False
-    window = IDEMPOTENCY_WINDOW.get(provider.name, timedelta(hours=24))
+    window = provider.idempotency_window
     if window is None:
         return True
     return ledger.utcnow() - batch.claimed_at < window - _WINDOW_MARGIN

@@ -101,7 +101,7 @@ def estimate_seconds(settings: Settings, messages: int) -> float:
     provider = settings.provider
     if provider.messages_per_second > 0:
         return messages / provider.messages_per_second
-    requests = math.ceil(messages / max(1, min(provider.batch_size, provider.max_batch)))
+    requests = math.ceil(messages / max(1, provider.batch_size))  # config keeps it within the maximum
     return requests / (_ASSUMED_REQUESTS_PER_SECOND * provider.concurrency)
 
 

@@ -168,7 +168,7 @@ def create_app(
     engine: Engine | None = None,
 ) -> Starlette:
     """The web service for ``settings``. Raises ConfigError without NEWSLETTER_SECRET_KEY."""
-    from newsletter.providers import make_provider
+    from newsletter.providers.registry import make_provider
     from newsletter.web import archive, pages, unsubscribe, webhooks
 
     key = secret_key()
@@ -181,7 +181,7 @@ def create_app(
         pages=_page_environment(settings),
         ip_limiter=RateLimiter("sign-up-ip", limits.per_ip, limits.per_ip_window_seconds),
         address_limiter=RateLimiter("sign-up-address", limits.per_address, limits.per_address_window_seconds),
-        provider_factory=lambda: make_provider(settings),
+        provider_factory=lambda: make_provider(settings.provider),
         _provider=provider,
     )
     routes = [*pages.routes, *unsubscribe.routes, *webhooks.routes, *archive.routes]

@@ -56,7 +56,7 @@ def test_good_settings_load(tmp_path: Path) -> None:
         (
             'name = "outbox"',
             'name = "mailchimp"',
-            "[provider] name: 'mailchimp' is not one of: outbox, postmark",
+            "[provider] name: 'mailchimp' is not one of: brevo, mailgun, outbox, postmark",
         ),
         (
             'outbox_dir = "outbox"',
@@ -130,7 +130,7 @@ def test_relative_paths_resolve_against_the_settings_file(
     settings = load_settings(path)
     assert settings.issues_dir == project.resolve() / "content" / "issues"
     assert settings.templates_dir == project.resolve() / "templates"
-    assert settings.provider.outbox_dir == project.resolve() / "outbox"
+    assert settings.provider.options.outbox_dir == project.resolve() / "outbox"
     assert settings.database_url == f"sqlite:///{project.resolve() / 'newsletter.db'}"
 
 

@@ -14,9 +14,9 @@ from jsonschema.exceptions import ValidationError
 
 from newsletter.errors import ConfigError, ProviderPermanent, ProviderRetryable
 from newsletter.personalize import merge
-from newsletter.providers import make_provider
 from newsletter.providers.base import Batch, Outcome
 from newsletter.providers.brevo import BrevoProvider, message_key
+from newsletter.providers.registry import make_provider
 from tests.emulator import Emulator
 from tests.providers.conftest import (
     EMULATOR_KEYS,
@@ -170,7 +170,7 @@ def test_an_address_that_is_not_one_is_rejected_without_posting() -> None:
 
 
 def test_sends_through_the_emulator_once_each(emulator: Emulator, provider_keys: dict[str, str]) -> None:
-    provider = make_provider(settings_for("brevo", emulator.url))
+    provider = make_provider(settings_for("brevo", emulator.url).provider)
     try:
         results = provider.send_batch(make_batch(5, key="send-2-batch-1"))
     finally:
@@ -224,9 +224,9 @@ def test_the_emulator_refuses_a_wrong_key(emulator: Emulator, http: httpx.Client
 def test_make_provider_needs_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSLETTER_BREVO_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="NEWSLETTER_BREVO_API_KEY is not set"):
-        make_provider(settings_for("brevo"))
+        make_provider(settings_for("brevo").provider)
     monkeypatch.setenv("NEWSLETTER_BREVO_API_KEY", KEYS["NEWSLETTER_BREVO_API_KEY"])
-    provider = make_provider(settings_for("brevo"))
+    provider = make_provider(settings_for("brevo").provider)
     assert isinstance(provider, BrevoProvider) and provider.base_url == "https://api.brevo.com"
     assert KEYS["NEWSLETTER_BREVO_API_KEY"] not in repr(provider)
 

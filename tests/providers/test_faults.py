@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from newsletter.errors import ProviderAmbiguous, ProviderError, ProviderPermanent, ProviderRetryable
-from newsletter.providers import make_provider
 from newsletter.providers.base import Outcome, Provider
+from newsletter.providers.registry import make_provider
 from tests.emulator import Emulator
 from tests.providers.conftest import KEYS, make_batch, settings_for
 
@@ -23,7 +23,7 @@ PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend")
 
 
 def provider_at(name: str, url: str, timeout: float = 5.0) -> Provider:
-    return make_provider(settings_for(name, url, timeout_seconds=timeout))
+    return make_provider(settings_for(name, url, timeout_seconds=timeout).provider)
 
 
 @pytest.fixture(params=PROVIDERS)

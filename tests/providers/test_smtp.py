@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import ConfigError, ProviderPermanent, ProviderRetryable
-from newsletter.providers import make_provider
 from newsletter.providers.base import Batch, Outcome
+from newsletter.providers.registry import make_provider
 from newsletter.providers.smtp import SmtpProvider, SmtpServer
 from tests.providers.conftest import make_batch, make_content, make_recipient, settings_for
 from tests.smtp_relay import Relay, free_port, self_signed
@@ -181,13 +181,13 @@ def test_settings_build_the_provider_and_refuse_plain_smtp_across_a_network(
 ) -> None:
     monkeypatch.setenv("NEWSLETTER_SMTP_PASSWORD", PASSWORD)
     settings = settings_for("smtp", smtp_host="smtp.office365.com", smtp_username="nyhedsbrev@ballerup.dk")
-    provider = make_provider(settings)
+    provider = make_provider(settings.provider)
     assert isinstance(provider, SmtpProvider)
     assert provider.server == SmtpServer(
         "smtp.office365.com", 587, "starttls", "nyhedsbrev@ballerup.dk", 30.0, None
     )
-    assert provider.max_batch == settings.provider.max_batch == 100
-    assert settings_for("smtp", smtp_host="mail.example.dk", smtp_security="tls").provider.smtp_port == 465
+    assert provider.max_batch == settings.provider.batch_size == 100
+    assert settings_for("smtp", smtp_host="mail.example.dk", smtp_security="tls").provider.options.port == 465
 
     with pytest.raises(ConfigError) as refused:
         settings_for("smtp", smtp_host="mail.example.dk", smtp_security="none")
@@ -200,12 +200,14 @@ def test_a_missing_password_is_one_line_before_anything_is_sent(monkeypatch: pyt
     monkeypatch.delenv("NEWSLETTER_SMTP_PASSWORD", raising=False)
     settings = settings_for("smtp", smtp_host="smtp.office365.com", smtp_username="nyhedsbrev@ballerup.dk")
     with pytest.raises(ConfigError) as missing:
-        make_provider(settings)
+        make_provider(settings.provider)
     message = str(missing.value)
     assert "NEWSLETTER_SMTP_PASSWORD is not set" in message and "nyhedsbrev@ballerup.dk" in message
     assert "\n" not in message
     # A relay that needs no login needs no password.
-    assert isinstance(make_provider(settings_for("smtp", smtp_host="relay.ballerup.dk")), SmtpProvider)
+    assert isinstance(
+        make_provider(settings_for("smtp", smtp_host="relay.ballerup.dk").provider), SmtpProvider
+    )
 
 
 def test_a_batch_that_cannot_be_built_sends_nothing() -> None:

@@ -48,7 +48,7 @@ def test_dry_run_reports_and_writes_no_ledger_rows(outbox_project: Settings) -> 
     assert "12 mailable subscribers" in result.output and "Provider:  outbox" in result.output
     assert "nothing was sent" in result.output
     assert _rows(outbox_project) == (0, 0)
-    assert not (outbox_project.provider.outbox_dir / ISSUE).exists()
+    assert not (outbox_project.provider.options.outbox_dir / ISSUE).exists()
 
 
 def test_refuses_without_confirmation_when_there_is_no_terminal(outbox_project: Settings) -> None:
@@ -62,7 +62,7 @@ def test_send_then_resend_sends_nobody_twice_and_status_tells(outbox_project: Se
     first = _cli(outbox_project, "send", ISSUE, "--list", "erhverv", "--yes")
     assert first.exit_code == 0, first.output
     assert "This run: sent 12, failed 0, skipped 0, unknown 0" in first.output
-    files = sorted((outbox_project.provider.outbox_dir / ISSUE).glob("*.eml"))
+    files = sorted((outbox_project.provider.options.outbox_dir / ISSUE).glob("*.eml"))
     assert len(files) == 12
     raw = files[0].read_bytes()
     # Plain, unencoded headers: mailbox providers look for "<https://" literally.
@@ -91,7 +91,7 @@ def test_test_send_marks_the_subject_and_writes_no_ledger_rows(outbox_project: S
     result = _cli(outbox_project, "send", ISSUE, "--list", "erhverv", "--test", "jrau@balk.dk")
     assert result.exit_code == 0, result.output
     assert "[TEST] jrau@balk.dk: accepted" in result.output
-    (message,) = (outbox_project.provider.outbox_dir / ISSUE).glob("*.eml")
+    (message,) = (outbox_project.provider.options.outbox_dir / ISSUE).glob("*.eml")
     assert "Subject: [TEST] Tak for et godt 2019" in message.read_text()
     assert _rows(outbox_project) == (0, 0)
     bad = _cli(outbox_project, "send", ISSUE, "--list", "erhverv", "--test", "not-an-address")
@@ -224,7 +224,7 @@ def test_a_subscriber_without_a_name_is_greeted_with_the_fallback(configure: Cal
     assert _cli(settings, "send", issue, "--list", "erhverv", "--yes").exit_code == 0
 
     texts = {}
-    for path in (settings.provider.outbox_dir / issue).glob("*.eml"):
+    for path in (settings.provider.options.outbox_dir / issue).glob("*.eml"):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         body = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
         texts[message["To"].addresses[0].addr_spec] = body

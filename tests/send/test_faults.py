@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.config import Settings
-from newsletter.providers import make_provider
+from newsletter.providers.registry import make_provider
 from newsletter.send import ledger
 from newsletter.send.engine import Limits, RunTotals
 from newsletter.send.recipients import RecipientBuilder
@@ -29,7 +29,7 @@ ISSUE = hand_made_issue()
 
 def _run(settings: Settings, *, batch_size: int = 10, concurrency: int = 1) -> RunTotals:
     db = open_engine(settings.database_url)
-    provider = make_provider(settings)
+    provider = make_provider(settings.provider)
     limits = Limits(
         batch_size=batch_size,
         max_attempts=settings.provider.max_attempts,
@@ -222,7 +222,7 @@ def test_connection_reset_is_ambiguous_for_postmark_even_before_the_body_was_rea
     assert len(emulator.count_by_address()) == 20
     # The user decides: --resend-unknown delivers the ten, still exactly once here.
     db = open_engine(settings.database_url)
-    provider = make_provider(settings)
+    provider = make_provider(settings.provider)
     limits = Limits(batch_size=10, backoff_base=0.05)
     again = execute_send(
         db, settings, ISSUE, "erhverv", provider, SendOptions(resend_unknown=True), limits=limits
@@ -295,7 +295,7 @@ def test_postmark_406_inside_a_200_fails_and_suppresses_that_address(configure, 
     with db.connect() as conn:
         send = get_send(conn, ISSUE.slug, find_list_id(conn, "erhverv"))
     assert send is not None
-    assert prepare_resume(db, send, make_provider(settings), retry_failed=True).requeued_failed == 0
+    assert prepare_resume(db, send, make_provider(settings.provider), retry_failed=True).requeued_failed == 0
 
 
 def test_mailgun_one_bad_address_fails_alone(configure, emulator: Emulator) -> None:  # type: ignore[no-untyped-def]

@@ -98,7 +98,7 @@ def client(app: Any) -> Iterator[AppClient]:
 
 
 def outbox_messages(settings: Settings) -> list[EmailMessage]:
-    folder = settings.provider.outbox_dir
+    folder = settings.provider.options.outbox_dir
     files = sorted(folder.rglob("*.eml"), key=lambda p: p.stat().st_mtime_ns) if folder.exists() else []
     return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]
 

@@ -40,7 +40,7 @@ def test_sign_up_and_confirm_in_chromium(tmp_path: Path) -> None:
         page.wait_for_load_state()
         assert page.locator("h1").inner_text() == "Check your inbox"
 
-        [path] = wait_for_files(settings.provider.outbox_dir / "confirm")
+        [path] = wait_for_files(settings.provider.options.outbox_dir / "confirm")
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
         link = re.search(r'href="(https://[^"]+/confirm/[^"]+)"', html)

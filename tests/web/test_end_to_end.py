@@ -52,7 +52,7 @@ def test_subscriber_life_through_a_real_server(tmp_path: Path) -> None:
         subscriber_store.add_subscriber(
             conn, "kollega@example.com", "erhverv", state="subscribed", method="manual", consent_text="test"
         )
-    outbox = settings.provider.outbox_dir
+    outbox = settings.provider.options.outbox_dir
 
     with serving(config) as url, httpx.Client(base_url=url, follow_redirects=False) as browser:
         # 1. Sign up through the form, as a browser would (cookie + CSRF field).

@@ -56,7 +56,7 @@ def _path(url: str) -> str:
 
 def _issue_links(settings: Settings) -> tuple[str, str]:
     """The one-click (List-Unsubscribe) and preference links of the one issue in the outbox."""
-    [eml] = sorted((settings.provider.outbox_dir / ISSUE).glob("*.eml"))
+    [eml] = sorted((settings.provider.options.outbox_dir / ISSUE).glob("*.eml"))
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     one_click = re.search(r"<(https://[^>]+/u/[^>]+)>", str(message["List-Unsubscribe"]))
     preferences = re.search(r"https://\S+/preferences/[\w.\-]+", text_part(message))  # type: ignore[arg-type]

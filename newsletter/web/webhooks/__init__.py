@@ -1,9 +1,11 @@
 """``POST /webhooks/PROVIDER``: verify, translate into the project's events, record once.
 
-One module per provider supplies ``NAME``, ``REQUIRED_ENV``,
-``verify(headers, body, tolerance_seconds) -> Verified`` (raises
-:class:`WebhookRefused`, also for a signed timestamp outside the tolerance) and
-``parse(headers, body) -> list[Event]``. An endpoint whose secret is not in
+Each provider class names its receiver in ``webhook`` (a
+:class:`newsletter.providers.webhook.WebhookReceiver`: ``required_env``,
+``verify(headers, body, tolerance_seconds) -> Verified`` — raises
+:class:`WebhookRefused`, also for a signed timestamp outside the tolerance —
+and ``parse(headers, body) -> list[Event]``); a name whose provider has none
+answers 404. An endpoint whose secret is not in
 the environment is disabled: it answers 404 and logs why. A refused request
 stores nothing. A one-time token a verifier reports is claimed in the database
 in the transaction that stores the events: its second use is refused (403).
@@ -13,24 +15,27 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from types import ModuleType
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from newsletter.providers import registry
+from newsletter.providers.webhook import Verified, WebhookPayloadError, WebhookReceiver, WebhookRefused
 from newsletter.secrets import get_secret
 from newsletter.store.events import Event, RecordResult, claim_token, record_events
 from newsletter.web.app import WebContext, web
-from newsletter.web.webhooks import brevo, mailgun, postmark, resend, sendgrid
-from newsletter.web.webhooks.common import Verified, WebhookPayloadError, WebhookRefused
 
 log = logging.getLogger("newsletter.web.webhooks")
-RECEIVERS: dict[str, ModuleType] = {m.NAME: m for m in (postmark, sendgrid, mailgun, resend, brevo)}
 
 
-def missing_secrets(receiver: ModuleType) -> list[str]:
-    return [name for name in receiver.REQUIRED_ENV if not get_secret(name)]
+def receivers() -> dict[str, WebhookReceiver]:
+    """The webhook receiver of every registered provider that has one, by provider name."""
+    return {name: cls.webhook for name, cls in registry.registered().items() if cls.webhook is not None}
+
+
+def missing_secrets(receiver: WebhookReceiver) -> list[str]:
+    return [name for name in receiver.required_env if not get_secret(name)]
 
 
 def _refused(name: str, exc: WebhookRefused) -> Response:
@@ -52,7 +57,7 @@ def _store(
 
 async def receive(request: Request) -> Response:
     name = request.path_params["provider"]
-    receiver = RECEIVERS.get(name)
+    receiver = receivers().get(name)
     if receiver is None:
         return PlainTextResponse("Not Found\n", status_code=404)
     missing = missing_secrets(receiver)

@@ -17,11 +17,10 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from newsletter.secrets import get_secret
-from newsletter.store.events import Event
-from newsletter.web.webhooks.common import (
+from newsletter.providers.webhook import (
     Verified,
     WebhookPayloadError,
+    WebhookReceiver,
     WebhookRefused,
     correlation,
     fingerprint,
@@ -29,6 +28,8 @@ from newsletter.web.webhooks.common import (
     parse_time,
     signed_time,
 )
+from newsletter.secrets import get_secret
+from newsletter.store.events import Event
 
 NAME = "mailgun"
 KEY_ENV = "NEWSLETTER_MAILGUN_WEBHOOK_SIGNING_KEY"
@@ -105,3 +106,6 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
             raw={"event-data": data},
         )
     ]
+
+
+RECEIVER = WebhookReceiver(required_env=REQUIRED_ENV, verify=verify, parse=parse)

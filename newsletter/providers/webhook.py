@@ -1,4 +1,10 @@
-"""What every webhook module shares: refusals, payload errors and small parsing helpers."""
+"""What every provider's webhook shares: the receiver's shape, refusals, payload errors, parsing helpers.
+
+A provider's webhook is a module beside its adapter (``mailgun_webhook.py``
+beside ``mailgun.py``) that ends with its :class:`WebhookReceiver`; the
+provider class names it in ``webhook``, and ``POST /webhooks/NAME`` asks the
+registry for it.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,13 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from newsletter.secrets import get_secret
-from newsletter.store.events import META_DELIVERY, META_ISSUE, META_SUBSCRIBER
+from newsletter.store.events import META_DELIVERY, META_ISSUE, META_SUBSCRIBER, Event
 
 CORRELATION_KEYS = (META_ISSUE, META_SUBSCRIBER, META_DELIVERY)
 
@@ -30,6 +36,25 @@ class WebhookRefused(Exception):
 
 class WebhookPayloadError(Exception):
     """Signed correctly but not a payload we can read (answered 400, logged)."""
+
+
+class Verifier(Protocol):
+    def __call__(
+        self, headers: Mapping[str, str], body: bytes, tolerance_seconds: float, now: float | None = None
+    ) -> Verified:
+        """Prove the request is the provider's, or raise :class:`WebhookRefused` (also when stale)."""
+        ...
+
+
+@dataclass(frozen=True)
+class WebhookReceiver:
+    """How a provider's events reach the project: verify the request, then read its events."""
+
+    # Environment variables that must be set for the endpoint to exist (else it answers 404).
+    required_env: tuple[str, ...]
+    verify: Verifier
+    # The project's events in a verified request; raises WebhookPayloadError when unreadable.
+    parse: Callable[[Mapping[str, str], bytes], list[Event]]
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,17 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from newsletter.store.events import Event
-from newsletter.web.webhooks.common import (
+from newsletter.providers.webhook import (
     Verified,
     WebhookPayloadError,
+    WebhookReceiver,
     check_basic_auth,
     correlation,
     fingerprint,
     load_json,
     parse_time,
 )
+from newsletter.store.events import Event
 
 NAME = "brevo"
 USER_ENV = "NEWSLETTER_BREVO_WEBHOOK_USER"
@@ -93,3 +94,6 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
     payload = load_json(body)
     records = payload if isinstance(payload, list) else [payload]
     return [event for record in records if (event := _event(record)) is not None]
+
+
+RECEIVER = WebhookReceiver(required_env=REQUIRED_ENV, verify=verify, parse=parse)

@@ -20,11 +20,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
-from newsletter.secrets import get_secret
-from newsletter.store.events import Event
-from newsletter.web.webhooks.common import (
+from newsletter.providers.webhook import (
     Verified,
     WebhookPayloadError,
+    WebhookReceiver,
     WebhookRefused,
     correlation,
     fingerprint,
@@ -32,6 +31,8 @@ from newsletter.web.webhooks.common import (
     parse_time,
     signed_time,
 )
+from newsletter.secrets import get_secret
+from newsletter.store.events import Event
 
 NAME = "sendgrid"
 KEY_ENV = "NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY"
@@ -129,3 +130,6 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
             )
         )
     return parsed
+
+
+RECEIVER = WebhookReceiver(required_env=REQUIRED_ENV, verify=verify, parse=parse)

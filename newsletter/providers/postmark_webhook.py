@@ -16,16 +16,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from newsletter.store.events import Event
-from newsletter.web.webhooks.common import (
+from newsletter.providers.webhook import (
     Verified,
     WebhookPayloadError,
+    WebhookReceiver,
     check_basic_auth,
     correlation,
     fingerprint,
     load_json,
     parse_time,
 )
+from newsletter.store.events import Event
 
 NAME = "postmark"
 USER_ENV = "NEWSLETTER_POSTMARK_WEBHOOK_USER"
@@ -99,3 +100,6 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
             raw=record,
         )
     ]
+
+
+RECEIVER = WebhookReceiver(required_env=REQUIRED_ENV, verify=verify, parse=parse)

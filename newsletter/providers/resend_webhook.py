@@ -19,17 +19,18 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from newsletter.secrets import get_secret
-from newsletter.store.events import Event
-from newsletter.web.webhooks.common import (
+from newsletter.providers.webhook import (
     Verified,
     WebhookPayloadError,
+    WebhookReceiver,
     WebhookRefused,
     correlation,
     load_json,
     parse_time,
     signed_time,
 )
+from newsletter.secrets import get_secret
+from newsletter.store.events import Event
 
 NAME = "resend"
 SECRET_ENV = "NEWSLETTER_RESEND_WEBHOOK_SECRET"
@@ -108,3 +109,6 @@ def parse(headers: Mapping[str, str], body: bytes) -> list[Event]:
             raw=payload,
         )
     ]
+
+
+RECEIVER = WebhookReceiver(required_env=REQUIRED_ENV, verify=verify, parse=parse)
