@@ -145,8 +145,9 @@ class Provider(ABC):
     default_base_url: ClassVar[str] = ""
     # True when the API honours an idempotency key: an ambiguous batch may be resent under it …
     idempotent: ClassVar[bool] = False
-    # … for this long after it was first posted (None: forever).
-    idempotency_window: ClassVar[timedelta | None] = None
+    # … for this long after it was first posted (None: forever). Say it when idempotent: a key
+    # the provider has forgotten dedupes nothing, so an interrupted batch older than this is unknown.
+    idempotency_window: ClassVar[timedelta | None] = timedelta(hours=24)
     # The environment variable of the API key, and where a user finds one; None: no key needed.
     credential: ClassVar[SecretVariable | None] = None
     # How the provider's events arrive at ``POST /webhooks/NAME``; None: it sends none.

@@ -6,7 +6,10 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
+import httpx
+
 from newsletter.providers.base import Batch, Outcome, Provider, RecipientResult
+from newsletter.providers.settings import ProviderSettings
 
 Script = Callable[[Batch, int], list[RecipientResult] | None]
 
@@ -31,6 +34,10 @@ class FakeProvider(Provider):
         self.delivered: Counter[str] = Counter()
         self._keys_seen: set[str] = set()
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> FakeProvider:
+        return cls(name=settings.name)
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         with self._lock:

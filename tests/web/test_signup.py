@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 from sqlalchemy import Engine, select
 
 from newsletter.config import Settings
 from newsletter.errors import ProviderRetryable
 from newsletter.providers.base import Batch, Provider, RecipientResult
+from newsletter.providers.settings import ProviderSettings
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.lists import ListRow
 from newsletter.store.schema import consent_log, subscribers
@@ -241,6 +243,10 @@ class _RefusingProvider(Provider):
     def __init__(self) -> None:
         super().__init__()
         self.calls = 0
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> _RefusingProvider:
+        return cls()
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         self.calls += 1
