@@ -245,7 +245,9 @@ class _RefusingProvider(Provider):
         self.calls = 0
 
     @classmethod
-    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> _RefusingProvider:
+    def from_settings(
+        cls, settings: ProviderSettings, client: httpx.Client | None = None
+    ) -> _RefusingProvider:
         return cls()
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
