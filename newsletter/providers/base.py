@@ -43,7 +43,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import httpx
 
@@ -253,6 +253,33 @@ class Provider(ABC):
             f"{self.name}: HTTP {response.status_code} but {what} from {self.base_url} "
             f"({body_excerpt(response, 120)}) — it may have been delivered; check [provider] base_url"
         )
+
+
+class ApiKeyProvider(Provider):
+    """An HTTP API reached with one key (``credential``): the adapter needs no more settings than that."""
+
+    # A base URL copied from the provider's documentation may end in the API version the adapter
+    # adds itself ("/v3"): dropped, so both spellings work.
+    documented_suffix: ClassVar[str] = ""
+
+    def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str) -> None:
+        trimmed = base_url.rstrip("/")
+        if self.documented_suffix:
+            trimmed = trimmed.removesuffix(self.documented_suffix)
+        super().__init__(client=client, base_url=trimmed)
+        self._api_key = api_key
+
+    @classmethod
+    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> Self:
+        assert cls.credential is not None, f"{cls.name} names no credential"
+        return cls(
+            client or http_client(settings),
+            settings.base_url or cls.default_base_url,
+            api_key=cls.credential.require(),
+        )
+
+    def __repr__(self) -> str:  # never show the key
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
 
 
 # Past this, a number in a rate-limit header is an epoch time in milliseconds, not seconds

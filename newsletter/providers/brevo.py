@@ -47,15 +47,14 @@ from newsletter.providers._shared import (
     short_text,
 )
 from newsletter.providers.base import (
+    ApiKeyProvider,
     Batch,
     Outcome,
-    Provider,
     Recipient,
     RecipientResult,
-    http_client,
     retry_after_seconds,
 )
-from newsletter.providers.settings import ProviderSettings, SecretVariable
+from newsletter.providers.settings import SecretVariable
 from newsletter.secrets import redact
 
 API_KEY = SecretVariable("NEWSLETTER_BREVO_API_KEY", "a Brevo API v3 key (SMTP & API → API Keys)")
@@ -84,7 +83,7 @@ def _contact(address: str, name: str | None) -> dict[str, str]:
     return contact
 
 
-class BrevoProvider(Provider):
+class BrevoProvider(ApiKeyProvider):
     name = "brevo"
     label = "Brevo"
     # Messages handed over per ledger batch; each is its own request (see the module docstring).
@@ -92,23 +91,8 @@ class BrevoProvider(Provider):
     default_base_url = "https://api.brevo.com"  # Brevo's only API host; its data centres are in the EU
     idempotent = False
     credential = API_KEY
+    documented_suffix = "/v3"  # the documentation writes URLs with /v3
     webhook = brevo_webhook.RECEIVER
-
-    @classmethod
-    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> BrevoProvider:
-        return cls(
-            client or http_client(settings),
-            settings.base_url or cls.default_base_url,
-            api_key=API_KEY.require(),
-        )
-
-    def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str) -> None:
-        # The documentation writes the base as https://api.brevo.com/v3; the adapter adds /v3 itself.
-        super().__init__(client=client, base_url=base_url.rstrip("/").removesuffix("/v3"))
-        self._api_key = api_key
-
-    def __repr__(self) -> str:  # never show the key
-        return f"BrevoProvider(base_url={self.base_url!r})"
 
     def build_message(self, batch: Batch, recipient: Recipient, position: int = 0) -> dict[str, Any]:
         content = batch.content

@@ -40,8 +40,14 @@ from newsletter.providers._shared import (
     send_isolating_bad_addresses,
     short_text,
 )
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, http_client
-from newsletter.providers.settings import ProviderSettings, SecretVariable
+from newsletter.providers.base import (
+    ApiKeyProvider,
+    Batch,
+    Outcome,
+    Recipient,
+    RecipientResult,
+)
+from newsletter.providers.settings import SecretVariable
 from newsletter.secrets import redact
 
 MAX_KEY_LENGTH = 256
@@ -76,7 +82,7 @@ def idempotency_key(base: str, excluded: Sequence[int] = ()) -> str:
 API_KEY = SecretVariable("NEWSLETTER_RESEND_API_KEY", "a Resend API key with sending access (API Keys)")
 
 
-class ResendProvider(Provider):
+class ResendProvider(ApiKeyProvider):
     name = "resend"
     label = "Resend"
     max_batch = 100
@@ -85,21 +91,6 @@ class ResendProvider(Provider):
     idempotency_window = timedelta(hours=24)  # Resend's documented memory of a key
     credential = API_KEY
     webhook = resend_webhook.RECEIVER
-
-    @classmethod
-    def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> ResendProvider:
-        return cls(
-            client or http_client(settings),
-            settings.base_url or cls.default_base_url,
-            api_key=API_KEY.require(),
-        )
-
-    def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str) -> None:
-        super().__init__(client=client, base_url=base_url)
-        self._api_key = api_key
-
-    def __repr__(self) -> str:
-        return f"ResendProvider(base_url={self.base_url!r})"
 
     def build_payload(
         self, batch: Batch, recipients: Sequence[Recipient] | None = None

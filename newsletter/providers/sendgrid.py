@@ -32,8 +32,14 @@ from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetr
 from newsletter.personalize import escape_value_html, translate, used_placeholders
 from newsletter.providers import sendgrid_webhook
 from newsletter.providers._shared import check_batch_size, response_json, short_text
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, http_client
-from newsletter.providers.settings import ProviderSettings, SecretVariable
+from newsletter.providers.base import (
+    ApiKeyProvider,
+    Batch,
+    Outcome,
+    Recipient,
+    RecipientResult,
+)
+from newsletter.providers.settings import SecretVariable
 from newsletter.secrets import redact
 
 EU_BASE_URL = "https://api.eu.sendgrid.com"  # for EU regional subusers
@@ -54,32 +60,15 @@ API_KEY = SecretVariable(
 )
 
 
-class SendGridProvider(Provider):
+class SendGridProvider(ApiKeyProvider):
     name = "sendgrid"
     label = "SendGrid"
     max_batch = 1000
     default_base_url = "https://api.sendgrid.com"
     idempotent = False
     credential = API_KEY
+    documented_suffix = "/v3"  # the documentation writes URLs with /v3
     webhook = sendgrid_webhook.RECEIVER
-
-    @classmethod
-    def from_settings(
-        cls, settings: ProviderSettings, client: httpx.Client | None = None
-    ) -> SendGridProvider:
-        return cls(
-            client or http_client(settings),
-            settings.base_url or cls.default_base_url,
-            api_key=API_KEY.require(),
-        )
-
-    def __init__(self, client: httpx.Client | None, base_url: str, *, api_key: str) -> None:
-        # The documentation shows URLs ending in /v3; the adapter adds that itself.
-        super().__init__(client=client, base_url=base_url.rstrip("/").removesuffix("/v3"))
-        self._api_key = api_key
-
-    def __repr__(self) -> str:
-        return f"SendGridProvider(base_url={self.base_url!r})"
 
     def build_payload(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> dict[str, Any]:
         content = batch.content
