@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from newsletter.template_sources import BUILTIN_TEMPLATES
+
 GOOD_FRONT = "---\nsubject: Et nummer\ntemplate: newsletter\n---\n"
 NAME = "2020-01-01-test"
 
@@ -108,7 +110,9 @@ def test_unknown_template_names_field_line(
 ) -> None:
     write_issue(NAME, "---\nsubject: Nyt\nlang: da\ntemplate: julekort\n---\n\nTekst.\n")
     line = assert_clean_failure(run_cli("build", NAME), project, f"{NAME}.md:4:", "'julekort' does not exist")
-    assert "holiday" in line and "newsletter" in line  # it lists what exists
+    # ... where it looked: the project's folder first, then the templates inside the package,
+    assert f"in templates/ or the built-ins ({BUILTIN_TEMPLATES})" in line
+    assert "use one of: holiday, newsletter" in line  # ... and what exists there
 
 
 @pytest.mark.parametrize(
