@@ -229,7 +229,12 @@ def available_templates(settings: Settings) -> list[str]:
 def no_such_template(name: str, settings: Settings) -> str:
     """Why ``name`` cannot be used, with where it was looked for and what can be used instead."""
     looked_in = searched_folders(template_folders(settings.templates_dir), settings.root)
-    return f"'{name}' does not exist in {looked_in} — use one of: {', '.join(available_templates(settings))}"
+    names = available_templates(settings)
+    if not names:  # not even the built-ins: the package was installed without its data
+        return (
+            f"'{name}' does not exist in {looked_in}, which hold no templates at all — reinstall newsletter"
+        )
+    return f"'{name}' does not exist in {looked_in} — use one of: {', '.join(names)}"
 
 
 # ---------------------------------------------------------------- the stages
