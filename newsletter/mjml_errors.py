@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from xml.parsers import expat
 
 from newsletter.errors import RenderError
+from newsletter.template_sources import find_template, template_display, template_location
 
 KNOWN_TAGS = frozenset(
     {
@@ -63,30 +65,24 @@ _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
 _NAMED_ENTITY = re.compile(r"&(?!(?:amp|lt|gt|quot|apos);|#)(\w+);")
 
 
-def template_display(path: str | Path, root: Path) -> str:
-    """A template path as the user knows it: relative to the project when possible."""
-    candidate = Path(path)
-    try:
-        return candidate.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
+def _template_files(template_name: str, folders: Sequence[Path]) -> list[Path]:
+    """The issue's own template first, then every other one, the project's before the built-ins."""
+    first = find_template(template_name, folders)
+    others = [path for folder in folders for path in sorted(folder.glob("*.j2")) if path != first]
+    return ([first] if first else []) + others
 
 
-def _template_files(template_name: str, templates_dir: Path) -> list[Path]:
-    first = templates_dir / template_name
-    others = sorted(path for path in templates_dir.glob("*.j2") if path.name != template_name)
-    return ([first] if first.is_file() else []) + others
-
-
-def _find_in_templates(needle: str, template_name: str, templates_dir: Path) -> tuple[Path, int] | None:
-    for path in _template_files(template_name, templates_dir):
+def _find_in_templates(needle: str, template_name: str, folders: Sequence[Path]) -> tuple[Path, int] | None:
+    for path in _template_files(template_name, folders):
         for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
             if needle in line:
                 return path, number
     return None
 
 
-def _template_line_for(generated: str, template_name: str, templates_dir: Path) -> tuple[Path, int] | None:
+def _template_line_for(
+    generated: str, template_name: str, folders: Sequence[Path]
+) -> tuple[Path, int] | None:
     """The template line that, with its ``{{ … }}`` filled in, produced ``generated``.
 
     An exact line wins; otherwise a line whose literal text (Jinja parts as
@@ -97,7 +93,7 @@ def _template_line_for(generated: str, template_name: str, templates_dir: Path) 
         return None
     files = [
         (path, path.read_text(encoding="utf-8").split("\n"))
-        for path in _template_files(template_name, templates_dir)
+        for path in _template_files(template_name, folders)
     ]
     for path, lines in files:
         for number, line in enumerate(lines, start=1):
@@ -114,7 +110,7 @@ def _template_line_for(generated: str, template_name: str, templates_dir: Path) 
     return None
 
 
-def check_mjml_tags(mjml: str, template_name: str, templates_dir: Path, root: Path) -> None:
+def check_mjml_tags(mjml: str, template_name: str, folders: Sequence[Path], root: Path) -> None:
     """Raise RenderError for the first ``mj-`` tag MRML does not know."""
     for match in _MJ_TAG.finditer(mjml):
         tag = match.group(1)
@@ -123,8 +119,8 @@ def check_mjml_tags(mjml: str, template_name: str, templates_dir: Path, root: Pa
         generated_line = mjml.count("\n", 0, match.start()) + 1
         guess = difflib.get_close_matches(tag, KNOWN_TAGS, n=1)
         hint = f"did you mean <{guess[0]}>?" if guess else "see the MJML documentation for the tag names"
-        found = _find_in_templates(match.group(0), template_name, templates_dir)
-        where, line = (found[0], found[1]) if found else (templates_dir / template_name, None)
+        found = _find_in_templates(match.group(0), template_name, folders)
+        where, line = (found[0], found[1]) if found else (template_location(template_name, folders), None)
         raise RenderError(
             template_display(where, root),
             f"unknown MJML tag <{tag}> (generated MJML line {generated_line}) — MRML would pass it "
@@ -134,7 +130,7 @@ def check_mjml_tags(mjml: str, template_name: str, templates_dir: Path, root: Pa
 
 
 def locate_mjml_error(
-    mjml: str, mrml_message: str, template_name: str, templates_dir: Path, root: Path
+    mjml: str, mrml_message: str, template_name: str, folders: Sequence[Path], root: Path
 ) -> RenderError:
     """A RenderError for MJML that MRML rejected, located as precisely as expat allows."""
     lines = mjml.split("\n")
@@ -150,7 +146,7 @@ def locate_mjml_error(
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-    default = template_display(templates_dir / template_name, root)
+    default = template_display(template_location(template_name, folders), root)
     try:
         parser.Parse(_NAMED_ENTITY.sub(r"&amp;\1;", mjml), True)
     except expat.ExpatError as exc:
@@ -169,7 +165,7 @@ def locate_mjml_error(
             culprit = opened
             detail += f"; <{name}> opened on generated line {opened} is not closed there"
         snippet = lines[culprit - 1].strip()[:80] if 0 < culprit <= len(lines) else ""
-        found = _template_line_for(snippet, template_name, templates_dir) if snippet else None
+        found = _template_line_for(snippet, template_name, folders) if snippet else None
         where, line = (template_display(found[0], root), found[1]) if found else (default, None)
         return RenderError(
             where,

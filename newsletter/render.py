@@ -40,10 +40,19 @@ from newsletter.config import Settings
 from newsletter.dates import long_date, strings_for
 from newsletter.errors import IssueError, RenderError
 from newsletter.issue import Issue
-from newsletter.mjml_errors import check_mjml_tags, locate_mjml_error, template_display
+from newsletter.mjml_errors import check_mjml_tags, locate_mjml_error
 from newsletter.personalize import PLACEHOLDERS, placeholder
 from newsletter.plaintext import issue_text
 from newsletter.providers.base import Content
+from newsletter.template_sources import (
+    find_template,
+    searched_folders,
+    template_display,
+    template_folders,
+    template_loader,
+    template_location,
+    template_names,
+)
 
 TEMPLATE_SUFFIX = ".mjml.j2"
 GMAIL_STYLE_LIMIT = 16 * 1024
@@ -74,11 +83,11 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
     """Render ``issue`` with its template; raises IssueError / RenderError."""
     started = time.perf_counter()
     template_name = issue.template + TEMPLATE_SUFFIX
-    if not (settings.templates_dir / template_name).is_file():
+    folders = template_folders(settings.templates_dir)
+    if find_template(template_name, folders) is None:
         raise IssueError(
             issue.path,
-            f"template: '{issue.template}' does not exist in {settings.templates_dir} — "
-            f"use one of: {', '.join(available_templates(settings))}",
+            f"template: {no_such_template(issue.template, settings)}",
             issue.field_lines.get("template"),
         )
     strings = strings_for(issue.lang)
@@ -129,8 +138,9 @@ def render_email(
 ) -> Rendered:
     """A small system email (e.g. the sign-up confirmation) through the same pipeline.
 
-    ``template`` is a file name in the templates folder (``confirm.mjml.j2``) or
-    its stem. ``context`` adds to the base context (organisation, ``t``,
+    ``template`` is a template's file name (``confirm.mjml.j2``) or its stem,
+    found like every other template: the project's templates/ first, then the
+    built-ins. ``context`` adds to the base context (organisation, ``t``,
     placeholders); ``text`` is the finished plain-text part.
     """
     started = time.perf_counter()
@@ -210,20 +220,30 @@ def base_context(settings: Settings, *, lang: str, subject: str, preheader: str)
 
 
 def available_templates(settings: Settings) -> list[str]:
-    """Issue templates a front matter may name (not the base layout, partials or system emails)."""
-    names = [
-        path.name.removesuffix(TEMPLATE_SUFFIX) for path in settings.templates_dir.glob("*" + TEMPLATE_SUFFIX)
-    ]
-    return sorted(name for name in names if name != "base" and not name.startswith(("_", "confirm")))
+    """Issue templates a front matter may name: the project's and the built-ins (not the base
+    layout, partials or system emails)."""
+    names = template_names(template_folders(settings.templates_dir), TEMPLATE_SUFFIX)
+    return [name for name in names if name != "base" and not name.startswith(("_", "confirm"))]
+
+
+def no_such_template(name: str, settings: Settings) -> str:
+    """Why ``name`` cannot be used, with where it was looked for and what can be used instead."""
+    looked_in = searched_folders(template_folders(settings.templates_dir), settings.root)
+    names = available_templates(settings)
+    if not names:  # not even the built-ins: the package was installed without its data
+        return (
+            f"'{name}' does not exist in {looked_in}, which hold no templates at all — reinstall newsletter"
+        )
+    return f"'{name}' does not exist in {looked_in} — use one of: {', '.join(names)}"
 
 
 # ---------------------------------------------------------------- the stages
 
 
 @lru_cache(maxsize=8)
-def _environment(templates_dir: Path) -> jinja2.Environment:
+def _environment(project_templates: Path) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        loader=template_loader(project_templates),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -240,15 +260,14 @@ def _pipeline(
     timings["jinja"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    check_mjml_tags(mjml, template_name, settings.templates_dir, settings.root)
+    folders = template_folders(settings.templates_dir)
+    check_mjml_tags(mjml, template_name, folders, settings.root)
     inline_css = "\n".join(_INLINE_STYLE.findall(mjml))
     mjml_for_mrml = _INLINE_STYLE.sub("", mjml)
     try:
         html = mjml2html(mjml_for_mrml, fonts={})
     except ValueError as exc:
-        raise locate_mjml_error(
-            mjml_for_mrml, str(exc), template_name, settings.templates_dir, settings.root
-        ) from None
+        raise locate_mjml_error(mjml_for_mrml, str(exc), template_name, folders, settings.root) from None
     timings["mjml"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -259,18 +278,20 @@ def _pipeline(
 
 def _run_jinja(template_name: str, context: dict[str, Any], settings: Settings) -> str:
     environment = _environment(settings.templates_dir.resolve())
+    folders = template_folders(settings.templates_dir)
+    template_path = template_location(template_name, folders)
     try:
         return environment.get_template(template_name).render(context)
     except jinja2.TemplateSyntaxError as exc:
         where = template_display(exc.filename or exc.name or template_name, settings.root)
         raise RenderError(where, f"template syntax error: {exc.message}", exc.lineno) from None
     except jinja2.TemplateNotFound as exc:
-        where = template_display(settings.templates_dir / template_name, settings.root)
+        where = template_display(template_path, settings.root)
         raise RenderError(
-            where, f"uses template '{exc.name}', which does not exist in {settings.templates_dir}"
+            where, f"uses template '{exc.name}', which is not in {searched_folders(folders, settings.root)}"
         ) from None
     except jinja2.UndefinedError as exc:
-        filename, line = _template_frame(exc, settings.templates_dir / template_name)
+        filename, line = _template_frame(exc, template_path)
         # Jinja says "'dict object' has no attribute 'venue'" for meta.venue: name the field instead.
         missing = re.fullmatch(r"'dict object' has no attribute '(.+)'", exc.message or "")
         what = f"'{missing.group(1)}' is not set" if missing else exc.message
@@ -280,7 +301,7 @@ def _run_jinja(template_name: str, context: dict[str, Any], settings: Settings) 
             line,
         ) from None
     except jinja2.TemplateError as exc:
-        filename, line = _template_frame(exc, settings.templates_dir / template_name)
+        filename, line = _template_frame(exc, template_path)
         raise RenderError(template_display(filename, settings.root), f"template error: {exc}", line) from None
 
 
@@ -293,6 +314,13 @@ def _template_frame(exc: BaseException, default: Path) -> tuple[str, int | None]
         if frame.filename.endswith(".j2"):
             found = (frame.filename, frame.lineno)
     return found
+
+
+def _shown_path(template_name: str, settings: Settings) -> str:
+    """The template an error about ``template_name`` names, as the user knows its path."""
+    return template_display(
+        template_location(template_name, template_folders(settings.templates_dir)), settings.root
+    )
 
 
 def _inline(html: str, inline_css: str, template_name: str, settings: Settings) -> str:
@@ -315,14 +343,14 @@ def _inline(html: str, inline_css: str, template_name: str, settings: Settings) 
             method="html",
         ).transform(pretty_print=False)
     except Exception as exc:  # premailer raises plain exceptions of many kinds
-        where = template_display(settings.templates_dir / template_name, settings.root)
+        where = _shown_path(template_name, settings)
         raise RenderError(where, f"CSS inlining failed: {exc}") from exc
     if inline_css:
         # premailer appends css_text as a <style>; it is inlined already, and counts against Gmail's cap.
         inlined = inlined.replace(f'<style type="text/css">{inline_css}</style>', "")
     style_size = sum(len(block.encode()) for block in _STYLE_BLOCK.findall(inlined))
     if style_size > GMAIL_STYLE_LIMIT:
-        where = template_display(settings.templates_dir / template_name, settings.root)
+        where = _shown_path(template_name, settings)
         raise RenderError(
             where,
             f"<style> blocks hold {style_size} bytes; Gmail drops them above {GMAIL_STYLE_LIMIT} — "

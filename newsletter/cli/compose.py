@@ -12,7 +12,7 @@ from newsletter.build import build
 from newsletter.cli import settings_of
 from newsletter.errors import IssueError
 from newsletter.issue import resolve_issue
-from newsletter.render import available_templates
+from newsletter.render import available_templates, no_such_template
 from newsletter.slugs import slugify
 
 SKELETON = """---
@@ -93,10 +93,7 @@ def new_command(
         )
     template = template or settings.template
     if template not in available_templates(settings):
-        raise click.BadParameter(
-            f"'{template}' is not in {settings.templates_dir} — use one of: {', '.join(available_templates(settings))}",
-            param_hint="--template",
-        )
+        raise click.BadParameter(no_such_template(template, settings), param_hint="--template")
     day = (issue_date.date() if issue_date else datetime.date.today()).isoformat()
     path = settings.issues_dir / f"{day}-{slug}.md"
     front = yaml.safe_dump(

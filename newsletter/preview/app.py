@@ -31,6 +31,7 @@ from starlette.routing import Route
 from newsletter.assets import AssetProblem, media_type, read_image
 from newsletter.preview.page import PAGE
 from newsletter.preview.snapshot import Builder, Snapshot
+from newsletter.template_sources import template_folders
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,9 @@ class PreviewState:
     async def watch(self) -> None:
         builder = self.builder
         settings = builder.settings
-        tree = {builder.issue_path.resolve().parent, settings.templates_dir.resolve()}
+        # Both template folders: a developer editing a built-in (editable install) sees it too.
+        template_trees = {folder.resolve() for folder in template_folders(settings.templates_dir)}
+        tree = {builder.issue_path.resolve().parent, *template_trees}
         roots = [p for p in tree if p.is_dir()]
         settings_dir = settings.path.resolve().parent if settings.path else None
         watchers = [self._watch(roots, recursive=True)]

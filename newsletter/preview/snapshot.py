@@ -18,6 +18,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import NewsletterError
 from newsletter.personalize import merge
 from newsletter.preview.sample import SampleRecipient, default_recipient, sample_values
+from newsletter.template_sources import template_folders
 
 
 @dataclass(frozen=True)
@@ -124,4 +125,6 @@ class Builder:
             return True  # the issue or its image folder issues/<slug>/
         if settings.path is not None and resolved == settings.path.resolve():
             return True
-        return settings.templates_dir.resolve() in resolved.parents
+        return any(
+            folder.resolve() in resolved.parents for folder in template_folders(settings.templates_dir)
+        )

@@ -16,12 +16,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from anyio import CapacityLimiter, to_thread
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, select_autoescape
 from sqlalchemy import Connection, Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +33,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from newsletter.config import Settings
 from newsletter.providers.base import Provider
 from newsletter.store.db import open_engine
+from newsletter.template_sources import WEB_PAGES, template_loader
 from newsletter.tokens import Signer, secret_key
 from newsletter.web.i18n import LANGUAGES, other_language, pick_language, translator
 from newsletter.web.security import (
@@ -47,7 +47,6 @@ from newsletter.web.security import (
 )
 
 log = logging.getLogger("newsletter.web")
-PACKAGE_TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "web"
 T = TypeVar("T")
 
 
@@ -148,12 +147,8 @@ async def in_thread(function: Callable[..., T], *args: Any) -> T:
 
 
 def _page_environment(settings: Settings) -> Environment:
-    loaders = [
-        FileSystemLoader(str(settings.templates_dir / "web")),
-        FileSystemLoader(str(PACKAGE_TEMPLATES)),
-    ]
     return Environment(
-        loader=ChoiceLoader(loaders),
+        loader=template_loader(settings.templates_dir, WEB_PAGES),
         autoescape=select_autoescape(["html", "xml"], default=True),
         trim_blocks=True,
         lstrip_blocks=True,

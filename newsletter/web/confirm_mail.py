@@ -1,4 +1,4 @@
-"""The double opt-in email: rendered from ``templates/confirm.mjml.j2``, sent through the provider.
+"""The double opt-in email: rendered from the ``confirm.mjml.j2`` template, sent through the provider.
 
 It goes through the same Jinja2 → MJML → inlining pipeline as an issue
 (:func:`newsletter.render.render_email`), once per list and language; the

@@ -21,6 +21,7 @@ from newsletter.preview.app import create_app
 from newsletter.preview.sample import SampleRecipient, recipient_from_store
 from newsletter.preview.server import serve_in_thread
 from newsletter.preview.snapshot import Builder
+from newsletter.template_sources import BUILTIN_TEMPLATES
 
 SAMPLE = "2019-12-20-tak-for-et-godt-2019"
 FIRST_SENTENCE = "2019 har givet erhvervsområdet i Ballerup nye muligheder"
@@ -98,12 +99,13 @@ def test_a_broken_save_shows_the_error_and_keeps_serving(preview: str, issue_pat
 
 
 def test_a_broken_template_shows_template_and_line(preview: str, settings: Settings) -> None:
+    # The author copies the built-in layout into templates/ to change it, and breaks it.
+    original = (BUILTIN_TEMPLATES / "base.mjml.j2").read_text(encoding="utf-8")
     template = settings.templates_dir / "base.mjml.j2"
-    original = template.read_text(encoding="utf-8")
     template.write_text("{{ no_such_value.attribute }}\n" + original, encoding="utf-8")
     wait_for(lambda: httpx.get(f"{preview}/state.json").json()["error"] != "")
     error = httpx.get(f"{preview}/state.json").json()["error"]
-    assert "base.mjml.j2:1" in error and "no_such_value" in error
+    assert "templates/base.mjml.j2:1" in error and "no_such_value" in error
     template.write_text(original, encoding="utf-8")
     wait_for(lambda: httpx.get(f"{preview}/state.json").json()["error"] == "")
 
@@ -112,10 +114,16 @@ def test_template_and_settings_changes_rebuild(preview: str, settings: Settings)
     assert settings.path is not None
     save(settings.path, 'name = "BusinessBallerup"\naddress', 'name = "Erhverv Ballerup"\naddress')
     wait_for(lambda: "Erhverv Ballerup" in httpx.get(f"{preview}/email.html").text)
-    template = next(settings.templates_dir.glob("base.mjml.j2"))
-    version = httpx.get(f"{preview}/state.json").json()["version"]
-    template.write_text(template.read_text(encoding="utf-8") + "\n", encoding="utf-8")
-    wait_for(lambda: httpx.get(f"{preview}/state.json").json()["version"] > version)
+    # A new override of a built-in the preview has already rendered takes over at once ...
+    template = settings.templates_dir / "base.mjml.j2"
+    original = (BUILTIN_TEMPLATES / "base.mjml.j2").read_text(encoding="utf-8")
+    template.write_text(
+        original.replace("</mj-body>", "<mj-raw>Vores eget design</mj-raw></mj-body>"), encoding="utf-8"
+    )
+    wait_for(lambda: "Vores eget design" in httpx.get(f"{preview}/email.html").text)
+    # ... and so does every later save to it.
+    save(template, "Vores eget design", "Vores andet design")
+    wait_for(lambda: "Vores andet design" in httpx.get(f"{preview}/email.html").text)
 
 
 def test_preview_as_another_recipient(settings: Settings) -> None:

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from newsletter import template_sources
+from newsletter.template_sources import BUILTIN_TEMPLATES
+
 GOOD_FRONT = "---\nsubject: Et nummer\ntemplate: newsletter\n---\n"
 NAME = "2020-01-01-test"
 
@@ -108,7 +111,17 @@ def test_unknown_template_names_field_line(
 ) -> None:
     write_issue(NAME, "---\nsubject: Nyt\nlang: da\ntemplate: julekort\n---\n\nTekst.\n")
     line = assert_clean_failure(run_cli("build", NAME), project, f"{NAME}.md:4:", "'julekort' does not exist")
-    assert "holiday" in line and "newsletter" in line  # it lists what exists
+    # ... where it looked: the project's folder first, then the templates inside the package,
+    assert f"in templates/ or the built-ins ({BUILTIN_TEMPLATES})" in line
+    assert "use one of: holiday, newsletter" in line  # ... and what exists there
+
+
+def test_an_install_without_its_templates_says_to_reinstall(
+    run_cli: Callable[..., Result], project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(template_sources, "BUILTIN_TEMPLATES", tmp_path / "site-packages" / "templates")
+    line = assert_clean_failure(run_cli("build", "2020-03-02-nyt-fra-erhvervsservice"), project, ".md:6:")
+    assert line.endswith("hold no templates at all — reinstall newsletter"), line
 
 
 @pytest.mark.parametrize(
