@@ -81,10 +81,6 @@ class Issue:
     # Line of each front-matter field, for messages about them.
     field_lines: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def body(self) -> list[Section]:
-        return self.sections
-
     def blocks(self) -> list[Block]:
         """Every block of every section, columns flattened, in order."""
         found: list[Block] = []
