@@ -133,7 +133,7 @@ def _run_child(count: int, url: str) -> dict[str, Any]:
 def bare(count: int, url: str) -> dict[str, Any]:
     """Post one pre-built 500-message Postmark request ``count / 500`` times, ``CONCURRENCY`` at a time."""
     os.environ["NEWSLETTER_SECRET_KEY"] = SECRET
-    from newsletter.providers.base import Batch
+    from newsletter.message import Batch
     from newsletter.providers.postmark import PostmarkProvider
     from newsletter.send.recipients import RecipientBuilder
     from tests.send.helpers import hand_made_issue

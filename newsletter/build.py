@@ -24,8 +24,8 @@ from newsletter.config import Settings
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.issue import all_issues, load_issue
 from newsletter.links import PersonLinks, person_links
+from newsletter.message import Recipient
 from newsletter.mime import build_message
-from newsletter.providers.base import Recipient
 from newsletter.render import Rendered, content_for, recipient_values, render_issue
 from newsletter.tokens import SAMPLE_OWNER, Signer
 

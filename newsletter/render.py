@@ -40,10 +40,10 @@ from newsletter.config import Settings
 from newsletter.dates import long_date, strings_for
 from newsletter.errors import IssueError, RenderError
 from newsletter.issue import Issue
+from newsletter.message import Content
 from newsletter.mjml_errors import check_mjml_tags, locate_mjml_error, template_display
 from newsletter.personalize import PLACEHOLDERS, placeholder
 from newsletter.plaintext import issue_text
-from newsletter.providers.base import Content
 
 TEMPLATE_SUFFIX = ".mjml.j2"
 GMAIL_STYLE_LIMIT = 16 * 1024

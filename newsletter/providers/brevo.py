@@ -38,6 +38,7 @@ from urllib.parse import urlencode
 import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import merge
 from newsletter.providers._shared import (
     check_batch_size,
@@ -45,14 +46,7 @@ from newsletter.providers._shared import (
     response_json,
     short_text,
 )
-from newsletter.providers.base import (
-    Batch,
-    Outcome,
-    Provider,
-    Recipient,
-    RecipientResult,
-    retry_after_seconds,
-)
+from newsletter.providers.base import Outcome, Provider, RecipientResult, retry_after_seconds
 from newsletter.secrets import redact
 
 API_KEY_ENV = "NEWSLETTER_BREVO_API_KEY"

@@ -34,6 +34,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from newsletter.errors import ProviderPermanent
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import escape_value_html, translate, used_placeholders
 from newsletter.providers._shared import (
     check_batch_size,
@@ -42,7 +43,7 @@ from newsletter.providers._shared import (
     send_isolating_bad_addresses,
     short_text,
 )
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.base import Outcome, Provider, RecipientResult
 
 EU_BASE_URL = "https://api.eu.mailgun.net"
 MAX_TAGS = 3

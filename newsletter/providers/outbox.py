@@ -28,8 +28,9 @@ import tempfile
 from pathlib import Path
 
 from newsletter.errors import ProviderPermanent
+from newsletter.message import Batch, Recipient
 from newsletter.providers._shared import build_each, check_batch_size
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.base import Outcome, Provider, RecipientResult
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 

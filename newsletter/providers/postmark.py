@@ -26,9 +26,10 @@ from typing import Any
 import httpx
 
 from newsletter.errors import ProviderPermanent
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import merge
 from newsletter.providers._shared import check_batch_size, display_address, response_json, short_text
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.base import Outcome, Provider, RecipientResult
 from newsletter.secrets import redact
 
 MAX_METADATA_VALUE = 80

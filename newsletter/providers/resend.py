@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 import httpx
 
 from newsletter.errors import ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import merge
 from newsletter.providers._shared import (
     check_batch_size,
@@ -38,7 +39,7 @@ from newsletter.providers._shared import (
     send_isolating_bad_addresses,
     short_text,
 )
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.base import Outcome, Provider, RecipientResult
 from newsletter.secrets import redact
 
 MAX_KEY_LENGTH = 256

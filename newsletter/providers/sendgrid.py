@@ -29,9 +29,10 @@ from typing import Any
 import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import escape_value_html, translate, used_placeholders
 from newsletter.providers._shared import check_batch_size, response_json, short_text
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.base import Outcome, Provider, RecipientResult
 from newsletter.secrets import redact
 
 EU_BASE_URL = "https://api.eu.sendgrid.com"  # for EU regional subusers

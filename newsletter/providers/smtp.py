@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.errors import ProviderError, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch
 from newsletter.providers._shared import build_each, check_batch_size
-from newsletter.providers.base import Batch, Outcome, Provider, RecipientResult
+from newsletter.providers.base import Outcome, Provider, RecipientResult
 from newsletter.secrets import redact
 
 PASSWORD_VARIABLE = "NEWSLETTER_SMTP_PASSWORD"

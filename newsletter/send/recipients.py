@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from newsletter.config import Settings
 from newsletter.links import person_links
-from newsletter.providers.base import Recipient
+from newsletter.message import Recipient
 from newsletter.render import recipient_values
 from newsletter.send.ledger import ClaimedRow
 from newsletter.tokens import SAMPLE_OWNER, LinkOwner, Signer

@@ -22,7 +22,8 @@ from sqlalchemy import Engine
 
 from newsletter.config import Settings
 from newsletter.errors import SendError
-from newsletter.providers.base import Batch, Content, Provider, RecipientResult
+from newsletter.message import Batch, Content
+from newsletter.providers.base import Provider, RecipientResult
 from newsletter.send import ledger
 from newsletter.send.engine import Limits, RunTotals, Sender
 from newsletter.send.lock import send_lock

@@ -15,7 +15,8 @@ from markupsafe import Markup
 
 from newsletter.errors import ProviderPermanent
 from newsletter.links import confirm_url
-from newsletter.providers.base import Batch, Content, Outcome, Recipient
+from newsletter.message import Batch, Content, Recipient
+from newsletter.providers.base import Outcome
 from newsletter.store.lists import ListRow
 from newsletter.tokens import LinkOwner
 

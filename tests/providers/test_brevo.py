@@ -13,9 +13,10 @@ from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from newsletter.errors import ConfigError, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch
 from newsletter.personalize import merge
 from newsletter.providers import make_provider
-from newsletter.providers.base import Batch, Outcome
+from newsletter.providers.base import Outcome
 from newsletter.providers.brevo import BrevoProvider, message_key
 from tests.emulator import Emulator
 from tests.providers.conftest import (

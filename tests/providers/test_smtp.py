@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import ConfigError, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch
 from newsletter.providers import make_provider
-from newsletter.providers.base import Batch, Outcome
+from newsletter.providers.base import Outcome
 from newsletter.providers.smtp import SmtpProvider, SmtpServer
 from tests.providers.conftest import make_batch, make_content, make_recipient, settings_for
 from tests.smtp_relay import Relay, free_port, self_signed

@@ -6,7 +6,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-from newsletter.providers.base import Batch, Outcome, Provider, RecipientResult
+from newsletter.message import Batch
+from newsletter.providers.base import Outcome, Provider, RecipientResult
 
 Script = Callable[[Batch, int], list[RecipientResult] | None]
 

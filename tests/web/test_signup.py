@@ -10,7 +10,8 @@ from sqlalchemy import Engine, select
 
 from newsletter.config import Settings
 from newsletter.errors import ProviderRetryable
-from newsletter.providers.base import Batch, Provider, RecipientResult
+from newsletter.message import Batch
+from newsletter.providers.base import Provider, RecipientResult
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.lists import ListRow
 from newsletter.store.schema import consent_log, subscribers
