@@ -135,6 +135,7 @@ def bare(count: int, url: str) -> dict[str, Any]:
     os.environ["NEWSLETTER_SECRET_KEY"] = SECRET
     from newsletter.message import Batch
     from newsletter.providers.postmark import PostmarkProvider
+    from newsletter.send.ledger import ClaimedRow
     from newsletter.send.recipients import RecipientBuilder
     from tests.send.helpers import hand_made_issue
 
@@ -147,7 +148,11 @@ def bare(count: int, url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         settings = _settings(Path(folder), url)
         builder = RecipientBuilder(settings, issue="bench", list_id=1)
-        recipients = [builder.for_test(f"bare{i}@example.com", subscriber_id=i) for i in range(BATCH)]
+        # The recipients a real send builds from its ledger rows.
+        rows = [
+            ClaimedRow(i, i, f"bare{i}@example.com", None, "da", 0, f"link-key-{i:07d}") for i in range(BATCH)
+        ]
+        recipients = [builder.for_row(row) for row in rows]
         provider = PostmarkProvider(
             httpx.Client(transport=httpx.MockTransport(capture)), "http://mock", server_token=TOKEN
         )

@@ -167,31 +167,6 @@ def content_for(rendered: Rendered, settings: Settings) -> Content:
     )
 
 
-def recipient_values(
-    settings: Settings,
-    *,
-    email: str,
-    name: str | None,
-    unsubscribe_url: str,
-    preferences_url: str,
-    web_url: str,
-    lang: str | None = None,
-) -> dict[str, str]:
-    """The merge values for one recipient (raw; :mod:`personalize` escapes them for HTML).
-
-    A recipient without a name gets the language's fallback word ("læser" /
-    "reader"), so the salutation reads "Kære læser," rather than "Kære ,".
-    """
-    fallback = strings_for(lang or settings.language)["name_fallback"]
-    return {
-        "name": (name or "").strip() or fallback,
-        "email": email,
-        "unsubscribe_url": unsubscribe_url,
-        "preferences_url": preferences_url,
-        "web_url": web_url,
-    }
-
-
 def base_context(settings: Settings, *, lang: str, subject: str, preheader: str) -> dict[str, Any]:
     """What the base layout needs: fixed strings, organisation and merge placeholders."""
     marks = {name: Markup(placeholder(name)) for name in PLACEHOLDERS}

@@ -12,7 +12,8 @@ from newsletter.checks import Finding, check_issue, has_errors
 from newsletter.cli import settings_of
 from newsletter.config import Settings
 from newsletter.errors import CheckError, IssueError, RenderError
-from newsletter.preview.sample import SampleRecipient, recipient_from_store
+from newsletter.message import SamplePerson
+from newsletter.preview.sample import recipient_from_store
 
 
 def _issue_paths(settings: Settings, names: tuple[str, ...]) -> list[Path]:
@@ -112,7 +113,7 @@ def _unrenderable(exc: IssueError | RenderError) -> Finding:
     return Finding("error", code, exc.message.removeprefix(prefix), where, exc.line)
 
 
-def _recipient(settings: Settings, email: str | None) -> SampleRecipient | None:
+def _recipient(settings: Settings, email: str | None) -> SamplePerson | None:
     return recipient_from_store(settings, email) if email else None
 
 
