@@ -31,7 +31,7 @@ from newsletter.render import render_issue
 from newsletter.store import lists as list_store
 from newsletter.store.lists import ListRow, aware
 from newsletter.store.schema import sends
-from newsletter.web.app import WebContext, in_thread, web
+from newsletter.web.context import WebContext, in_thread, web
 from newsletter.web.i18n import translator
 
 log = logging.getLogger("newsletter.web")

@@ -9,7 +9,7 @@ placeholder, so a sign-up costs a merge, not a render.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from markupsafe import Markup
 
@@ -21,9 +21,7 @@ from newsletter.providers.base import Outcome
 from newsletter.render import content_for, render_email
 from newsletter.store.lists import ListRow
 from newsletter.tokens import LinkOwner
-
-if TYPE_CHECKING:
-    from newsletter.web.app import WebContext
+from newsletter.web.context import WebContext
 
 CONFIRM_TEMPLATE = "confirm"
 

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from newsletter.secrets import get_secret
 from newsletter.store.events import Event, RecordResult, claim_token, record_events
-from newsletter.web.app import WebContext, web
+from newsletter.web.context import WebContext, web
 from newsletter.web.webhooks import brevo, mailgun, postmark, resend, sendgrid
 from newsletter.web.webhooks.common import Verified, WebhookPayloadError, WebhookRefused
 
