@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -261,8 +262,6 @@ def _run_jinja(template_name: str, context: dict[str, Any], settings: Settings) 
 
 def _template_frame(exc: BaseException, default: Path) -> tuple[str, int | None]:
     """The innermost template file and line in ``exc``'s traceback (Jinja maps frames to templates)."""
-    import traceback
-
     found: tuple[str, int | None] = (str(default), None)
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename.endswith(".j2"):

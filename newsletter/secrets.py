@@ -8,6 +8,7 @@ might be printed, and :func:`redact` replaces any of them found in a string
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -60,8 +61,6 @@ def redact(text: str) -> str:
     secrets = _current_secrets()
     if not secrets:
         return text
-    import base64
-
     for secret in secrets:
         text = text.replace(secret, REDACTED)
         for user in ("api", ""):
