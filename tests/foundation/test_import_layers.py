@@ -62,6 +62,41 @@ def test_no_module_hides_an_import_of_the_project() -> None:
     assert problems == [], "move the shared piece down and import it at the top:\n" + "\n".join(problems)
 
 
+def _module_file(name: str) -> Path | None:
+    parts = name.split(".")[1:]
+    candidates = [PACKAGE.joinpath(*parts[:-1], parts[-1] + ".py")] if parts else []
+    for path in [*candidates, PACKAGE.joinpath(*parts, "__init__.py")]:
+        if path.is_file():
+            return path
+    return None  # ``from newsletter.x import name`` names a function or class, not a module
+
+
+def _imports_of(module: str) -> set[str]:
+    """The project modules ``module`` imports, directly or through others."""
+    seen: set[str] = set()
+    waiting = [module]
+    while waiting:
+        name = waiting.pop()
+        path = _module_file(name)
+        if name in seen or path is None:
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("newsletter"):
+                waiting += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                waiting += [alias.name for alias in node.names if alias.name.startswith("newsletter")]
+    return seen - {module}
+
+
+def test_the_message_model_sits_below_compose_send_web_and_the_providers() -> None:
+    above = ("render", "build", "checks", "preview", "send", "providers", "web", "cli", "store")
+    reached = sorted(m for m in _imports_of("newsletter.message") if m.split(".")[1] in above)
+    assert reached == [], f"newsletter.message must not import {reached}"
+    # The walk does see a layer above when it is there.
+    assert "newsletter.providers.base" in _imports_of("newsletter.send.service")
+
+
 def test_the_finder_sees_each_way_of_hiding_an_import() -> None:
     source = """
 from __future__ import annotations
