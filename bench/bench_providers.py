@@ -27,8 +27,9 @@ from urllib.parse import urlencode
 
 import httpx
 
+from newsletter.message import Batch, Content, Recipient
 from newsletter.personalize import placeholder
-from newsletter.providers.base import Batch, Content, Provider, Recipient
+from newsletter.providers.base import Provider
 from newsletter.providers.mailgun import MailgunProvider
 from newsletter.providers.postmark import PostmarkProvider
 from newsletter.providers.resend import ResendProvider

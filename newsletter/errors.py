@@ -26,6 +26,8 @@ Third-party exceptions are translated into these at one boundary each, with
 
 from __future__ import annotations
 
+from newsletter.secrets import redact
+
 
 class NewsletterError(Exception):
     """Base of every error the user should see as one line."""
@@ -33,8 +35,6 @@ class NewsletterError(Exception):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
-        from newsletter.secrets import redact
-
         super().__init__(redact(message))
 
     @property

@@ -13,7 +13,7 @@ import click
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from newsletter.cli import settings_of
+from newsletter.cli.group import settings_of
 from newsletter.config import LANGUAGES
 from newsletter.errors import StoreError
 from newsletter.safe_text import terminal_text

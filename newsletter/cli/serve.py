@@ -7,10 +7,13 @@ import logging
 import socket
 
 import click
+import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from newsletter.cli import settings_of
+from newsletter.cli.group import settings_of
 from newsletter.errors import ConfigError
 from newsletter.tokens import secret_key
+from newsletter.web import create_app
 from newsletter.web.security import SECURITY_HEADERS
 
 
@@ -83,11 +86,6 @@ def serve(ctx: click.Context, host: str, port: int, access_log: bool) -> None:
 
         NEWSLETTER_SECRET_KEY=... newsletter serve --host 127.0.0.1 --port 8000
     """
-    import uvicorn
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
-    from newsletter.web import create_app
-
     secret_key()  # refuse to start without a usable signing key, before binding the port
     settings = settings_of(ctx)
     check_can_listen(host, port)

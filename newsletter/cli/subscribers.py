@@ -20,7 +20,7 @@ from typing import IO, Any
 import click
 from sqlalchemy import Engine, select
 
-from newsletter.cli import settings_of
+from newsletter.cli.group import settings_of
 from newsletter.cli.lists import StoreCommands, lists_group, state_counts, store_engine
 from newsletter.config import LANGUAGES
 from newsletter.errors import NotFound, StoreError

@@ -16,8 +16,9 @@ import httpx
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch, Recipient
 from newsletter.mime import build_message
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, body_excerpt
+from newsletter.providers.base import Outcome, Provider, RecipientResult, body_excerpt
 from newsletter.safe_text import UnsafeText
 
 # Characters that force a display name into a quoted string (RFC 5322 "specials").

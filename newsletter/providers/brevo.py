@@ -38,6 +38,7 @@ from urllib.parse import urlencode
 import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import merge
 from newsletter.providers import brevo_webhook
 from newsletter.providers._shared import (
@@ -46,14 +47,7 @@ from newsletter.providers._shared import (
     response_json,
     short_text,
 )
-from newsletter.providers.base import (
-    ApiKeyProvider,
-    Batch,
-    Outcome,
-    Recipient,
-    RecipientResult,
-    retry_after_seconds,
-)
+from newsletter.providers.base import ApiKeyProvider, Outcome, RecipientResult, retry_after_seconds
 from newsletter.providers.settings import SecretVariable
 from newsletter.secrets import redact
 

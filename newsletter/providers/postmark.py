@@ -28,10 +28,11 @@ from typing import Any
 import httpx
 
 from newsletter.errors import ProviderPermanent
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import merge
 from newsletter.providers import postmark_webhook
 from newsletter.providers._shared import check_batch_size, display_address, response_json, short_text
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, http_client
+from newsletter.providers.base import Outcome, Provider, RecipientResult, http_client
 from newsletter.providers.settings import ProviderSettings, SecretVariable
 from newsletter.secrets import redact
 from newsletter.settings_reader import SettingsReader

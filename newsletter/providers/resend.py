@@ -32,6 +32,7 @@ from typing import Any, NoReturn
 import httpx
 
 from newsletter.errors import ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import merge
 from newsletter.providers import resend_webhook
 from newsletter.providers._shared import (
@@ -40,13 +41,7 @@ from newsletter.providers._shared import (
     send_isolating_bad_addresses,
     short_text,
 )
-from newsletter.providers.base import (
-    ApiKeyProvider,
-    Batch,
-    Outcome,
-    Recipient,
-    RecipientResult,
-)
+from newsletter.providers.base import ApiKeyProvider, Outcome, RecipientResult
 from newsletter.providers.settings import SecretVariable
 from newsletter.secrets import redact
 

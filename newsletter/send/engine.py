@@ -49,7 +49,8 @@ from newsletter.errors import (
     ProviderRetryable,
     SendError,
 )
-from newsletter.providers.base import Batch, Content, Outcome, Provider, RecipientResult, UnreadableAnswer
+from newsletter.message import Batch, Content
+from newsletter.providers.base import Outcome, Provider, RecipientResult, UnreadableAnswer
 from newsletter.send import ledger
 from newsletter.send.ledger import ClaimedRow, InterruptedBatch, SendRow
 from newsletter.send.pacing import Pacer, backoff_delay, capped_wait

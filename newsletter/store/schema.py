@@ -61,7 +61,6 @@ SUBSCRIBER_STATUSES = ("active", "bounced", "complained")
 MEMBERSHIP_STATES = ("pending", "subscribed", "unsubscribed")
 CONSENT_METHODS = ("import", "form", "api", "manual")
 SUPPRESSION_REASONS = ("bounced", "complained", "erased", "invalid", "manual", "unsubscribed")
-DELIVERY_STATES = ("queued", "sending", "sent", "failed", "skipped", "unknown")
 EVENT_TYPES = (
     "delivered",
     "deferred",

@@ -1,8 +1,9 @@
 """The Starlette application: routes from each concern, middleware, and error pages.
 
-:func:`create_app` wires one :class:`WebContext` (settings, engine, signer,
-limiters, page templates, provider) into ``app.state.web``; route modules
-read it from there. Nothing here knows about a particular page.
+:func:`create_app` wires one :class:`~newsletter.web.context.WebContext`
+(settings, engine, signer, limiters, page templates, provider) into
+``app.state.web``; route modules read it from there. Nothing here knows about
+a particular page.
 
 No exception detail ever reaches a visitor: unexpected errors are logged
 with their traceback and answered with a plain 500 page.
@@ -10,44 +11,29 @@ with their traceback and answered with a plain 500 page.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import urlencode
+from dataclasses import dataclass
 
-from anyio import CapacityLimiter, to_thread
 from jinja2 import Environment, select_autoescape
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from newsletter.config import Settings
 from newsletter.providers.base import Provider
+from newsletter.providers.registry import make_provider
 from newsletter.store.db import open_engine
 from newsletter.template_sources import WEB_PAGES, template_loader
 from newsletter.tokens import Signer, secret_key
-from newsletter.web.i18n import LANGUAGES, other_language, pick_language, translator
-from newsletter.web.security import (
-    SECURITY_HEADERS,
-    BodyLimit,
-    CsrfGuard,
-    RateLimiter,
-    SecurityHeaders,
-    client_key,
-    local_link,
-)
+from newsletter.web import archive, pages, unsubscribe, webhooks
+from newsletter.web.context import WebContext, web
+from newsletter.web.security import SECURITY_HEADERS, BodyLimit, CsrfGuard, RateLimiter, SecurityHeaders
 
 log = logging.getLogger("newsletter.web")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,92 +44,6 @@ class RateLimits:
     per_ip_window_seconds: float = 600.0
     per_address: int = 3
     per_address_window_seconds: float = 3600.0
-
-
-@dataclass
-class WebContext:
-    settings: Settings
-    engine: Engine
-    signer: Signer
-    csrf: CsrfGuard
-    pages: Environment
-    ip_limiter: RateLimiter
-    address_limiter: RateLimiter
-    provider_factory: Callable[[], Provider]
-    # SQLite allows one writer: serialising writes here avoids busy-waiting between threads.
-    write_lock: Any = field(default_factory=threading.Lock)
-    render_cache: dict[str, Any] = field(default_factory=dict)
-    _provider: Provider | None = None
-    _writer: tuple[asyncio.AbstractEventLoop, CapacityLimiter] | None = None
-
-    @property
-    def provider(self) -> Provider:
-        if self._provider is None:
-            self._provider = self.provider_factory()
-        return self._provider
-
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction (committed on success, rolled back on error)."""
-        lock = self.write_lock if self.engine.dialect.name == "sqlite" else nullcontext()
-        with lock, self.engine.begin() as conn:
-            yield conn
-
-    async def in_writer(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a write transaction off the event loop.
-
-        On SQLite (one writer at a time) the writes queue here, in the event loop, for a
-        single worker thread: dozens of threads blocked on one lock cost far more CPU in
-        wake-ups and GIL hand-offs than the transactions themselves. On PostgreSQL they
-        share the ordinary thread pool.
-        """
-        if self.engine.dialect.name != "sqlite":
-            return await run_in_threadpool(function, *args)
-        loop = asyncio.get_running_loop()
-        if self._writer is None or self._writer[0] is not loop:  # one limiter per event loop
-            self._writer = (loop, CapacityLimiter(1))
-        return await to_thread.run_sync(function, *args, limiter=self._writer[1])
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            yield conn
-
-    def sign_up_allowed(self, ip: str, address_hash: str) -> bool:
-        """Count a sign-up attempt from ``ip`` for an address; False when either limit is reached."""
-        with self.write() as conn:
-            return self.ip_limiter.hit(conn, client_key(ip)) and self.address_limiter.hit(conn, address_hash)
-
-    def language(self, request: Request, *fallbacks: str | None) -> str:
-        return pick_language(request.query_params.get("lang"), *fallbacks, default=self.settings.language)
-
-    def page(
-        self, request: Request, template: str, lang: str, status_code: int = 200, **values: Any
-    ) -> HTMLResponse:
-        """A page from templates/web in ``lang``, with the language switch pointing at this URL."""
-        switch_to = other_language(lang)
-        query = {k: v for k, v in request.query_params.items() if k != "lang"}
-        query["lang"] = switch_to
-        # The path as the server saw it, never request.url (built from the Host header).
-        switch_url = local_link(request.scope["path"]) + "?" + urlencode(query)
-        html = self.pages.get_template(template).render(
-            t=translator(lang),
-            lang=lang,
-            switch_url=switch_url,
-            organisation=self.settings.organisation,
-            **values,
-        )
-        return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
-
-
-def web(request: Request) -> WebContext:
-    context: WebContext = request.app.state.web
-    return context
-
-
-async def in_thread(function: Callable[..., T], *args: Any) -> T:
-    """Run blocking work (database, provider, rendering) off the event loop."""
-    return await run_in_threadpool(function, *args)
 
 
 def _page_environment(settings: Settings) -> Environment:
@@ -163,9 +63,6 @@ def create_app(
     engine: Engine | None = None,
 ) -> Starlette:
     """The web service for ``settings``. Raises ConfigError without NEWSLETTER_SECRET_KEY."""
-    from newsletter.providers.registry import make_provider
-    from newsletter.web import archive, pages, unsubscribe, webhooks
-
     key = secret_key()
     limits = rate_limits or RateLimits()
     context = WebContext(
@@ -232,4 +129,4 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-__all__ = ["LANGUAGES", "RateLimits", "WebContext", "create_app", "in_thread", "web"]
+__all__ = ["RateLimits", "create_app"]

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from newsletter.config import Settings, settings_from_dict
+from newsletter.message import Batch, Content, Recipient
 from newsletter.personalize import placeholder
-from newsletter.providers.base import Batch, Content, Recipient
 from tests.emulator import Emulator
 
 # Recognisable values: tests assert they never leak into errors or logs.

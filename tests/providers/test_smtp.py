@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import ConfigError, ProviderPermanent, ProviderRetryable
-from newsletter.providers.base import Batch, Outcome
+from newsletter.message import Batch
+from newsletter.providers.base import Outcome
 from newsletter.providers.registry import make_provider
 from newsletter.providers.smtp import SmtpProvider, SmtpServer
 from tests.providers.conftest import make_batch, make_content, make_recipient, settings_for

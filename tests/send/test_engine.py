@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from newsletter.config import Settings
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
-from newsletter.providers.base import Batch, Outcome, RecipientResult
+from newsletter.message import Batch
+from newsletter.providers.base import Outcome, RecipientResult
 from newsletter.send import ledger
 from newsletter.send.engine import Limits, RunTotals
 from newsletter.send.report import issue_status, status_as_json, status_lines

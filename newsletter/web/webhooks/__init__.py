@@ -24,7 +24,7 @@ from newsletter.providers import registry
 from newsletter.providers.webhook import Verified, WebhookPayloadError, WebhookReceiver, WebhookRefused
 from newsletter.secrets import get_secret
 from newsletter.store.events import Event, RecordResult, claim_token, record_events
-from newsletter.web.app import WebContext, web
+from newsletter.web.context import WebContext, web
 
 log = logging.getLogger("newsletter.web.webhooks")
 
