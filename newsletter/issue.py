@@ -23,7 +23,8 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 from newsletter.assets import AssetMissing, AssetProblem, check_image, image_name, issue_folder
-from newsletter.config import LANGUAGES, Settings
+from newsletter.config import Settings
+from newsletter.dates import LANGUAGES
 from newsletter.errors import IssueError
 from newsletter.markdown import Block, BodyError, Image, Section, parse_body
 from newsletter.personalize import neutralise
