@@ -15,7 +15,9 @@ network use: its ``Type`` is one SNS signs, its ``TopicArn`` is configured, its
 ``[webhooks] tolerance_seconds``. Then the certificate is fetched (once per
 URL, kept in memory) and the signature checked over the string to sign AWS
 documents for the type. The SNS ``MessageId`` is the request's one-time token
-and the events' id, so a replay stores nothing new.
+and the events' id, so a replay stores nothing new. The fetch is synchronous,
+as the receiver contract is: the first message signed with a new certificate
+waits for it (10 s at most); SNS rotates certificates rarely.
 
 A ``SubscriptionConfirmation`` is confirmed by fetching its ``SubscribeURL`` —
 only an SNS address with ``Action=ConfirmSubscription`` for the same topic.
