@@ -37,6 +37,7 @@ from newsletter.personalize import merge
 from newsletter.providers import resend_webhook
 from newsletter.providers._shared import (
     check_batch_size,
+    name_value_tags,
     response_json,
     send_isolating_bad_addresses,
     short_text,
@@ -46,12 +47,6 @@ from newsletter.providers.settings import SecretVariable
 from newsletter.secrets import redact
 
 MAX_KEY_LENGTH = 256
-_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def tag_value(value: str) -> str:
-    """A value Resend accepts in a tag: ASCII letters, digits, ``_`` and ``-``, at most 256."""
-    return _TAG_UNSAFE.sub("_", value)[:256] or "_"
 
 
 def resend_address(name: str | None, address: str) -> str:
@@ -106,12 +101,9 @@ class ResendProvider(ApiKeyProvider):
                 email["reply_to"] = content.reply_to
             if recipient.headers:
                 email["headers"] = dict(recipient.headers)
-            tags = {**({"nl_issue": content.issue} if content.issue else {}), **recipient.metadata}
-            # Resend tags are name/value pairs; plain tags become nl_tag_1, nl_tag_2, …
-            extra = [t for t in content.tags if t != content.issue]
-            tags.update({f"nl_tag_{number}": tag for number, tag in enumerate(extra, start=1)})
+            tags = name_value_tags(content, recipient)
             if tags:
-                email["tags"] = [{"name": tag_value(k), "value": tag_value(str(v))} for k, v in tags.items()]
+                email["tags"] = [{"name": name, "value": value} for name, value in tags.items()]
             emails.append(email)
         return emails
 

@@ -1,11 +1,17 @@
-"""A local stand-in for the four providers' send APIs, on a real socket on 127.0.0.1.
+"""A local stand-in for the providers' send APIs, on a real socket on 127.0.0.1.
 
 It speaks Postmark ``POST /email/batch``, SendGrid ``POST /v3/mail/send``,
-Mailgun ``POST /v3/{domain}/messages``, Resend ``POST /emails/batch`` and
+Mailgun ``POST /v3/{domain}/messages``, Resend ``POST /emails/batch``,
 Brevo ``POST /v3/smtp/email`` (one message a request, ``idempotencyKey`` refused when repeated)
-closely enough to catch an adapter's mistakes — auth headers, batch limits,
-required fields, per-message errors, idempotency keys — records what it
-accepted, and injects faults on demand.
+and Amazon SES ``POST /v2/email/outbound-emails`` (one message a request, the SigV4
+signature recomputed with botocore, the body checked against SES's API model:
+:mod:`tests.emulator.aws`) closely enough to catch an adapter's mistakes — auth
+headers, batch limits, required fields, per-message errors, idempotency keys —
+records what it accepted, and injects faults on demand.
+
+Keys (``keys=`` / ``--key PROVIDER=KEY``) make it refuse any other key; SES's is
+``ACCESS_KEY_ID:SECRET_ACCESS_KEY`` (``--key ses=AKIA…:secret``). Without one, any
+key is taken (SES: any well-formed signature scoped to ``ses``).
 
 In a test::
 
@@ -32,7 +38,9 @@ next ``times`` matching send requests:
 ``drop_before``        close the connection before reading the body; nothing accepted
 ``drop_after``         accept and record, then close the connection without answering
 ``message_error``      Postmark: ``code`` (default 406) and ``message`` for ``address``
-                       (or every message) inside a 200 answer
+                       (or every message) inside a 200 answer; SES: a 400 ``code``
+                       (default ``MessageRejected``, the sandbox's "not verified" naming
+                       the recipient) for ``address`` (or the next message)
 ``idempotency_conflict`` Resend: 409 ``invalid_idempotent_request``; nothing accepted
 ``processed_then_error`` accept and record, then answer ``status`` (default 502) as a
                        gateway would: the batch went out, the answer says error
@@ -50,7 +58,9 @@ Persistent behaviour: addresses in ``inactive_addresses`` get Postmark's 406;
 addresses in ``invalid_addresses`` (and any that fail a simple syntax check)
 are refused the way each provider refuses bad addresses (Postmark 300 per
 message, SendGrid 400 naming the field, Mailgun 400 for the whole request
-without naming the address, Resend 422 for the whole batch).
+without naming the address, Resend 422 for the whole batch, SES 400
+``BadRequestException`` "Illegal address"). SES takes inactive addresses: the
+real one accepts them and reports a bounce later.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend", "brevo")
+PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend", "brevo", "ses")
 FAULTS = (
     "rate_limit",
     "server_error",
@@ -27,12 +27,13 @@ FAULTS = (
 # How ``unreadable_ok`` garbles a success (see tests.emulator).
 UNREADABLE_SHAPES = ("ok_strings", "not_json", "truncated", "wrong_length", "missing_ids")
 RECORD_MODES = ("all", "accepted", "counts")
-LIMITS = {"postmark": 500, "sendgrid": 1000, "mailgun": 1000, "resend": 100, "brevo": 1}
+LIMITS = {"postmark": 500, "sendgrid": 1000, "mailgun": 1000, "resend": 100, "brevo": 1, "ses": 1}
 
 VALID_ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 )
 _ANGLE = re.compile(r"<([^<>]*)>\s*$")
+# Tag names and values at Resend and SES.
 RESEND_TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 SENDGRID_RESERVED_HEADERS = {
     "x-sg-id",

@@ -54,7 +54,7 @@ def _built_message(settings: Settings) -> EmailMessage:
 
 
 def _outbox_messages(settings: Settings) -> list[EmailMessage]:
-    return [_read(path) for path in sorted((settings.provider.outbox_dir / ISSUE).glob("*.eml"))]
+    return [_read(path) for path in sorted((settings.provider.options.outbox_dir / ISSUE).glob("*.eml"))]
 
 
 @pytest.fixture(params=["configured", "unset"])
