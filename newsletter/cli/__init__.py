@@ -1,7 +1,7 @@
 """The ``newsletter`` command: a thin click layer over the library.
 
 Each area registers its commands from its own module (compose, subscribers,
-send, serve, author). Commands read settings through :func:`settings_of` and
+send, serve, author, users). Commands read settings through :func:`settings_of` and
 let :class:`~newsletter.errors.NewsletterError` propagate: :class:`NewsletterGroup`
 turns it into one ``Error: …`` line on stderr and the error's exit code.
 Every command's help carries an ``Example:`` (a test checks it).
@@ -84,9 +84,9 @@ def echo_error(message: str) -> None:
 
 
 def _register_all() -> None:
-    from newsletter.cli import author, compose, send, serve, subscribers
+    from newsletter.cli import author, compose, send, serve, subscribers, users
 
-    for module in (compose, subscribers, send, serve, author):
+    for module in (compose, subscribers, send, serve, author, users):
         module.register(main)
 
 
