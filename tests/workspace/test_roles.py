@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,15 @@ def test_roles_are_read_forgivingly_and_refused_clearly() -> None:
     with pytest.raises(AccountError) as refused:
         parse_role("boss")
     assert str(refused.value) == "role 'boss' is not a workspace role — use editor, sender or admin"
+
+
+def test_the_roles_table_in_the_docs_is_the_one_in_the_code() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "workspace.md").read_text(encoding="utf-8")
+    documented: dict[str, set[str]] = {role: set() for role in ("editor", "sender", "admin")}
+    for line in page.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[0].strip("`") in ACTIONS:
+            for role, mark in zip(("editor", "sender", "admin"), cells[2:], strict=True):
+                if mark == "✓":
+                    documented[role].add(cells[0].strip("`"))
+    assert documented == EXPECTED
