@@ -69,7 +69,7 @@ CLIENT_WINDOW_SECONDS = 15 * 60
 WRONG = "the email address or password is wrong — try again, or ask an admin for a new set-password link"
 WRONG_CODE = "the code is wrong or was used already — type the 6 digits the app shows now"
 DISABLED = "this account is disabled — ask an admin to enable it"
-TOO_MANY = "too many sign-in attempts from this network — wait 15 minutes, then try again"
+TOO_MANY = f"too many sign-in attempts from this network — wait {CLIENT_WINDOW_SECONDS // 60} minutes, then try again"
 EXPIRED = "the sign-in took too long — enter your email address and password again"
 
 
@@ -93,7 +93,7 @@ def lockout_for(failures: int) -> timedelta | None:
     """How long ``failures`` failed attempts in a row lock an account (None: not locked)."""
     if failures < LOCKOUT_AFTER:
         return None
-    doublings = min(failures - LOCKOUT_AFTER, 10)  # 15 min × 2^7 is already past the cap
+    doublings = min(failures - LOCKOUT_AFTER, 7)  # 15 min × 2^7 = 32 h: past the cap already
     return min(FIRST_LOCKOUT * 2**doublings, LONGEST_LOCKOUT)
 
 
