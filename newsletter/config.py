@@ -23,6 +23,7 @@ from newsletter.errors import ConfigError
 from newsletter.providers import registry
 from newsletter.providers.settings import ProviderSettings
 from newsletter.settings_reader import SettingsReader
+from newsletter.workspace.settings import AdminSettings, read_admin_settings
 
 CONFIG_ENV_VAR = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG_NAME = "newsletter.toml"
@@ -85,6 +86,7 @@ class Settings:
     # stops a captured signature from carrying other events later.
     webhook_tolerance_seconds: int = 300
     serve: ServeSettings = field(default_factory=ServeSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
 
     def url(self, path: str) -> str:
         """An absolute public URL for ``path`` under the configured base URL."""
@@ -175,6 +177,7 @@ def settings_from_dict(
         serve=ServeSettings(
             trusted_proxies=reader.networks("serve", "trusted_proxies"),
         ),
+        admin=read_admin_settings(reader),
     )
     reader.raise_if_errors()
     return settings

@@ -16,7 +16,11 @@
      │    ├── ProviderAmbiguous     the provider may have accepted the batch (read timeout, drop)
      │    └── ProviderPermanent     refused for good (auth, payload); retrying will not help
      ├── SendError                  a send cannot start or continue (checks failed, bad state)
-     └── CheckError                 pre-send checks found errors
+     ├── CheckError                 pre-send checks found errors
+     └── AccountError               a workspace user, password, link or login is refused (``reason``)
+          ├── PasswordRejected      the password breaks the policy
+          ├── LinkRefused           a set-password link is unknown, used or expired
+          └── LoginRefused          wrong email/password/code, locked, disabled or too many attempts
 
 Messages are single lines that name the file, line or field and say what to
 do next. Secrets never appear in them: see :func:`newsletter.secrets.redact`.
@@ -25,6 +29,8 @@ Third-party exceptions are translated into these at one boundary each, with
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from newsletter.secrets import redact
 
@@ -126,3 +132,29 @@ class SendError(NewsletterError):
 
 class CheckError(NewsletterError):
     exit_code = 8
+
+
+class AccountError(NewsletterError):
+    """A workspace account refused something. ``reason`` is a short code the web pages translate."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, *, reason: str = "refused") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class PasswordRejected(AccountError):
+    """``reason``: ``too-short``, ``too-long`` or ``is-email``."""
+
+
+class LinkRefused(AccountError):
+    """``reason``: ``unknown``, ``used``, ``expired`` or ``disabled``."""
+
+
+class LoginRefused(AccountError):
+    """``reason``: ``wrong``, ``locked``, ``disabled`` or ``too-many-attempts``; ``until`` when locked."""
+
+    def __init__(self, message: str, *, reason: str, until: datetime | None = None) -> None:
+        self.until = until
+        super().__init__(message, reason=reason)

@@ -97,6 +97,15 @@ class SettingsReader:
             return default
         return value
 
+    def boolean(self, table: str, key: str, *, default: bool) -> bool:
+        value = self._raw(table, key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self._fail(table, key, f"must be true or false (without quotes), not {value!r}")
+            return default
+        return value
+
     def integer(self, table: str, key: str, *, default: int, low: int, high: int) -> int:
         value = self._raw(table, key)
         if value is None:

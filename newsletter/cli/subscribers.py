@@ -55,7 +55,7 @@ def _address(email: str) -> str:
 
 
 @contextmanager
-def _output(out: str | None, database_url: str, *, encoding: str = "utf-8") -> Iterator[IO[str]]:
+def output_file(out: str | None, database_url: str, *, encoding: str = "utf-8") -> Iterator[IO[str]]:
     """stdout, or a file written beside its target and renamed into place only when complete."""
     if out is None:
         yield sys.stdout
@@ -288,7 +288,7 @@ def subscribers_export(
     attribute_keys = sorted(
         {key for row in _member_rows(engine, the_list.id, state) for key in (row.attributes or {})}
     )
-    with _output(out, str(engine.url), encoding="utf-8-sig" if excel else "utf-8") as handle:
+    with output_file(out, str(engine.url), encoding="utf-8-sig" if excel else "utf-8") as handle:
         writer = csv.writer(handle, delimiter=";" if excel else ",", lineterminator="\n")
         write = _spreadsheet_safe(writer)
         write(["email", "name", "language", "state", "subscribed", *attribute_keys])
@@ -402,7 +402,7 @@ def subscribers_export_data(ctx: click.Context, email: str, out: str | None) -> 
     engine = store_engine(ctx)
     with engine.connect() as conn:
         data = export_data(conn, _address(email))
-    with _output(out, str(engine.url)) as handle:
+    with output_file(out, str(engine.url)) as handle:
         handle.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 

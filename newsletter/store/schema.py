@@ -8,6 +8,9 @@ Who owns what:
 - sends, deliveries: the ledger, one row per (issue, subscriber) (send).
 - events: what providers reported back through webhooks (web).
 - rate_limits: sign-up attempts counted across every web service instance (web).
+- users, user_tokens, sessions, audit_log: the /admin workspace's people, their one-time
+  set-password links, their server-side sessions and the append-only record of what they did
+  (workspace). ``audit_log`` refuses UPDATE and DELETE by triggers (revision 0007).
 
 Timestamps are timezone-aware UTC. Addresses are stored normalised (see
 ``newsletter.store.addresses``); ``email_hash`` is the SHA-256 of the
@@ -61,6 +64,8 @@ SUBSCRIBER_STATUSES = ("active", "bounced", "complained")
 MEMBERSHIP_STATES = ("pending", "subscribed", "unsubscribed")
 CONSENT_METHODS = ("import", "form", "api", "manual")
 SUPPRESSION_REASONS = ("bounced", "complained", "erased", "invalid", "manual", "unsubscribed")
+USER_ROLES = ("editor", "sender", "admin")
+USER_TOKEN_PURPOSES = ("set-password",)
 EVENT_TYPES = (
     "delivered",
     "deferred",
@@ -245,4 +250,96 @@ rate_limits = Table(
     Column("hits", Integer, nullable=False),
     Column("expires_at", Integer, nullable=False),
     Index("ix_rate_limits_expires_at", "expires_at"),
+)
+
+# The workspace's people. Never deleted (disabled instead): their id stays in the audit log.
+# ``email_hash`` (as for subscribers) makes ``Jens@Kommune.dk`` and ``jens@kommune.dk`` one user.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("email_hash", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("role", String(16), nullable=False),
+    # argon2id, in argon2's own encoded form; NULL until the person sets one through their link.
+    Column("password_hash", String(255)),
+    # The TOTP secret encrypted with a key derived from NEWSLETTER_SECRET_KEY (newsletter.workspace.totp);
+    # NULL: no second factor. ``totp_last_step`` is the time step of the last code accepted, so the
+    # same code (or an older one) is never accepted twice.
+    Column("totp_secret", Text),
+    Column("totp_last_step", Integer),
+    Column("language", String(8), nullable=False, server_default="da"),
+    Column("disabled", Boolean, nullable=False, server_default=false(), default=False),
+    # Consecutive failed logins, and the lockout they caused (newsletter.workspace.login).
+    Column("failed_logins", Integer, nullable=False, server_default="0", default=0),
+    Column("locked_until", DateTime(timezone=True)),
+    # "Log out everywhere": a session created before this moment is refused.
+    Column("sessions_valid_after", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("role IN ('editor', 'sender', 'admin')", name="role"),
+    CheckConstraint("language IN ('da', 'en')", name="language"),
+    sqlite_autoincrement=True,
+)
+
+# One-time links (set-password, also after a reset): only the SHA-256 of the random token is kept,
+# so a copy of the database cannot be used to set anyone's password.
+user_tokens = Table(
+    "user_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("purpose", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    CheckConstraint("purpose IN ('set-password')", name="purpose"),
+    Index("ix_user_tokens_user", "user_id"),
+    sqlite_autoincrement=True,
+)
+
+# Server-side sessions: the cookie holds a random id, the table only its SHA-256. ``expires_at`` is
+# the absolute end; the idle end is ``last_seen_at`` plus [admin] session_idle_minutes.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("id_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    # The password was right, the TOTP code is still to come: such a session opens no page.
+    Column("second_factor_pending", Boolean, nullable=False, server_default=false(), default=False),
+    Column("ip", String(64)),
+    Column("user_agent", String(300)),
+    Column("csrf_secret", String(64), nullable=False),
+    Index("ix_sessions_user", "user_id"),
+    Index("ix_sessions_expires_at", "expires_at"),
+    sqlite_autoincrement=True,
+)
+
+# Append-only: who (user id and their address at the time, or "cli:<os user>"), what (an action of
+# newsletter.workspace.audit.AUDIT_ACTIONS), on what, with which details, when and from where.
+# Triggers refuse UPDATE and DELETE on both databases (revision 0007); a later revision that
+# rebuilds this table on SQLite must create them again. No ON DELETE on user_id: a user who did
+# anything cannot be deleted, only disabled. Subjects name subscribers by id, never by address,
+# so that erasing a person leaves no address behind here.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id")),
+    Column("actor", String(320), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("subject", String(200), nullable=False, server_default=""),
+    Column("detail", JSON, nullable=False),
+    Column("ip", String(64)),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_user", "user_id"),
+    sqlite_autoincrement=True,
 )
