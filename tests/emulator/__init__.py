@@ -21,12 +21,13 @@ In a test::
         ...
         assert emulator.count_by_address()["a@example.com"] == 1
 
-As a process (for kill-and-resume tests)::
+As a process (for kill-and-resume tests and benchmarks)::
 
     python -m tests.emulator --port 8025          # prints http://127.0.0.1:8025
     curl http://127.0.0.1:8025/_emulator/accepted  # [[provider, email, id, key], ...]
 
-and :class:`RemoteEmulator` gives the same small API over HTTP.
+and :class:`RemoteEmulator` gives the same small API over HTTP
+(``with running_emulator(keys=...) as emulator`` starts one and stops it).
 
 Faults (``inject(name, provider=None, times=1, **params)``), each used by the
 next ``times`` matching send requests:
@@ -68,9 +69,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -86,7 +90,17 @@ from tests.emulator.state import (
     inject_fault,
 )
 
-__all__ = ["FAULTS", "PROVIDERS", "Accepted", "Emulator", "RecordedRequest", "RemoteEmulator", "main"]
+__all__ = [
+    "FAULTS",
+    "PROVIDERS",
+    "Accepted",
+    "Emulator",
+    "RecordedRequest",
+    "RemoteEmulator",
+    "main",
+    "running_emulator",
+]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # -- the public API -----------------------------------------------------------
@@ -205,6 +219,32 @@ class RemoteEmulator:
 
     def close(self) -> None:
         self._http.close()
+
+
+@contextlib.contextmanager
+def running_emulator(
+    *, keys: dict[str, str] | None = None, record: str = "accepted"
+) -> Iterator[RemoteEmulator]:
+    """The emulator as its own process (as a provider would be: it shares no GIL and survives kills)."""
+    options = [f"--key={provider}={key}" for provider, key in (keys or {}).items()]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.emulator", "--port", "0", "--record", record, *options],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), f"the emulator did not start: {url!r}"
+        remote = RemoteEmulator(url)
+        try:
+            yield remote
+        finally:
+            remote.close()
+    finally:
+        process.kill()
+        process.wait()
 
 
 def main(argv: Iterable[str] | None = None) -> None:

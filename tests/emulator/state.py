@@ -74,6 +74,23 @@ class Fault:
     seen: int = 0  # matching requests so far (``every``: only every n-th one gets the fault)
 
 
+def take_fault(faults: list[Fault], provider: str) -> Fault | None:
+    """The fault the next request to ``provider`` gets, used up from ``faults`` (hold their lock).
+
+    Faults are tried in the order they were injected; one with ``every=N`` applies only to every
+    N-th request it sees, so the others go on to the next fault in line."""
+    for fault in faults:
+        if fault.provider in (None, provider):
+            fault.seen += 1
+            if fault.seen % max(1, int(fault.params.get("every", 1))):
+                continue  # not this one's turn: the next fault in line may apply
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                faults.remove(fault)
+            return fault
+    return None
+
+
 @dataclass
 class Reply:
     status: int
@@ -117,16 +134,7 @@ class State:
 
     def take_fault(self, provider: str) -> Fault | None:
         with self.lock:
-            for fault in self.faults:
-                if fault.provider in (None, provider):
-                    fault.seen += 1
-                    if fault.seen % max(1, int(fault.params.get("every", 1))):
-                        continue  # not this one's turn: the next fault in line may apply
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
+            return take_fault(self.faults, provider)
 
     def is_valid(self, address: str) -> bool:
         return bool(VALID_ADDRESS.match(address)) and address.lower() not in self.invalid_addresses
