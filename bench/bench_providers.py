@@ -25,6 +25,7 @@ import smtplib
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -39,14 +40,23 @@ from newsletter.providers.settings import ProviderSettings
 from tests.emulator import running_emulator
 from tests.smtp_relay import running_relay
 
-# The providers the emulator speaks, each with the [provider] fields of its own it needs.
-# One line per provider: a new one with an emulator endpoint is ``"NAME": {…its fields…}``.
-EMULATED: dict[str, dict[str, object]] = {
-    "postmark": {},
-    "sendgrid": {},
-    "mailgun": {"mailgun_domain": "mg.example.org"},
-    "resend": {},
-    "brevo": {},
+
+@dataclass(frozen=True)
+class Emulated:
+    """What a provider the emulator speaks needs besides its name and the emulator's URL."""
+
+    fields: dict[str, object] = field(default_factory=dict)  # its own [provider] fields
+    secrets: tuple[str, ...] = ()  # environment variables it reads besides its ``credential``
+
+
+# One line per provider: a new one with an emulator endpoint is ``"NAME": Emulated(…)``.
+EMULATED = {
+    "postmark": Emulated(),
+    "sendgrid": Emulated(),
+    "mailgun": Emulated({"mailgun_domain": "mg.example.org"}),
+    "resend": Emulated(),
+    "brevo": Emulated(),
+    "ses": Emulated(secrets=("NEWSLETTER_SES_ACCESS_KEY_ID",)),
 }
 
 
@@ -93,12 +103,12 @@ def recipients(count: int) -> list[Recipient]:
     return out
 
 
-def provider_settings(name: str, **fields: object) -> ProviderSettings:
-    """``[provider]`` for ``name`` as newsletter.toml would give it, its secret set to a dummy value."""
+def provider_settings(name: str, secrets: tuple[str, ...] = (), **fields: object) -> ProviderSettings:
+    """``[provider]`` for ``name`` as newsletter.toml would give it, its secrets set to dummy values."""
     credential = provider_class(name).credential
-    if credential is not None:
+    for variable in (*([credential.name] if credential else []), *secrets):
         # Never a real key, even if one is exported: the emulator checks none unless told to.
-        os.environ[credential.name] = "bench-key"
+        os.environ[variable] = "bench-key"
     settings = settings_from_dict(
         {
             "organisation": {"name": "BusinessBallerup", "address": "Hold-An Vej 7, 2750 Ballerup"},
@@ -142,7 +152,8 @@ def measure(name: str, count: int) -> dict[str, float]:
         httpx.Client(timeout=60) as client,
         httpx.Client(timeout=60, event_hooks={"request": [captured.append]}) as capturing,
     ):
-        settings = provider_settings(name, base_url=emulator.url, **EMULATED[name])
+        needs = EMULATED[name]
+        settings = provider_settings(name, needs.secrets, base_url=emulator.url, **needs.fields)
         provider = make_provider(settings, client)
 
         def send_all() -> None:
