@@ -20,7 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
 from newsletter.message import Batch, Content, Recipient
 from newsletter.mime import build_message
-from newsletter.providers.base import Outcome, Provider, RecipientResult, body_excerpt
+from newsletter.providers.base import Outcome, Provider, RecipientResult, UnreadableAnswer, body_excerpt
 from newsletter.safe_text import UnsafeText
 
 # Characters that force a display name into a quoted string (RFC 5322 "specials").
@@ -137,8 +137,11 @@ def send_isolating_bad_addresses(
                 outcome = Outcome.UNKNOWN
             else:
                 outcome = Outcome.RETRY if isinstance(exc, ProviderRetryable) else Outcome.REJECTED
+            unreadable = isinstance(exc, UnreadableAnswer)
             for i in indexes:
-                results[i] = RecipientResult(outcome, reason=str(exc), retry_after=exc.retry_after)
+                results[i] = RecipientResult(
+                    outcome, reason=str(exc), retry_after=exc.retry_after, unreadable=unreadable
+                )
             return
         if not isinstance(answered, str):
             results.update(zip(indexes, answered, strict=True))
@@ -211,7 +214,9 @@ def send_one_by_one(
         try:
             results[index] = post_one(index)
         except ProviderAmbiguous as exc:
-            results[index] = RecipientResult(Outcome.UNKNOWN, reason=str(exc))
+            results[index] = RecipientResult(
+                Outcome.UNKNOWN, reason=str(exc), unreadable=isinstance(exc, UnreadableAnswer)
+            )
             rest = RecipientResult(
                 Outcome.RETRY, reason=f"{provider}: not posted: the message before it got no clear answer"
             )

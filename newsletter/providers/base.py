@@ -80,6 +80,9 @@ class RecipientResult:
     # The address itself is bad or inactive: suppress it so it is never tried again.
     suppress: bool = False
     retry_after: float | None = None
+    # UNKNOWN because the answer was not the API's own (a body of the wrong shape, a redirect): it
+    # will not read better for the next batch, so the send stops at once instead of after a few.
+    unreadable: bool = False
 
 
 class Provider(ABC):

@@ -146,7 +146,7 @@ class SendGridProvider(ApiKeyProvider):
                     raise unreadable
                 # Addresses taken out before were refused (nothing sent); the rest may have gone.
                 for index in remaining:
-                    results[index] = RecipientResult(Outcome.UNKNOWN, reason=str(unreadable))
+                    results[index] = RecipientResult(Outcome.UNKNOWN, reason=str(unreadable), unreadable=True)
                 break
             bad = _attributable_recipients(response, len(remaining)) if response.status_code == 400 else set()
             if not bad:

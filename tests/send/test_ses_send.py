@@ -68,11 +68,11 @@ def test_a_gateway_error_midway_leaves_one_message_unknown_and_nobody_gets_two(
     settings = configure("ses", ses.url, batch_size=5)
     people = addresses(12)
     subscribe_many(open_engine(settings.database_url), people)
-    ses.inject("processed_then_error", provider="ses", status=502, every=3)  # the third request
+    ses.inject("processed_then_error", provider="ses", status=502, times=1, every=3)  # the third request
     first = _cli(settings, "send", ISSUE, "--list", "erhverv", "--yes")
-    assert "unknown 1" in first.output, first.output
-    assert "stopped so that no more messages end up unknown" in first.output
-    assert "resume with: newsletter send" in first.output
+    # One passing gateway error costs the message it hid; the send goes on for everyone else.
+    assert "This run: sent 11, failed 0, skipped 0, unknown 1" in first.output, first.output
+    assert "stopped so that" not in first.output
     second = _cli(settings, "send", ISSUE, "--list", "erhverv", "--yes")
     assert "Ledger:   queued 0, sending 0, sent 11, failed 0, skipped 0, unknown 1" in second.output
     assert "--resend-unknown" in second.output  # the unknown one is the user's call, never resent by itself
