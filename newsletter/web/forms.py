@@ -15,7 +15,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from newsletter.web.app import WebContext
+from newsletter.web.context import WebContext
 
 __all__ = ["UnusableForm", "text_form", "unusable_form_page"]
 
