@@ -14,7 +14,7 @@ import re
 from urllib.parse import urlencode
 
 import segno
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
@@ -80,7 +80,8 @@ async def change_language(request: Request, visitor: Visitor, form: FormData) ->
 def qr_svg(uri: str, label: str) -> Markup:
     """The ``otpauth://`` URI as an inline SVG QR code (no style attributes: the CSP allows none)."""
     svg = segno.make(uri, error="m").svg_inline(scale=4, border=4, dark="#000", light="#fff", title=label)
-    return Markup(svg.replace("<svg ", '<svg role="img" aria-label="' + Markup.escape(label) + '" ', 1))
+    labelled = f'<svg role="img" aria-label="{escape(label)}" '
+    return Markup(svg.replace("<svg ", labelled, 1))  # segno's own SVG, with our escaped label
 
 
 def _enrol_page(

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from newsletter.errors import LinkRefused, LoginRefused, PasswordRejected
 from newsletter.store.lists import utcnow
 from newsletter.web.admin.guard import (
+    CODE_STEP,
     LOGIN,
     SESSION_COOKIE,
     Visitor,
@@ -62,7 +63,6 @@ from newsletter.workspace.sessions import (
 )
 from newsletter.workspace.users import UserRow, log_out_everywhere
 
-CODE_STEP = LOGIN + "/code"
 _EMAIL_LIMIT = 320
 
 

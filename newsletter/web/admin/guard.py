@@ -43,14 +43,21 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from newsletter.store.lists import utcnow
 from newsletter.web.admin.static import StaticFiles
 from newsletter.web.admin.words import admin_translator
-from newsletter.web.context import WebContext, web
+from newsletter.web.context import WebContext, in_thread, web
 from newsletter.web.forms import UnusableForm, text_form
 from newsletter.web.i18n import other_language, pick_language
 from newsletter.web.security import CSRF_FIELD, RateLimiter, local_link
 from newsletter.workspace.audit import Actor
 from newsletter.workspace.login import CLIENT_ATTEMPTS, CLIENT_WINDOW_SECONDS
 from newsletter.workspace.roles import ACTIONS, may
-from newsletter.workspace.sessions import SessionPolicy, SessionRow, SignedIn, csrf_matches, lookup_session
+from newsletter.workspace.sessions import (
+    SessionPolicy,
+    SessionRow,
+    SignedIn,
+    csrf_matches,
+    lookup_pending_login,
+    lookup_session,
+)
 from newsletter.workspace.users import UserRow
 
 SESSION_COOKIE = "nl_admin_session"
@@ -59,6 +66,7 @@ ANONYMOUS_CSRF_COOKIE = "nl_admin_csrf"
 COOKIE_PATH = "/admin"
 HOME = "/admin/"
 LOGIN = "/admin/login"
+CODE_STEP = LOGIN + "/code"
 
 
 @dataclass(frozen=True)
@@ -151,10 +159,17 @@ async def signed_in(request: Request) -> SignedIn | None:
     return await context.in_writer(_look_up, context, token, admin_state(request).policy)
 
 
+def _is_pending(context: WebContext, token: str) -> bool:
+    with context.read() as conn:
+        return lookup_pending_login(conn, token) is not None
+
+
 async def _guard(request: Request, handler: Handler, action: str | None) -> Response:
     found = await signed_in(request)
     if found is None:
-        return _signed_out(request)
+        token = request.cookies.get(SESSION_COOKIE)
+        pending = bool(token) and await in_thread(_is_pending, web(request), token)
+        return _signed_out(request, pending=pending)
     visitor = Visitor(found.user, found.session, client_ip(request))
     if action is not None and not visitor.may(action):
         return render(
@@ -178,16 +193,18 @@ async def _guard(request: Request, handler: Handler, action: str | None) -> Resp
     return await handler(request, visitor, form)
 
 
-def _signed_out(request: Request) -> Response:
+def _signed_out(request: Request, *, pending: bool) -> Response:
+    """A GET goes to sign in (or to the code step of a sign-in half done); anything else is refused."""
     if request.method in ("GET", "HEAD"):
         where = local_link(request.scope["path"])
         if request.scope.get("query_string"):
             where += "?" + request.scope["query_string"].decode("latin-1")
-        response: Response = RedirectResponse(LOGIN + "?" + urlencode({"next": where}), status_code=303)
+        step = CODE_STEP if pending else LOGIN
+        response: Response = RedirectResponse(step + "?" + urlencode({"next": where}), status_code=303)
     else:
         lang = anonymous_language(request)
         response = message(request, lang, 403, "signed_out_title", "signed_out_body", link=LOGIN)
-    if SESSION_COOKIE in request.cookies:
+    if SESSION_COOKIE in request.cookies and not pending:
         forget_session_cookie(response, request)
     return response
 
@@ -306,6 +323,8 @@ def render(
     """
     context = web(request)
     path = request.scope["path"]
+    values.setdefault("error", "")
+    values.setdefault("error_values", {})
     query = {k: v for k, v in request.query_params.items() if k != "lang"}
     query["lang"] = other_language(lang)
     html = context.pages.get_template(template).render(
