@@ -8,17 +8,17 @@ from pathlib import Path
 
 import click
 
-from newsletter.checks import Finding, check_issue, has_errors
+from newsletter.checks import Finding, has_errors
+from newsletter.checks.files import check_issue_file
 from newsletter.cli.group import settings_of
 from newsletter.config import Settings
-from newsletter.errors import CheckError, IssueError, RenderError
-from newsletter.issue import load_issue, resolve_issue
+from newsletter.errors import CheckError
+from newsletter.issue import resolve_issue
 from newsletter.per_recipient import SamplePerson
 from newsletter.preview.app import create_app
 from newsletter.preview.sample import recipient_from_store
 from newsletter.preview.server import bind, serve_forever, url_of
 from newsletter.preview.snapshot import Builder
-from newsletter.render import render_issue
 from newsletter.screenshot import screenshot_issue
 
 
@@ -64,17 +64,12 @@ def check_command(ctx: click.Context, issues: tuple[str, ...], output: str, onli
         newsletter check --format json --online > checks.json
     """
     settings = settings_of(ctx)
-    report: list[tuple[Path, list[Finding]]] = []
-    for path in _issue_paths(settings, issues):
-        try:
-            issue = load_issue(path, settings)
-            rendered = render_issue(issue, settings)
-        except (IssueError, RenderError) as exc:
-            # One broken issue is a finding, not the end of the run: the other issues are
-            # still checked and --format json stays one valid document for CI.
-            report.append((path, [_unrenderable(exc)]))
-            continue
-        report.append((path, check_issue(issue, rendered, settings, online=online)))
+    # One broken issue is a finding, not the end of the run: the other issues are
+    # still checked and --format json stays one valid document for CI.
+    report: list[tuple[Path, list[Finding]]] = [
+        (path, check_issue_file(path, settings, online=online).findings)
+        for path in _issue_paths(settings, issues)
+    ]
     failed = [path for path, findings in report if has_errors(findings)]
     if output == "json":
         document = {
@@ -102,16 +97,6 @@ def check_command(ctx: click.Context, issues: tuple[str, ...], output: str, onli
     if failed:
         names = ", ".join(path.name for path in failed)
         raise CheckError(f"checks found errors in {names} — fix them, then run 'newsletter check' again")
-
-
-def _unrenderable(exc: IssueError | RenderError) -> Finding:
-    """The finding for an issue that cannot be read or rendered: the error's own file and line."""
-    if isinstance(exc, IssueError):
-        code, where = "issue-invalid", exc.path
-    else:
-        code, where = "template-error", exc.where
-    prefix = f"{where}:{exc.line}: " if exc.line else f"{where}: "
-    return Finding("error", code, exc.message.removeprefix(prefix), where, exc.line)
 
 
 def _recipient(settings: Settings, email: str | None) -> SamplePerson | None:

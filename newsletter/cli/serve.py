@@ -1,19 +1,28 @@
-"""``newsletter serve``: the web service (sign-up, unsubscribe, webhooks, archive) under uvicorn."""
+"""``newsletter serve``: the web service (sign-up, unsubscribe, webhooks, archive, workspace) under uvicorn.
+
+The workspace (/admin) is served beside the public pages, or — when
+``[admin] port`` is set — by a second listener of its own on ``[admin] bind``
+in the same process, so it can sit on an intranet interface only.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 
 import click
 import uvicorn
+from starlette.applications import Starlette
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from newsletter.cli.group import settings_of
 from newsletter.errors import ConfigError
 from newsletter.tokens import secret_key
 from newsletter.web import create_app
+from newsletter.web.app import WORKSPACE
 from newsletter.web.security import SECURITY_HEADERS
 
 
@@ -73,9 +82,11 @@ def check_can_listen(host: str, port: int) -> None:
 )
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, access_log: bool) -> None:
-    """Run the web service: sign-up with double opt-in, unsubscribe, webhooks, archive.
+    """Run the web service: sign-up with double opt-in, unsubscribe, webhooks, archive, workspace.
 
-    Needs NEWSLETTER_SECRET_KEY (the key that signs unsubscribe and
+    The workspace is at /admin ([admin] enabled = false turns it off); with
+    [admin] port it listens on [admin] bind and that port instead, e.g. an
+    intranet address only. Needs NEWSLETTER_SECRET_KEY (the key that signs unsubscribe and
     confirmation links). Webhook endpoints are enabled for the providers
     whose webhook secret is set. Put it behind a TLS-terminating proxy that
     forwards to this host and port, and name that proxy in newsletter.toml
@@ -89,10 +100,27 @@ def serve(ctx: click.Context, host: str, port: int, access_log: bool) -> None:
     secret_key()  # refuse to start without a usable signing key, before binding the port
     settings = settings_of(ctx)
     check_can_listen(host, port)
+    admin = settings.admin
+    apart = admin.enabled and admin.port is not None
+    if apart:
+        check_can_listen(admin.bind, admin.port or 0)
     app = create_app(settings)
     logging.getLogger("newsletter").setLevel(logging.INFO)
     click.echo(f"Serving {settings.base_url} on http://{host}:{port} (Ctrl-C stops)", err=True)
-    uvicorn.run(
+    public = uvicorn.Server(_config(app, host, port, access_log))
+    if not apart:
+        if admin.enabled:
+            click.echo(f"Workspace: {settings.url('admin/')}", err=True)
+        public.run()
+        return
+    workspace_app = create_app(settings, parts=(WORKSPACE,))
+    click.echo(f"Workspace on http://{admin.bind}:{admin.port}/admin/ ([admin] bind and port)", err=True)
+    workspace = _Companion(_config(workspace_app, admin.bind, admin.port or 0, access_log))
+    asyncio.run(_serve_both(public, workspace))
+
+
+def _config(app: Starlette, host: str, port: int, access_log: bool) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -105,6 +133,23 @@ def serve(ctx: click.Context, host: str, port: int, access_log: bool) -> None:
         proxy_headers=False,
         http=with_secure_errors(AutoHTTPProtocol),
     )
+
+
+class _Companion(uvicorn.Server):
+    """The workspace's own listener, in the same process: the public one takes Ctrl-C and stops both."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_both(public: uvicorn.Server, workspace: uvicorn.Server) -> None:
+    companion = asyncio.create_task(workspace.serve())
+    try:
+        await public.serve()
+    finally:
+        workspace.should_exit = True
+        await companion
 
 
 def register(main: click.Group) -> None:

@@ -29,9 +29,18 @@ from newsletter.providers.registry import make_provider
 from newsletter.store.db import open_engine
 from newsletter.template_sources import WEB_PAGES, template_loader
 from newsletter.tokens import Signer, secret_key
-from newsletter.web import archive, pages, unsubscribe, webhooks
+from newsletter.web import admin, archive, pages, unsubscribe, webhooks
+from newsletter.web.admin import AdminState
+from newsletter.web.admin.guard import not_found as admin_not_found
 from newsletter.web.context import WebContext, web
-from newsletter.web.security import SECURITY_HEADERS, BodyLimit, CsrfGuard, RateLimiter, SecurityHeaders
+from newsletter.web.security import (
+    BodyLimit,
+    CsrfGuard,
+    RateLimiter,
+    SecurityHeaders,
+    is_admin_path,
+    security_headers,
+)
 
 log = logging.getLogger("newsletter.web")
 
@@ -55,14 +64,32 @@ def _page_environment(settings: Settings) -> Environment:
     )
 
 
+PUBLIC = "public"
+WORKSPACE = "workspace"
+
+
+def default_parts(settings: Settings) -> tuple[str, ...]:
+    """What one listener serves: the public pages, and the workspace unless it is off or listens apart."""
+    if settings.admin.enabled and settings.admin.port is None:
+        return (PUBLIC, WORKSPACE)
+    return (PUBLIC,)
+
+
 def create_app(
     settings: Settings,
     *,
     provider: Provider | None = None,
     rate_limits: RateLimits | None = None,
     engine: Engine | None = None,
+    parts: tuple[str, ...] | None = None,
 ) -> Starlette:
-    """The web service for ``settings``. Raises ConfigError without NEWSLETTER_SECRET_KEY."""
+    """The web service for ``settings``. Raises ConfigError without NEWSLETTER_SECRET_KEY.
+
+    ``parts`` says what this app serves: :data:`PUBLIC` (sign-up, unsubscribe,
+    webhooks, archive) and/or :data:`WORKSPACE` (/admin); by default
+    :func:`default_parts`. ``newsletter serve`` runs a second app with the
+    workspace alone when ``[admin] port`` is set.
+    """
     key = secret_key()
     limits = rate_limits or RateLimits()
     context = WebContext(
@@ -76,7 +103,12 @@ def create_app(
         provider_factory=lambda: make_provider(settings.provider),
         _provider=provider,
     )
-    routes = [*pages.routes, *unsubscribe.routes, *webhooks.routes, *archive.routes]
+    parts = default_parts(settings) if parts is None else parts
+    routes = []
+    if PUBLIC in parts:
+        routes += [*pages.routes, *unsubscribe.routes, *webhooks.routes, *archive.routes]
+    if WORKSPACE in parts:
+        routes += admin.routes
     middleware = [Middleware(SecurityHeaders), Middleware(BodyLimit)]
     if settings.serve.trusted_proxies:
         # X-Forwarded-For/-Proto believed only from the proxies named in [serve] trusted_proxies;
@@ -95,11 +127,14 @@ def create_app(
     # header — a hostile Host would make it point at another site. A trailing slash is a 404.
     app.router.redirect_slashes = False
     app.state.web = context
+    app.state.admin = AdminState.for_context(context)
     return app
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and is_admin_path(request.scope["path"]):
+        return await admin_not_found(request)
     context = web(request)
     lang = context.language(request)
     if exc.status_code == 404:
@@ -123,7 +158,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
         log.exception("the error page could not be rendered")
         response = Response("500 Internal Server Error\n", status_code=500, media_type="text/plain")
     # Starlette answers this outside the middleware stack: add the headers here.
-    for name, value in SECURITY_HEADERS:
+    for name, value in security_headers(request.scope["path"]):
         response.headers[name.decode()] = value.decode()
     response.headers["cache-control"] = "no-store"
     return response

@@ -145,11 +145,11 @@ def pick_language(*candidates: str | None, default: str = "da") -> str:
     return default if default in LANGUAGES else LANGUAGES[0]
 
 
-def translator(lang: str) -> Callable[..., str]:
-    """``t(key, **values)``: the string for ``key`` in ``lang``, formatted with ``values``."""
+def translator(lang: str, strings: dict[str, dict[str, str]] = STRINGS) -> Callable[..., str]:
+    """``t(key, **values)``: the string for ``key`` in ``lang`` (from ``strings``), formatted with ``values``."""
 
     def translate(key: str, **values: object) -> str:
-        text = STRINGS[key].get(lang) or STRINGS[key]["da"]
+        text = strings[key].get(lang) or strings[key]["da"]
         return text.format(**values) if values else text
 
     return translate

@@ -2,7 +2,9 @@
 
 - :class:`SecurityHeaders` adds CSP, nosniff, Referrer-Policy and frame
   denial to every answer, and ``Cache-Control: no-store`` to any answer
-  that does not say itself how it may be cached.
+  that does not say itself how it may be cached. Everything under
+  ``/admin`` (the workspace) gets the stricter :data:`ADMIN_CSP`: scripts
+  and styles only from the service's own files, nothing inline.
 - :class:`BodyLimit` refuses bodies larger than the route allows with 413
   before the application reads them (64 KB for forms, 1 MB for webhooks).
 - :class:`CsrfGuard` is a double-submit cookie whose form value is an HMAC
@@ -42,13 +44,37 @@ CSP = (
     "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", CSP.encode()),
+# The workspace (/admin) has no inline script or style at all, so it can forbid both.
+ADMIN_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+ADMIN_PREFIX = "/admin"
+_COMMON_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CSP.encode()),
+    *_COMMON_HEADERS,
+)
+ADMIN_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", ADMIN_CSP.encode()),
+    *_COMMON_HEADERS,
+)
+
+
+def is_admin_path(path: str) -> bool:
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+
+
+def security_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every answer for ``path`` carries: the workspace's stricter CSP under /admin."""
+    return ADMIN_SECURITY_HEADERS if is_admin_path(path) else SECURITY_HEADERS
+
+
 FORM_BODY_LIMIT = 64 * 1024
 WEBHOOK_BODY_LIMIT = 1024 * 1024
 
@@ -67,7 +93,8 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                wanted = security_headers(scope.get("path", ""))
+                extra = [(name, value) for name, value in wanted if name not in present]
                 if b"cache-control" not in present:
                     # Only what a route declares cacheable (the archive) may be kept by a cache:
                     # error pages and webhook answers can echo a personal link's path.
@@ -100,7 +127,7 @@ class BodyLimit:
         limit = self.limit_for(scope["path"])
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(send, limit)
+            await _too_large(send, limit, scope["path"])
             return
         chunks: list[bytes] = []
         size = 0
@@ -111,7 +138,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _too_large(send, limit)
+                await _too_large(send, limit, scope["path"])
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -129,10 +156,10 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _too_large(send: Send, limit: int, path: str) -> None:
     text = f"Request body too large: the limit here is {limit // 1024} KB.\n".encode()
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(text)).encode())]
-    headers.extend(SECURITY_HEADERS)
+    headers.extend(security_headers(path))
     await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": text})
 

@@ -1,0 +1,62 @@
+"""The workspace's home page: every issue file, newest first, with its check result and send state.
+
+Each file goes through :func:`newsletter.checks.files.check_issue_file`, the
+very function ``newsletter check`` uses, and the send ledger says whether it
+went out: no send yet is a draft; a send still planned or under way is
+"sending"; every send done is "sent", naming the lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from newsletter.checks.files import CheckedFile, check_issue_file
+from newsletter.config import Settings
+from newsletter.issue import all_issues
+from newsletter.send.plan import SendRow, sends_of_issue
+from newsletter.web.admin.guard import HOME, Visitor, guarded, render
+from newsletter.web.context import WebContext, in_thread, web
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    checked: CheckedFile
+    sends: list[SendRow]
+
+    @property
+    def slug(self) -> str:
+        return self.checked.path.stem
+
+    @property
+    def state(self) -> str:
+        """``draft``, ``sending`` or ``sent``, from the ledger."""
+        if not self.sends:
+            return "draft"
+        return "sent" if all(send.status == "done" for send in self.sends) else "sending"
+
+    @property
+    def lists(self) -> str:
+        return ", ".join(send.list_name for send in self.sends)
+
+
+def issue_rows(context: WebContext, settings: Settings) -> list[IssueRow]:
+    """Every issue in the issues folder, newest first (the file names start with the date)."""
+    paths = sorted(all_issues(settings), key=lambda path: path.name, reverse=True)
+    checked = [check_issue_file(path, settings) for path in paths]
+    with context.read() as conn:
+        return [IssueRow(file, sends_of_issue(conn, file.path.stem)) for file in checked]
+
+
+@guarded("issue.preview")
+async def issues_page(request: Request, visitor: Visitor, form: FormData) -> Response:
+    context = web(request)
+    rows = await in_thread(issue_rows, context, context.settings)
+    return render(request, "admin/issues.html", visitor.lang, visitor=visitor, rows=rows)
+
+
+routes = [Route(HOME, issues_page, methods=["GET"])]

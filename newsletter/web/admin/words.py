@@ -1,0 +1,323 @@
+"""The workspace's words in Danish (the default) and English, one table for every /admin page.
+
+Each user picks the language on their account page; the sign-in and
+set-password pages follow ``?lang=`` and otherwise the site's default
+language. Library refusals (a wrong password, a locked account, a password
+the policy refuses, a used link) arrive with a ``reason`` code and are shown
+by that code, never with the library's English sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from newsletter.web.i18n import translator
+
+ADMIN_STRINGS: dict[str, dict[str, str]] = {
+    # Layout
+    "workspace": {"da": "Arbejdsrum", "en": "Workspace"},
+    "skip_to_content": {"da": "Gå til indholdet", "en": "Skip to content"},
+    "main_navigation": {"da": "Hovedmenu", "en": "Main menu"},
+    "nav_issues": {"da": "Nyhedsbreve", "en": "Issues"},
+    "nav_lists": {"da": "Lister og abonnenter", "en": "Lists & subscribers"},
+    "nav_users": {"da": "Brugere", "en": "Users"},
+    "nav_audit": {"da": "Revisionslog", "en": "Audit log"},
+    "nav_account": {"da": "Min konto", "en": "My account"},
+    "log_out": {"da": "Log ud", "en": "Log out"},
+    "signed_in_as": {"da": "Logget ind som {email} ({role})", "en": "Signed in as {email} ({role})"},
+    "role_editor": {"da": "redaktør", "en": "editor"},
+    "role_sender": {"da": "afsender", "en": "sender"},
+    "role_admin": {"da": "administrator", "en": "admin"},
+    "language_switch": {"da": "In English", "en": "På dansk"},
+    # Sign-in
+    "login_title": {"da": "Log ind", "en": "Sign in"},
+    "email": {"da": "E-mailadresse", "en": "Email address"},
+    "password": {"da": "Adgangskode", "en": "Password"},
+    "login_button": {"da": "Log ind", "en": "Sign in"},
+    "login_help": {
+        "da": "Har du ikke en adgangskode endnu, eller har du glemt den? Bed en administrator om et nyt link.",
+        "en": "No password yet, or forgotten it? Ask an admin for a new link.",
+    },
+    "login_wrong": {
+        "da": "E-mailadressen eller adgangskoden er forkert. Prøv igen, eller bed en administrator om et nyt link.",
+        "en": "The email address or password is wrong. Try again, or ask an admin for a new link.",
+    },
+    "login_locked": {
+        "da": "For mange forkerte forsøg: kontoen er låst til {until} (UTC). Vent, eller bed en administrator om at låse den op.",
+        "en": "Too many failed attempts: the account is locked until {until} (UTC). Wait, or ask an admin to unlock it.",
+    },
+    "login_disabled": {
+        "da": "Kontoen er deaktiveret. Bed en administrator om at aktivere den.",
+        "en": "This account is disabled. Ask an admin to enable it.",
+    },
+    "login_too_many": {
+        "da": "For mange forsøg fra dette netværk. Vent {minutes} minutter, og prøv så igen.",
+        "en": "Too many attempts from this network. Wait {minutes} minutes, then try again.",
+    },
+    "login_expired": {
+        "da": "Det tog for lang tid. Skriv e-mailadresse og adgangskode igen.",
+        "en": "That took too long. Enter your email address and password again.",
+    },
+    "code_title": {"da": "Kode fra din app", "en": "Code from your app"},
+    "code_label": {"da": "Den 6-cifrede kode", "en": "The 6-digit code"},
+    "code_help": {
+        "da": "Åbn din godkendelsesapp og skriv den kode, den viser nu.",
+        "en": "Open your authenticator app and type the code it shows now.",
+    },
+    "code_wrong": {
+        "da": "Koden er forkert eller allerede brugt. Skriv de 6 cifre, appen viser nu.",
+        "en": "The code is wrong or was used already. Type the 6 digits the app shows now.",
+    },
+    "code_button": {"da": "Bekræft", "en": "Confirm"},
+    "start_over": {"da": "Start forfra", "en": "Start again"},
+    "form_expired": {
+        "da": "Formularen er udløbet eller blev sendt fra en anden side. Prøv igen.",
+        "en": "The form expired or was sent from another page. Please try again.",
+    },
+    "form_unusable": {
+        "da": "Formularen kunne ikke læses (kun tekst kan sendes). Udfyld den igen.",
+        "en": "The form could not be read (only text can be sent). Fill it in again.",
+    },
+    "signed_out_title": {"da": "Du er logget ud", "en": "You are signed out"},
+    "signed_out_body": {
+        "da": "Din session er udløbet, eller du er logget ud. Log ind igen for at fortsætte.",
+        "en": "Your session has ended, or you signed out. Sign in again to continue.",
+    },
+    "forbidden_title": {"da": "Ingen adgang", "en": "Not allowed"},
+    "forbidden_body": {
+        "da": "Din rolle ({role}) giver ikke adgang til denne side. Spørg en administrator, hvis du har brug for det.",
+        "en": "Your role ({role}) does not allow this page. Ask an admin if you need it.",
+    },
+    "not_found_title": {"da": "Siden findes ikke", "en": "Page not found"},
+    "not_found_body": {
+        "da": "Der er intet på denne adresse i arbejdsrummet.",
+        "en": "There is nothing at this address in the workspace.",
+    },
+    "back_to_issues": {"da": "Til nyhedsbrevene", "en": "Back to the issues"},
+    # Set password
+    "set_password_title": {"da": "Vælg din adgangskode", "en": "Choose your password"},
+    "set_password_intro": {
+        "da": "Adgangskoden til {email}. Brug mindst 12 tegn — et par ord, der ikke hører sammen, er både stærkt og let at huske.",
+        "en": "The password for {email}. Use at least 12 characters — a few unrelated words are strong and easy to remember.",
+    },
+    "new_password": {"da": "Ny adgangskode", "en": "New password"},
+    "repeat_password": {"da": "Gentag adgangskoden", "en": "Repeat the password"},
+    "set_password_button": {"da": "Gem adgangskoden", "en": "Save the password"},
+    "password_too_short": {
+        "da": "Adgangskoden skal have mindst {length} tegn. Et par ord, der ikke hører sammen, er en god adgangskode.",
+        "en": "The password needs at least {length} characters. A few unrelated words make a good one.",
+    },
+    "password_too_long": {
+        "da": "Adgangskoden er for lang: højst {length} tegn.",
+        "en": "The password is too long: at most {length} characters.",
+    },
+    "password_is_email": {
+        "da": "Adgangskoden må ikke være din e-mailadresse.",
+        "en": "The password must not be your email address.",
+    },
+    "password_mismatch": {
+        "da": "De to adgangskoder er ikke ens. Skriv den samme to gange.",
+        "en": "The two passwords differ. Type the same one twice.",
+    },
+    "password_saved": {
+        "da": "Adgangskoden er gemt. Log ind med den nu.",
+        "en": "Your password is saved. Sign in with it now.",
+    },
+    "link_unknown": {
+        "da": "Linket virker ikke. Kopiér hele linket, eller bed en administrator om et nyt.",
+        "en": "This link does not work. Copy the whole link, or ask an admin for a new one.",
+    },
+    "link_used": {
+        "da": "Linket er allerede brugt. Log ind, eller bed en administrator om et nyt link.",
+        "en": "This link has been used already. Sign in, or ask an admin for a new link.",
+    },
+    "link_expired": {
+        "da": "Linket er udløbet. Bed en administrator om et nyt.",
+        "en": "This link has expired. Ask an admin for a new one.",
+    },
+    "link_disabled": {
+        "da": "Kontoen er deaktiveret. Spørg en administrator.",
+        "en": "This account is disabled. Ask an admin.",
+    },
+    "link_problem_title": {"da": "Linket kan ikke bruges", "en": "This link cannot be used"},
+    "go_to_login": {"da": "Til log ind", "en": "Go to sign-in"},
+    # Issues
+    "issues_title": {"da": "Nyhedsbreve", "en": "Issues"},
+    "issues_intro": {
+        "da": "Alle udgaver i mappen issues/, nyeste først.",
+        "en": "Every issue in the issues/ folder, newest first.",
+    },
+    "issues_empty": {
+        "da": 'Der er ingen udgaver endnu. Opret den første med: newsletter new "Titel"',
+        "en": 'No issues yet. Create the first one with: newsletter new "Title"',
+    },
+    "col_subject": {"da": "Emne", "en": "Subject"},
+    "col_date": {"da": "Dato", "en": "Date"},
+    "col_language": {"da": "Sprog", "en": "Language"},
+    "col_template": {"da": "Skabelon", "en": "Template"},
+    "col_checks": {"da": "Tjek", "en": "Checks"},
+    "col_status": {"da": "Status", "en": "Status"},
+    "col_file": {"da": "Fil", "en": "File"},
+    "checks_pass": {"da": "Alt i orden", "en": "All checks pass"},
+    "checks_counts": {
+        "da": "{errors} fejl, {warnings} advarsler",
+        "en": "{errors} errors, {warnings} warnings",
+    },
+    "checks_broken": {"da": "Kan ikke læses: {message}", "en": "Cannot be read: {message}"},
+    "status_draft": {"da": "Kladde", "en": "Draft"},
+    "status_sending": {"da": "Sendes til {lists}", "en": "Sending to {lists}"},
+    "status_sent": {"da": "Sendt til {lists}", "en": "Sent to {lists}"},
+    "no_date": {"da": "ingen dato", "en": "no date"},
+    "lang_da": {"da": "dansk", "en": "Danish"},
+    "lang_en": {"da": "engelsk", "en": "English"},
+    # Lists
+    "lists_title": {"da": "Lister og abonnenter", "en": "Lists & subscribers"},
+    "lists_intro": {
+        "da": "Listerne og hvor mange der er tilmeldt. Abonnenter håndteres indtil videre med kommandoen newsletter subscribers.",
+        "en": "The lists and how many are subscribed. Subscribers are managed with the newsletter subscribers command for now.",
+    },
+    "lists_empty": {
+        "da": 'Der er ingen lister endnu. Opret en med: newsletter lists create NAVN --title "Titel"',
+        "en": 'No lists yet. Create one with: newsletter lists create NAME --title "Title"',
+    },
+    "col_name": {"da": "Navn", "en": "Name"},
+    "col_title": {"da": "Titel", "en": "Title"},
+    "col_members": {"da": "Tilmeldte", "en": "Subscribed"},
+    # Users
+    "users_title": {"da": "Brugere", "en": "Users"},
+    "users_add_heading": {"da": "Tilføj en bruger", "en": "Add a user"},
+    "name_optional": {"da": "Navn (valgfrit)", "en": "Name (optional)"},
+    "role": {"da": "Rolle", "en": "Role"},
+    "language": {"da": "Sprog", "en": "Language"},
+    "add_button": {"da": "Tilføj og lav et link", "en": "Add and make a link"},
+    "col_email": {"da": "E-mail", "en": "Email"},
+    "col_role": {"da": "Rolle", "en": "Role"},
+    "col_2fa": {"da": "To-faktor", "en": "Two-factor"},
+    "col_last_login": {"da": "Sidst logget ind (UTC)", "en": "Last sign-in (UTC)"},
+    "col_state": {"da": "Tilstand", "en": "State"},
+    "col_actions": {"da": "Handlinger", "en": "Actions"},
+    "on": {"da": "til", "en": "on"},
+    "off": {"da": "fra", "en": "off"},
+    "never": {"da": "aldrig", "en": "never"},
+    "state_active": {"da": "aktiv", "en": "active"},
+    "state_disabled": {"da": "deaktiveret", "en": "disabled"},
+    "state_locked": {"da": "låst til {until}", "en": "locked until {until}"},
+    "state_no_password": {"da": "venter på adgangskode", "en": "waiting for a password"},
+    "disable": {"da": "Deaktivér", "en": "Disable"},
+    "enable": {"da": "Aktivér", "en": "Enable"},
+    "reset": {"da": "Nulstil adgangskode", "en": "Reset password"},
+    "disable_button": {"da": "Deaktivér {email}", "en": "Disable {email}"},
+    "enable_button": {"da": "Aktivér {email}", "en": "Enable {email}"},
+    "reset_button": {"da": "Nulstil adgangskode for {email}", "en": "Reset password for {email}"},
+    "remove_2fa_label": {"da": "Fjern også to-faktor", "en": "Also remove two-factor"},
+    "role_button": {"da": "Skift rolle", "en": "Change role"},
+    "role_button_for": {"da": "Skift rolle for {email}", "en": "Change role for {email}"},
+    "new_role_for": {"da": "Ny rolle for {email}", "en": "New role for {email}"},
+    "link_heading": {"da": "Engangslink til {email}", "en": "One-time link for {email}"},
+    "link_body": {
+        "da": "Send linket til personen — kun til dem. Det virker én gang, indtil {expires} (UTC), og vises kun nu.",
+        "en": "Send this link to that person only. It works once, until {expires} (UTC), and is shown only now.",
+    },
+    "notice_added": {"da": "{email} er tilføjet.", "en": "{email} was added."},
+    "notice_disabled": {
+        "da": "{email} er deaktiveret og logget ud overalt.",
+        "en": "{email} is disabled and signed out everywhere.",
+    },
+    "notice_enabled": {"da": "{email} kan logge ind igen.", "en": "{email} can sign in again."},
+    "notice_reset": {
+        "da": "Adgangskoden for {email} er nulstillet, og de er logget ud overalt.",
+        "en": "The password of {email} was reset, and they are signed out everywhere.",
+    },
+    "notice_role": {"da": "{email} er nu {role}.", "en": "{email} is now {role}."},
+    "error_bad_email": {
+        "da": "E-mailadressen er ikke gyldig. Skriv hele adressen, fx jens@kommune.dk.",
+        "en": "That email address is not valid. Type the whole address, e.g. jens@kommune.dk.",
+    },
+    "error_bad_name": {
+        "da": "Navnet skal være almindelig tekst på én linje (højst 200 tegn).",
+        "en": "The name must be plain text on one line (at most 200 characters).",
+    },
+    "error_bad_role": {"da": "Vælg en rolle fra listen.", "en": "Choose a role from the list."},
+    "error_bad_language": {"da": "Vælg dansk eller engelsk.", "en": "Choose Danish or English."},
+    "error_exists": {
+        "da": "{email} er allerede bruger. Nulstil deres adgangskode for at lave et nyt link.",
+        "en": "{email} is a user already. Reset their password to make a new link.",
+    },
+    "error_last_admin": {
+        "da": "{email} er den eneste aktive administrator. Tilføj en anden administrator først.",
+        "en": "{email} is the only enabled admin. Add another admin first.",
+    },
+    "error_no_user": {"da": "Brugeren findes ikke.", "en": "That user does not exist."},
+    # Audit
+    "audit_title": {"da": "Log over handlinger", "en": "Audit log"},
+    "audit_intro": {
+        "da": "Hvem gjorde hvad, hvornår og hvorfra — nyeste først. Loggen kan ikke ændres.",
+        "en": "Who did what, when and from where — newest first. The log cannot be changed.",
+    },
+    "filter_heading": {"da": "Filtrér", "en": "Filter"},
+    "filter_user": {"da": "Bruger", "en": "User"},
+    "filter_action": {"da": "Handling", "en": "Action"},
+    "filter_all": {"da": "Alle", "en": "All"},
+    "filter_button": {"da": "Vis", "en": "Show"},
+    "col_when": {"da": "Tidspunkt (UTC)", "en": "When (UTC)"},
+    "col_actor": {"da": "Hvem", "en": "Who"},
+    "col_action": {"da": "Handling", "en": "Action"},
+    "col_subject_audit": {"da": "Hvad", "en": "On what"},
+    "col_detail": {"da": "Detaljer", "en": "Details"},
+    "col_ip": {"da": "IP-adresse", "en": "IP address"},
+    "audit_empty": {"da": "Ingen poster.", "en": "No entries."},
+    "older": {"da": "Ældre poster", "en": "Older entries"},
+    "newest": {"da": "Nyeste poster", "en": "Newest entries"},
+    "export_heading": {"da": "Eksportér", "en": "Export"},
+    "export_button": {"da": "Hent hele loggen som CSV", "en": "Download the whole log as CSV"},
+    "export_excel": {
+        "da": "Til dansk Excel (semikolon, UTF-8 med BOM)",
+        "en": "For Danish Excel (semicolons, UTF-8 with BOM)",
+    },
+    "audit_results": {"da": "Poster", "en": "Entries"},
+    # Account
+    "account_title": {"da": "Min konto", "en": "My account"},
+    "language_heading": {"da": "Sprog i arbejdsrummet", "en": "Workspace language"},
+    "save": {"da": "Gem", "en": "Save"},
+    "language_saved": {"da": "Sproget er gemt.", "en": "The language is saved."},
+    "totp_heading": {"da": "To-faktor-login", "en": "Two-factor sign-in"},
+    "totp_on": {
+        "da": "To-faktor-login er slået til: du skal skrive en kode fra din app, når du logger ind.",
+        "en": "Two-factor sign-in is on: you type a code from your app when you sign in.",
+    },
+    "totp_off": {
+        "da": "To-faktor-login er slået fra. Slå det til for at beskytte kontoen, selv hvis adgangskoden slipper ud.",
+        "en": "Two-factor sign-in is off. Turn it on to protect the account even if the password leaks.",
+    },
+    "totp_start": {"da": "Slå to-faktor-login til", "en": "Turn on two-factor sign-in"},
+    "totp_scan": {
+        "da": "Scan QR-koden med din godkendelsesapp (fx Microsoft Authenticator), eller skriv nøglen ind. Skriv derefter den kode, appen viser.",
+        "en": "Scan the QR code with your authenticator app (e.g. Microsoft Authenticator), or type in the key. Then type the code the app shows.",
+    },
+    "totp_qr_label": {"da": "QR-kode til din godkendelsesapp", "en": "QR code for your authenticator app"},
+    "totp_key": {"da": "Nøgle", "en": "Key"},
+    "totp_uri": {"da": "Link til appen", "en": "Link for the app"},
+    "totp_confirm": {"da": "Slå til", "en": "Turn on"},
+    "totp_enabled": {"da": "To-faktor-login er slået til.", "en": "Two-factor sign-in is on."},
+    "totp_remove": {"da": "Slå to-faktor-login fra", "en": "Turn off two-factor sign-in"},
+    "totp_remove_help": {
+        "da": "Skriv en kode fra appen for at bekræfte.",
+        "en": "Type a code from the app to confirm.",
+    },
+    "totp_removed": {"da": "To-faktor-login er slået fra.", "en": "Two-factor sign-in is off."},
+    "totp_unreadable": {
+        "da": "Din to-faktor-nøgle kan ikke læses. Bed en administrator om at nulstille den.",
+        "en": "Your two-factor key cannot be read. Ask an admin to reset it.",
+    },
+    "sessions_heading": {"da": "Log ud overalt", "en": "Sign out everywhere"},
+    "sessions_body": {
+        "da": "Du er logget ind {count} steder. Log ud overalt, hvis du har glemt at logge ud på en anden computer.",
+        "en": "You are signed in in {count} places. Sign out everywhere if you forgot to sign out on another computer.",
+    },
+    "log_out_everywhere": {"da": "Log ud overalt", "en": "Sign out everywhere"},
+}
+
+
+def admin_translator(lang: str) -> Callable[..., str]:
+    """``t(key, **values)`` for the workspace's words in ``lang``."""
+    return translator(lang, ADMIN_STRINGS)
