@@ -38,7 +38,7 @@ def check_issue(
     from newsletter.personalize import merge
     from newsletter.preview.sample import sample_values
 
-    source = SourceMap.of(Path(issue.path), issue.field_lines)
+    source = SourceMap(str(issue.path), issue.source, issue.field_lines)
     values = sample_values(settings, rendered.slug, recipient, lang=rendered.lang)
     findings: list[Finding] = []
     try:
