@@ -313,12 +313,10 @@ def _write_draft(settings: Settings, slug: str, text: str, *, base_version: str,
     folder = drafts_folder(settings)
     if folder.is_symlink():
         raise EditError("drafts_link", f"{folder} is a symbolic link — make it a real folder")
-    if not folder.is_dir():
-        folder.mkdir()
-        # Drafts are work in progress on this server: never committed with the issues.
-        (folder / ".gitignore").write_text(
-            "# Unsaved workspace drafts (newsletter.editing)\n*\n", encoding="utf-8"
-        )
+    folder.mkdir(exist_ok=True)
+    ignore = folder / ".gitignore"
+    if not ignore.exists():  # drafts are work in progress on this server: never committed with the issues
+        ignore.write_text("# Unsaved workspace drafts (newsletter.editing)\n*\n", encoding="utf-8")
     data = json.dumps(
         {
             "text": text,

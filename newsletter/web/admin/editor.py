@@ -144,7 +144,7 @@ def editor_preview(
     except (IssueError, RenderError) as exc:
         return EditorPreview("", "", "", "", [unrenderable(exc)])
     except NewsletterError as exc:  # e.g. a template's unknown merge placeholder
-        return EditorPreview("", "", "", "", [Finding("error", "render-failed", str(exc), str(path))])
+        return EditorPreview("", "", "", "", [Finding("error", "template-error", str(exc), str(path))])
     html = with_local_images(snapshot, lambda _number, file: f"{ISSUES}{slug}/images/{quote(file.name)}")
     name = previews.put(PreviewDocument(user_id, slug, html))
     findings = sorted(snapshot.findings, key=lambda f: (f.severity != "error", f.line or 0))
@@ -360,7 +360,6 @@ async def _editor(
         toolbar=toolbar(visitor.lang),
         upload_mb=MAX_UPLOAD_BYTES // (1024 * 1024),
         image_width=MAX_WIDTH_PX,
-        can_upload=visitor.may("issue.draft"),
     )
 
 
