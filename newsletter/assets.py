@@ -34,6 +34,8 @@ IMAGE_TYPES: dict[str, str] = {
     ".gif": "image/gif",
     ".webp": "image/webp",
 }
+# The largest image file the workspace takes in (it is scaled down and re-encoded: see newsletter.images).
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 _SIGNATURES: dict[str, tuple[bytes, ...]] = {
     "image/png": (b"\x89PNG\r\n\x1a\n",),
     "image/jpeg": (b"\xff\xd8\xff",),

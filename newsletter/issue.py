@@ -82,6 +82,8 @@ class Issue:
     assets: list[tuple[Path, str]] = field(default_factory=list)
     # Line of each front-matter field, for messages about them.
     field_lines: dict[str, int] = field(default_factory=dict)
+    # The text the issue was read from (line endings made \n): checks find their lines in it.
+    source: str = ""
 
     def blocks(self) -> list[Block]:
         """Every block of every section, columns flattened, in order."""
@@ -114,10 +116,7 @@ def all_issues(settings: Settings) -> list[Path]:
 def load_issue(path: Path, settings: Settings) -> Issue:
     """Parse and validate the issue at ``path``."""
     path = Path(path)
-    if path.suffix != ".md" or not _ISSUE_STEM.fullmatch(path.stem):
-        raise IssueError(
-            path, f"the file name must be YYYY-MM-DD-slug.md — rename it to {_suggest_name(path)}"
-        )
+    _check_file_name(path)
     if path.is_symlink():
         # A link named like an issue would publish whatever it points at as a web page.
         raise IssueError(path, "is a symbolic link — put the issue file itself in issues/, not a link to it")
@@ -134,6 +133,18 @@ def load_issue(path: Path, settings: Settings) -> Issue:
         raise IssueError(
             path, "the file is not UTF-8 text — save it as UTF-8 (in your editor: 'Save with encoding')", line
         ) from None
+    return parse_issue(path, text, settings)
+
+
+def parse_issue(path: Path, text: str, settings: Settings) -> Issue:
+    """Parse and validate ``text`` as the issue file ``path`` (its name, slug and image folder).
+
+    :func:`load_issue` reads the file and calls this; the workspace's editor
+    calls it with text that is not saved yet, so the preview and the checks
+    see exactly what a save would write.
+    """
+    path = Path(path)
+    _check_file_name(path)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     control = _CONTROL.search(text)
     if control:
@@ -201,7 +212,20 @@ def load_issue(path: Path, settings: Settings) -> Issue:
         images=parsed.images,
         assets=assets,
         field_lines=field_lines,
+        source=text,
     )
+
+
+def _check_file_name(path: Path) -> None:
+    if path.suffix != ".md" or not _ISSUE_STEM.fullmatch(path.stem):
+        raise IssueError(
+            path, f"the file name must be YYYY-MM-DD-slug.md — rename it to {_suggest_name(path)}"
+        )
+
+
+def is_issue_stem(name: str) -> bool:
+    """True when ``name`` is a slug an issue file may have (``YYYY-MM-DD-words``)."""
+    return _ISSUE_STEM.fullmatch(name) is not None
 
 
 def _suggest_name(path: Path) -> str:

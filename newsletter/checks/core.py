@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
@@ -67,13 +66,6 @@ class SourceMap:
         self.file = file
         self._lines = source.splitlines()
         self._field_lines = dict(field_lines or {})
-
-    @classmethod
-    def of(cls, path: Path, field_lines: Mapping[str, int] | None = None) -> SourceMap:
-        try:
-            return cls(str(path), path.read_text(encoding="utf-8"), field_lines)
-        except (OSError, UnicodeDecodeError):
-            return cls(str(path), "", field_lines)
 
     def line_of_field(self, *names: str) -> int | None:
         """The front-matter line of the first field in ``names`` that the issue has."""

@@ -32,7 +32,7 @@ def check_issue(
     :mod:`newsletter.message`). ``online`` also asks every link and image
     whether it answers, through ``client`` when given.
     """
-    source = SourceMap.of(Path(issue.path), issue.field_lines)
+    source = SourceMap(str(issue.path), issue.source, issue.field_lines)
     sample = sample_recipient(settings, rendered.slug, lang=rendered.lang, person=recipient)
     values = sample.values
     findings: list[Finding] = []

@@ -6,36 +6,14 @@ import datetime
 from pathlib import Path
 
 import click
-import yaml
 
 from newsletter.build import build
 from newsletter.cli.group import settings_of
-from newsletter.errors import IssueError
 from newsletter.issue import resolve_issue
-from newsletter.render import available_templates, no_such_template
-from newsletter.slugs import slugify
+from newsletter.scaffold import NewIssue, NewIssueProblem, create_issue
 
-SKELETON = """---
-{front}---
-
-Skriv indledningen her: et par linjer om, hvad nummeret handler om.
-
-## Første afsnit
-
-Et afsnit med *fremhævet* tekst og et [link](https://example.org/).
-
-- et punkt
-- et punkt mere
-
-::: button
-[Læs mere](https://example.org/)
-:::
-
-::: signature
-Med venlig hilsen
-{sender}
-:::
-"""
+# Which part of the command line a refused field of the new issue came from.
+OPTION_OF_FIELD = {"subject": "TITLE", "template": "--template"}
 
 
 @click.command("build")
@@ -86,35 +64,16 @@ def new_command(
         newsletter new "Godt nytår 2020"   # → issues/2026-01-02-godt-nytaar-2020.md
     """
     settings = settings_of(ctx)
-    slug = slugify(title)
-    if not slug:
-        raise click.BadParameter(
-            "the title has no letters or digits to make a file name from", param_hint="TITLE"
-        )
-    template = template or settings.template
-    if template not in available_templates(settings):
-        raise click.BadParameter(no_such_template(template, settings), param_hint="--template")
-    day = (issue_date.date() if issue_date else datetime.date.today()).isoformat()
-    path = settings.issues_dir / f"{day}-{slug}.md"
-    front = yaml.safe_dump(
-        {
-            "subject": title,
-            "preheader": "",
-            "kicker": "",
-            "date": day,
-            "template": template,
-            "lang": settings.language,
-        },
-        allow_unicode=True,
-        sort_keys=False,
+    new = NewIssue(
+        subject=title,
+        date=issue_date.date() if issue_date else datetime.date.today(),
+        template=template or settings.template,
+        lang=settings.language,
     )
-    content = SKELETON.format(front=front, sender=settings.sender.name)
-    settings.issues_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with path.open("x", encoding="utf-8") as handle:
-            handle.write(content)
-    except FileExistsError:
-        raise IssueError(path, "already exists — edit it, or pick another title or --date") from None
+        path = create_issue(new, settings)
+    except NewIssueProblem as exc:
+        raise click.BadParameter(str(exc), param_hint=OPTION_OF_FIELD.get(exc.field, "TITLE")) from None
     click.echo(f"Created {path}")
     click.echo(f"Build it with: newsletter build {path.stem}")
 

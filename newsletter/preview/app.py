@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from newsletter.assets import AssetProblem, media_type, read_image
 from newsletter.preview.page import PAGE
-from newsletter.preview.snapshot import Builder, Snapshot
+from newsletter.preview.snapshot import Builder, Snapshot, with_local_images
 from newsletter.template_sources import template_folders
 
 log = logging.getLogger(__name__)
@@ -128,10 +128,7 @@ def create_app(builder: Builder, *, watch: bool = True) -> Starlette:
         return HTMLResponse(PAGE)
 
     async def email_html(_request: Request) -> Response:
-        snapshot = state().snapshot
-        html = snapshot.html
-        for number, (url, _path) in enumerate(snapshot.assets):
-            html = html.replace(url, f"/assets/{number}")
+        html = with_local_images(state().snapshot, lambda number, _path: f"/assets/{number}")
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     async def state_json(_request: Request) -> Response:

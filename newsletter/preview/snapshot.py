@@ -9,6 +9,7 @@ both and the server keeps running while the author fixes it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from newsletter.checks import Finding, check_issue
 from newsletter.config import Settings, load_settings
 from newsletter.errors import NewsletterError
-from newsletter.issue import load_issue
+from newsletter.issue import Issue, load_issue
 from newsletter.per_recipient import SamplePerson, default_sample, sample_recipient
 from newsletter.personalize import merge
 from newsletter.render import render_issue
@@ -91,29 +92,7 @@ class Builder:
         return self.snapshot
 
     def _render(self) -> Snapshot:
-        settings = self.settings
-        issue = load_issue(self.issue_path, settings)
-        rendered = render_issue(issue, settings)
-        person = self.recipient or default_sample(settings)
-        values = sample_recipient(settings, rendered.slug, lang=rendered.lang, person=person).values
-        try:
-            html, text = merge(rendered.html, rendered.text, values)
-        except ValueError as exc:  # an unknown placeholder: the checks report it too
-            raise NewsletterError(f"{issue.path}: {exc}") from exc
-        findings = check_issue(issue, rendered, settings, recipient=self.recipient)
-        sender = f"{settings.sender.name} <{settings.sender.email}>"
-        assets = tuple((url, Path(source)) for source, url in rendered.assets)
-        return Snapshot(
-            html=html,
-            text=text,
-            subject=rendered.subject,
-            preheader=rendered.preheader,
-            sender=sender,
-            recipient=f"{person.name} <{person.email}>" if person.name else person.email,
-            slug=rendered.slug,
-            findings=tuple(findings),
-            assets=assets,
-        )
+        return snapshot_of(load_issue(self.issue_path, self.settings), self.settings, self.recipient)
 
     def is_watched(self, path: Path) -> bool:
         """True when a change to ``path`` can change this issue's render."""
@@ -127,3 +106,45 @@ class Builder:
         return any(
             folder.resolve() in resolved.parents for folder in template_folders(settings.templates_dir)
         )
+
+
+def snapshot_of(issue: Issue, settings: Settings, recipient: SamplePerson | None = None) -> Snapshot:
+    """Render ``issue``, merge it for ``recipient`` (default: the settings' sample) and check it.
+
+    The preview server calls this for the file on disk, the workspace's editor
+    for the text being typed (:func:`newsletter.issue.parse_issue`). Raises
+    NewsletterError when the issue does not render.
+    """
+    rendered = render_issue(issue, settings)
+    person = recipient or default_sample(settings)
+    values = sample_recipient(settings, rendered.slug, lang=rendered.lang, person=person).values
+    try:
+        html, text = merge(rendered.html, rendered.text, values)
+    except ValueError as exc:  # an unknown placeholder: the checks report it too
+        raise NewsletterError(f"{issue.path}: {exc}") from exc
+    findings = check_issue(issue, rendered, settings, recipient=recipient)
+    sender = f"{settings.sender.name} <{settings.sender.email}>"
+    assets = tuple((url, Path(source)) for source, url in rendered.assets)
+    return Snapshot(
+        html=html,
+        text=text,
+        subject=rendered.subject,
+        preheader=rendered.preheader,
+        sender=sender,
+        recipient=f"{person.name} <{person.email}>" if person.name else person.email,
+        slug=rendered.slug,
+        findings=tuple(findings),
+        assets=assets,
+    )
+
+
+def with_local_images(snapshot: Snapshot, local_url: Callable[[int, Path], str]) -> str:
+    """The snapshot's HTML with each local image's public URL replaced by ``local_url(number, file)``.
+
+    An issue's images are public only once it is sent; until then a preview
+    shows them from a route of its own.
+    """
+    html = snapshot.html
+    for number, (url, path) in enumerate(snapshot.assets):
+        html = html.replace(url, local_url(number, path))
+    return html

@@ -4,7 +4,8 @@ Every form the service shows holds text inputs. A request that sends a file
 instead (multipart with a ``filename``), or a form Starlette cannot parse, is
 refused as a whole: a file must never be turned into a string such as
 ``UploadFile(filename='x.txt', …)`` and stored as somebody's name. Files are
-never spooled to disk either: the parser is told to accept none.
+never spooled to disk either: the parser is told to accept none. The one
+exception is :func:`upload_form`, for the workspace's image upload.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.responses import Response
 
 from newsletter.web.context import WebContext
 
-__all__ = ["UnusableForm", "text_form", "unusable_form_page"]
+__all__ = ["UnusableForm", "text_form", "unusable_form_page", "upload_form"]
 
 
 class UnusableForm(Exception):
@@ -32,6 +33,20 @@ async def text_form(request: Request) -> FormData:
         raise UnusableForm(str(getattr(exc, "detail", exc))) from exc
     if any(not isinstance(value, str) for value in form.values()):
         raise UnusableForm("a form field holds a file")
+    return form
+
+
+async def upload_form(request: Request) -> FormData:
+    """A form with at most one file (the workspace's image upload): its other fields text, as always.
+
+    The file arrives as Starlette's ``UploadFile`` (in memory up to 1 MB, then
+    a temporary file that is removed with the request); its size is bounded
+    by the route's body limit before any of it is read.
+    """
+    try:
+        form = await request.form(max_files=1, max_fields=20)
+    except (HTTPException, MultiPartException) as exc:
+        raise UnusableForm(str(getattr(exc, "detail", exc))) from exc
     return form
 
 

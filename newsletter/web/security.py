@@ -6,7 +6,8 @@
   ``/admin`` (the workspace) gets the stricter :data:`ADMIN_CSP`: scripts
   and styles only from the service's own files, nothing inline.
 - :class:`BodyLimit` refuses bodies larger than the route allows with 413
-  before the application reads them (64 KB for forms, 1 MB for webhooks).
+  before the application reads them (64 KB for forms, 1 MB for webhooks;
+  the workspace's editor 3 MB, its image upload 10 MB and a little).
 - :class:`CsrfGuard` is a double-submit cookie whose form value is an HMAC
   of the cookie: a value planted in a cookie by someone else is useless
   without the server's secret.
@@ -38,6 +39,7 @@ from sqlalchemy import ColumnElement, Connection, Insert, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from newsletter.assets import MAX_UPLOAD_BYTES
 from newsletter.store.schema import rate_limits
 
 CSP = (
@@ -77,6 +79,12 @@ def security_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
 
 FORM_BODY_LIMIT = 64 * 1024
 WEBHOOK_BODY_LIMIT = 1024 * 1024
+# The workspace's editor posts a whole issue (URL-encoded, so Danish letters count six times),
+# and its image upload one image file (MAX_UPLOAD_BYTES) with the form around it.
+EDITOR_PATH = "/admin/issues/"
+EDITOR_BODY_LIMIT = 3 * 1024 * 1024
+UPLOAD_PATH_END = "/images"
+UPLOAD_BODY_LIMIT = MAX_UPLOAD_BYTES + 64 * 1024
 
 
 class SecurityHeaders:
@@ -106,7 +114,11 @@ class SecurityHeaders:
 
 
 def body_limit_for(path: str) -> int:
-    return WEBHOOK_BODY_LIMIT if path.startswith("/webhooks/") else FORM_BODY_LIMIT
+    if path.startswith("/webhooks/"):
+        return WEBHOOK_BODY_LIMIT
+    if path.startswith(EDITOR_PATH):
+        return UPLOAD_BODY_LIMIT if path.endswith(UPLOAD_PATH_END) else EDITOR_BODY_LIMIT
+    return FORM_BODY_LIMIT
 
 
 class BodyLimit:

@@ -54,6 +54,8 @@ AUDIT_ACTIONS: dict[str, str] = {
     "issue.created": "an issue was created",
     "issue.edited": "a draft of an issue was saved",
     "issue.saved": "an issue file was saved",
+    "issue.draft_discarded": "an issue's unsaved draft was thrown away",
+    "issue.image_added": "an image was added to an issue's folder",
     "issue.test_sent": "a test copy of an issue was sent",
     "issue.sent": "an issue was sent to a list",
     "issue.scheduled": "a send to a list was scheduled",

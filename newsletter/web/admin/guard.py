@@ -41,10 +41,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.store.lists import utcnow
+from newsletter.web.admin.previews import PreviewStore
 from newsletter.web.admin.static import StaticFiles
 from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
-from newsletter.web.forms import UnusableForm, text_form
+from newsletter.web.forms import UnusableForm, text_form, upload_form
 from newsletter.web.i18n import other_language, pick_language
 from newsletter.web.security import CSRF_FIELD, RateLimiter, local_link
 from newsletter.workspace.audit import Actor
@@ -76,6 +77,7 @@ class AdminState:
     policy: SessionPolicy
     login_limiter: RateLimiter
     static: StaticFiles
+    previews: PreviewStore  # the editor's rendered emails (newsletter.web.admin.previews)
 
     @classmethod
     def for_context(cls, context: WebContext) -> AdminState:
@@ -83,6 +85,7 @@ class AdminState:
             policy=SessionPolicy.from_settings(context.settings.admin),
             login_limiter=RateLimiter("admin-login", CLIENT_ATTEMPTS, CLIENT_WINDOW_SECONDS),
             static=StaticFiles.load(),
+            previews=PreviewStore(),
         )
 
 
@@ -118,11 +121,12 @@ Handler = Callable[[Request, Visitor, FormData], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def guarded(action: str | None) -> Callable[[Handler], Endpoint]:
+def guarded(action: str | None, *, upload: bool = False) -> Callable[[Handler], Endpoint]:
     """Make ``handler`` a route for signed-in users who may do ``action`` (None: any signed-in user).
 
     The handler gets the request, the :class:`Visitor` and the POSTed form
-    (empty for a GET), its CSRF token already checked.
+    (empty for a GET), its CSRF token already checked. Forms hold text only,
+    unless ``upload``: then one file is taken too (:func:`~newsletter.web.forms.upload_form`).
     """
     if action is not None and action not in ACTIONS:
         raise ValueError(f"unknown workspace action {action!r} — use one of: {', '.join(ACTIONS)}")
@@ -130,7 +134,7 @@ def guarded(action: str | None) -> Callable[[Handler], Endpoint]:
     def wrap(handler: Handler) -> Endpoint:
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
-            return await _guard(request, handler, action)
+            return await _guard(request, handler, action, upload)
 
         endpoint.admin_access = "guarded"  # type: ignore[attr-defined]
         endpoint.admin_action = action  # type: ignore[attr-defined]
@@ -164,7 +168,7 @@ def _is_pending(context: WebContext, token: str) -> bool:
         return lookup_pending_login(conn, token) is not None
 
 
-async def _guard(request: Request, handler: Handler, action: str | None) -> Response:
+async def _guard(request: Request, handler: Handler, action: str | None, upload: bool = False) -> Response:
     found = await signed_in(request)
     if found is None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -185,7 +189,7 @@ async def _guard(request: Request, handler: Handler, action: str | None) -> Resp
     form = FormData()
     if request.method == "POST":
         try:
-            form = await text_form(request)
+            form = await (upload_form(request) if upload else text_form(request))
         except UnusableForm:
             return message(request, visitor.lang, 400, "form_expired", "form_unusable", visitor=visitor)
         if not csrf_matches(visitor.session, _field(form, CSRF_FIELD)):

@@ -18,7 +18,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_PATH = "/admin/static/"
 HTMX_VERSION = "2.0.10"
 # What the pages ask for, by role: upgrading htmx means replacing the file and this line.
-FILES = {"css": "admin.css", "htmx": f"htmx-{HTMX_VERSION}.min.js"}
+FILES = {"css": "admin.css", "htmx": f"htmx-{HTMX_VERSION}.min.js", "editor": "editor.js"}
 _TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 

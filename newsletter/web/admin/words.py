@@ -170,6 +170,238 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
     "no_date": {"da": "ingen dato", "en": "no date"},
     "lang_da": {"da": "dansk", "en": "Danish"},
     "lang_en": {"da": "engelsk", "en": "English"},
+    # New issue and the editor (newsletter.web.admin.editor)
+    "new_issue_link": {"da": "Nyt nyhedsbrev", "en": "New issue"},
+    "edit_link": {"da": "Redigér", "en": "Edit"},
+    "edit_link_for": {"da": "Redigér {subject}", "en": "Edit {subject}"},
+    "new_title": {"da": "Nyt nyhedsbrev", "en": "New issue"},
+    "new_intro": {
+        "da": "Udfyld felterne — filens forside (front matter) skrives for dig. Selve teksten skriver du på næste side.",
+        "en": "Fill in the fields — the file's front matter is written for you. You write the text itself on the next page.",
+    },
+    "field_template": {"da": "Skabelon", "en": "Template"},
+    "template_holiday": {
+        "da": "Hilsen (holiday) — fx til jul og nytår",
+        "en": "Greeting (holiday) — e.g. for Christmas and New Year",
+    },
+    "template_newsletter": {"da": "Nyhedsbrev (newsletter)", "en": "Newsletter (newsletter)"},
+    "template_own": {"da": "{name} (jeres egen skabelon)", "en": "{name} (your own template)"},
+    "field_subject": {"da": "Emne", "en": "Subject"},
+    "field_subject_help": {
+        "da": "Emnelinjen i indbakken. Filnavnet laves af datoen og emnet.",
+        "en": "The subject line in the inbox. The file name is made from the date and the subject.",
+    },
+    "field_preheader": {"da": "Preheader (valgfri)", "en": "Preheader (optional)"},
+    "field_preheader_help": {
+        "da": "Den korte tekst, indbakken viser efter emnet.",
+        "en": "The short text the inbox shows after the subject.",
+    },
+    "field_kicker": {"da": "Overlinje (valgfri)", "en": "Kicker (optional)"},
+    "field_kicker_help": {
+        "da": "En lille linje over titlen, fx »Jul i BusinessBallerup«.",
+        "en": "A small line above the title, e.g. “Christmas at BusinessBallerup”.",
+    },
+    "field_language": {"da": "Nyhedsbrevets sprog", "en": "Language of the issue"},
+    "field_date": {"da": "Dato", "en": "Date"},
+    "field_date_help": {"da": "Nyhedsbrevets dato, ÅÅÅÅ-MM-DD.", "en": "The issue's date, YYYY-MM-DD."},
+    "create_button": {"da": "Opret og skriv teksten", "en": "Create and write the text"},
+    "new_subject_missing": {
+        "da": "Skriv et emne i feltet Emne.",
+        "en": "Write a subject in the Subject field.",
+    },
+    "new_subject_no_slug": {
+        "da": "Emnet skal have mindst ét bogstav eller tal — filnavnet laves af det.",
+        "en": "The subject needs at least one letter or digit — the file name is made from it.",
+    },
+    "new_not_one_line": {
+        "da": "Feltet {field} skal være én linje almindelig tekst. Skriv det igen uden linjeskift.",
+        "en": "The {field} field must be one line of plain text. Type it again without line breaks.",
+    },
+    "new_template_unknown": {"da": "Vælg en skabelon fra listen.", "en": "Choose a template from the list."},
+    "new_lang_unknown": {
+        "da": "Vælg dansk eller engelsk som sprog.",
+        "en": "Choose Danish or English as the language.",
+    },
+    "new_date_invalid": {
+        "da": "Skriv datoen som ÅÅÅÅ-MM-DD, fx 2021-01-04.",
+        "en": "Write the date as YYYY-MM-DD, e.g. 2021-01-04.",
+    },
+    "new_exists": {
+        "da": "Der findes allerede et nyhedsbrev med filnavnet {file}. Åbn det, eller vælg en anden dato eller et andet emne.",
+        "en": "An issue with the file name {file} exists already. Open it, or choose another date or subject.",
+    },
+    "open_existing": {"da": "Åbn {file}", "en": "Open {file}"},
+    "edit_title": {"da": "Redigér: {subject}", "en": "Edit: {subject}"},
+    "edit_refused_title": {"da": "Nyhedsbrevet kan ikke åbnes", "en": "The issue cannot be opened"},
+    "editor_label": {"da": "Tekst (Markdown)", "en": "Text (Markdown)"},
+    "editor_help": {
+        "da": "## starter et afsnit. Knapperne indsætter nyhedsbrevets elementer ved markøren. Forhåndsvisningen følger med, mens du skriver.",
+        "en": "## starts a section. The buttons insert the newsletter's elements at the cursor. The preview follows as you type.",
+    },
+    "toolbar_label": {"da": "Indsæt", "en": "Insert"},
+    "insert_section": {"da": "Afsnit", "en": "Section"},
+    "insert_button": {"da": "Knap", "en": "Button"},
+    "insert_columns": {"da": "Kolonner", "en": "Columns"},
+    "insert_greeting": {"da": "Hilsen", "en": "Greeting"},
+    "insert_signature": {"da": "Underskrift", "en": "Signature"},
+    "insert_image": {"da": "Billede", "en": "Image"},
+    "snippet_heading": {"da": "Overskrift", "en": "Heading"},
+    "snippet_text": {"da": "Tekst i afsnittet.", "en": "Text of the section."},
+    "snippet_button": {"da": "Læs mere", "en": "Read more"},
+    "snippet_column_heading": {"da": "Kolonnens overskrift", "en": "Column heading"},
+    "snippet_greeting": {"da": "Godt nytår!", "en": "Happy New Year!"},
+    "snippet_signoff": {"da": "Med venlig hilsen", "en": "Kind regards"},
+    "snippet_name": {"da": "Navn, titel", "en": "Name, title"},
+    "save_button": {"da": "Gem", "en": "Save"},
+    "save_anyway_button": {"da": "Gem min tekst alligevel", "en": "Save my text anyway"},
+    "discard_draft_button": {"da": "Kassér kladden", "en": "Discard the draft"},
+    "preview_heading": {"da": "Forhåndsvisning", "en": "Preview"},
+    "preview_wide": {"da": "Computer, 600 px", "en": "Desktop, 600 px"},
+    "preview_narrow": {"da": "Telefon, 375 px", "en": "Phone, 375 px"},
+    "preview_frame_title": {"da": "E-mailen ved {width} px", "en": "The email at {width} px"},
+    "preview_stale": {
+        "da": "Teksten kan ikke vises som nyhedsbrev lige nu — ret fejlen under Tjek. Forhåndsvisningen viser den seneste udgave, der kunne.",
+        "en": "The text cannot be shown as an issue right now — fix the error under Checks. The preview shows the last version that could.",
+    },
+    "preview_none": {
+        "da": "Teksten kan ikke vises som nyhedsbrev — ret fejlen under Tjek.",
+        "en": "The text cannot be shown as an issue — fix the error under Checks.",
+    },
+    "preview_expired": {
+        "da": "Forhåndsvisningen er udløbet. Skriv videre, eller genindlæs siden.",
+        "en": "This preview has expired. Type on, or reload the page.",
+    },
+    "inbox_heading": {"da": "I indbakken", "en": "In the inbox"},
+    "inbox_subject": {"da": "Emne", "en": "Subject"},
+    "inbox_preheader": {"da": "Preheader", "en": "Preheader"},
+    "plain_text_heading": {"da": "Tekstdelen", "en": "Plain-text part"},
+    "findings_heading": {"da": "Tjek", "en": "Checks"},
+    "findings_none": {"da": "Alt i orden.", "en": "All checks pass."},
+    "finding_error": {"da": "Fejl", "en": "Error"},
+    "finding_warning": {"da": "Advarsel", "en": "Warning"},
+    "finding_line": {"da": "linje {line}", "en": "line {line}"},
+    "finding_go_to": {"da": "Gå til linje {line} i teksten", "en": "Go to line {line} in the text"},
+    "notice_created": {
+        "da": "Nyhedsbrevet er oprettet som {file}. Skriv teksten, og tryk Gem.",
+        "en": "The issue was created as {file}. Write the text, and press Save.",
+    },
+    "notice_saved": {"da": "Gemt i {file}.", "en": "Saved in {file}."},
+    "notice_unchanged": {"da": "Der var ingen ændringer at gemme.", "en": "There were no changes to save."},
+    "notice_draft_kept": {
+        "da": "Teksten kan ikke gemmes som nyhedsbrev endnu, så den er gemt som kladde. Den gemte fil er ikke ændret. Ret fejlen under Tjek, og gem igen.",
+        "en": "The text cannot be saved as an issue yet, so it was kept as a draft. The saved file is unchanged. Fix the error under Checks, and save again.",
+    },
+    "notice_draft_open": {
+        "da": "Du fortsætter en kladde, som {who} gemte {at} (UTC). Filen er ikke ændret endnu — tryk Gem, når teksten er klar.",
+        "en": "You are continuing a draft {who} kept at {at} (UTC). The file is not changed yet — press Save when the text is ready.",
+    },
+    "notice_draft_discarded": {
+        "da": "Kladden er kasseret. Du ser den gemte fil.",
+        "en": "The draft was discarded. You see the saved file.",
+    },
+    "notice_draft_not_discarded": {
+        "da": "Kladden er ændret, siden du åbnede den, og blev ikke kasseret. Her er den nye udgave.",
+        "en": "The draft changed since you opened it and was not discarded. Here is the new version.",
+    },
+    "notice_image_added": {
+        "da": "Billedet er gemt som {name}{scaled}. Sæt denne linje ind i teksten, hvor billedet skal stå: {markdown}",
+        "en": "The image was saved as {name}{scaled}. Put this line in the text where the image goes: {markdown}",
+    },
+    "image_scaled": {
+        "da": " (gjort mindre til {width} px bredde)",
+        "en": " (scaled down to {width} px wide)",
+    },
+    "image_inserted": {
+        "da": "Billedet {name} er sat ind{scaled}.",
+        "en": "The image {name} was inserted{scaled}.",
+    },
+    "conflict_file": {
+        "da": "Nyhedsbrevet er blevet gemt af en anden, siden du begyndte at skrive. Din tekst er IKKE gemt — den står stadig i feltet. Se forskellen herunder, tag deres ændringer med, og gem igen.",
+        "en": "Someone else saved the issue after you started writing. Your text is NOT saved — it is still in the field. See the difference below, take their changes in, and save again.",
+    },
+    "conflict_draft": {
+        "da": "{who} har gemt en kladde af nyhedsbrevet {at} (UTC), mens du skrev. Din tekst er IKKE gemt — den står stadig i feltet. Se forskellen herunder, tag deres ændringer med, og gem igen.",
+        "en": "{who} kept a draft of the issue at {at} (UTC) while you were writing. Your text is NOT saved — it is still in the field. See the difference below, take their changes in, and save again.",
+    },
+    "conflict_diff": {
+        "da": "Forskellen (− deres tekst, + din tekst)",
+        "en": "The difference (− their text, + your text)",
+    },
+    "conflict_theirs": {"da": "Deres tekst", "en": "Their text"},
+    "autosave_saved": {
+        "da": "Kladde gemt automatisk kl. {time}.",
+        "en": "Draft kept automatically at {time}.",
+    },
+    "autosave_conflict": {
+        "da": "En anden har gemt nyhedsbrevet, mens du skrev. Din tekst er ikke gemt: tryk Gem for at se forskellen.",
+        "en": "Someone else saved the issue while you were writing. Your text is not saved: press Save to see the difference.",
+    },
+    "autosave_failed": {
+        "da": "Kladden kunne ikke gemmes automatisk. Tryk Gem.",
+        "en": "The draft could not be kept automatically. Press Save.",
+    },
+    "error_text_too_long": {
+        "da": "Teksten er for lang (over {limit} tegn) og er ikke gemt. Del nyhedsbrevet i to.",
+        "en": "The text is too long (over {limit} characters) and was not saved. Split the issue in two.",
+    },
+    "error_not_utf8": {
+        "da": "Filen {file} er ikke gemt som UTF-8 og kan ikke åbnes her. Gem den som UTF-8 i en teksteditor.",
+        "en": "The file {file} is not saved as UTF-8 and cannot be opened here. Save it as UTF-8 in a text editor.",
+    },
+    "error_drafts_link": {
+        "da": "Mappen issues/.drafts er et link. Gør den til en almindelig mappe.",
+        "en": "The folder issues/.drafts is a link. Make it an ordinary folder.",
+    },
+    "image_heading": {"da": "Tilføj et billede", "en": "Add an image"},
+    "image_file": {"da": "Billedfil", "en": "Image file"},
+    "image_file_help": {
+        "da": "PNG, JPG, GIF eller WebP, højst {mb} MB. Et bredt billede gøres mindre til {width} px, og oplysninger om sted og kamera fjernes.",
+        "en": "PNG, JPG, GIF or WebP, at most {mb} MB. A wide image is scaled down to {width} px, and details of place and camera are removed.",
+    },
+    "image_alt": {"da": "Alternativ tekst", "en": "Alt text"},
+    "image_alt_help": {
+        "da": "Hvad billedet viser, for læsere der ikke kan se det. Skal udfyldes.",
+        "en": "What the image shows, for readers who cannot see it. Required.",
+    },
+    "image_button": {"da": "Tilføj billedet", "en": "Add the image"},
+    "image_cancel": {"da": "Annullér", "en": "Cancel"},
+    "image_drop_hint": {
+        "da": "Du kan også trække et billede ind i tekstfeltet.",
+        "en": "You can also drag an image into the text field.",
+    },
+    "image_no_file": {"da": "Vælg en billedfil.", "en": "Choose an image file."},
+    "image_alt_missing": {
+        "da": "Skriv en alternativ tekst: hvad billedet viser. Billedet er ikke gemt.",
+        "en": "Write an alt text: what the image shows. The image was not saved.",
+    },
+    "image_alt_too_long": {
+        "da": "Den alternative tekst er for lang (højst 300 tegn).",
+        "en": "The alt text is too long (at most 300 characters).",
+    },
+    "image_too_large": {
+        "da": "Billedet er større end {mb} MB. Gem det mindre, fx som JPG, og prøv igen.",
+        "en": "The image is larger than {mb} MB. Save it smaller, e.g. as JPG, and try again.",
+    },
+    "image_not_image": {
+        "da": "Filen er ikke et PNG-, JPG-, GIF- eller WebP-billede (bedømt på indholdet, ikke navnet). Gem den som JPG eller PNG.",
+        "en": "The file is not a PNG, JPG, GIF or WebP image (judged by its content, not its name). Save it as JPG or PNG.",
+    },
+    "image_damaged": {
+        "da": "Billedfilen er beskadiget eller ufuldstændig. Gem den igen fra et billedprogram.",
+        "en": "The image file is damaged or incomplete. Save it again from an image program.",
+    },
+    "image_too_many_pixels": {
+        "da": "Billedet har for mange pixels. Gør det mindre i et billedprogram.",
+        "en": "The image has too many pixels. Make it smaller in an image program.",
+    },
+    "image_animation_too_wide": {
+        "da": "Animationen er bredere end {width} px. Gør den smallere i et billedprogram.",
+        "en": "The animation is wider than {width} px. Make it narrower in an image program.",
+    },
+    "image_folder_link": {
+        "da": "Billedmappen til nyhedsbrevet er et link. Gør den til en almindelig mappe.",
+        "en": "The issue's image folder is a link. Make it an ordinary folder.",
+    },
     # Lists
     "lists_title": {"da": "Lister og abonnenter", "en": "Lists & subscribers"},
     "lists_intro": {

@@ -33,6 +33,9 @@ PUBLIC_ROUTES = {
     ("/admin/static/{name}", "GET"),
 }
 SignIn = Callable[..., AppClient]
+# Routes answering with an issue's email (under a CSP of its own) or its images: test_editor.py checks them.
+EMAIL_ROUTES = {"/admin/issues/{slug}/preview/{name}", "/admin/issues/{slug}/images/{name}"}
+SAMPLE = "2019-12-20-tak-for-et-godt-2019"
 
 
 def admin_routes(app: Any) -> list[tuple[str, str, Any]]:
@@ -234,9 +237,9 @@ def test_csp_on_every_admin_answer_and_nothing_inline(
     ]
     admin = signed_in("admin")
     pages = [
-        admin.get(concrete(path))
+        admin.get(concrete(path.replace("{slug}", SAMPLE)))
         for path, method, endpoint in admin_routes(app)
-        if method == "GET" and endpoint.admin_access == "guarded"
+        if method == "GET" and endpoint.admin_access == "guarded" and path not in EMAIL_ROUTES
     ]
     assert all(page.status_code == 200 for page in pages), [(p.request.url, p.status_code) for p in pages]
     editor = signed_in("editor")
