@@ -16,6 +16,7 @@
      │    ├── ProviderAmbiguous     the provider may have accepted the batch (read timeout, drop)
      │    └── ProviderPermanent     refused for good (auth, payload); retrying will not help
      ├── SendError                  a send cannot start or continue (checks failed, bad state)
+     │    └── SendBusy              another run of the same issue holds the send lock
      ├── CheckError                 pre-send checks found errors
      └── AccountError               a workspace user, password, link or login is refused (``reason``)
           ├── PasswordRejected      the password breaks the policy
@@ -128,6 +129,10 @@ class ProviderPermanent(ProviderError):
 
 class SendError(NewsletterError):
     exit_code = 7
+
+
+class SendBusy(SendError):
+    """Another run (a terminal, a server process) is sending the same issue right now."""
 
 
 class CheckError(NewsletterError):

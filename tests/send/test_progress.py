@@ -1,4 +1,4 @@
-"""What the live progress view reads from the ledger: counts, rate, time left, retries waiting."""
+"""What the live progress view reads: counts, rate, time left and retries from the ledger; the lock."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import update
 
 from newsletter.config import Settings
-from newsletter.errors import NotFound
+from newsletter.errors import NotFound, SendBusy
 from newsletter.send import ledger
+from newsletter.send.lock import is_locked, send_lock
 from newsletter.send.plan import find_list_id, plan
 from newsletter.send.report import duration_parts, send_command_line, send_progress
 from newsletter.store.db import open_engine
@@ -102,3 +103,17 @@ def test_command_lines_and_durations_for_people() -> None:
     assert duration_parts(59) == (59, "s")
     assert duration_parts(150) == (2, "min")  # 2.5 rounds to even, as the CLI always printed it
     assert duration_parts(5400) == (1.5, "h")
+
+
+def test_is_locked_sees_a_run_holding_the_lock_and_leaves_it_free(settings: Settings) -> None:
+    db = open_engine(settings.database_url)
+    assert not is_locked(db, ISSUE)
+    with send_lock(db, ISSUE):
+        assert is_locked(db, ISSUE)
+        assert not is_locked(db, "2026-02-01-another-issue")
+        with pytest.raises(SendBusy, match="another 'newsletter send' of"):
+            with send_lock(db, ISSUE):
+                pass
+    assert not is_locked(db, ISSUE)
+    with send_lock(db, ISSUE):  # the probe left nothing behind
+        pass
