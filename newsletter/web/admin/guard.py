@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.store.lists import utcnow
+from newsletter.web.admin.runs import SendRuns
 from newsletter.web.admin.static import StaticFiles
 from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
@@ -71,11 +72,13 @@ CODE_STEP = LOGIN + "/code"
 
 @dataclass(frozen=True)
 class AdminState:
-    """What the workspace adds to the web service: session lifetimes, the sign-in limit, its files."""
+    """What the workspace adds to the web service: session lifetimes, the sign-in limit, its files,
+    and the sends it started."""
 
     policy: SessionPolicy
     login_limiter: RateLimiter
     static: StaticFiles
+    runs: SendRuns
 
     @classmethod
     def for_context(cls, context: WebContext) -> AdminState:
@@ -83,6 +86,7 @@ class AdminState:
             policy=SessionPolicy.from_settings(context.settings.admin),
             login_limiter=RateLimiter("admin-login", CLIENT_ATTEMPTS, CLIENT_WINDOW_SECONDS),
             static=StaticFiles.load(),
+            runs=SendRuns(),
         )
 
 
