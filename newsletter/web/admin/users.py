@@ -26,6 +26,7 @@ from newsletter.errors import AccountError, AlreadyExists, NotFound
 from newsletter.store.lists import utcnow
 from newsletter.store.schema import USER_LANGUAGES
 from newsletter.web.admin.guard import Visitor, field, guarded, render, see_other
+from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
 from newsletter.workspace.audit import Actor
 from newsletter.workspace.links import PasswordLink, invite_user, reset_password
@@ -96,7 +97,8 @@ async def users_page(request: Request, visitor: Visitor, form: FormData) -> Resp
     wanted = request.query_params.get("notice", "")
     who = next((p for p in people if str(p.id) == request.query_params.get("user")), None)
     if wanted in NOTICES and who is not None:
-        notice, values = "notice_" + wanted, {"email": who.email, "role": who.role}
+        role_name = admin_translator(visitor.lang)("role_" + who.role)
+        notice, values = "notice_" + wanted, {"email": who.email, "role": role_name}
     return _page(request, visitor, people, notice=notice, notice_values=values)
 
 

@@ -144,7 +144,7 @@ def test_an_admin_disables_enables_resets_and_changes_roles(
     assert log_in(jens, "jens@kommune.dk").status_code == 303
 
     role = admin.post("/admin/users/role", data={"csrf_token": token, "user": target, "role": "sender"})
-    assert "jens@kommune.dk er nu sender" in admin.get(role.headers["location"]).text
+    assert "jens@kommune.dk er nu afsender" in admin.get(role.headers["location"]).text
     assert user_named(engine, "jens@kommune.dk").role == "sender"
 
     reset = admin.post("/admin/users/reset", data={"csrf_token": token, "user": target})

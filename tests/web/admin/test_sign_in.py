@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pyotp
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from newsletter.store.lists import utcnow
-from newsletter.store.schema import audit_log
+from newsletter.store.schema import audit_log, sessions
 from newsletter.workspace.links import invite_user
 from newsletter.workspace.login import CLIENT_ATTEMPTS, LOCKOUT_AFTER
 from newsletter.workspace.users import enable_totp
@@ -180,3 +180,12 @@ def test_an_unknown_set_password_link_says_so_in_english_when_asked(client: AppC
     answer = client.get("/admin/set-password/" + "x" * 43 + "?lang=en")
     assert answer.status_code == 404
     assert "This link does not work" in answer.text and '<html lang="en">' in answer.text
+
+
+def test_a_session_idle_past_the_setting_is_refused(signed_in: SignIn, engine: Engine, settings: Any) -> None:
+    client = signed_in("editor")
+    assert client.get("/admin/").status_code == 200
+    idle = timedelta(minutes=settings.admin.session_idle_minutes + 1)
+    with engine.begin() as conn:
+        conn.execute(update(sessions).values(last_seen_at=utcnow() - idle))
+    assert client.get("/admin/").status_code == 303
