@@ -24,7 +24,7 @@ progress need ``issue.send``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,13 +37,13 @@ from starlette.routing import Route
 
 from newsletter.checks.files import unrenderable
 from newsletter.config import Settings
-from newsletter.errors import IssueError, NewsletterError, NotFound, RenderError, SendBusy
+from newsletter.errors import ApprovalRefused, IssueError, NewsletterError, NotFound, RenderError, SendBusy
 from newsletter.issue import all_issues
 from newsletter.providers.base import Outcome
 from newsletter.providers.registry import provider_class
 from newsletter.send import ledger
 from newsletter.send.lock import is_locked
-from newsletter.send.plan import SendRow, sends_of_issue
+from newsletter.send.plan import SendRow, find_list_id, sends_of_issue
 from newsletter.send.report import (
     DEFAULT_LISTED,
     Progress,
@@ -66,6 +66,7 @@ from newsletter.web.admin.guard import HOME, Visitor, admin_state, field, guarde
 from newsletter.web.admin.runs import SendRun, SendRuns
 from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
+from newsletter.workspace.approvals import Approval, check_may_start, content_fingerprint, current_approval
 from newsletter.workspace.audit import record
 
 ISSUE_PATH = "/admin/issues/{slug}"
@@ -144,21 +145,39 @@ class SendFacts:
     lists: list[ListRow]
     sends: list[SendRow]
     preview: SendPreview | None
+    approval: Approval | None = None  # with [admin] four_eyes: the newest request for this list
 
 
 def _send_facts(context: WebContext, prepared: Prepared, slug: str, list_name: str) -> SendFacts:
     with context.read() as conn:
         lists = all_lists(conn)
         sends = sends_of_issue(conn, slug)
+        chosen = next((row for row in lists if row.name == list_name), None)
+        approval = None
+        if chosen is not None and context.settings.admin.four_eyes:
+            approval = current_approval(conn, slug, chosen.id)
     preview = None
-    if prepared.issue is not None and any(row.name == list_name for row in lists):
+    if prepared.issue is not None and chosen is not None:
         preview = preview_send(
             context.engine, context.settings, slug, prepared.issue.subject, list_name, SendOptions()
         )
-    return SendFacts(lists, sends, preview)
+    return SendFacts(lists, sends, preview, approval)
 
 
-async def _send_page(
+def approval_step(approval: Approval | None, visitor: Visitor, prepared: Prepared) -> str:
+    """Where the four-eyes rule stands for this visitor: ``ask``, ``changed`` (ask again),
+    ``waiting`` (for someone else), ``approve`` (this visitor may), ``ready`` (may start) or ``others``."""
+    if approval is None or prepared.issue is None:
+        return "ask"
+    if approval.fingerprint != content_fingerprint(prepared.issue.content):
+        return "changed"
+    if not approval.approved:
+        mine = approval.requested_by == visitor.user.id
+        return "approve" if not mine and visitor.may("issue.approve") else "waiting"
+    return "ready" if visitor.user.id in (approval.requested_by, approval.approved_by) else "others"
+
+
+async def send_page_answer(
     request: Request,
     visitor: Visitor,
     path: Path,
@@ -198,6 +217,10 @@ async def _send_page(
         sends=facts.sends,
         chosen=list_name,
         preview=preview,
+        four_eyes=context.settings.admin.four_eyes,
+        approval=facts.approval,
+        approval_step=approval_step(facts.approval, visitor, prepared),
+        utc=utc_text,
         estimate=duration_text(preview.estimate_seconds, visitor.lang) if preview else "",
         running=admin_state(request).runs.alive_for(slug),
         send_url=send_page_url(slug),
@@ -220,7 +243,9 @@ async def send_page(request: Request, visitor: Visitor, form: FormData) -> Respo
     if path is None:
         return _not_found(request, visitor)
     prepared = await in_thread(prepare, context.settings, path)
-    return await _send_page(request, visitor, path, prepared, list_name=request.query_params.get("list", ""))
+    return await send_page_answer(
+        request, visitor, path, prepared, list_name=request.query_params.get("list", "")
+    )
 
 
 # --- a test ------------------------------------------------------------------------------------
@@ -258,7 +283,7 @@ async def test_send(request: Request, visitor: Visitor, form: FormData) -> Respo
     to = field(form, "to", 10)
     list_name = field(form, "list", 64)
     if prepared.issue is None:
-        return await _send_page(
+        return await send_page_answer(
             request, visitor, path, prepared, list_name=list_name, status_code=409, error="test_broken"
         )
     if to == "group" and context.settings.admin.test_group:
@@ -266,7 +291,7 @@ async def test_send(request: Request, visitor: Visitor, form: FormData) -> Respo
     elif to == "me":
         addresses = [visitor.user.email]
     else:
-        return await _send_page(
+        return await send_page_answer(
             request, visitor, path, prepared, list_name=list_name, status_code=400, error="test_no_group"
         )
     try:
@@ -274,10 +299,10 @@ async def test_send(request: Request, visitor: Visitor, form: FormData) -> Respo
             _send_test, context, visitor, prepared.issue, "test_group" if to == "group" else "me", addresses
         )
     except NewsletterError as exc:  # the provider refused the request, or an address is unusable
-        return await _send_page(
+        return await send_page_answer(
             request, visitor, path, prepared, list_name=list_name, status_code=502, test_error=exc.message
         )
-    return await _send_page(request, visitor, path, prepared, list_name=list_name, test_results=results)
+    return await send_page_answer(request, visitor, path, prepared, list_name=list_name, test_results=results)
 
 
 # --- starting a send ---------------------------------------------------------------------------
@@ -292,6 +317,10 @@ def _start(
     options: SendOptions,
     resumed: bool,
 ) -> SendRun:
+    if context.settings.admin.four_eyes:
+        with context.read() as conn:
+            approval = current_approval(conn, prepared.slug, find_list_id(conn, list_name))
+        check_may_start(approval, visitor.user, content_fingerprint(prepared.content), list_name)
     run = runs.start(
         context.engine,
         context.settings,
@@ -327,7 +356,7 @@ async def _start_or_refuse(
     options: SendOptions,
     *,
     resumed: bool,
-    refuse: Callable[[int, str, dict[str, Any]], Any],
+    refuse: Refusal,
 ) -> Response:
     try:
         await in_thread(
@@ -335,22 +364,31 @@ async def _start_or_refuse(
         )
     except SendBusy:
         return await refuse(409, "error_busy", {"issue": prepared.slug})
+    except ApprovalRefused as exc:
+        return await refuse(409, "approval_" + exc.reason, {"list": list_name})
     except NewsletterError as exc:
         return await refuse(409, "error_start", {"error": exc.message})
     return see_other(progress_page_url(prepared.slug, list_name))
 
 
-@guarded("issue.send")
-async def start_send(request: Request, visitor: Visitor, form: FormData) -> Response:
-    context = web(request)
-    path = issue_file(context.settings, request.path_params["slug"])
-    if path is None:
-        return _not_found(request, visitor)
-    list_name = field(form, "list", 64)
-    prepared = await in_thread(prepare, context.settings, path)
+@dataclass(frozen=True)
+class SendForm:
+    """A posted send form that passed the checks every send (or request for one) must pass."""
+
+    path: Path
+    prepared: Prepared
+    issue: PreparedIssue
+    list_name: str
+
+
+Refusal = Callable[[int, str, dict[str, Any]], Awaitable[Response]]
+
+
+def refusal(request: Request, visitor: Visitor, path: Path, prepared: Prepared, list_name: str) -> Refusal:
+    """How a refused form answers: the send page again, with the reason above it."""
 
     async def refuse(status_code: int, error: str, values: dict[str, Any]) -> Response:
-        return await _send_page(
+        return await send_page_answer(
             request,
             visitor,
             path,
@@ -361,17 +399,43 @@ async def start_send(request: Request, visitor: Visitor, form: FormData) -> Resp
             error_values=values,
         )
 
-    known = await in_thread(_list_names, context)
-    if list_name not in known:
+    return refuse
+
+
+async def checked_send_form(
+    request: Request, visitor: Visitor, list_name: str, typed_name: str | None
+) -> SendForm | Response:
+    """The issue, the list and (unless ``typed_name`` is None) the list's name typed to confirm;
+    a refusal otherwise.
+
+    The checks are those of ``newsletter send``: an issue that does not render, or has check
+    errors, is not sent to a list.
+    """
+    context = web(request)
+    path = issue_file(context.settings, request.path_params["slug"])
+    if path is None:
+        return _not_found(request, visitor)
+    prepared = await in_thread(prepare, context.settings, path)
+    refuse = refusal(request, visitor, path, prepared, list_name)
+    if list_name not in await in_thread(_list_names, context):
         return await refuse(400, "error_choose_list", {})
-    if field(form, "confirm", 200).strip() != list_name:
+    if typed_name is not None and typed_name.strip() != list_name:
         return await refuse(400, "error_confirm", {"list": list_name})
     if prepared.issue is None:
         return await refuse(409, "error_broken", {})
     if prepared.errors:
         return await refuse(409, "send_blocked_checks", {"errors": prepared.errors})
+    return SendForm(path, prepared, prepared.issue, list_name)
+
+
+@guarded("issue.send")
+async def start_send(request: Request, visitor: Visitor, form: FormData) -> Response:
+    checked = await checked_send_form(request, visitor, field(form, "list", 64), field(form, "confirm", 200))
+    if not isinstance(checked, SendForm):
+        return checked
+    refuse = refusal(request, visitor, checked.path, checked.prepared, checked.list_name)
     return await _start_or_refuse(
-        request, visitor, prepared.issue, list_name, SendOptions(), resumed=False, refuse=refuse
+        request, visitor, checked.issue, checked.list_name, SendOptions(), resumed=False, refuse=refuse
     )
 
 
@@ -515,11 +579,9 @@ def _progress_with_error(slug: str, list_name: str, error: str) -> Response:
 
 @guarded("issue.send")
 async def continue_send(request: Request, visitor: Visitor, form: FormData) -> Response:
-    context = web(request)
+    """The same send again: what is queued, plus the failed or unknown rows when ticked."""
+    slug = request.path_params["slug"]
     list_name = request.path_params["list"]
-    path = issue_file(context.settings, request.path_params["slug"])
-    if path is None or list_name not in await in_thread(_list_names, context):
-        return _not_found(request, visitor)
     options = SendOptions(
         retry_failed=field(form, "retry_failed", 3) == "yes",
         resend_unknown=field(form, "resend_unknown", 3) == "yes",
@@ -532,29 +594,19 @@ async def continue_send(request: Request, visitor: Visitor, form: FormData) -> R
         and not view.progress.remaining
         and not (options.retry_failed or options.resend_unknown)
     ):
-        return _progress_with_error(path.stem, list_name, "error_nothing_ticked")
-    prepared = await in_thread(prepare, context.settings, path)
+        return _progress_with_error(slug, list_name, "error_nothing_ticked")
+    checked = await checked_send_form(request, visitor, list_name, None)
+    if not isinstance(checked, SendForm):
+        return checked
+    on_the_send_page = refusal(request, visitor, checked.path, checked.prepared, list_name)
 
     async def refuse(status_code: int, error: str, values: dict[str, Any]) -> Response:
-        if error == "error_busy":
-            return _progress_with_error(path.stem, list_name, error)
-        return await _send_page(
-            request,
-            visitor,
-            path,
-            prepared,
-            list_name=list_name,
-            status_code=status_code,
-            error=error,
-            error_values=values,
-        )
+        if error == "error_busy":  # said where the user is: on the progress page
+            return _progress_with_error(slug, list_name, error)
+        return await on_the_send_page(status_code, error, values)
 
-    if prepared.issue is None:
-        return await refuse(409, "error_broken", {})
-    if prepared.errors:
-        return await refuse(409, "send_blocked_checks", {"errors": prepared.errors})
     return await _start_or_refuse(
-        request, visitor, prepared.issue, list_name, options, resumed=True, refuse=refuse
+        request, visitor, checked.issue, list_name, options, resumed=True, refuse=refuse
     )
 
 

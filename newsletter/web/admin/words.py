@@ -499,6 +499,54 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
         "da": "… og {count} mere. Kommandoen newsletter status {issue} --json viser dem alle.",
         "en": "… and {count} more. The command newsletter status {issue} --json lists them all.",
     },
+    # The four-eyes rule
+    "approval_heading": {"da": "Godkendelse (fire øjne)", "en": "Approval (four eyes)"},
+    "approval_rule": {
+        "da": "En forsendelse til en liste skal godkendes af en anden afsender. Bagefter kan den, der bad om det, eller den, der godkendte, starte den.",
+        "en": "A send to a list must be approved by another sender. Then the one who asked or the one who approved can start it.",
+    },
+    "approval_ask_button": {
+        "da": "Bed om godkendelse til {list}",
+        "en": "Ask for approval to send to {list}",
+    },
+    "approval_waiting": {
+        "da": "{who} bad om godkendelse {at} (UTC). Nu skal en anden afsender godkende.",
+        "en": "{who} asked for approval at {at} (UTC). Another sender must approve now.",
+    },
+    "approval_asked_by": {
+        "da": "{who} har bedt om at sende til {list} ({at} UTC). Se udgaven, tjekket og tallene igennem, og godkend.",
+        "en": "{who} asked to send to {list} ({at} UTC). Look through the issue, the checks and the numbers, then approve.",
+    },
+    "approval_approve_button": {"da": "Godkend forsendelsen til {list}", "en": "Approve the send to {list}"},
+    "approval_given": {"da": "Godkendt af {who} {at} (UTC).", "en": "Approved by {who} at {at} (UTC)."},
+    "approval_others": {
+        "da": "Forsendelsen er godkendt. Kun {requester} eller {approver} kan starte den.",
+        "en": "The send is approved. Only {requester} or {approver} can start it.",
+    },
+    "approval_changed": {
+        "da": "Udgaven er ændret, siden der blev bedt om godkendelse. Bed om godkendelse af den nye udgave.",
+        "en": "The issue has changed since approval was asked for. Ask for approval of this version.",
+    },
+    "approval_not-requested": {
+        "da": "En forsendelse til {list} skal først godkendes af en anden afsender. Bed om godkendelse.",
+        "en": "A send to {list} must be approved by another sender first. Ask for approval.",
+    },
+    "approval_pending": {
+        "da": "Forsendelsen til {list} venter på en anden afsenders godkendelse.",
+        "en": "The send to {list} waits for another sender's approval.",
+    },
+    "approval_own-request": {
+        "da": "Du kan ikke godkende din egen forsendelse. En anden afsender skal godkende den.",
+        "en": "You cannot approve your own send. Another sender must approve it.",
+    },
+    "approval_approved": {
+        "da": "Forsendelsen til {list} er allerede godkendt.",
+        "en": "The send to {list} is approved already.",
+    },
+    "approval_not-involved": {
+        "da": "Kun den, der bad om godkendelse, eller den, der godkendte, kan starte forsendelsen til {list}.",
+        "en": "Only the one who asked for approval or the one who approved can start the send to {list}.",
+    },
 }
 
 

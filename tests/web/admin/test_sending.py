@@ -428,3 +428,76 @@ def test_unknown_issues_and_lists_are_not_found(signed_in: SignIn, members: list
     assert client.get("/admin/issues/..%2Fnewsletter/send").status_code == 404
     assert client.get(f"/admin/issues/{SAMPLE}/sends/erhverv").status_code == 404  # never sent
     assert client.get(f"/admin/issues/{SAMPLE}/sends/findes-ikke").status_code == 404
+
+
+@pytest.fixture
+def four_eyes_app(settings: Settings, erhverv: ListRow, outbox: GatedOutbox) -> Iterator[Any]:
+    app = app_for(
+        dataclasses.replace(settings, admin=dataclasses.replace(settings.admin, four_eyes=True)), outbox
+    )
+    yield app
+    app.state.admin.runs.stop_all(timeout=10)
+
+
+def test_with_four_eyes_a_send_needs_another_senders_approval_of_this_version(
+    four_eyes_app: Any, settings: Settings, make_user: MakeUser, engine: Engine, members: list[int]
+) -> None:
+    people: dict[str, AppClient] = {}
+    for address, role in (
+        ("lise@kommune.dk", "sender"),
+        ("ole@kommune.dk", "sender"),
+        ("chef@kommune.dk", "admin"),
+        ("jens@kommune.dk", "editor"),
+    ):
+        make_user(address, role)
+        people[address] = AppClient(four_eyes_app)
+        assert log_in(people[address], address).status_code == 303
+    lise, ole, chef, jens = people.values()
+
+    def page_of(client: AppClient) -> tuple[str, str]:
+        page = client.get(SEND_PAGE + "?list=erhverv")
+        return visible_text(page.text), csrf_of(page.text)
+
+    def post(client: AppClient, url: str, **data: str) -> Any:
+        return client.post(url, data={"csrf_token": page_of(client)[1], "list": "erhverv", **data})
+
+    text, _ = page_of(lise)
+    assert "Bed om godkendelse til erhverv" in text and "Send til 3 på erhverv" not in text
+    bypass = post(lise, SEND_PAGE, confirm="erhverv")
+    assert bypass.status_code == 409 and "skal først godkendes af en anden afsender" in bypass.text
+    assert post(lise, f"{SEND_PAGE[:-5]}/approval", confirm="ERHVERV").status_code == 400
+    assert post(lise, f"{SEND_PAGE[:-5]}/approval", confirm="erhverv").status_code == 303
+    assert "lise@kommune.dk bad om godkendelse" in page_of(lise)[0]
+    own = post(lise, f"{SEND_PAGE[:-5]}/approval/approve")
+    assert own.status_code == 409 and "Du kan ikke godkende din egen forsendelse" in own.text
+    assert post(jens, f"{SEND_PAGE[:-5]}/approval/approve").status_code == 403  # editors do not approve
+
+    assert "lise@kommune.dk har bedt om at sende til erhverv" in page_of(ole)[0]
+    assert_strict(ole.get(SEND_PAGE + "?list=erhverv"))
+    assert post(ole, f"{SEND_PAGE[:-5]}/approval/approve").status_code == 303
+    text, _ = page_of(lise)
+    assert "Godkendt af ole@kommune.dk" in text and "Send til 3 på erhverv" in text
+    assert "Kun lise@kommune.dk eller ole@kommune.dk kan starte den" in page_of(chef)[0]
+    assert post(chef, SEND_PAGE, confirm="erhverv").status_code == 409
+
+    # An edit after the approval voids it; the approved version itself is still approved.
+    issue_file = settings.issues_dir / f"{SAMPLE}.md"
+    approved_version = issue_file.read_text(encoding="utf-8")
+    issue_file.write_text(approved_version.replace("2019 har givet", "2019 gav"), encoding="utf-8")
+    assert "Udgaven er ændret, siden der blev bedt om godkendelse" in page_of(lise)[0]
+    assert post(lise, SEND_PAGE, confirm="erhverv").status_code == 409
+    assert count(engine, sends) == 0
+    issue_file.write_text(approved_version, encoding="utf-8")
+
+    assert post(lise, SEND_PAGE, confirm="erhverv").status_code == 303
+    assert the_run(four_eyes_app).wait(30)
+    assert sorted(str(m["To"]) for m in outbox_messages(settings)) == sorted(PEOPLE)
+    with engine.connect() as conn:
+        trail = [(e.action, e.actor) for e in recent_entries(conn) if e.subject == SAMPLE]
+    assert trail == [
+        ("issue.sent", "lise@kommune.dk"),
+        ("issue.approved", "ole@kommune.dk"),
+        ("issue.approval_requested", "lise@kommune.dk"),
+    ]
+    for client in people.values():
+        client.close()
