@@ -22,6 +22,7 @@ from newsletter.config import Settings
 from newsletter.providers.base import Batch, RecipientResult
 from newsletter.providers.outbox import OutboxProvider
 from newsletter.send import ledger
+from newsletter.send.lock import send_lock
 from newsletter.send.plan import find_list_id, get_send, plan
 from newsletter.store.lists import ListRow
 from newsletter.store.schema import deliveries, sends
@@ -501,3 +502,20 @@ def test_with_four_eyes_a_send_needs_another_senders_approval_of_this_version(
     ]
     for client in people.values():
         client.close()
+
+
+def test_a_send_running_in_a_terminal_is_watched_and_a_start_is_refused(
+    signed_in: SignIn, settings: Settings, engine: Engine, members: list[int]
+) -> None:
+    with engine.begin() as conn:
+        list_id = find_list_id(conn, "erhverv")
+        plan(conn, issue=SAMPLE, list_id=list_id, subject="Tak for et godt 2019", provider="outbox")
+    client = signed_in("sender")
+    with send_lock(engine, SAMPLE):  # what `newsletter send` holds while it runs
+        page = client.get(PROGRESS)
+        assert "Udgaven sendes fra et andet sted (en terminal eller en anden serverproces)" in page.text
+        assert 'hx-trigger="every 2s"' in page.text and "Fortsæt" not in page.text
+        refused = start(client)
+        assert refused.status_code == 409 and "er ved at blive sendt allerede" in refused.text
+    assert "Kører ikke – 3 venter stadig" in client.get(PROGRESS).text
+    assert outbox_messages(settings) == [] and audit(engine, "issue.sent") == []
