@@ -15,8 +15,10 @@ from pathlib import Path
 
 from newsletter.config import load_settings
 from newsletter.issue import load_issue, resolve_issue
+from newsletter.links import PersonLinks
+from newsletter.per_recipient import merge_values
 from newsletter.personalize import merge
-from newsletter.render import recipient_values, render_issue
+from newsletter.render import render_issue
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = "2019-12-20-tak-for-et-godt-2019"
@@ -47,13 +49,16 @@ def main() -> dict[str, object]:
     share = {name: round(value / stage_total * 100, 1) for name, value in stage_ms.items()}
 
     values = [
-        recipient_values(
+        merge_values(
             settings,
             email=f"person{n}@example.com",
             name=f"Person {n} & Søn <{n}>" if n % 3 else None,
-            unsubscribe_url=settings.url(f"u/token-{n:08d}-abcdefghijklmnopqrstuvwxyz"),
-            preferences_url=settings.url(f"preferences/token-{n:08d}"),
-            web_url=settings.url(f"issues/{SAMPLE}"),
+            lang="da",
+            links=PersonLinks(
+                settings.url(f"u/token-{n:08d}-abcdefghijklmnopqrstuvwxyz"),
+                settings.url(f"preferences/token-{n:08d}"),
+            ),
+            issue=SAMPLE,
         )
         for n in range(RECIPIENTS)
     ]

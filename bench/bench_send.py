@@ -133,8 +133,9 @@ def _run_child(count: int, url: str) -> dict[str, Any]:
 def bare(count: int, url: str) -> dict[str, Any]:
     """Post one pre-built 500-message Postmark request ``count / 500`` times, ``CONCURRENCY`` at a time."""
     os.environ["NEWSLETTER_SECRET_KEY"] = SECRET
-    from newsletter.providers.base import Batch
+    from newsletter.message import Batch
     from newsletter.providers.postmark import PostmarkProvider
+    from newsletter.send.ledger import ClaimedRow
     from newsletter.send.recipients import RecipientBuilder
     from tests.send.helpers import hand_made_issue
 
@@ -147,7 +148,11 @@ def bare(count: int, url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         settings = _settings(Path(folder), url)
         builder = RecipientBuilder(settings, issue="bench", list_id=1)
-        recipients = [builder.for_test(f"bare{i}@example.com", subscriber_id=i) for i in range(BATCH)]
+        # The recipients a real send builds from its ledger rows.
+        rows = [
+            ClaimedRow(i, i, f"bare{i}@example.com", None, "da", 0, f"link-key-{i:07d}") for i in range(BATCH)
+        ]
+        recipients = [builder.for_row(row) for row in rows]
         provider = PostmarkProvider(
             httpx.Client(transport=httpx.MockTransport(capture)), "http://mock", server_token=TOKEN
         )

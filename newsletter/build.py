@@ -2,8 +2,9 @@
 
 Per issue the folder holds ``email.html`` and ``email.txt`` (with merge
 placeholders, exactly what the send uses), ``message.eml`` (the full MIME
-message the settings' sample recipient would receive, with List-Unsubscribe
-headers; open it in any mail client) and the issue's local images.
+message the settings' sample recipient would receive, with the List-Unsubscribe
+headers a send adds, built by the same :mod:`newsletter.message` builders;
+open it in any mail client) and the issue's local images.
 
 Every issue is rendered before anything is written, so one broken issue
 stops the whole build with nothing written. Each folder is assembled in a
@@ -21,13 +22,11 @@ from pathlib import Path
 
 from newsletter.assets import AssetProblem, read_image
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.errors import NewsletterError
 from newsletter.issue import all_issues, load_issue
-from newsletter.links import PersonLinks, person_links
 from newsletter.mime import build_message
-from newsletter.providers.base import Recipient
-from newsletter.render import Rendered, content_for, recipient_values, render_issue
-from newsletter.tokens import SAMPLE_OWNER, Signer
+from newsletter.per_recipient import sample_recipient
+from newsletter.render import Rendered, content_for, render_issue
 
 
 @dataclass(frozen=True)
@@ -36,42 +35,6 @@ class Built:
     folder: Path
     files: tuple[str, ...]
     html_bytes: int
-
-
-def sample_recipient(rendered: Rendered, settings: Settings) -> Recipient:
-    """The settings' sample recipient with real-looking links and bulk-sender headers."""
-    links = _sample_links(rendered.slug, settings)
-    unsubscribe_url = links.unsubscribe_url
-    values = recipient_values(
-        settings,
-        email=settings.sample.email,
-        name=settings.sample.name,
-        unsubscribe_url=unsubscribe_url,
-        preferences_url=links.preferences_url,
-        web_url=settings.url(f"issues/{rendered.slug}"),
-        lang=rendered.lang,
-    )
-    unsubscribe_targets = [f"<{unsubscribe_url}>"]
-    if settings.sender.unsubscribe_mailto:
-        unsubscribe_targets.append(f"<mailto:{settings.sender.unsubscribe_mailto}?subject=unsubscribe>")
-    return Recipient(
-        email=settings.sample.email,
-        name=settings.sample.name,
-        values=values,
-        headers={
-            "List-Unsubscribe": ", ".join(unsubscribe_targets),
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
-    )
-
-
-def _sample_links(slug: str, settings: Settings) -> PersonLinks:
-    """Signed links for nobody when the signing key is set, else visibly fake ones (build needs no secret)."""
-    try:
-        signer = Signer()
-    except ConfigError:
-        return PersonLinks(settings.url("u/SAMPLE-TOKEN"), settings.url("preferences/SAMPLE-TOKEN"))
-    return person_links(settings, signer, SAMPLE_OWNER, None, slug or None)
 
 
 def build(issue_paths: Sequence[Path] | None, settings: Settings, out_dir: Path | None = None) -> list[Built]:
@@ -98,7 +61,8 @@ def write_build(rendered: Rendered, settings: Settings, out_dir: Path) -> Built:
         staging.mkdir()
         (staging / "email.html").write_text(rendered.html, encoding="utf-8")
         (staging / "email.txt").write_text(rendered.text, encoding="utf-8")
-        message = build_message(content_for(rendered, settings), sample_recipient(rendered, settings))
+        sample = sample_recipient(settings, rendered.slug, lang=rendered.lang)
+        message = build_message(content_for(rendered, settings), sample)
         (staging / "message.eml").write_bytes(message.as_bytes())
         files = ["email.html", "email.txt", "message.eml"]
         for source, _url in rendered.assets:

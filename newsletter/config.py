@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsletter.dates import LANGUAGES
 from newsletter.errors import ConfigError
 from newsletter.providers import registry
 from newsletter.providers.settings import ProviderSettings
@@ -26,7 +27,6 @@ from newsletter.workspace.settings import AdminSettings, read_admin_settings
 
 CONFIG_ENV_VAR = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG_NAME = "newsletter.toml"
-LANGUAGES = ("da", "en")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import datetime
 
 from babel.dates import format_date
 
-# Babel locale per issue language.
+# The languages an issue, a list or a subscriber can have, and Babel's locale for each.
+LANGUAGES = ("da", "en")
 _LOCALES = {"da": "da_DK", "en": "en_GB"}
 
 STRINGS: dict[str, dict[str, str]] = {

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from newsletter.secrets import redact
+
 
 class NewsletterError(Exception):
     """Base of every error the user should see as one line."""
@@ -41,8 +43,6 @@ class NewsletterError(Exception):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
-        from newsletter.secrets import redact
-
         super().__init__(redact(message))
 
     @property

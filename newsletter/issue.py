@@ -23,11 +23,13 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 from newsletter.assets import AssetMissing, AssetProblem, check_image, image_name, issue_folder
-from newsletter.config import LANGUAGES, Settings
+from newsletter.config import Settings
+from newsletter.dates import LANGUAGES
 from newsletter.errors import IssueError
 from newsletter.markdown import Block, BodyError, Image, Section, parse_body
 from newsletter.personalize import neutralise
 from newsletter.safe_text import header_text_problem
+from newsletter.slugs import slugify
 
 KNOWN_FIELDS = ("subject", "title", "preheader", "date", "template", "lang", "kicker")
 # Characters XML (so MJML) cannot hold; they arrive by pasting from word processors.
@@ -80,10 +82,6 @@ class Issue:
     assets: list[tuple[Path, str]] = field(default_factory=list)
     # Line of each front-matter field, for messages about them.
     field_lines: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def body(self) -> list[Section]:
-        return self.sections
 
     def blocks(self) -> list[Block]:
         """Every block of every section, columns flattened, in order."""
@@ -208,8 +206,6 @@ def load_issue(path: Path, settings: Settings) -> Issue:
 
 def _suggest_name(path: Path) -> str:
     """A valid issue file name for ``path``: its date (or YYYY-MM-DD) and a slug of the rest."""
-    from newsletter.slugs import slugify
-
     match = _FILE_DATE.match(path.name)
     date, rest = (match.group(1), path.stem[match.end() :]) if match else ("YYYY-MM-DD", path.stem)
     return f"{date}-{slugify(rest) or 'nyhedsbrev'}.md (the slug after the date is the issue's web address)"

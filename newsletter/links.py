@@ -1,7 +1,7 @@
 """The personal links in every email and page: one builder, so every copy is bound the same way.
 
 Send, build, preview, the confirmation email and the web pages all make their
-unsubscribe, preference and confirmation links here; the tokens inside carry
+unsubscribe, preference and confirmation links (and the web-version link) here; the tokens inside carry
 the person's id and link key (see :mod:`newsletter.tokens`), so a link acts
 only on the person it was made for.
 """
@@ -40,6 +40,11 @@ def person_links(
         unsubscribe_url=settings.url(unsubscribe_path(signer, owner, list_id, issue)),
         preferences_url=settings.url(preferences_path(signer, owner)),
     )
+
+
+def issue_url(settings: Settings, slug: str) -> str:
+    """The issue's web version in the public archive (not personal: the same for everyone)."""
+    return settings.url(f"issues/{slug}")
 
 
 def confirm_url(settings: Settings, signer: Signer, owner: LinkOwner, list_id: int) -> str:

@@ -27,8 +27,8 @@ from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 from markupsafe import Markup
 
+from newsletter.markdown_text import inline_text, node_text
 from newsletter.personalize import neutralise
-from newsletter.plaintext import inline_text, node_text
 
 CONTAINERS = ("button", "greeting", "signature", "column")
 ALLOWED_LINK_SCHEMES = ("http", "https", "mailto", "tel")

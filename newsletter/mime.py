@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from email.headerregistry import Address
 from email.message import EmailMessage
 
+from newsletter.message import Content, Recipient
 from newsletter.personalize import merge
-from newsletter.providers.base import Content, Recipient
 from newsletter.safe_text import check_header_text
 
 # Headers are never folded with RFC 2047 encoded-words just for length: a

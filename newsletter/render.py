@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import traceback
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,10 +41,10 @@ from newsletter.config import Settings
 from newsletter.dates import long_date, strings_for
 from newsletter.errors import IssueError, RenderError
 from newsletter.issue import Issue
+from newsletter.message import Content
 from newsletter.mjml_errors import check_mjml_tags, locate_mjml_error
 from newsletter.personalize import PLACEHOLDERS, placeholder
 from newsletter.plaintext import issue_text
-from newsletter.providers.base import Content
 from newsletter.template_sources import (
     find_template,
     searched_folders,
@@ -177,31 +178,6 @@ def content_for(rendered: Rendered, settings: Settings) -> Content:
     )
 
 
-def recipient_values(
-    settings: Settings,
-    *,
-    email: str,
-    name: str | None,
-    unsubscribe_url: str,
-    preferences_url: str,
-    web_url: str,
-    lang: str | None = None,
-) -> dict[str, str]:
-    """The merge values for one recipient (raw; :mod:`personalize` escapes them for HTML).
-
-    A recipient without a name gets the language's fallback word ("læser" /
-    "reader"), so the salutation reads "Kære læser," rather than "Kære ,".
-    """
-    fallback = strings_for(lang or settings.language)["name_fallback"]
-    return {
-        "name": (name or "").strip() or fallback,
-        "email": email,
-        "unsubscribe_url": unsubscribe_url,
-        "preferences_url": preferences_url,
-        "web_url": web_url,
-    }
-
-
 def base_context(settings: Settings, *, lang: str, subject: str, preheader: str) -> dict[str, Any]:
     """What the base layout needs: fixed strings, organisation and merge placeholders."""
     marks = {name: Markup(placeholder(name)) for name in PLACEHOLDERS}
@@ -307,8 +283,6 @@ def _run_jinja(template_name: str, context: dict[str, Any], settings: Settings) 
 
 def _template_frame(exc: BaseException, default: Path) -> tuple[str, int | None]:
     """The innermost template file and line in ``exc``'s traceback (Jinja maps frames to templates)."""
-    import traceback
-
     found: tuple[str, int | None] = (str(default), None)
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename.endswith(".j2"):

@@ -16,10 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from newsletter.assets import AssetProblem, read_image
+from newsletter.browser import launch
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
+from newsletter.issue import load_issue
+from newsletter.per_recipient import SamplePerson, sample_recipient
 from newsletter.personalize import merge
-from newsletter.preview.sample import SampleRecipient, sample_values
+from newsletter.render import render_issue
 
 WIDTHS = (600, 375)
 # The first screen before scrolling; the full-page capture extends it to the email's height.
@@ -32,15 +35,12 @@ def screenshot_issue(
     out_dir: Path,
     *,
     widths: Sequence[int] = WIDTHS,
-    recipient: SampleRecipient | None = None,
+    recipient: SamplePerson | None = None,
 ) -> list[Path]:
     """Render ``issue_path`` and write ``<slug>-<width>.png`` into ``out_dir``; return the paths."""
-    from newsletter.issue import load_issue
-    from newsletter.render import render_issue
-
     issue = load_issue(issue_path, settings)
     rendered = render_issue(issue, settings)
-    values = sample_values(settings, rendered.slug, recipient, lang=rendered.lang)
+    values = sample_recipient(settings, rendered.slug, lang=rendered.lang, person=recipient).values
     html, _text = merge(rendered.html, rendered.text, values)
     assets = [(url, Path(source)) for source, url in rendered.assets]
     return screenshot_html(html, out_dir, rendered.slug, widths=widths, assets=assets)
@@ -56,8 +56,6 @@ def screenshot_html(
 ) -> list[Path]:
     """Full-page PNGs of ``html``, one per width, named ``<stem>-<width>.png``."""
     from playwright.sync_api import Error as PlaywrightError
-
-    from newsletter.browser import launch
 
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -58,10 +58,12 @@ class LinkOwner:
     link_key: str
 
 
-# The owner of sample links (build, preview, send --test): id 0, which no row has, and a key
-# no row has (theirs are random), so such a link, even signed with the real secret, acts on
-# nobody. As long as a real key, so that a sample email has a real one's size.
-SAMPLE_OWNER = LinkOwner(0, "sample-not-a-key")
+# The owner of sample links (build, preview, checks, screenshots, send --test; see
+# newsletter.per_recipient.sample_recipient): an id no row has (ids start at 1) and a key no row has
+# (theirs are random), so such a link, even signed with the real secret, acts on nobody. As long
+# as a real key, so that a sample email has a real one's size.
+SAMPLE_SUBSCRIBER_ID = 0
+SAMPLE_OWNER = LinkOwner(SAMPLE_SUBSCRIBER_ID, "sample-not-a-key")
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,14 @@
 
 - :mod:`.core`: :func:`check_html` on one recipient's final HTML and text (offline).
 - :mod:`.issue`: :func:`check_issue` merges a rendered issue for a sample recipient,
-  finds the List-Unsubscribe headers the sending path adds, and runs the core.
+  with the List-Unsubscribe headers a send adds, and runs the core.
 - :mod:`.online`: :func:`check_online` asks every link and image whether it answers.
 
 Every check's code, severity and reason is listed in ``docs/checks.md``.
 """
 
 from newsletter.checks.core import Finding, SourceMap, check_html, has_errors, link_problem
-from newsletter.checks.issue import check_issue, sending_headers
+from newsletter.checks.issue import check_issue
 from newsletter.checks.online import check_online
 
 __all__ = [
@@ -20,5 +20,4 @@ __all__ = [
     "check_online",
     "has_errors",
     "link_problem",
-    "sending_headers",
 ]

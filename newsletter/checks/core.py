@@ -159,18 +159,16 @@ def check_html(
     *,
     subject: str,
     preheader: str,
+    headers: Mapping[str, str],
     source: SourceMap | None = None,
     lang: str | None = None,
     unsubscribe_url: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    headers_origin: str = "",
 ) -> list[Finding]:
     """Every finding for one recipient's final (merged) HTML and text.
 
     ``unsubscribe_url`` is the merged unsubscribe link the body must contain (when
     None, any link to ``/u/`` counts). ``headers`` are the message headers the
-    sending path adds; None means they could not be obtained (an error, since
-    bulk senders must carry them). ``headers_origin`` says where they came from.
+    sending path adds (:func:`newsletter.message.list_unsubscribe_headers`).
     """
     where = source or SourceMap("")
     out = _Findings(where.file)
@@ -203,7 +201,7 @@ def check_html(
     _check_leftovers(text, "plain-text part", out)
     _check_images(page.images, out, where)
     hrefs = _check_links(page.links, out, where)
-    _check_unsubscribe(hrefs, unsubscribe_url, headers, headers_origin, out)
+    _check_unsubscribe(hrefs, unsubscribe_url, headers, out)
     _check_text_part(text, hrefs, out, where)
     for html_line, css in page.styles:
         size = len(css.encode("utf-8"))
@@ -374,8 +372,7 @@ def link_problem(href: str) -> str | None:
 def _check_unsubscribe(
     hrefs: Sequence[str],
     unsubscribe_url: str | None,
-    headers: Mapping[str, str] | None,
-    headers_origin: str,
+    headers: Mapping[str, str],
     out: _Findings,
 ) -> None:
     if unsubscribe_url:
@@ -387,24 +384,17 @@ def _check_unsubscribe(
             "unsubscribe-link-missing",
             "the body has no unsubscribe link: the law and Gmail/Yahoo's bulk-sender rules require one — keep {{ unsubscribe_url }} in the template's footer",
         )
-    origin = f" ({headers_origin})" if headers_origin else ""
-    if headers is None:
-        out.error(
-            "list-unsubscribe-unverified",
-            f"could not find the List-Unsubscribe headers the sender adds{origin} — run 'newsletter build' and check again",
-        )
-        return
     lowered = {name.lower(): value for name, value in headers.items()}
     value = lowered.get("list-unsubscribe", "")
     if not re.search(r"<https://[^>]+>", value):
         out.error(
             "list-unsubscribe-missing",
-            f"no List-Unsubscribe header with an https:// address{origin}: Gmail and Yahoo require one-click unsubscribe for bulk mail",
+            "no List-Unsubscribe header with an https:// address: Gmail and Yahoo require one-click unsubscribe for bulk mail",
         )
     if lowered.get("list-unsubscribe-post", "").strip() != ONE_CLICK:
         out.error(
             "list-unsubscribe-post-missing",
-            f"no 'List-Unsubscribe-Post: {ONE_CLICK}' header{origin} (RFC 8058): Gmail and Yahoo require it for bulk mail",
+            f"no 'List-Unsubscribe-Post: {ONE_CLICK}' header (RFC 8058): Gmail and Yahoo require it for bulk mail",
         )
 
 

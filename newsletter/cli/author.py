@@ -10,15 +10,19 @@ import click
 
 from newsletter.checks import Finding, has_errors
 from newsletter.checks.files import check_issue_file
-from newsletter.cli import settings_of
+from newsletter.cli.group import settings_of
 from newsletter.config import Settings
 from newsletter.errors import CheckError
-from newsletter.preview.sample import SampleRecipient, recipient_from_store
+from newsletter.issue import resolve_issue
+from newsletter.per_recipient import SamplePerson
+from newsletter.preview.app import create_app
+from newsletter.preview.sample import recipient_from_store
+from newsletter.preview.server import bind, serve_forever, url_of
+from newsletter.preview.snapshot import Builder
+from newsletter.screenshot import screenshot_issue
 
 
 def _issue_paths(settings: Settings, names: tuple[str, ...]) -> list[Path]:
-    from newsletter.issue import resolve_issue
-
     if names:
         return [resolve_issue(name, settings) for name in names]
     paths = sorted(settings.issues_dir.glob("*.md"))
@@ -95,7 +99,7 @@ def check_command(ctx: click.Context, issues: tuple[str, ...], output: str, onli
         raise CheckError(f"checks found errors in {names} — fix them, then run 'newsletter check' again")
 
 
-def _recipient(settings: Settings, email: str | None) -> SampleRecipient | None:
+def _recipient(settings: Settings, email: str | None) -> SamplePerson | None:
     return recipient_from_store(settings, email) if email else None
 
 
@@ -131,11 +135,6 @@ def preview_command(
 
         newsletter preview 2019-12-20-tak-for-et-godt-2019 --as jens@example.com --port 8025
     """
-    from newsletter.issue import resolve_issue
-    from newsletter.preview.app import create_app
-    from newsletter.preview.server import bind, serve_forever, url_of
-    from newsletter.preview.snapshot import Builder
-
     settings = settings_of(ctx)
     path = resolve_issue(issue, settings) if issue else _newest_issue(settings)
     builder = Builder(issue_path=path, settings=settings, recipient=_recipient(settings, as_email))
@@ -172,9 +171,6 @@ def screenshot_command(ctx: click.Context, issue: str, out_dir: Path | None, as_
 
         newsletter screenshot 2019-12-20-tak-for-et-godt-2019 --out docs/screenshots
     """
-    from newsletter.issue import resolve_issue
-    from newsletter.screenshot import screenshot_issue
-
     settings = settings_of(ctx)
     path = resolve_issue(issue, settings)
     target = out_dir or settings.build_dir / "screenshots"

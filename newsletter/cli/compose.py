@@ -9,7 +9,7 @@ import click
 import yaml
 
 from newsletter.build import build
-from newsletter.cli import settings_of
+from newsletter.cli.group import settings_of
 from newsletter.errors import IssueError
 from newsletter.issue import resolve_issue
 from newsletter.render import available_templates, no_such_template

@@ -13,8 +13,8 @@ import click
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from newsletter.cli import settings_of
-from newsletter.config import LANGUAGES
+from newsletter.cli.group import settings_of
+from newsletter.dates import LANGUAGES
 from newsletter.errors import StoreError
 from newsletter.safe_text import terminal_text
 from newsletter.store import db

@@ -12,10 +12,20 @@ from types import FrameType
 from typing import Any
 
 import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
-from newsletter.cli import settings_of
+from newsletter.cli.group import settings_of
 from newsletter.config import Settings
 from newsletter.errors import CheckError, IssueError, SendError
+from newsletter.issue import resolve_issue
+from newsletter.providers.registry import make_provider
 from newsletter.send.engine import RunTotals, Sender
 from newsletter.send.report import (
     duration_parts,
@@ -34,6 +44,8 @@ from newsletter.send.service import (
     preview_send,
     send_test,
 )
+from newsletter.store.db import open_engine
+from newsletter.tokens import secret_key
 
 
 def _duration(seconds: float) -> str:
@@ -43,9 +55,6 @@ def _duration(seconds: float) -> str:
 
 def _require_credentials(settings: Settings) -> None:
     """Fail before any summary or question when the signing key or the provider's key is missing."""
-    from newsletter.providers.registry import make_provider
-    from newsletter.tokens import secret_key
-
     secret_key()
     make_provider(settings.provider).close()
 
@@ -131,15 +140,6 @@ class _Progress:
             )
         if not self.enabled:
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
         self.bar = Progress(
             TextColumn("Sending"),
             BarColumn(),
@@ -205,9 +205,6 @@ def _finish(issue: str, list_name: str, totals: RunTotals) -> None:
 
 
 def _run(settings: Settings, prepared: PreparedIssue, list_name: str, options: SendOptions) -> RunTotals:
-    from newsletter.providers.registry import make_provider
-    from newsletter.store.db import open_engine
-
     db = open_engine(settings.database_url)
     provider = make_provider(settings.provider)
     holder: dict[str, Sender] = {}
@@ -289,8 +286,6 @@ def send_command(
     prepared = prepare_issue(settings, issue)
     _report_findings(prepared, force)
     if test_addresses:
-        from newsletter.providers.registry import make_provider
-
         provider = make_provider(settings.provider)
         try:
             answers = send_test(
@@ -307,8 +302,6 @@ def send_command(
             raise SendError(f"{refused} test message(s) were not accepted (see above)")
         return
     options = SendOptions(limit=limit, resend_unknown=resend_unknown, retry_failed=retry_failed)
-    from newsletter.store.db import open_engine
-
     preview = preview_send(
         open_engine(settings.database_url), settings, prepared.slug, prepared.subject, list_name, options
     )
@@ -330,8 +323,6 @@ def _issue_key(settings: Settings, name: str) -> str:
     if name.endswith(".md"):
         return Path(name).stem
     try:
-        from newsletter.issue import resolve_issue
-
         return resolve_issue(name, settings).stem
     except IssueError:
         return name
@@ -351,8 +342,6 @@ def status_command(ctx: click.Context, issue: str, list_name: str | None, as_jso
         newsletter status 2019-12-20-tak-for-et-godt-2019
         newsletter status 2019-12-20-tak-for-et-godt-2019 --list erhverv --json
     """
-    from newsletter.store.db import open_engine
-
     settings = settings_of(ctx)
     db = open_engine(settings.database_url)
     statuses = issue_status(db, _issue_key(settings, issue), list_name, listed=None if as_json else 50)

@@ -20,9 +20,9 @@ from typing import IO, Any
 import click
 from sqlalchemy import Engine, select
 
-from newsletter.cli import settings_of
+from newsletter.cli.group import settings_of
 from newsletter.cli.lists import StoreCommands, lists_group, state_counts, store_engine
-from newsletter.config import LANGUAGES
+from newsletter.dates import LANGUAGES
 from newsletter.errors import NotFound, StoreError
 from newsletter.safe_text import spreadsheet_cell, terminal_text
 from newsletter.store.addresses import InvalidAddress, normalise

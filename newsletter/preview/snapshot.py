@@ -16,8 +16,10 @@ from typing import Any
 from newsletter.checks import Finding, check_issue
 from newsletter.config import Settings, load_settings
 from newsletter.errors import NewsletterError
+from newsletter.issue import load_issue
+from newsletter.per_recipient import SamplePerson, default_sample, sample_recipient
 from newsletter.personalize import merge
-from newsletter.preview.sample import SampleRecipient, default_recipient, sample_values
+from newsletter.render import render_issue
 from newsletter.template_sources import template_folders
 
 
@@ -62,7 +64,7 @@ class Builder:
 
     issue_path: Path
     settings: Settings
-    recipient: SampleRecipient | None = None
+    recipient: SamplePerson | None = None
     snapshot: Snapshot = field(default_factory=Snapshot)
 
     def reload_settings(self) -> None:
@@ -89,20 +91,17 @@ class Builder:
         return self.snapshot
 
     def _render(self) -> Snapshot:
-        from newsletter.issue import load_issue
-        from newsletter.render import render_issue
-
         settings = self.settings
         issue = load_issue(self.issue_path, settings)
         rendered = render_issue(issue, settings)
-        values = sample_values(settings, rendered.slug, self.recipient, lang=rendered.lang)
+        person = self.recipient or default_sample(settings)
+        values = sample_recipient(settings, rendered.slug, lang=rendered.lang, person=person).values
         try:
             html, text = merge(rendered.html, rendered.text, values)
         except ValueError as exc:  # an unknown placeholder: the checks report it too
             raise NewsletterError(f"{issue.path}: {exc}") from exc
         findings = check_issue(issue, rendered, settings, recipient=self.recipient)
         sender = f"{settings.sender.name} <{settings.sender.email}>"
-        person = self.recipient or default_recipient(settings)
         assets = tuple((url, Path(source)) for source, url in rendered.assets)
         return Snapshot(
             html=html,

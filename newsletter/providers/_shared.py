@@ -1,5 +1,6 @@
-"""Small helpers the adapters share: address formatting, limits, invalid-address search, and
-building each recipient's complete message (the outbox and SMTP send MIME, not JSON).
+"""Small helpers the adapters share: address formatting, limits, invalid-address search,
+name/value tags, posting one request per message, and building each recipient's complete
+message (the outbox and SMTP send MIME, not JSON).
 
 Kept apart from :mod:`newsletter.providers.base` (the contract) so the
 contract stays a pure description of types and steps.
@@ -8,7 +9,8 @@ contract stays a pure description of types and steps.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from email.message import EmailMessage
 from typing import Any
 
@@ -16,12 +18,16 @@ import httpx
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch, Content, Recipient
 from newsletter.mime import build_message
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, body_excerpt
+from newsletter.providers.base import Outcome, Provider, RecipientResult, UnreadableAnswer, body_excerpt
 from newsletter.safe_text import UnsafeText
 
 # Characters that force a display name into a quoted string (RFC 5322 "specials").
 _SPECIALS = set('()<>[]:;@\\,."')
+# What a name/value tag may hold at Resend and Amazon SES (both document the same rule).
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+MAX_TAG_LENGTH = 256
 
 
 def display_address(name: str | None, address: str) -> str:
@@ -57,6 +63,32 @@ def invalid_recipient_indexes(recipients: Sequence[Recipient]) -> list[int]:
         except EmailNotValidError:
             bad.append(index)
     return bad
+
+
+def rejected_invalid_addresses(provider: str, recipients: Sequence[Recipient]) -> dict[int, RecipientResult]:
+    """``REJECTED`` (and suppressed) results for the recipients whose address is not one, by position."""
+    return {
+        index: RecipientResult(
+            Outcome.REJECTED,
+            reason=f"{provider}: {recipients[index].email!r} is not a valid address",
+            suppress=True,
+        )
+        for index in invalid_recipient_indexes(recipients)
+    }
+
+
+def tag_value(value: str) -> str:
+    """``value`` as a tag may hold it: ASCII letters, digits, ``_`` and ``-``, at most 256 characters."""
+    return _TAG_UNSAFE.sub("_", value)[:MAX_TAG_LENGTH] or "_"
+
+
+def name_value_tags(content: Content, recipient: Recipient) -> dict[str, str]:
+    """The recipient's correlation ids, the issue slug (``nl_issue``) and the issue's further tags
+    (``nl_tag_1``, ``nl_tag_2``, …) as name/value tags, every name and value made acceptable."""
+    tags = {**({"nl_issue": content.issue} if content.issue else {}), **recipient.metadata}
+    extra = [t for t in content.tags if t != content.issue]
+    tags.update({f"nl_tag_{number}": tag for number, tag in enumerate(extra, start=1)})
+    return {tag_value(name): tag_value(str(value)) for name, value in tags.items()}
 
 
 def response_json(response: httpx.Response) -> Any:
@@ -105,8 +137,11 @@ def send_isolating_bad_addresses(
                 outcome = Outcome.UNKNOWN
             else:
                 outcome = Outcome.RETRY if isinstance(exc, ProviderRetryable) else Outcome.REJECTED
+            unreadable = isinstance(exc, UnreadableAnswer)
             for i in indexes:
-                results[i] = RecipientResult(outcome, reason=str(exc), retry_after=exc.retry_after)
+                results[i] = RecipientResult(
+                    outcome, reason=str(exc), retry_after=exc.retry_after, unreadable=unreadable
+                )
             return
         if not isinstance(answered, str):
             results.update(zip(indexes, answered, strict=True))
@@ -151,3 +186,55 @@ def build_each(provider: Provider, batch: Batch) -> list[EmailMessage | Recipien
             except UnsafeText as exc:
                 built.append(RecipientResult(Outcome.REJECTED, reason=str(exc)))
     return built
+
+
+# Posts the message of the recipient at this position as its own request; raises ProviderError.
+PostOne = Callable[[int], RecipientResult]
+
+
+def send_one_by_one(
+    provider: str, count: int, settled: Mapping[int, RecipientResult], post_one: PostOne
+) -> list[RecipientResult]:
+    """Post each message of a batch as its own request, in order (Brevo, SES); one result each.
+
+    ``settled`` holds the results decided without posting (an address refused locally); build
+    every message before calling this, so that nothing goes out when one cannot be built.
+
+    While nothing has been posted, a retryable or permanent failure is raised: provably none of
+    the batch went out, and the engine treats the batch as a whole (it waits, or stops the run).
+    Once a request has been posted, a failure becomes per-recipient results so that what went out
+    is recorded: the failed message is ``UNKNOWN`` (ambiguous: only it may have gone),
+    ``RETRY`` (retryable) or ``REJECTED`` (permanent), and the messages after it, never posted,
+    are ``RETRY``. An ambiguous failure of the very first request is per message too: the
+    messages behind it were not posted and need not become unknown.
+    """
+    results = dict(settled)
+    pending = [index for index in range(count) if index not in results]
+    for step, index in enumerate(pending):
+        try:
+            results[index] = post_one(index)
+        except ProviderAmbiguous as exc:
+            results[index] = RecipientResult(
+                Outcome.UNKNOWN, reason=str(exc), unreadable=isinstance(exc, UnreadableAnswer)
+            )
+            rest = RecipientResult(
+                Outcome.RETRY, reason=f"{provider}: not posted: the message before it got no clear answer"
+            )
+        except (ProviderRetryable, ProviderPermanent) as exc:
+            if step == 0:
+                raise
+            if isinstance(exc, ProviderRetryable):
+                results[index] = rest = RecipientResult(
+                    Outcome.RETRY, reason=str(exc), retry_after=exc.retry_after
+                )
+            else:
+                results[index] = RecipientResult(Outcome.REJECTED, reason=str(exc))
+                rest = RecipientResult(
+                    Outcome.RETRY, reason=f"{provider}: not posted: the message before it was refused ({exc})"
+                )
+        else:
+            continue
+        for later in pending[step + 1 :]:
+            results[later] = rest
+        break
+    return [results[index] for index in range(count)]

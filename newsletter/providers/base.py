@@ -1,8 +1,9 @@
-"""What every provider adapter speaks: the project's own message and result types.
+"""What every provider adapter speaks: the project's result types and the base class.
 
-A send hands an adapter one :class:`Batch`: the issue's content rendered once
+A send hands an adapter one :class:`~newsletter.message.Batch` (the message
+model lives in :mod:`newsletter.message`): the issue's content rendered once
 (HTML and text with merge placeholders, see :mod:`newsletter.personalize`) and
-a list of :class:`Recipient` s, each with the values to merge. Adapters that
+a list of :class:`~newsletter.message.Recipient` s, each with the values to merge. Adapters that
 must render each message (Postmark, Resend, the outbox) call
 :func:`newsletter.personalize.merge`; adapters whose API merges per recipient
 (SendGrid substitutions, Mailgun recipient-variables) translate the
@@ -39,8 +40,8 @@ import enum
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, timedelta
 from pathlib import Path
 from typing import ClassVar, Self
@@ -48,58 +49,11 @@ from typing import ClassVar, Self
 import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderError, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch
 from newsletter.providers.settings import ProviderSettings, SecretVariable
 from newsletter.providers.webhook import WebhookReceiver
-from newsletter.safe_text import check_header_text
 from newsletter.secrets import redact
 from newsletter.settings_reader import SettingsReader
-
-
-@dataclass(frozen=True)
-class Content:
-    """An issue rendered once: identical for every recipient but for the placeholders."""
-
-    subject: str
-    html: str
-    text: str
-    from_email: str
-    from_name: str
-    reply_to: str = ""
-    issue: str = ""  # slug, carried in metadata / tags
-    tags: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        # The last guard before any provider: issue files and settings are checked when loaded,
-        # but no path may hand an adapter a subject that forges headers ("\r\nBcc: …").
-        for what, value in (
-            ("Subject", self.subject),
-            ("From name", self.from_name),
-            ("From address", self.from_email),
-            ("Reply-To", self.reply_to),
-        ):
-            check_header_text(value, what)
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """One addressee of a batch and the values merged into the content for them."""
-
-    email: str
-    name: str | None
-    # Merge values by placeholder name (see newsletter.personalize.PLACEHOLDERS).
-    values: Mapping[str, str]
-    # Extra headers for this recipient, e.g. List-Unsubscribe and List-Unsubscribe-Post.
-    headers: Mapping[str, str] = field(default_factory=dict)
-    # Correlation data the provider hands back in webhooks: issue, subscriber, delivery ids.
-    metadata: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Batch:
-    content: Content
-    recipients: Sequence[Recipient]
-    # Stable for the life of the batch across retries and resumes (ledger batch_key).
-    idempotency_key: str | None = None
 
 
 class Outcome(enum.Enum):
@@ -126,6 +80,9 @@ class RecipientResult:
     # The address itself is bad or inactive: suppress it so it is never tried again.
     suppress: bool = False
     retry_after: float | None = None
+    # UNKNOWN because the answer was not the API's own (a body of the wrong shape, a redirect): it
+    # will not read better for the next batch, so the send stops at once instead of after a few.
+    unreadable: bool = False
 
 
 class Provider(ABC):

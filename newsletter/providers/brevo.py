@@ -31,29 +31,24 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
-from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.errors import ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import merge
 from newsletter.providers import brevo_webhook
 from newsletter.providers._shared import (
     check_batch_size,
-    invalid_recipient_indexes,
+    rejected_invalid_addresses,
     response_json,
+    send_one_by_one,
     short_text,
 )
-from newsletter.providers.base import (
-    ApiKeyProvider,
-    Batch,
-    Outcome,
-    Recipient,
-    RecipientResult,
-    retry_after_seconds,
-)
+from newsletter.providers.base import ApiKeyProvider, Outcome, RecipientResult, retry_after_seconds
 from newsletter.providers.settings import SecretVariable
 from newsletter.secrets import redact
 
@@ -142,42 +137,19 @@ class BrevoProvider(ApiKeyProvider):
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         check_batch_size(self.name, batch, self.max_batch)
         recipients = list(batch.recipients)
-        results: dict[int, RecipientResult] = {}
-        for i in invalid_recipient_indexes(recipients):
-            reason = f"brevo: {recipients[i].email!r} is not a valid address"
-            results[i] = RecipientResult(Outcome.REJECTED, reason=reason, suppress=True)
-        pending = [i for i in range(len(recipients)) if i not in results]
-        for step, index in enumerate(pending):
-            with self.building():
-                message = self.build_message(batch, recipients[index], index)
-            try:
-                results[index] = self._send_one(message, recipients[index])
-            except (ProviderRetryable, ProviderPermanent, ProviderAmbiguous) as exc:
-                posted_before = any(r.outcome is Outcome.ACCEPTED for r in results.values())
-                if not posted_before and not isinstance(exc, ProviderAmbiguous):
-                    raise  # provably nothing of the batch went out: the engine treats it as a whole
-                self._stop(results, exc, index, pending[step + 1 :])
-                break
-        return [results[i] for i in range(len(recipients))]
-
-    @staticmethod
-    def _stop(
-        results: dict[int, RecipientResult], exc: Exception, index: int, never_posted: Sequence[int]
-    ) -> None:
-        """Results for the message that failed and for those that were never posted after it."""
-        wait = getattr(exc, "retry_after", None)
-        if isinstance(exc, ProviderAmbiguous):
-            # Only this message may have gone; the ones after it were not posted at all.
-            results[index] = RecipientResult(Outcome.UNKNOWN, reason=str(exc))
-            rest = RecipientResult(
-                Outcome.RETRY, reason="brevo: not posted after the previous message failed"
-            )
-        elif isinstance(exc, ProviderRetryable):
-            results[index] = rest = RecipientResult(Outcome.RETRY, reason=str(exc), retry_after=wait)
-        else:
-            results[index] = rest = RecipientResult(Outcome.REJECTED, reason=str(exc))
-        for later in never_posted:
-            results[later] = rest
+        settled = rejected_invalid_addresses(self.name, recipients)
+        with self.building():  # all of them before the first goes out
+            messages = {
+                index: self.build_message(batch, recipient, index)
+                for index, recipient in enumerate(recipients)
+                if index not in settled
+            }
+        return send_one_by_one(
+            self.name,
+            len(recipients),
+            settled,
+            lambda index: self._send_one(messages[index], recipients[index]),
+        )
 
     def _send_one(self, message: dict[str, Any], recipient: Recipient) -> RecipientResult:
         response = self.post(

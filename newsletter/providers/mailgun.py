@@ -36,6 +36,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from newsletter.errors import ConfigError, ProviderPermanent
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import escape_value_html, translate, used_placeholders
 from newsletter.providers import mailgun_webhook
 from newsletter.providers._shared import (
@@ -45,7 +46,7 @@ from newsletter.providers._shared import (
     send_isolating_bad_addresses,
     short_text,
 )
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, http_client
+from newsletter.providers.base import Outcome, Provider, RecipientResult, http_client
 from newsletter.providers.settings import ProviderSettings, SecretVariable
 from newsletter.settings_reader import SettingsReader
 

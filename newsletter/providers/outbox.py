@@ -31,8 +31,9 @@ from pathlib import Path
 import httpx
 
 from newsletter.errors import ProviderPermanent
+from newsletter.message import Batch, Recipient
 from newsletter.providers._shared import build_each, check_batch_size
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult
+from newsletter.providers.base import Outcome, Provider, RecipientResult
 from newsletter.providers.settings import ProviderSettings
 from newsletter.settings_reader import SettingsReader
 

@@ -28,10 +28,11 @@ from typing import Any
 import httpx
 
 from newsletter.errors import ProviderPermanent
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import merge
 from newsletter.providers import postmark_webhook
 from newsletter.providers._shared import check_batch_size, display_address, response_json, short_text
-from newsletter.providers.base import Batch, Outcome, Provider, Recipient, RecipientResult, http_client
+from newsletter.providers.base import Outcome, Provider, RecipientResult, http_client
 from newsletter.providers.settings import ProviderSettings, SecretVariable
 from newsletter.secrets import redact
 from newsletter.settings_reader import SettingsReader
@@ -167,7 +168,9 @@ def _describe(body: object, response: httpx.Response) -> str:
 def _unreadable(entry: object) -> RecipientResult:
     # An answer about this message we cannot read: it may have been sent (never "retry").
     shown = redact(" ".join(repr(entry).split())[:120])
-    return RecipientResult(Outcome.UNKNOWN, reason=f"postmark: unreadable result for this message: {shown}")
+    return RecipientResult(
+        Outcome.UNKNOWN, reason=f"postmark: unreadable result for this message: {shown}", unreadable=True
+    )
 
 
 def _result(entry: object, recipient: Recipient) -> RecipientResult:
@@ -187,6 +190,7 @@ def _result(entry: object, recipient: Recipient) -> RecipientResult:
                 Outcome.UNKNOWN,
                 reason="postmark: answered OK without a MessageID — most likely delivered; "
                 "do not send it again unless you are sure it was not",
+                unreadable=True,
             )
         return RecipientResult(Outcome.ACCEPTED, message_id=message_id)
     reason = f"postmark ErrorCode {code}: {message}"

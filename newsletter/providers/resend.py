@@ -32,31 +32,21 @@ from typing import Any, NoReturn
 import httpx
 
 from newsletter.errors import ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import merge
 from newsletter.providers import resend_webhook
 from newsletter.providers._shared import (
     check_batch_size,
+    name_value_tags,
     response_json,
     send_isolating_bad_addresses,
     short_text,
 )
-from newsletter.providers.base import (
-    ApiKeyProvider,
-    Batch,
-    Outcome,
-    Recipient,
-    RecipientResult,
-)
+from newsletter.providers.base import ApiKeyProvider, Outcome, RecipientResult
 from newsletter.providers.settings import SecretVariable
 from newsletter.secrets import redact
 
 MAX_KEY_LENGTH = 256
-_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def tag_value(value: str) -> str:
-    """A value Resend accepts in a tag: ASCII letters, digits, ``_`` and ``-``, at most 256."""
-    return _TAG_UNSAFE.sub("_", value)[:256] or "_"
 
 
 def resend_address(name: str | None, address: str) -> str:
@@ -111,12 +101,9 @@ class ResendProvider(ApiKeyProvider):
                 email["reply_to"] = content.reply_to
             if recipient.headers:
                 email["headers"] = dict(recipient.headers)
-            tags = {**({"nl_issue": content.issue} if content.issue else {}), **recipient.metadata}
-            # Resend tags are name/value pairs; plain tags become nl_tag_1, nl_tag_2, …
-            extra = [t for t in content.tags if t != content.issue]
-            tags.update({f"nl_tag_{number}": tag for number, tag in enumerate(extra, start=1)})
+            tags = name_value_tags(content, recipient)
             if tags:
-                email["tags"] = [{"name": tag_value(k), "value": tag_value(str(v))} for k, v in tags.items()]
+                email["tags"] = [{"name": name, "value": value} for name, value in tags.items()]
             emails.append(email)
         return emails
 

@@ -29,16 +29,11 @@ from typing import Any
 import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch, Recipient
 from newsletter.personalize import escape_value_html, translate, used_placeholders
 from newsletter.providers import sendgrid_webhook
 from newsletter.providers._shared import check_batch_size, response_json, short_text
-from newsletter.providers.base import (
-    ApiKeyProvider,
-    Batch,
-    Outcome,
-    Recipient,
-    RecipientResult,
-)
+from newsletter.providers.base import ApiKeyProvider, Outcome, RecipientResult
 from newsletter.providers.settings import SecretVariable
 from newsletter.secrets import redact
 
@@ -151,7 +146,7 @@ class SendGridProvider(ApiKeyProvider):
                     raise unreadable
                 # Addresses taken out before were refused (nothing sent); the rest may have gone.
                 for index in remaining:
-                    results[index] = RecipientResult(Outcome.UNKNOWN, reason=str(unreadable))
+                    results[index] = RecipientResult(Outcome.UNKNOWN, reason=str(unreadable), unreadable=True)
                 break
             bad = _attributable_recipients(response, len(remaining)) if response.status_code == 400 else set()
             if not bad:

@@ -36,8 +36,9 @@ from pathlib import Path
 import httpx
 
 from newsletter.errors import ConfigError, ProviderError, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch
 from newsletter.providers._shared import build_each, check_batch_size
-from newsletter.providers.base import Batch, Outcome, Provider, RecipientResult
+from newsletter.providers.base import Outcome, Provider, RecipientResult
 from newsletter.providers.settings import ProviderSettings, SecretVariable
 from newsletter.secrets import redact
 from newsletter.settings_reader import SettingsReader

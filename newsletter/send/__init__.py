@@ -4,13 +4,9 @@
 - :mod:`.ledger`: every state change of a delivery (claim, record, re-queue).
 - :mod:`.recovery`: what a run does first with rows an interrupted run left behind.
 - :mod:`.engine`: the loop — pacing, concurrency, retries, stop on Ctrl-C.
-- :mod:`.recipients`: per-recipient links, List-Unsubscribe headers, metadata.
+- :mod:`.recipients`: each ledger row as a recipient (values and headers from :mod:`newsletter.message`).
 - :mod:`.service`: the steps ``newsletter send`` runs, for the CLI and for tests.
 - :mod:`.report`: ``newsletter status``.
 
 The guarantee per provider is written down in ``docs/sending.md``.
 """
-
-from newsletter.send.recipients import list_unsubscribe_headers
-
-__all__ = ["list_unsubscribe_headers"]

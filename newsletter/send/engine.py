@@ -19,7 +19,10 @@ How each provider answer is recorded (GUIDE §1, issue 4):
 - :class:`ProviderAmbiguous` (read timeout, dropped connection, a 5xx, a
   success we cannot read): the same batch is retried under the same key when
   the provider is idempotent; else its rows become ``unknown``; a result
-  ``unknown`` for single recipients is recorded as such and stops the run;
+  ``unknown`` for single recipients (a provider that posts one message a
+  request lost one answer) is recorded as such. Either kind counts as a batch
+  without a clear answer: ``Limits.max_ambiguous_in_a_row`` of them in a row
+  stop the run, one now and then does not;
 - :class:`ProviderPermanent`: the batch goes back to ``queued`` (nothing was
   sent) and the run stops with the provider's reason.
 
@@ -49,7 +52,8 @@ from newsletter.errors import (
     ProviderRetryable,
     SendError,
 )
-from newsletter.providers.base import Batch, Content, Outcome, Provider, RecipientResult, UnreadableAnswer
+from newsletter.message import Batch, Content
+from newsletter.providers.base import Outcome, Provider, RecipientResult, UnreadableAnswer
 from newsletter.send import ledger
 from newsletter.send.ledger import ClaimedRow, InterruptedBatch, SendRow
 from newsletter.send.pacing import Pacer, backoff_delay, capped_wait
@@ -347,7 +351,10 @@ class Sender:
                 retry_delay=lambda row, result: self._backoff(row.attempts, result.retry_after),
                 now=self._db_now(),
             )
-        self._retryable_in_a_row = self._ambiguous_in_a_row = 0
+        self._retryable_in_a_row = 0
+        # A batch with an unclear answer about some of its messages counts like a batch without any
+        # answer: a passing gateway error costs one message, a broken connection stops the run.
+        self._ambiguous_in_a_row = self._ambiguous_in_a_row + 1 if recorded.unknown else 0
         log.info(
             "batch %s: %d sent, %d failed, %d to retry, %d unknown",
             job.key[:12],
@@ -361,11 +368,17 @@ class Sender:
         self.totals.suppressed += recorded.suppressed
         self.totals.retries += recorded.requeued
         self.totals.unknown += recorded.unknown
-        if recorded.unknown:
-            unreadable = next(r.reason for r in results if r.outcome is Outcome.UNKNOWN)
+        unknown = [r for r in results if r.outcome is Outcome.UNKNOWN]
+        if any(r.unreadable for r in unknown):  # not the API's own answer: no better next time
+            reason = next(r.reason for r in unknown if r.unreadable)
             self._fatal = self._fatal or SendError(
-                f"{unreadable} — the provider's answer about {recorded.unknown} message(s) could not be read; "
+                f"{reason} — the provider's answer about {recorded.unknown} message(s) could not be read; "
                 "stopped so that no more messages end up unknown"
+            )
+        elif recorded.unknown and self._ambiguous_in_a_row >= self.limits.max_ambiguous_in_a_row:
+            self._fatal = self._fatal or SendError(
+                f"{unknown[0].reason} — {self._ambiguous_in_a_row} batches in a row held messages whose "
+                "answer could not be read; stopped so that no more messages end up unknown"
             )
 
     def _on_retryable(self, job: _Job, exc: ProviderRetryable) -> None:

@@ -127,15 +127,13 @@ def claim(
     size: int,
     *,
     now: datetime | None = None,
-    exclude: Sequence[int] = (),
 ) -> Claim | None:
     """Mark up to ``size`` queued rows ``sending`` under a new batch key; None when none are due.
 
     Mailability is checked again here: rows whose subscriber unsubscribed,
     bounced, complained or was suppressed since planning become ``skipped``.
     Rows whose ``not_before`` lies after ``now`` (default: the current time)
-    are waiting out a retry delay and are left alone; ``exclude`` names more
-    ids to leave alone.
+    are waiting out a retry delay and are left alone.
     """
     now = now or utcnow()
     query = (
@@ -162,8 +160,6 @@ def claim(
         .order_by(deliveries.c.id)
         .limit(size)
     )
-    if exclude:
-        query = query.where(deliveries.c.id.not_in(list(exclude)))
     candidates = conn.execute(query).all()
     if not candidates:
         return None
@@ -471,15 +467,6 @@ def mark_batch_rows_unknown(conn: Connection, delivery_ids: Sequence[int], error
     result = conn.execute(
         update(deliveries)
         .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.state == "sending")
-        .values(state="unknown", error=error, not_before=None, updated_at=utcnow())
-    )
-    return int(result.rowcount or 0)
-
-
-def mark_interrupted_unknown(conn: Connection, send_id: int, error: str) -> int:
-    result = conn.execute(
-        update(deliveries)
-        .where(deliveries.c.send_id == send_id, deliveries.c.state == "sending")
         .values(state="unknown", error=error, not_before=None, updated_at=utcnow())
     )
     return int(result.rowcount or 0)

@@ -16,19 +16,25 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from sqlalchemy import Engine
 
+from newsletter.checks import Finding, check_issue
 from newsletter.config import Settings
 from newsletter.errors import SendError
-from newsletter.providers.base import Batch, Content, Provider, RecipientResult
+from newsletter.issue import load_issue, resolve_issue
+from newsletter.message import Batch, Content
+from newsletter.per_recipient import SamplePerson, sample_recipient
+from newsletter.providers.base import Provider, RecipientResult
+from newsletter.render import content_for, render_issue
 from newsletter.send import ledger
 from newsletter.send.engine import Limits, RunTotals, Sender
 from newsletter.send.lock import send_lock
 from newsletter.send.plan import AudienceCount, count_audience, find_list_id, get_send, plan
 from newsletter.send.recipients import RecipientBuilder
 from newsletter.send.recovery import Recovery, prepare_resume
+from newsletter.store.addresses import InvalidAddress, normalise
+from newsletter.tokens import Signer
 
 # Without a configured rate, assume about two requests a second per connection for the estimate.
 _ASSUMED_REQUESTS_PER_SECOND = 2.0
@@ -39,7 +45,7 @@ class PreparedIssue:
     slug: str
     subject: str
     content: Content
-    findings: list[Any]  # newsletter.checks.Finding
+    findings: list[Finding]
     lang: str = "da"  # the issue's language: picks the fallback for a missing name
 
 
@@ -65,22 +71,10 @@ class SendPreview:
 
 def prepare_issue(settings: Settings, name: str, *, run_checks: bool = True) -> PreparedIssue:
     """Resolve, load, render (once) and check the issue ``name`` (a slug, a date or a path)."""
-    from newsletter.issue import load_issue, resolve_issue
-    from newsletter.render import content_for, render_issue
-
     issue = load_issue(resolve_issue(name, settings), settings)
     rendered = render_issue(issue, settings)
     content = content_for(rendered, settings)
-    if not content.issue:
-        content = replace(content, issue=rendered.slug)
-    findings: list[Any] = []
-    if run_checks:
-        try:
-            from newsletter.checks import check_issue
-        except ImportError:  # the checks module is optional at this layer
-            check_issue = None  # type: ignore[assignment]
-        if check_issue is not None:
-            findings = list(check_issue(issue, rendered, settings))
+    findings = check_issue(issue, rendered, settings) if run_checks else []
     return PreparedIssue(
         slug=rendered.slug, subject=rendered.subject, content=content, findings=findings, lang=rendered.lang
     )
@@ -196,16 +190,9 @@ def execute_send(
 
 
 def send_test(
-    settings: Settings,
-    prepared: PreparedIssue,
-    provider: Provider,
-    addresses: Sequence[str],
-    *,
-    list_id: int | None = None,
+    settings: Settings, prepared: PreparedIssue, provider: Provider, addresses: Sequence[str]
 ) -> list[tuple[str, RecipientResult]]:
     """Send ``[TEST]`` copies to ``addresses`` only; no ledger rows. Provider errors propagate."""
-    from newsletter.store.addresses import InvalidAddress, normalise
-
     cleaned = []
     for address in addresses:
         try:
@@ -213,8 +200,17 @@ def send_test(
         except InvalidAddress as exc:
             raise SendError(f"--test {address!r}: {exc} — give a valid email address") from None
     content = replace(prepared.content, subject=f"[TEST] {prepared.content.subject}")
-    builder = RecipientBuilder(settings, issue=prepared.slug, list_id=list_id, lang=prepared.lang)
-    recipients = [builder.for_test(address) for address in cleaned]
+    # Sample recipients: real-looking links signed with the real key that act on nobody.
+    signer = Signer()
+    recipients = [
+        replace(
+            sample_recipient(
+                settings, prepared.slug, lang=prepared.lang, person=SamplePerson(address, ""), signer=signer
+            ),
+            metadata={"nl_issue": prepared.slug, "nl_test": "1"},
+        )
+        for address in cleaned
+    ]
     results: list[tuple[str, RecipientResult]] = []
     for start in range(0, len(recipients), provider.max_batch):
         chunk = recipients[start : start + provider.max_batch]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from newsletter.config import LANGUAGES
+from newsletter.dates import LANGUAGES
 from newsletter.errors import ImportFileError
 from newsletter.safe_text import header_text_problem, stored_text_problem, unescape_spreadsheet_cell
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise

@@ -65,9 +65,7 @@ SUBSCRIBER_STATUSES = ("active", "bounced", "complained")
 MEMBERSHIP_STATES = ("pending", "subscribed", "unsubscribed")
 CONSENT_METHODS = ("import", "form", "api", "manual")
 SUPPRESSION_REASONS = ("bounced", "complained", "erased", "invalid", "manual", "unsubscribed")
-DELIVERY_STATES = ("queued", "sending", "sent", "failed", "skipped", "unknown")
 USER_ROLES = ("editor", "sender", "admin")
-USER_LANGUAGES = ("da", "en")
 USER_TOKEN_PURPOSES = ("set-password",)
 EVENT_TYPES = (
     "delivered",

@@ -1,8 +1,9 @@
 """The Starlette application: routes from each concern, middleware, and error pages.
 
-:func:`create_app` wires one :class:`WebContext` (settings, engine, signer,
-limiters, page templates, provider) into ``app.state.web``; route modules
-read it from there. Nothing here knows about a particular page.
+:func:`create_app` wires one :class:`~newsletter.web.context.WebContext`
+(settings, engine, signer, limiters, page templates, provider) into
+``app.state.web``; route modules read it from there. Nothing here knows about
+a particular page.
 
 No exception detail ever reaches a visitor: unexpected errors are logged
 with their traceback and answered with a plain 500 page.
@@ -26,14 +27,14 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from newsletter.config import Settings
 from newsletter.providers.base import Provider
+from newsletter.providers.registry import make_provider
 from newsletter.store.db import open_engine
 from newsletter.template_sources import WEB_PAGES, template_loader
 from newsletter.tokens import Signer, secret_key
-from newsletter.web import admin
+from newsletter.web import admin, archive, pages, unsubscribe, webhooks
 from newsletter.web.admin import AdminState
 from newsletter.web.admin.guard import not_found as admin_not_found
-from newsletter.web.context import WebContext, in_thread, web
-from newsletter.web.i18n import LANGUAGES
+from newsletter.web.context import WebContext, web
 from newsletter.web.security import (
     BodyLimit,
     CsrfGuard,
@@ -91,9 +92,6 @@ def create_app(
     :func:`default_parts`. ``newsletter serve`` runs a second app with the
     workspace alone when ``[admin] port`` is set.
     """
-    from newsletter.providers.registry import make_provider
-    from newsletter.web import archive, pages, unsubscribe, webhooks
-
     key = secret_key()
     limits = rate_limits or RateLimits()
     context = WebContext(
@@ -177,4 +175,4 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-__all__ = ["LANGUAGES", "RateLimits", "WebContext", "create_app", "in_thread", "web"]
+__all__ = ["RateLimits", "create_app"]

@@ -24,12 +24,14 @@ from starlette.routing import Route
 from newsletter.assets import AssetProblem, is_plain_file, media_type, read_image
 from newsletter.errors import NewsletterError
 from newsletter.issue import Issue, load_issue
+from newsletter.links import PersonLinks, issue_url
+from newsletter.per_recipient import merge_values
 from newsletter.personalize import merge_html
-from newsletter.render import recipient_values, render_issue
+from newsletter.render import render_issue
 from newsletter.store import lists as list_store
 from newsletter.store.lists import ListRow, aware
 from newsletter.store.schema import sends
-from newsletter.web.app import WebContext, in_thread, web
+from newsletter.web.context import WebContext, in_thread, web
 from newsletter.web.i18n import translator
 
 log = logging.getLogger("newsletter.web")
@@ -116,7 +118,7 @@ def _load(context: WebContext, slug: str, sent_at: datetime) -> ArchivedIssue | 
         preheader=issue.preheader,
         lang=issue.lang,
         sent_at=sent_at,
-        url=context.settings.url(f"issues/{slug}"),
+        url=issue_url(context.settings, slug),
     )
 
 
@@ -150,14 +152,13 @@ def web_version(context: WebContext, slug: str) -> str | None:
     rendered = render_issue(issue, context.settings)
     help_url = context.settings.url(WEB_UNSUBSCRIBE_PATH.lstrip("/") + f"?lang={issue.lang}")
     # No personal data: the generic greeting, and no working unsubscribe token.
-    values = recipient_values(
+    values = merge_values(
         context.settings,
         email="",
         name=None,
-        unsubscribe_url=help_url,
-        preferences_url=help_url,
-        web_url=context.settings.url(f"issues/{slug}"),
         lang=issue.lang,
+        links=PersonLinks(help_url, help_url),
+        issue=slug,
     )
     html = merge_html(rendered.html, values)
     context.render_cache[key] = html

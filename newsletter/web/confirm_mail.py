@@ -9,18 +9,20 @@ placeholder, so a sign-up costs a merge, not a render.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from markupsafe import Markup
 
 from newsletter.errors import ProviderPermanent
 from newsletter.links import confirm_url
-from newsletter.providers.base import Batch, Content, Outcome, Recipient
+from newsletter.message import Batch, Content, Recipient
+from newsletter.per_recipient import merge_values
+from newsletter.personalize import placeholder
+from newsletter.providers.base import Outcome
+from newsletter.render import content_for, render_email
 from newsletter.store.lists import ListRow
 from newsletter.tokens import LinkOwner
-
-if TYPE_CHECKING:
-    from newsletter.web.app import WebContext
+from newsletter.web.context import WebContext
 
 CONFIRM_TEMPLATE = "confirm"
 
@@ -52,9 +54,6 @@ def confirmation_content(context: WebContext, the_list: ListRow, lang: str) -> C
     if cached is not None:
         assert isinstance(cached, Content)
         return cached
-    from newsletter import render
-    from newsletter.personalize import placeholder
-
     settings = context.settings
     values: dict[str, Any] = {"title": the_list.title, "days": settings.confirm_days}
     template_context = {
@@ -66,7 +65,7 @@ def confirmation_content(context: WebContext, the_list: ListRow, lang: str) -> C
         "confirm_days": settings.confirm_days,
         "organisation": settings.organisation,
     }
-    rendered = render.render_email(
+    rendered = render_email(
         CONFIRM_TEMPLATE,
         template_context,
         settings,
@@ -78,7 +77,7 @@ def confirmation_content(context: WebContext, the_list: ListRow, lang: str) -> C
         ),
     )
     # Outbox folder, provider tag and metadata say "confirm" rather than an issue slug.
-    content = replace(render.content_for(rendered, settings), issue="confirm")
+    content = replace(content_for(rendered, settings), issue="confirm")
     context.render_cache[key] = content
     return content
 
@@ -92,7 +91,7 @@ def send_confirmation(
     recipient = Recipient(
         email=email,
         name=name,
-        values={"name": name or "", "email": email, "confirm_url": url},
+        values=merge_values(context.settings, email=email, name=name, lang=lang, confirm_url=url),
         metadata={"nl_subscriber": str(owner.subscriber_id), "nl_kind": "confirm"},
     )
     results = context.provider.send_batch(Batch(content=content, recipients=[recipient]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-LANGUAGES = ("da", "en")
+from newsletter.dates import LANGUAGES
 
 STRINGS: dict[str, dict[str, str]] = {
     "language_switch": {"da": "In English", "en": "På dansk"},

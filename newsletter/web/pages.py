@@ -25,8 +25,8 @@ from newsletter.store import subscribers as subscriber_store
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise
 from newsletter.store.lists import ListRow
 from newsletter.tokens import ConfirmClaim, LinkOwner
-from newsletter.web.app import WebContext, in_thread, web
 from newsletter.web.confirm_mail import send_confirmation
+from newsletter.web.context import WebContext, in_thread, web
 from newsletter.web.forms import UnusableForm, text_form, unusable_form_page
 from newsletter.web.security import CSRF_COOKIE, CSRF_FIELD
 

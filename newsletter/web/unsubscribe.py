@@ -26,7 +26,7 @@ from newsletter.store import subscribers as subscriber_store
 from newsletter.store.lists import ListRow, utcnow
 from newsletter.store.schema import consent_log, memberships
 from newsletter.tokens import LinkOwner, PreferencesClaim, UnsubscribeClaim
-from newsletter.web.app import WebContext, in_thread, web
+from newsletter.web.context import WebContext, in_thread, web
 from newsletter.web.forms import UnusableForm, text_form, unusable_form_page
 from newsletter.web.i18n import translator
 

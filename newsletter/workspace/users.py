@@ -25,11 +25,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, or_, select, update
 
+from newsletter.dates import LANGUAGES
 from newsletter.errors import AccountError, AlreadyExists, NotFound
 from newsletter.safe_text import header_text_problem
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise
 from newsletter.store.lists import aware, utcnow
-from newsletter.store.schema import USER_LANGUAGES, sessions, users
+from newsletter.store.schema import sessions, users
 from newsletter.workspace import passwords, totp
 from newsletter.workspace.audit import Actor, record
 from newsletter.workspace.roles import parse_role
@@ -111,9 +112,9 @@ def _valid_name(name: str) -> str:
 
 
 def _valid_language(language: str) -> str:
-    if language not in USER_LANGUAGES:
+    if language not in LANGUAGES:
         raise AccountError(
-            f"language {language!r} is not offered — use {' or '.join(USER_LANGUAGES)}", reason="bad-language"
+            f"language {language!r} is not offered — use {' or '.join(LANGUAGES)}", reason="bad-language"
         )
     return language
 

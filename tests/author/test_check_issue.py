@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter.checks import check_issue
-from newsletter.checks import issue as issue_checks
+from newsletter.checks import Finding, check_issue
 from newsletter.cli import main
 from newsletter.config import Settings
 from newsletter.issue import load_issue
@@ -29,7 +28,7 @@ Se [den gamle side](http://example.org/gammel).
 """
 
 
-def findings_for(path: Path, settings: Settings) -> list[issue_checks.Finding]:
+def findings_for(path: Path, settings: Settings) -> list[Finding]:
     issue = load_issue(path, settings)
     return check_issue(issue, render_issue(issue, settings), settings)
 
@@ -53,28 +52,6 @@ def test_broken_issue_findings_name_file_and_markdown_line(broken: Path, setting
     assert findings["preheader-missing"].severity == "warning"
     assert findings["insecure-link"].line == 8
     assert set(findings) == {"subject-too-long", "preheader-missing", "insecure-link"}
-
-
-def test_headers_come_from_the_built_message_when_the_sender_helper_is_absent(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(issue_checks, "_sender_header_helper", lambda: None)
-    path = settings.issues_dir / f"{SAMPLE}.md"
-    codes = [f.code for f in findings_for(path, settings)]
-    assert codes == ["list-unsubscribe-unverified"]
-
-    eml = settings.build_dir / SAMPLE / "message.eml"
-    eml.parent.mkdir(parents=True)
-    eml.write_bytes(b"Subject: x\r\nList-Unsubscribe: <mailto:afmeld@example.org>\r\n\r\nbody\r\n")
-    assert [f.code for f in findings_for(path, settings)] == [
-        "list-unsubscribe-missing",
-        "list-unsubscribe-post-missing",
-    ]
-    eml.write_bytes(
-        b"Subject: x\r\nList-Unsubscribe: <https://nyhedsbrev.example.org/u/t>, <mailto:afmeld@example.org>\r\n"
-        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\r\nbody\r\n"
-    )
-    assert findings_for(path, settings) == []
 
 
 def run_cli(settings: Settings, *args: str) -> tuple[int, str, str]:

@@ -17,8 +17,9 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.errors import NotFound
+from newsletter.per_recipient import SamplePerson
 from newsletter.preview.app import create_app
-from newsletter.preview.sample import SampleRecipient, recipient_from_store
+from newsletter.preview.sample import recipient_from_store
 from newsletter.preview.server import serve_in_thread
 from newsletter.preview.snapshot import Builder
 from newsletter.template_sources import BUILTIN_TEMPLATES
@@ -127,7 +128,7 @@ def test_template_and_settings_changes_rebuild(preview: str, settings: Settings)
 
 
 def test_preview_as_another_recipient(settings: Settings) -> None:
-    person = SampleRecipient(email="ida@example.com", name="Ida <Ærø> Hansen")
+    person = SamplePerson(email="ida@example.com", name="Ida <Ærø> Hansen")
     greets_by_name = settings.issues_dir / "2020-03-02-nyt-fra-erhvervsservice.md"
     app = create_app(Builder(issue_path=greets_by_name, settings=settings, recipient=person), watch=False)
     with serve_in_thread(app) as url:

@@ -15,8 +15,9 @@ from click.testing import Result
 
 from newsletter.config import load_settings
 from newsletter.errors import ConfigError
+from newsletter.message import Batch, Content, Recipient
 from newsletter.mime import build_message
-from newsletter.providers.base import Batch, Content, Outcome, Recipient
+from newsletter.providers.base import Outcome
 from newsletter.providers.outbox import OutboxProvider
 from newsletter.safe_text import UnsafeText
 from tests.compose.test_bad_input import assert_clean_failure

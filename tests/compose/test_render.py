@@ -10,8 +10,10 @@ import pytest
 
 from newsletter.config import Settings, load_settings
 from newsletter.issue import load_issue, resolve_issue
+from newsletter.links import PersonLinks
+from newsletter.per_recipient import merge_values
 from newsletter.personalize import merge, placeholder
-from newsletter.render import Rendered, content_for, recipient_values, render_email, render_issue
+from newsletter.render import Rendered, content_for, render_email, render_issue
 from tests.compose.conftest import SAMPLE, SECOND_SAMPLE
 
 SEED_HEADINGS = [
@@ -161,13 +163,15 @@ def test_merge_escapes_in_html_and_keeps_text_intact(
     compose_settings: Settings, name: str | None, html_expected: str, text_expected: str
 ) -> None:
     rendered = render(compose_settings, SECOND_SAMPLE)  # it greets the reader by name
-    values = recipient_values(
+    values = merge_values(
         compose_settings,
         email="a@example.com",
         name=name,
-        unsubscribe_url="https://nyhedsbrev.example.org/u/abc?x=1&y=2",
-        preferences_url="https://nyhedsbrev.example.org/preferences/abc",
-        web_url="https://nyhedsbrev.example.org/issues/x",
+        lang="da",
+        links=PersonLinks(
+            "https://nyhedsbrev.example.org/u/abc?x=1&y=2", "https://nyhedsbrev.example.org/preferences/abc"
+        ),
+        issue="x",
     )
     html, text = merge(rendered.html, rendered.text, values)
     assert html_expected in html
@@ -191,13 +195,13 @@ def test_author_text_is_never_executed(
     assert "{{ 7*7 }}" in html and "{% if true %}ja{% endif %}" in html and "49" not in visible_text(html)
     assert "&lt;mj-section&gt;" in html and "<mj-section" not in html
     assert "&lt;script&gt;" in html and "<script" not in html
-    values = recipient_values(
+    values = merge_values(
         compose_settings,
         email="a@example.com",
         name="Jens",
-        unsubscribe_url="U",
-        preferences_url="P",
-        web_url="W",
+        lang="da",
+        links=PersonLinks("U", "P"),
+        issue="x",
     )
     merged_html, merged_text = merge(html, rendered.text, values)
     assert "flet %\u200b%nl:name%\u200b%" in merged_text  # shown as written, never merged

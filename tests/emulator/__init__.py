@@ -1,11 +1,17 @@
-"""A local stand-in for the four providers' send APIs, on a real socket on 127.0.0.1.
+"""A local stand-in for the providers' send APIs, on a real socket on 127.0.0.1.
 
 It speaks Postmark ``POST /email/batch``, SendGrid ``POST /v3/mail/send``,
-Mailgun ``POST /v3/{domain}/messages``, Resend ``POST /emails/batch`` and
+Mailgun ``POST /v3/{domain}/messages``, Resend ``POST /emails/batch``,
 Brevo ``POST /v3/smtp/email`` (one message a request, ``idempotencyKey`` refused when repeated)
-closely enough to catch an adapter's mistakes — auth headers, batch limits,
-required fields, per-message errors, idempotency keys — records what it
-accepted, and injects faults on demand.
+and Amazon SES ``POST /v2/email/outbound-emails`` (one message a request, the SigV4
+signature recomputed with botocore, the body checked against SES's API model:
+:mod:`tests.emulator.aws`) closely enough to catch an adapter's mistakes — auth
+headers, batch limits, required fields, per-message errors, idempotency keys —
+records what it accepted, and injects faults on demand.
+
+Keys (``keys=`` / ``--key PROVIDER=KEY``) make it refuse any other key; SES's is
+``ACCESS_KEY_ID:SECRET_ACCESS_KEY`` (``--key ses=AKIA…:secret``). Without one, any
+key is taken (SES: any well-formed signature scoped to ``ses``).
 
 In a test::
 
@@ -15,12 +21,13 @@ In a test::
         ...
         assert emulator.count_by_address()["a@example.com"] == 1
 
-As a process (for kill-and-resume tests)::
+As a process (for kill-and-resume tests and benchmarks)::
 
     python -m tests.emulator --port 8025          # prints http://127.0.0.1:8025
     curl http://127.0.0.1:8025/_emulator/accepted  # [[provider, email, id, key], ...]
 
-and :class:`RemoteEmulator` gives the same small API over HTTP.
+and :class:`RemoteEmulator` gives the same small API over HTTP
+(``with running_emulator(keys=...) as emulator`` starts one and stops it).
 
 Faults (``inject(name, provider=None, times=1, **params)``), each used by the
 next ``times`` matching send requests:
@@ -32,7 +39,9 @@ next ``times`` matching send requests:
 ``drop_before``        close the connection before reading the body; nothing accepted
 ``drop_after``         accept and record, then close the connection without answering
 ``message_error``      Postmark: ``code`` (default 406) and ``message`` for ``address``
-                       (or every message) inside a 200 answer
+                       (or every message) inside a 200 answer; SES: a 400 ``code``
+                       (default ``MessageRejected``, the sandbox's "not verified" naming
+                       the recipient) for ``address`` (or the next message)
 ``idempotency_conflict`` Resend: 409 ``invalid_idempotent_request``; nothing accepted
 ``processed_then_error`` accept and record, then answer ``status`` (default 502) as a
                        gateway would: the batch went out, the answer says error
@@ -50,7 +59,9 @@ Persistent behaviour: addresses in ``inactive_addresses`` get Postmark's 406;
 addresses in ``invalid_addresses`` (and any that fail a simple syntax check)
 are refused the way each provider refuses bad addresses (Postmark 300 per
 message, SendGrid 400 naming the field, Mailgun 400 for the whole request
-without naming the address, Resend 422 for the whole batch).
+without naming the address, Resend 422 for the whole batch, SES 400
+``BadRequestException`` "Illegal address"). SES takes inactive addresses: the
+real one accepts them and reports a bounce later.
 """
 
 from __future__ import annotations
@@ -58,9 +69,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -76,7 +90,17 @@ from tests.emulator.state import (
     inject_fault,
 )
 
-__all__ = ["FAULTS", "PROVIDERS", "Accepted", "Emulator", "RecordedRequest", "RemoteEmulator", "main"]
+__all__ = [
+    "FAULTS",
+    "PROVIDERS",
+    "Accepted",
+    "Emulator",
+    "RecordedRequest",
+    "RemoteEmulator",
+    "main",
+    "running_emulator",
+]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # -- the public API -----------------------------------------------------------
@@ -195,6 +219,32 @@ class RemoteEmulator:
 
     def close(self) -> None:
         self._http.close()
+
+
+@contextlib.contextmanager
+def running_emulator(
+    *, keys: dict[str, str] | None = None, record: str = "accepted"
+) -> Iterator[RemoteEmulator]:
+    """The emulator as its own process (as a provider would be: it shares no GIL and survives kills)."""
+    options = [f"--key={provider}={key}" for provider, key in (keys or {}).items()]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.emulator", "--port", "0", "--record", record, *options],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), f"the emulator did not start: {url!r}"
+        remote = RemoteEmulator(url)
+        try:
+            yield remote
+        finally:
+            remote.close()
+    finally:
+        process.kill()
+        process.wait()
 
 
 def main(argv: Iterable[str] | None = None) -> None:

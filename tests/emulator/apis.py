@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import uuid
 from email.message import Message
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qsl
 
+from tests.emulator.aws import aws_error, model_problems, signature_refusal
 from tests.emulator.state import (
     LIMITS,
     RESEND_TAG,
@@ -375,6 +378,77 @@ def _brevo_problem(state: State, email: Any) -> str:
     return ""
 
 
+# -- Amazon SES (API v2) --------------------------------------------------------
+# botocore's sesv2 model: a header name; SES's documented rule for tag names and values.
+_SES_HEADER_NAME = re.compile(r"^[!-9;-@A-~]+$")
+_SES_HEADER_VALUE = re.compile(r"[ -~]{1,995}")
+
+
+def ses(state: State, headers: Message, path: str, body: bytes, fault: Fault | None) -> Reply:
+    refusal = signature_refusal(state.keys, headers, path, body)
+    if refusal is not None:
+        return refusal
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return aws_error(400, "BadRequestException", "The request body is not valid JSON.")
+    state.record_request(RecordedRequest("ses", path, dict(headers), request))
+    problem = _ses_problem(state, request)
+    if problem:
+        return aws_error(400, "BadRequestException", problem)
+    to = parseaddr(request["Destination"]["ToAddresses"][0])[1]
+    if fault and fault.name == "message_error":
+        address = fault.params.get("address")
+        if address is None or address.lower() == to.lower():
+            default = f"Email address is not verified. The following identities failed the check in region EU-NORTH-1: {to}"
+            return aws_error(
+                int(fault.params.get("status", 400)),
+                str(fault.params.get("code", "MessageRejected")),
+                str(fault.params.get("message", default)),
+            )
+    message_id = f"0100019{uuid.uuid4().hex[:9]}-{uuid.uuid4()}-000000"
+    state.record_accepted("ses", [(to, message_id)], None)
+    return json_reply(200, {"MessageId": message_id})
+
+
+def _ses_problem(state: State, request: Any) -> str:
+    """SES's refusal of ``request`` (400 BadRequestException), or "" when it would send it."""
+    problems = model_problems(request)
+    if problems:
+        return f"{len(problems)} validation error(s) detected: {problems[0]}"
+    simple = request["Content"].get("Simple")
+    if simple is None:
+        return "emulator: the adapter sends Content.Simple"
+    if not request.get("FromEmailAddress"):
+        return "emulator: FromEmailAddress is required (no default identity here)"
+    destination = request.get("Destination") or {}
+    if set(destination) != {"ToAddresses"} or len(destination["ToAddresses"]) != LIMITS["ses"]:
+        return "emulator: exactly one address in Destination.ToAddresses per request (and no Cc or Bcc)"
+    addresses = [
+        request["FromEmailAddress"],
+        *destination["ToAddresses"],
+        *request.get("ReplyToAddresses", []),
+    ]
+    for written in addresses:
+        if not written.isascii():
+            return (
+                "Email address is not 7-bit ASCII: encode the domain in Punycode and the name per RFC 2047."
+            )
+        if not state.is_valid(parseaddr(written)[1]):
+            return "Illegal address"
+    if not simple["Body"]:
+        return "emulator: the body needs Text or Html"
+    for header in simple.get("Headers", []):
+        if not _SES_HEADER_NAME.match(header["Name"]) or not _SES_HEADER_VALUE.fullmatch(header["Value"]):
+            return (
+                f"Invalid header {header['Name'][:40]!r}: printable ASCII only, values up to 995 characters."
+            )
+    for tag in request.get("EmailTags", []):
+        if not (RESEND_TAG.match(tag["Name"]) and RESEND_TAG.match(tag["Value"])):
+            return "Tag names and values may contain only ASCII letters, numbers, underscores and dashes."
+    return ""
+
+
 def garble(provider: str, reply: Reply, shape: str) -> Reply:
     """The accepted ``reply`` as a confused proxy or a broken API version might hand it back (200)."""
     text = {"Content-Type": "application/json"}
@@ -389,6 +463,8 @@ def garble(provider: str, reply: Reply, shape: str) -> Reply:
         if shape == "wrong_length":
             return json_reply(200, data[:-1])
         return json_reply(200, [{k: v for k, v in e.items() if k != "MessageID"} for e in data])
+    if provider == "ses":
+        return json_reply(200, {"ok_strings": ["OK"], "wrong_length": {"MessageId": ""}}.get(shape, {}))
     if provider == "brevo":
         if shape == "missing_ids":
             return json_reply(201, {})
@@ -409,4 +485,5 @@ ENDPOINTS = {
     "mailgun": mailgun,
     "resend": resend,
     "brevo": brevo,
+    "ses": ses,
 }

@@ -66,6 +66,8 @@ class Handler(BaseHTTPRequestHandler):
             return "resend"
         if path == "/v3/smtp/email":
             return "brevo"
+        if path == "/v2/email/outbound-emails":
+            return "ses"
         if re.fullmatch(r"/v3/[^/]+/messages", path):
             return "mailgun"
         return None

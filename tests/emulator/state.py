@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend", "brevo")
+PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend", "brevo", "ses")
 FAULTS = (
     "rate_limit",
     "server_error",
@@ -27,12 +27,13 @@ FAULTS = (
 # How ``unreadable_ok`` garbles a success (see tests.emulator).
 UNREADABLE_SHAPES = ("ok_strings", "not_json", "truncated", "wrong_length", "missing_ids")
 RECORD_MODES = ("all", "accepted", "counts")
-LIMITS = {"postmark": 500, "sendgrid": 1000, "mailgun": 1000, "resend": 100, "brevo": 1}
+LIMITS = {"postmark": 500, "sendgrid": 1000, "mailgun": 1000, "resend": 100, "brevo": 1, "ses": 1}
 
 VALID_ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 )
 _ANGLE = re.compile(r"<([^<>]*)>\s*$")
+# Tag names and values at Resend and SES.
 RESEND_TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 SENDGRID_RESERVED_HEADERS = {
     "x-sg-id",
@@ -71,6 +72,23 @@ class Fault:
     remaining: int
     params: dict[str, Any]
     seen: int = 0  # matching requests so far (``every``: only every n-th one gets the fault)
+
+
+def take_fault(faults: list[Fault], provider: str) -> Fault | None:
+    """The fault the next request to ``provider`` gets, used up from ``faults`` (hold their lock).
+
+    Faults are tried in the order they were injected; one with ``every=N`` applies only to every
+    N-th request it sees, so the others go on to the next fault in line."""
+    for fault in faults:
+        if fault.provider in (None, provider):
+            fault.seen += 1
+            if fault.seen % max(1, int(fault.params.get("every", 1))):
+                continue  # not this one's turn: the next fault in line may apply
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                faults.remove(fault)
+            return fault
+    return None
 
 
 @dataclass
@@ -116,16 +134,7 @@ class State:
 
     def take_fault(self, provider: str) -> Fault | None:
         with self.lock:
-            for fault in self.faults:
-                if fault.provider in (None, provider):
-                    fault.seen += 1
-                    if fault.seen % max(1, int(fault.params.get("every", 1))):
-                        continue  # not this one's turn: the next fault in line may apply
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
+            return take_fault(self.faults, provider)
 
     def is_valid(self, address: str) -> bool:
         return bool(VALID_ADDRESS.match(address)) and address.lower() not in self.invalid_addresses

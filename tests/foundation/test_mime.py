@@ -5,9 +5,9 @@ from __future__ import annotations
 import email
 import email.policy
 
+from newsletter.message import Content, Recipient
 from newsletter.mime import build_message
 from newsletter.personalize import placeholder
-from newsletter.providers.base import Content, Recipient
 
 CONTENT = Content(
     subject="Tak for et godt 2019 – glædelig jul, Ærø",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
 
 from newsletter.config import Settings, settings_from_dict
+from newsletter.errors import ProviderAmbiguous
+from newsletter.message import Batch, Content, Recipient
 from newsletter.personalize import placeholder
-from newsletter.providers.base import Batch, Content, Recipient
+from newsletter.providers.base import Outcome, Provider
 from tests.emulator import Emulator
 
 # Recognisable values: tests assert they never leak into errors or logs.
@@ -20,6 +23,8 @@ KEYS = {
     "NEWSLETTER_MAILGUN_API_KEY": "mg-SECRET-key-a8e2d4",
     "NEWSLETTER_RESEND_API_KEY": "re_SECRET_key_c0ffee",
     "NEWSLETTER_BREVO_API_KEY": "xkeysib-SECRET-key-b7e5f0",
+    "NEWSLETTER_SES_ACCESS_KEY_ID": "AKIAEMULATORSES7F3A9C",
+    "NEWSLETTER_SES_SECRET_ACCESS_KEY": "ses-SECRET-access-key-5e5a11",
 }
 EMULATOR_KEYS = {
     "postmark": KEYS["NEWSLETTER_POSTMARK_TOKEN"],
@@ -27,6 +32,8 @@ EMULATOR_KEYS = {
     "mailgun": KEYS["NEWSLETTER_MAILGUN_API_KEY"],
     "resend": KEYS["NEWSLETTER_RESEND_API_KEY"],
     "brevo": KEYS["NEWSLETTER_BREVO_API_KEY"],
+    # SES signs with a key pair: the emulator recomputes the signature with the secret half.
+    "ses": f"{KEYS['NEWSLETTER_SES_ACCESS_KEY_ID']}:{KEYS['NEWSLETTER_SES_SECRET_ACCESS_KEY']}",
 }
 
 HTML = (
@@ -117,3 +124,29 @@ def settings_for(provider: str, base_url: str = "", root: Path | None = None, **
         "provider": section,
     }
     return settings_from_dict(data, root=root or Path.cwd())
+
+
+class Ambiguity(NamedTuple):
+    reason: str
+    maybe_sent: int  # how many of the batch's messages may have gone
+    raised: ProviderAmbiguous | None  # the error, when the adapter raised it for the whole batch
+
+
+def ambiguous_outcome(provider: Provider, batch: Batch) -> Ambiguity:
+    """Send ``batch``, whose answer must leave it unclear whether it went.
+
+    An adapter raises ProviderAmbiguous for the whole batch, or reports per message: the messages
+    whose answer was lost ``UNKNOWN``, and those never posted after them (one request per
+    message: Brevo, SES) ``RETRY``. Never "accepted" and never "provably not sent" for the ones
+    that may have gone.
+    """
+    try:
+        results = provider.send_batch(batch)
+    except ProviderAmbiguous as exc:
+        return Ambiguity(str(exc), len(batch.recipients), exc)
+    outcomes = [r.outcome for r in results]
+    unknown = outcomes.count(Outcome.UNKNOWN)
+    assert unknown >= 1 and outcomes == [Outcome.UNKNOWN] * unknown + [Outcome.RETRY] * (
+        len(outcomes) - unknown
+    )
+    return Ambiguity(results[0].reason, unknown, None)

@@ -13,8 +13,9 @@ from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from newsletter.errors import ConfigError, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch
 from newsletter.personalize import merge
-from newsletter.providers.base import Batch, Outcome
+from newsletter.providers.base import Outcome
 from newsletter.providers.brevo import BrevoProvider, message_key
 from newsletter.providers.registry import make_provider
 from tests.emulator import Emulator

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,11 +11,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from newsletter.errors import ProviderAmbiguous
+from newsletter.errors import ProviderAmbiguous, ProviderPermanent
+from newsletter.providers.base import Outcome
 from newsletter.providers.postmark import PostmarkProvider
+from newsletter.providers.ses import SesProvider
 from tests.emulator import Emulator, RemoteEmulator
-from tests.providers.conftest import EMULATOR_KEYS, make_batch
+from tests.providers.conftest import EMULATOR_KEYS, KEYS, make_batch
 
 REPO = Path(__file__).resolve().parents[2]
 POSTMARK = {"X-Postmark-Server-Token": EMULATOR_KEYS["postmark"]}
@@ -77,6 +83,75 @@ def test_mailgun_needs_an_entry_per_recipient_in_recipient_variables(client: htt
     assert answer.status_code == 400 and "c@example.com" in answer.json()["message"]
 
 
+SES_KEY = Credentials(KEYS["NEWSLETTER_SES_ACCESS_KEY_ID"], KEYS["NEWSLETTER_SES_SECRET_ACCESS_KEY"])
+SES_PATH = "/v2/email/outbound-emails"
+SES_EMAIL = {
+    "FromEmailAddress": "a@example.org",
+    "Destination": {"ToAddresses": ["b@example.com"]},
+    "Content": {"Simple": {"Subject": {"Data": "Hej"}, "Body": {"Text": {"Data": "x"}}}},
+}
+
+
+def ses_signed(
+    url: str, body: bytes, key: Credentials = SES_KEY, service: str = "ses", region: str = "eu-north-1"
+) -> dict[str, str]:
+    request = AWSRequest(
+        method="POST", url=url + SES_PATH, data=body, headers={"Content-Type": "application/json"}
+    )
+    SigV4Auth(key, service, region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def test_ses_signatures_are_recomputed_and_refused_as_aws_refuses_them(
+    client: httpx.Client, emulator: Emulator
+) -> None:
+    body = json.dumps(SES_EMAIL).encode()
+
+    def refusal(headers: dict[str, str], content: bytes = body) -> str:
+        answer = client.post(SES_PATH, content=content, headers=headers)
+        assert answer.status_code == 403
+        return answer.headers["x-amzn-ErrorType"].split(":")[0]
+
+    assert refusal({}) == "MissingAuthenticationTokenException"
+    assert refusal({"Authorization": "Bearer token"}) == "IncompleteSignatureException"
+    assert (
+        refusal(ses_signed(emulator.url, body), body.replace(b"Hej", b"Hey")) == "InvalidSignatureException"
+    )
+    assert refusal(ses_signed(emulator.url, body, service="email")) == "InvalidSignatureException"
+    assert (
+        refusal(ses_signed(emulator.url, body, Credentials("AKIAOTHER", "x")))
+        == "UnrecognizedClientException"
+    )
+    wrong_secret = Credentials(SES_KEY.access_key, "not-the-secret")
+    assert refusal(ses_signed(emulator.url, body, wrong_secret)) == "InvalidSignatureException"
+    stale = {**ses_signed(emulator.url, body), "X-Amz-Date": "20200101T000000Z"}
+    assert refusal(stale) == "InvalidSignatureException"
+    assert client.post(SES_PATH, content=body, headers=ses_signed(emulator.url, body)).status_code == 200
+    assert emulator.count_by_address() == {"b@example.com": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"Destination": {"To": ["b@example.com"]}}, "not a member"),
+        ({"Content": {"Simple": {"Body": {"Text": {"Data": "x"}}}}}, "Subject: is required"),
+        ({"Destination": {"ToAddresses": ["b@example.com", "c@example.com"]}}, "exactly one address"),
+        ({"Destination": {"ToAddresses": ["Søren <søren@example.com>"]}}, "7-bit ASCII"),
+        ({"Destination": {"ToAddresses": ["b@example"]}}, "Illegal address"),
+        ({"EmailTags": [{"Name": "nl_issue", "Value": "jul 2019"}]}, "Tag names and values"),
+    ],
+)
+def test_ses_bodies_are_checked_against_the_model_and_ses_rules(
+    client: httpx.Client, emulator: Emulator, change: dict[str, object], problem: str
+) -> None:
+    body = json.dumps({**SES_EMAIL, **change}).encode()
+    answer = client.post(SES_PATH, content=body, headers=ses_signed(emulator.url, body))
+    assert answer.status_code == 400
+    assert answer.headers["x-amzn-ErrorType"].startswith("BadRequestException")
+    assert problem in answer.json()["message"]
+    assert emulator.accepted_count() == 0
+
+
 def test_concurrent_requests_are_all_recorded(emulator: Emulator) -> None:
     def send(number: int) -> None:
         with httpx.Client(timeout=10) as http:
@@ -131,6 +206,29 @@ def test_runs_as_a_process_controlled_over_http() -> None:
         remote.reset()
         assert remote.accepted == []
         remote.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_ses_keys_are_given_to_the_process_as_id_and_secret() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.emulator", "--port", "0", f"--key=ses={EMULATOR_KEYS['ses']}"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        with httpx.Client(timeout=5) as http:
+            results = SesProvider(http, url, credentials=SES_KEY).send_batch(make_batch(2))
+            assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 2
+            with pytest.raises(ProviderPermanent, match="InvalidSignatureException"):
+                SesProvider(http, url, credentials=Credentials(SES_KEY.access_key, "wrong")).send_batch(
+                    make_batch(1)
+                )
+        assert RemoteEmulator(url).accepted_count("ses") == 2
     finally:
         process.terminate()
         process.wait(timeout=10)

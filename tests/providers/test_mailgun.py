@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch
 from newsletter.personalize import merge
-from newsletter.providers.base import Batch, Outcome
+from newsletter.providers.base import Outcome
 from newsletter.providers.mailgun import EU_BASE_URL, MailgunProvider
 from tests.emulator import Emulator
 from tests.providers.conftest import EMULATOR_KEYS, make_batch, make_content, make_recipient

@@ -15,6 +15,7 @@ from newsletter.providers.postmark import PostmarkProvider
 from newsletter.providers.registry import make_provider, provider_class
 from newsletter.providers.resend import ResendProvider
 from newsletter.providers.sendgrid import SendGridProvider
+from newsletter.providers.ses import SesProvider
 from tests.providers.conftest import KEYS, settings_for
 
 CLASSES = {
@@ -23,6 +24,7 @@ CLASSES = {
     "mailgun": MailgunProvider,
     "resend": ResendProvider,
     "brevo": BrevoProvider,
+    "ses": SesProvider,
 }
 
 
@@ -73,6 +75,8 @@ def test_default_base_urls_are_the_providers_own(provider_keys: dict[str, str]) 
         "sendgrid": "https://api.sendgrid.com",
         "mailgun": "https://api.mailgun.net",
         "resend": "https://api.resend.com",
+        "brevo": "https://api.brevo.com",
+        "ses": "https://email.eu-north-1.amazonaws.com",  # in the EU unless ses_region says otherwise
     }
     for name, url in expected.items():
         provider = make_provider(settings_for(name).provider)

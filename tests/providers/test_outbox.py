@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import ProviderPermanent
+from newsletter.message import Batch, Content, Recipient
 from newsletter.providers import _shared as shared_module
-from newsletter.providers.base import Batch, Content, Outcome, Recipient
+from newsletter.providers.base import Outcome
 from newsletter.providers.outbox import OutboxProvider, message_file_name
 from tests.providers.conftest import make_batch, make_content, make_recipient
 

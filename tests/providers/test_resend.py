@@ -10,9 +10,11 @@ import httpx
 import pytest
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
+from newsletter.message import Batch
 from newsletter.personalize import merge
-from newsletter.providers.base import Batch, Outcome
-from newsletter.providers.resend import ResendProvider, idempotency_key, tag_value
+from newsletter.providers._shared import tag_value
+from newsletter.providers.base import Outcome
+from newsletter.providers.resend import ResendProvider, idempotency_key
 from tests.emulator import Emulator
 from tests.providers.conftest import EMULATOR_KEYS, make_batch, make_recipient
 

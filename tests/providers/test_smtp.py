@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import ConfigError, ProviderPermanent, ProviderRetryable
-from newsletter.providers.base import Batch, Outcome
+from newsletter.message import Batch
+from newsletter.providers.base import Outcome
 from newsletter.providers.registry import make_provider
 from newsletter.providers.smtp import SmtpProvider, SmtpServer
 from tests.providers.conftest import make_batch, make_content, make_recipient, settings_for
-from tests.smtp_relay import Relay, free_port, self_signed
+from tests.smtp_relay import Relay, free_port, running_relay, self_signed
 
 PASSWORD = "smtp-SECRET-pass-9d8c7b"
 
@@ -153,6 +154,44 @@ def test_the_first_message_lost_after_data_stays_unknown_while_the_rest_is_sent(
         results = provider.send_batch(batch_of(range(2)))
         provider.close()
     assert [r.outcome for r in results] == [Outcome.UNKNOWN, Outcome.ACCEPTED]
+
+
+def test_a_421_closes_the_connection_and_only_that_message_waits_for_a_retry() -> None:
+    with Relay() as relay:
+        relay.handler.inject("transient", every=2)  # the 2nd message: 451 at RCPT TO
+        relay.handler.inject("closing", every=3)  # the 4th (the 3rd the first fault let pass): 421, hang up
+        provider = plain(relay)
+        results = provider.send_batch(batch_of(range(6)))
+        provider.close()
+
+    assert [r.outcome for r in results] == [
+        Outcome.ACCEPTED,
+        Outcome.RETRY,
+        Outcome.ACCEPTED,
+        Outcome.RETRY,
+        Outcome.ACCEPTED,
+        Outcome.ACCEPTED,
+    ]
+    assert "451 4.3.0" in results[1].reason and "421 4.3.2" in results[3].reason
+    assert relay.handler.faults_left() == []
+    assert relay.connections == 2  # the relay hung up after its 421: the next message reopened
+    assert relay.handler.count_by_address() == {f"modtager{i}@example.com": 1 for i in (0, 2, 4, 5)}
+
+
+def test_the_relay_process_counts_a_message_it_took_before_dropping_the_connection() -> None:
+    """The kill-and-resume test's relay: its own process, driven over stdin, faults queued in turn."""
+    with running_relay() as relay:
+        relay.inject("drop_after", every=2)
+        relay.inject("slow", times=100, seconds=0.01)
+        provider = SmtpProvider(SmtpServer(relay.host, relay.port, "none", timeout=5.0))
+        results = provider.send_batch(batch_of(range(3)))
+        provider.close()
+        assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.UNKNOWN, Outcome.ACCEPTED]
+        # The dropped message was delivered: only "unknown" keeps it from being sent twice.
+        assert relay.count_by_address() == {f"modtager{i}@example.com": 1 for i in range(3)}
+        assert relay.faults_left() == ["slow"]
+        with pytest.raises(ValueError, match="unknown relay fault 'late'"):
+            relay.inject("late")
 
 
 def test_a_server_restart_between_batches_reconnects() -> None:

@@ -12,7 +12,7 @@ import pytest
 from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS31Validator
 
-from newsletter.providers.base import Batch
+from newsletter.message import Batch
 from newsletter.providers.resend import ResendProvider
 from newsletter.providers.sendgrid import SendGridProvider
 from tests.providers.conftest import make_batch, make_content, make_recipient

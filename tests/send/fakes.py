@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import httpx
 
-from newsletter.providers.base import Batch, Outcome, Provider, RecipientResult
+from newsletter.message import Batch
+from newsletter.providers.base import Outcome, Provider, RecipientResult
 from newsletter.providers.settings import ProviderSettings
 
 Script = Callable[[Batch, int], list[RecipientResult] | None]

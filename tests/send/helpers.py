@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select
 
-from newsletter.providers.base import Content
+from newsletter.message import Content
 from newsletter.send.service import PreparedIssue
 from newsletter.store.addresses import email_hash, normalise
 from newsletter.store.lists import create_list

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from newsletter.config import Settings
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
-from newsletter.providers.base import Batch, Outcome, RecipientResult
+from newsletter.message import Batch
+from newsletter.providers.base import Outcome, RecipientResult
 from newsletter.send import ledger
 from newsletter.send.engine import Limits, RunTotals
 from newsletter.send.report import issue_status, status_as_json, status_lines
@@ -330,3 +331,33 @@ def test_an_in_flight_batch_waiting_to_be_reposted_keeps_its_delay_and_key(setti
     with open_engine(settings.database_url).connect() as conn:
         assert ledger.next_due(conn, 1) is None
         assert set(conn.execute(select(deliveries.c.not_before)).scalars()) == {None}
+
+
+def _one_answer_lost(batch: Batch, number: int, lost_in: set[int]) -> list[RecipientResult] | None:
+    """The first message of batch ``number`` got no readable answer (as a one-message-a-request API's 502)."""
+    if number not in lost_in:
+        return None
+    first = RecipientResult(Outcome.UNKNOWN, reason="fake: HTTP 502 after the message was posted")
+    return [first] + [
+        RecipientResult(Outcome.ACCEPTED, message_id=f"m{number}-{i}")
+        for i in range(1, len(batch.recipients))
+    ]
+
+
+def test_one_lost_answer_costs_one_message_and_the_send_goes_on(settings: Settings) -> None:
+    subscribe_many(open_engine(settings.database_url), addresses(50))
+    provider = FakeProvider(script=lambda batch, number: _one_answer_lost(batch, number, {2, 4}))
+    totals = _send(settings, provider)
+    assert totals.stopped == "" and totals.error is None
+    assert totals.unknown == 2 and totals.sent == 48
+    assert _states(settings).count("unknown") == 2
+
+
+def test_lost_answers_in_three_batches_in_a_row_stop_the_send(settings: Settings) -> None:
+    subscribe_many(open_engine(settings.database_url), addresses(80))
+    provider = FakeProvider(script=lambda batch, number: _one_answer_lost(batch, number, {2, 3, 4, 5, 6}))
+    totals = _send(settings, provider)
+    assert totals.error is not None
+    assert "3 batches in a row held messages whose answer could not be read" in str(totals.error)
+    assert len(provider.calls) == 4  # stopped after the third batch in a row
+    assert totals.unknown == 3 and _states(settings).count("queued") == 40

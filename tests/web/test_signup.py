@@ -11,7 +11,8 @@ from sqlalchemy import Engine, select
 
 from newsletter.config import Settings
 from newsletter.errors import ProviderRetryable
-from newsletter.providers.base import Batch, Provider, RecipientResult
+from newsletter.message import Batch
+from newsletter.providers.base import Provider, RecipientResult
 from newsletter.providers.settings import ProviderSettings
 from newsletter.store import subscribers as subscriber_store
 from newsletter.store.lists import ListRow

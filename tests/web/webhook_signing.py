@@ -12,10 +12,16 @@ import json
 import os
 import secrets
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
+
+from newsletter.providers.ses_webhook import string_to_sign
 
 POSTMARK_USER = "postmark-hooks"
 POSTMARK_PASSWORD = "pm-webhook-password-0123456789"
@@ -41,6 +47,71 @@ class SendGridKeys:
             "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
             "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
         }
+
+
+SES_TOPIC = "arn:aws:sns:eu-north-1:123456789012:nyhedsbrev-ses-events"
+SNS_CERT_URL = "https://sns.eu-north-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem"
+
+
+class SnsSigner:
+    """Amazon SNS's side, with a key and certificate made for the test: signs envelopes as SNS does."""
+
+    def __init__(
+        self, valid_for: timedelta = timedelta(days=1), valid_from: timedelta = timedelta(days=-1)
+    ) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+        now = datetime.now(UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now + valid_from)
+            .not_valid_after(now + valid_from + valid_for + timedelta(days=1))
+            .sign(self.key, hashes.SHA256())
+        )
+        self.certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
+
+    def envelope(
+        self,
+        message: Any,
+        *,
+        kind: str = "Notification",
+        topic: str = SES_TOPIC,
+        version: str = "2",
+        cert_url: str = SNS_CERT_URL,
+        timestamp: datetime | None = None,
+        message_id: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A signed SNS message (``message`` is JSON-encoded unless it is text already)."""
+        envelope: dict[str, Any] = {
+            "Type": kind,
+            "MessageId": message_id or str(uuid.uuid4()),
+            "TopicArn": topic,
+            "Message": message if isinstance(message, str) else json.dumps(message),
+            "Timestamp": (timestamp or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "SignatureVersion": version,
+            "SigningCertURL": cert_url,
+            **fields,
+        }
+        if kind != "Notification":
+            envelope.setdefault("Token", "2336412f37fb687f5d51e6e2425dacbba1ff5ff7e1f7a6c5")
+            envelope.setdefault(
+                "SubscribeURL",
+                "https://sns.eu-north-1.amazonaws.com/?Action=ConfirmSubscription"
+                f"&TopicArn={topic}&Token=2336412f37fb687f5d51e6e2425dacbba1ff5ff7e1f7a6c5",
+            )
+        else:
+            envelope.setdefault(
+                "UnsubscribeURL", "https://sns.eu-north-1.amazonaws.com/?Action=Unsubscribe&x=1"
+            )
+        algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
+        signature = self.key.sign(string_to_sign(envelope), padding.PKCS1v15(), algorithm)
+        envelope["Signature"] = base64.b64encode(signature).decode()
+        return envelope
 
 
 def postmark_headers(user: str = POSTMARK_USER, password: str = POSTMARK_PASSWORD) -> dict[str, str]:

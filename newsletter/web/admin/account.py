@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from newsletter.dates import LANGUAGES
 from newsletter.errors import AccountError
-from newsletter.store.schema import USER_LANGUAGES
 from newsletter.web.admin.guard import Visitor, field, guarded, render, see_other
 from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
@@ -49,7 +49,7 @@ async def _account_page(
         visitor.lang,
         visitor=visitor,
         status_code=status_code,
-        languages=USER_LANGUAGES,
+        languages=LANGUAGES,
         error=error,
         notice=notice,
         session_count=await in_thread(_session_count, web(request), visitor),

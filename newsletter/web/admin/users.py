@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from newsletter.dates import LANGUAGES
 from newsletter.errors import AccountError, AlreadyExists, NotFound
 from newsletter.store.lists import utcnow
-from newsletter.store.schema import USER_LANGUAGES
 from newsletter.web.admin.guard import Visitor, field, guarded, render, see_other
 from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
@@ -77,7 +77,7 @@ def _page(
         status_code=status_code,
         people=people,
         roles=ROLES,
-        languages=USER_LANGUAGES,
+        languages=LANGUAGES,
         error=error,
         error_values=error_values or {},
         link=link,

@@ -21,7 +21,7 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
     "nav_issues": {"da": "Nyhedsbreve", "en": "Issues"},
     "nav_lists": {"da": "Lister og abonnenter", "en": "Lists & subscribers"},
     "nav_users": {"da": "Brugere", "en": "Users"},
-    "nav_audit": {"da": "Log", "en": "Audit"},
+    "nav_audit": {"da": "Revisionslog", "en": "Audit log"},
     "nav_account": {"da": "Min konto", "en": "My account"},
     "log_out": {"da": "Log ud", "en": "Log out"},
     "signed_in_as": {"da": "Logget ind som {email} ({role})", "en": "Signed in as {email} ({role})"},

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -24,7 +25,7 @@ from newsletter.providers import registry
 from newsletter.providers.webhook import Verified, WebhookPayloadError, WebhookReceiver, WebhookRefused
 from newsletter.secrets import get_secret
 from newsletter.store.events import Event, RecordResult, claim_token, record_events
-from newsletter.web.app import WebContext, web
+from newsletter.web.context import WebContext, web
 
 log = logging.getLogger("newsletter.web.webhooks")
 
@@ -67,7 +68,10 @@ async def receive(request: Request) -> Response:
     body = await request.body()
     context = web(request)
     try:
-        verified = receiver.verify(request.headers, body, context.settings.webhook_tolerance_seconds)
+        # Off the event loop: a verifier may fetch a signing certificate (SES's SNS) the first time.
+        verified = await run_in_threadpool(
+            receiver.verify, request.headers, body, context.settings.webhook_tolerance_seconds
+        )
     except WebhookRefused as exc:
         return _refused(name, exc)
     try:

@@ -77,7 +77,7 @@ def test_a_new_user_opens_the_workspace_in_chromium(tmp_path: Path) -> None:
         sample = page.get_by_role("row").filter(has_text="Tak for et godt 2019")
         assert "Kladde" in sample.inner_text() and "holiday" in sample.inner_text()
         problems += serious_violations(page)
-        for name in ("Brugere", "Log", "Lister og abonnenter", "Min konto"):
+        for name in ("Brugere", "Revisionslog", "Lister og abonnenter", "Min konto"):
             page.get_by_role("navigation").get_by_role("link", name=name).click()
             page.wait_for_load_state()
             assert page.get_by_role("link", name=name).get_attribute("aria-current") == "page"
