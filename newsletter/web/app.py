@@ -34,7 +34,7 @@ from newsletter.tokens import Signer, secret_key
 from newsletter.web import admin, archive, pages, unsubscribe, webhooks
 from newsletter.web.admin import AdminState
 from newsletter.web.admin.guard import not_found as admin_not_found
-from newsletter.web.context import WebContext, web
+from newsletter.web.context import WebContext, in_thread, web
 from newsletter.web.security import (
     BodyLimit,
     CsrfGuard,

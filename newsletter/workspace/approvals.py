@@ -29,7 +29,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import aliased
 
 from newsletter.errors import ApprovalRefused
-from newsletter.providers.base import Content
+from newsletter.message import Content
 from newsletter.store.lists import aware, utcnow
 from newsletter.store.schema import send_approvals, users
 from newsletter.workspace.audit import Actor, record

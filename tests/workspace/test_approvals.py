@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 
 from newsletter.errors import ApprovalRefused
-from newsletter.providers.base import Content
+from newsletter.message import Content
 from newsletter.store.lists import create_list
 from newsletter.workspace.approvals import (
     approve,

@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from newsletter.config import Settings
-from newsletter.providers.base import Batch, RecipientResult
+from newsletter.message import Batch
+from newsletter.providers.base import RecipientResult
 from newsletter.providers.outbox import OutboxProvider
 from newsletter.send import ledger
 from newsletter.send.lock import send_lock
