@@ -16,6 +16,8 @@
      │    ├── ProviderAmbiguous     the provider may have accepted the batch (read timeout, drop)
      │    └── ProviderPermanent     refused for good (auth, payload); retrying will not help
      ├── SendError                  a send cannot start or continue (checks failed, bad state)
+     │    ├── SendBusy              another run of the same issue holds the send lock
+     │    └── ApprovalRefused       the four-eyes rule says no (``reason``)
      ├── CheckError                 pre-send checks found errors
      └── AccountError               a workspace user, password, link or login is refused (``reason``)
           ├── PasswordRejected      the password breaks the policy
@@ -128,6 +130,19 @@ class ProviderPermanent(ProviderError):
 
 class SendError(NewsletterError):
     exit_code = 7
+
+
+class SendBusy(SendError):
+    """Another run (a terminal, a server process) is sending the same issue right now."""
+
+
+class ApprovalRefused(SendError):
+    """The four-eyes rule refused. ``reason`` (the web pages translate it): ``not-requested``,
+    ``pending``, ``changed``, ``own-request``, ``approved`` or ``not-involved``."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
 
 
 class CheckError(NewsletterError):

@@ -76,6 +76,26 @@ class SettingsReader:
             self._fail(table, key, f"{value!r} is not a valid email address ({exc})")
             return default
 
+    def emails(self, table: str, key: str) -> tuple[str, ...]:
+        """A list of email addresses, e.g. ``["jens@kommune.dk", "lise@kommune.dk"]``, normalised."""
+        value = self._raw(table, key)
+        if value is None:
+            return ()
+        example = f'write e.g. {key} = ["jens@kommune.dk", "lise@kommune.dk"] under [{table}]'
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self._fail(table, key, f"must be a list of addresses in quotes, not {value!r} — {example}")
+            return ()
+        found: list[str] = []
+        for item in value:
+            try:
+                address = validate_email(item.strip(), check_deliverability=False).normalized
+            except EmailNotValidError as exc:
+                self._fail(table, key, f"{item!r} is not a valid email address ({exc}) — {example}")
+                return ()
+            if address not in found:
+                found.append(address)
+        return tuple(found)
+
     def url(self, table: str, key: str, *, required: bool = False, default: str = "") -> str:
         value = self.text(table, key, required=required, default=default)
         if not value:

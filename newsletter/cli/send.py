@@ -27,7 +27,13 @@ from newsletter.errors import CheckError, IssueError, SendError
 from newsletter.issue import resolve_issue
 from newsletter.providers.registry import make_provider
 from newsletter.send.engine import RunTotals, Sender
-from newsletter.send.report import issue_status, status_as_json, status_lines
+from newsletter.send.report import (
+    duration_parts,
+    issue_status,
+    send_command_line,
+    status_as_json,
+    status_lines,
+)
 from newsletter.send.service import (
     PreparedIssue,
     SendOptions,
@@ -43,15 +49,8 @@ from newsletter.tokens import secret_key
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _resume_command(issue: str, list_name: str, *extra: str) -> str:
-    return " ".join(["newsletter send", issue, "--list", list_name, *extra])
+    number, unit = duration_parts(seconds)
+    return f"{number} {unit}"
 
 
 def _require_credentials(settings: Settings) -> None:
@@ -174,32 +173,32 @@ def _summarise(issue: str, list_name: str, totals: RunTotals) -> None:
     click.echo("Ledger:   " + ", ".join(f"{state} {n}" for state, n in counts.items()))
     if totals.stopped == "interrupted":
         click.echo(
-            f"Stopped; everything in flight was recorded. Resume with: {_resume_command(issue, list_name)}"
+            f"Stopped; everything in flight was recorded. Resume with: {send_command_line(issue, list_name)}"
         )
     elif totals.stopped == "limit":
         click.echo(
-            f"{counts['queued']} still queued (--limit). Continue with: {_resume_command(issue, list_name)}"
+            f"{counts['queued']} still queued (--limit). Continue with: {send_command_line(issue, list_name)}"
         )
 
 
 def _finish(issue: str, list_name: str, totals: RunTotals) -> None:
     counts = totals.counts
     if totals.error is not None:
-        raise SendError(f"{totals.error} — resume with: {_resume_command(issue, list_name)}")
+        raise SendError(f"{totals.error} — resume with: {send_command_line(issue, list_name)}")
     if totals.stopped == "interrupted":
         raise SendError(
             f"stopped before the end; everything in flight was recorded and {counts.get('queued', 0)} "
-            f"wait in the queue — resume with: {_resume_command(issue, list_name)}"
+            f"wait in the queue — resume with: {send_command_line(issue, list_name)}"
         )
     problems = []
     if counts.get("failed"):
         problems.append(
-            f"{counts['failed']} failed (retry with: {_resume_command(issue, list_name, '--retry-failed')})"
+            f"{counts['failed']} failed (retry with: {send_command_line(issue, list_name, '--retry-failed')})"
         )
     if counts.get("unknown"):
         problems.append(
             f"{counts['unknown']} unknown — may or may not have arrived (see: newsletter status {issue}; "
-            f"send them again with: {_resume_command(issue, list_name, '--resend-unknown')})"
+            f"send them again with: {send_command_line(issue, list_name, '--resend-unknown')})"
         )
     if problems:
         raise SendError("; ".join(problems))

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from newsletter.errors import SendError
+from newsletter.errors import SendBusy
 
 
-def _busy(issue: str) -> SendError:
-    return SendError(
+def _busy(issue: str) -> SendBusy:
+    return SendBusy(
         f"another 'newsletter send' of {issue} is running on this database — wait for it to finish "
         "(or stop it with Ctrl-C), then run the command again"
     )
@@ -58,3 +58,16 @@ def send_lock(db: Engine, issue: str) -> Iterator[None]:
         yield
     finally:
         os.close(handle)
+
+
+def is_locked(db: Engine, issue: str) -> bool:
+    """Whether some run (this process or another) holds ``issue``'s send lock right now.
+
+    It takes the lock for an instant to find out: a run starting in that very instant is refused
+    as busy and can simply be started again.
+    """
+    try:
+        with send_lock(db, issue):
+            return False
+    except SendBusy:
+        return True

@@ -1,19 +1,47 @@
-"""``newsletter status``: what the ledger says about an issue — counts, failures, unknowns."""
+"""``newsletter status``: what the ledger says about an issue — counts, failures, unknowns.
+
+Also what the workspace's live progress view reads (:func:`send_progress`:
+counts, rate and time left, from the ledger alone, so a reload or another
+server process sees the same), and the command lines that resume or repair a
+send (:func:`send_command_line`), which the CLI and the workspace both print.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from newsletter.errors import NotFound
 from newsletter.send import ledger
 from newsletter.send.plan import find_list_id, get_send, sends_of_issue
-from newsletter.store.schema import deliveries, subscribers
+from newsletter.store.schema import deliveries, sends, subscribers
 
 # More than this many failures / unknowns are summarised rather than listed in full.
 DEFAULT_LISTED = 50
+# The rate is measured over the rows settled in this last stretch of time: recent enough to follow
+# a send that slows down (a 429), long enough not to jump with every batch.
+RATE_WINDOW = timedelta(seconds=30)
+# A measured span shorter than this (a first batch recorded at once) would make the rate absurd.
+_SHORTEST_SPAN = 2.0
+SETTLED = ("sent", "failed", "skipped", "unknown")
+
+
+def send_command_line(issue: str, list_name: str, *flags: str) -> str:
+    """The command line that sends (or resumes) ``issue`` to ``list_name``."""
+    return " ".join(["newsletter send", issue, "--list", list_name, *flags])
+
+
+def duration_parts(seconds: float) -> tuple[float, str]:
+    """A duration rounded for people: (number, unit) with unit ``s``, ``min`` or ``h``."""
+    if seconds < 60:
+        return max(1, round(seconds)), "s"
+    if seconds < 3600:
+        return round(seconds / 60), "min"
+    return round(seconds / 3600, 1), "h"
 
 
 @dataclass(frozen=True)
@@ -142,12 +170,12 @@ def status_lines(statuses: list[SendStatus]) -> list[str]:
                 )
         if s.counts["unknown"]:
             out.append(
-                f"  to send the unknown ones again (some may get a second copy): "
-                f"newsletter send {s.issue} --list {s.list_name} --resend-unknown"
+                "  to send the unknown ones again (some may get a second copy): "
+                + send_command_line(s.issue, s.list_name, "--resend-unknown")
             )
         if s.counts["failed"]:
             out.append(
-                f"  to retry the failed ones: newsletter send {s.issue} --list {s.list_name} --retry-failed"
+                "  to retry the failed ones: " + send_command_line(s.issue, s.list_name, "--retry-failed")
             )
         if s.waiting.count and s.waiting.until is not None:
             out.append(
@@ -155,5 +183,82 @@ def status_lines(statuses: list[SendStatus]) -> list[str]:
                 f"{s.waiting.until:%Y-%m-%d %H:%M:%S} UTC"
             )
         if s.counts["queued"] or s.counts["sending"]:
-            out.append(f"  to finish sending: newsletter send {s.issue} --list {s.list_name}")
+            out.append("  to finish sending: " + send_command_line(s.issue, s.list_name))
     return out
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One send's progress as the ledger has it now."""
+
+    issue: str
+    list_name: str
+    subject: str
+    provider: str
+    status: str  # the send's: planned | sending | done
+    counts: dict[str, int]
+    # Rows settled per second over the last :data:`RATE_WINDOW`; None when none were.
+    rate: float | None
+    waiting: ledger.Waiting
+    finished_at: datetime | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def settled(self) -> int:
+        return sum(self.counts[state] for state in SETTLED)
+
+    @property
+    def remaining(self) -> int:
+        return self.counts["queued"] + self.counts["sending"]
+
+    @property
+    def seconds_left(self) -> float | None:
+        """At the current rate; None while nothing is moving (starting, paused, stopped)."""
+        if not self.remaining:
+            return 0.0
+        if not self.rate:
+            return None
+        return math.ceil(self.remaining / self.rate)
+
+
+def send_progress(engine: Engine, issue: str, list_name: str, *, now: datetime | None = None) -> Progress:
+    """Counts by state, rate and what waits for a retry, for ``issue`` sent to ``list_name``.
+
+    Raises :class:`NotFound` (saying how to start it) when there is no such send.
+    """
+    now = now or ledger.utcnow()
+    with engine.connect() as conn:
+        list_id = find_list_id(conn, list_name)
+        send = get_send(conn, issue, list_id)
+        if send is None:
+            raise NotFound(
+                f"{issue} has not been sent to list {list_name!r} yet — start with: {send_command_line(issue, list_name)}"
+            )
+        counts = ledger.counts_by_state(conn, send.id)
+        recent, earliest = conn.execute(
+            select(func.count(), func.min(deliveries.c.updated_at)).where(
+                deliveries.c.send_id == send.id,
+                deliveries.c.state.in_(SETTLED),
+                deliveries.c.updated_at >= now - RATE_WINDOW,
+            )
+        ).one()
+        finished_at = conn.execute(select(sends.c.finished_at).where(sends.c.id == send.id)).scalar()
+        waiting = ledger.waiting_for_retry(conn, send.id, now)
+    rate = None
+    if recent:
+        span = max((now - ledger.as_utc(earliest)).total_seconds(), _SHORTEST_SPAN)
+        rate = recent / span
+    return Progress(
+        issue=send.issue,
+        list_name=send.list_name,
+        subject=send.subject,
+        provider=send.provider,
+        status=send.status,
+        counts=counts,
+        rate=rate,
+        waiting=waiting,
+        finished_at=ledger.as_utc(finished_at) if finished_at is not None else None,
+    )

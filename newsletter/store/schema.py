@@ -11,6 +11,7 @@ Who owns what:
 - users, user_tokens, sessions, audit_log: the /admin workspace's people, their one-time
   set-password links, their server-side sessions and the append-only record of what they did
   (workspace). ``audit_log`` refuses UPDATE and DELETE by triggers (revision 0007).
+- send_approvals: the four-eyes rule's requests and approvals of a send to a list (workspace).
 
 Timestamps are timezone-aware UTC. Addresses are stored normalised (see
 ``newsletter.store.addresses``); ``email_hash`` is the SHA-256 of the
@@ -341,5 +342,25 @@ audit_log = Table(
     Column("ip", String(64)),
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_user", "user_id"),
+    sqlite_autoincrement=True,
+)
+
+
+# The four-eyes rule ([admin] four_eyes, newsletter.workspace.approvals): a sender asks to send an
+# issue to a list, another approves. ``fingerprint`` is the SHA-256 of the issue as rendered when
+# asked (subject, HTML, text): a later edit needs a new approval. The latest row per issue and list
+# is the one that counts. No ON DELETE on the users: users are disabled, never deleted.
+send_approvals = Table(
+    "send_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("issue", String(200), nullable=False),
+    Column("list_id", Integer, ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("requested_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("approved_by", Integer, ForeignKey("users.id")),
+    Column("approved_at", DateTime(timezone=True)),
+    Index("ix_send_approvals_issue_list", "issue", "list_id", "id"),
     sqlite_autoincrement=True,
 )

@@ -12,6 +12,8 @@ with their traceback and answered with a plain 500 page.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from jinja2 import Environment, select_autoescape
@@ -32,7 +34,7 @@ from newsletter.tokens import Signer, secret_key
 from newsletter.web import admin, archive, pages, unsubscribe, webhooks
 from newsletter.web.admin import AdminState
 from newsletter.web.admin.guard import not_found as admin_not_found
-from newsletter.web.context import WebContext, web
+from newsletter.web.context import WebContext, in_thread, web
 from newsletter.web.security import (
     BodyLimit,
     CsrfGuard,
@@ -122,6 +124,7 @@ def create_app(
         routes=routes,
         middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=_lifespan,
     )
     # Starlette would answer "/feed.xml/" with a redirect to an absolute URL built from the Host
     # header — a hostile Host would make it point at another site. A trailing slash is a 404.
@@ -129,6 +132,14 @@ def create_app(
     app.state.web = context
     app.state.admin = AdminState.for_context(context)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    # Sends started from the workspace stop after recording their batches in flight (a resume
+    # picks up the rest); without this, a restart would leave those batches to be settled.
+    await in_thread(app.state.admin.runs.stop_all)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -6,6 +6,7 @@ enabled = true                 # false: no /admin at all
 session_idle_minutes = 60      # signed out after this long without a request
 session_max_hours = 12         # signed out this long after signing in, however busy
 four_eyes = false              # true: a send to a list needs a second sender's approval
+test_group = ["jens@kommune.dk", "lise@kommune.dk"]   # "send a test to the test group" goes here
 bind = "10.0.0.5"              # with port: the workspace listens here instead of beside the public pages
 port = 8001
 ```
@@ -29,6 +30,7 @@ class AdminSettings:
     ``port`` None (the default): the workspace is part of ``newsletter serve``'s own
     listener, beside the public pages. A ``port`` gives it a listener of its own on
     ``bind`` (default 127.0.0.1, this machine only), e.g. an intranet interface.
+    ``test_group``: the addresses the workspace's "send a test to the test group" sends to.
     """
 
     enabled: bool = True
@@ -37,6 +39,7 @@ class AdminSettings:
     four_eyes: bool = False
     bind: str = ""
     port: int | None = None
+    test_group: tuple[str, ...] = ()
 
 
 def read_admin_settings(reader: SettingsReader) -> AdminSettings:
@@ -70,4 +73,5 @@ def read_admin_settings(reader: SettingsReader) -> AdminSettings:
         four_eyes=reader.boolean(TABLE, "four_eyes", default=False),
         bind=bind,
         port=port,
+        test_group=reader.emails(TABLE, "test_group"),
     )

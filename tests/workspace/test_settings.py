@@ -57,3 +57,30 @@ def test_a_port_alone_listens_on_this_machine_only(tmp_path: Path) -> None:
 )
 def test_bad_admin_settings_are_one_line_naming_the_field(tmp_path: Path, table: str, expected: str) -> None:
     assert expected in error_for(tmp_path, GOOD + "\n[admin]\n" + table + "\n")
+
+
+def test_the_test_group_is_a_list_of_addresses(tmp_path: Path) -> None:
+    admin = load_settings(
+        write(
+            tmp_path,
+            GOOD + '\n[admin]\ntest_group = ["jens@Kommune.DK", " lise@kommune.dk", "jens@kommune.dk"]\n',
+        )
+    ).admin
+    assert admin.test_group == ("jens@kommune.dk", "lise@kommune.dk")
+    assert load_settings(write(tmp_path, GOOD)).admin.test_group == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            '"jens@kommune.dk"',
+            "[admin] test_group: must be a list of addresses in quotes, not 'jens@kommune.dk'",
+        ),
+        ('["jens@kommune.dk", "lise"]', "[admin] test_group: 'lise' is not a valid email address"),
+    ],
+)
+def test_a_bad_test_group_is_one_line_naming_it(tmp_path: Path, value: str, expected: str) -> None:
+    message = error_for(tmp_path, GOOD + f"\n[admin]\ntest_group = {value}\n")
+    assert expected in message
+    assert 'write e.g. test_group = ["jens@kommune.dk", "lise@kommune.dk"] under [admin]' in message

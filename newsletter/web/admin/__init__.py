@@ -4,6 +4,8 @@
 - :mod:`.auth`      sign in (password, then code), sign out, out everywhere, set-password links
 - :mod:`.issues`    the home page: every issue file with its checks and send state
 - :mod:`.editor`    New issue and Edit: the Markdown editor, its live preview, drafts, images
+- :mod:`.sending`   test an issue, send it to a list, its live progress and status (:mod:`.runs`)
+- :mod:`.approving` the four-eyes rule: ask for a send's approval, approve another's
 - :mod:`.lists`     lists and their subscriber counts (admins)
 - :mod:`.users`     add, disable, enable, reset users and change roles (admins)
 - :mod:`.audit`     the audit log, filtered and paged, and its CSV export (admins)
@@ -23,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from newsletter.web.admin import account, audit, auth, editor, issues, lists, users
+from newsletter.web.admin import account, approving, audit, auth, editor, issues, lists, sending, users
 from newsletter.web.admin.guard import AdminState, admin_state, public
 from newsletter.web.admin.static import CACHE_FOREVER, STATIC_PATH
 
@@ -40,6 +42,8 @@ routes = [
     *auth.routes,
     *issues.routes,
     *editor.routes,
+    *sending.routes,
+    *approving.routes,
     *lists.routes,
     *users.routes,
     *audit.routes,

@@ -42,6 +42,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.store.lists import utcnow
 from newsletter.web.admin.previews import PreviewStore
+from newsletter.web.admin.runs import SendRuns
 from newsletter.web.admin.static import StaticFiles
 from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
@@ -72,12 +73,14 @@ CODE_STEP = LOGIN + "/code"
 
 @dataclass(frozen=True)
 class AdminState:
-    """What the workspace adds to the web service: session lifetimes, the sign-in limit, its files."""
+    """What the workspace adds to the web service: session lifetimes, the sign-in limit, its files,
+    and the sends it started."""
 
     policy: SessionPolicy
     login_limiter: RateLimiter
     static: StaticFiles
     previews: PreviewStore  # the editor's rendered emails (newsletter.web.admin.previews)
+    runs: SendRuns
 
     @classmethod
     def for_context(cls, context: WebContext) -> AdminState:
@@ -86,6 +89,7 @@ class AdminState:
             login_limiter=RateLimiter("admin-login", CLIENT_ATTEMPTS, CLIENT_WINDOW_SECONDS),
             static=StaticFiles.load(),
             previews=PreviewStore(),
+            runs=SendRuns(),
         )
 
 

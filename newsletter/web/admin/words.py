@@ -547,6 +547,237 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
         "en": "You are signed in in {count} places. Sign out everywhere if you forgot to sign out on another computer.",
     },
     "log_out_everywhere": {"da": "Log ud overalt", "en": "Sign out everywhere"},
+    # Test and send
+    "test_and_send": {"da": "Test og send", "en": "Test and send"},
+    "send_page_title": {"da": "Test og send: {subject}", "en": "Test and send: {subject}"},
+    "checks_heading": {"da": "Tjek", "en": "Checks"},
+    "checks_block": {
+        "da": "Fejlene skal rettes, før udgaven kan sendes til en liste. En test kan sendes alligevel.",
+        "en": "Fix the errors before the issue can be sent to a list. A test can be sent anyway.",
+    },
+    "severity_error": {"da": "Fejl", "en": "Error"},
+    "severity_warning": {"da": "Advarsel", "en": "Warning"},
+    "severity_info": {"da": "Bemærk", "en": "Note"},
+    "test_heading": {"da": "Send en test", "en": "Send a test"},
+    "test_intro": {
+        "da": "En test går gennem {provider} med [TEST] foran emnet. Den skrives ikke i loggen over forsendelser, og ingen på listerne får den.",
+        "en": "A test goes through {provider} with [TEST] before the subject. It is not recorded in the send ledger, and nobody on the lists gets it.",
+    },
+    "test_to_me": {"da": "Send en test til mig ({email})", "en": "Send a test to me ({email})"},
+    "test_to_group": {
+        "da": "Send en test til testgruppen ({count} adresser)",
+        "en": "Send a test to the test group ({count} addresses)",
+    },
+    "test_group_members": {"da": "Testgruppen: {addresses}", "en": "The test group: {addresses}"},
+    "test_no_group": {
+        "da": "Der er ingen testgruppe. En administrator kan skrive adresserne i newsletter.toml under [admin] test_group.",
+        "en": "There is no test group. An admin can list its addresses in newsletter.toml under [admin] test_group.",
+    },
+    "test_sent": {
+        "da": "Testen er sendt med emnet: {subject}",
+        "en": "The test was sent with the subject: {subject}",
+    },
+    "test_accepted": {"da": "{address}: modtaget af udbyderen", "en": "{address}: accepted by the provider"},
+    "test_refused": {"da": "{address}: ikke modtaget ({reason})", "en": "{address}: not accepted ({reason})"},
+    "test_failed": {"da": "Testen kunne ikke sendes: {error}", "en": "The test could not be sent: {error}"},
+    "test_broken": {
+        "da": "Udgaven kan ikke bygges, så der kan ikke sendes en test. Ret fejlen under Tjek først.",
+        "en": "The issue cannot be built, so no test can be sent. Fix the error under Checks first.",
+    },
+    "send_heading": {"da": "Send til en liste", "en": "Send to a list"},
+    "send_not_allowed": {
+        "da": "Som {role} kan du sende tests, men ikke sende til en liste. Det kan en afsender eller en administrator.",
+        "en": "As {role} you can send tests, but not send to a list. A sender or an admin can.",
+    },
+    "choose_list": {"da": "Liste", "en": "List"},
+    "choose_list_none": {"da": "Vælg en liste", "en": "Choose a list"},
+    "show_list": {"da": "Vis", "en": "Show"},
+    "choose_list_hint": {
+        "da": "Vælg listen for at se modtagere, udbyder og hvor lang tid det tager.",
+        "en": "Choose the list to see the audience, the provider and how long it takes.",
+    },
+    "audience": {"da": "Modtagere", "en": "Audience"},
+    "audience_value": {"da": "{count} tilmeldte på {list}", "en": "{count} subscribed on {list}"},
+    "audience_planned": {
+        "da": "{count} af dem har allerede udgaven i loggen og får den ikke igen.",
+        "en": "{count} of them have this issue in the ledger already and do not get it again.",
+    },
+    "provider": {"da": "Udbyder", "en": "Provider"},
+    "to_send": {"da": "Sendes nu", "en": "To send now"},
+    "to_send_value": {"da": "{count} e-mails", "en": "{count} emails"},
+    "estimate": {"da": "Tidsforbrug", "en": "Estimate"},
+    "estimate_value": {"da": "ca. {duration}", "en": "about {duration}"},
+    "unit_s": {"da": "{number} sek.", "en": "{number} s"},
+    "unit_min": {"da": "{number} min.", "en": "{number} min"},
+    "unit_h": {"da": "{number} timer", "en": "{number} h"},
+    "nothing_to_send": {
+        "da": "Ingen på listen venter på denne udgave.",
+        "en": "Nobody on the list is waiting for this issue.",
+    },
+    "confirm_label": {
+        "da": "Skriv listens navn, {list}, for at bekræfte",
+        "en": "Type the list's name, {list}, to confirm",
+    },
+    "send_button": {"da": "Send til {count} på {list}", "en": "Send to {count} on {list}"},
+    "send_blocked_checks": {
+        "da": "Kan ikke sendes: tjekket fandt {errors} fejl. Ret dem først, som når man sender fra en terminal.",
+        "en": "Cannot be sent: the checks found {errors} errors. Fix them first, as when sending from a terminal.",
+    },
+    "send_running_here": {
+        "da": "Udgaven er ved at blive sendt til {list}.",
+        "en": "The issue is being sent to {list}.",
+    },
+    "error_choose_list": {"da": "Vælg en liste fra listen.", "en": "Choose a list from the list."},
+    "error_confirm": {
+        "da": "Skriv listens navn præcis, som det står: {list}. Intet er sendt.",
+        "en": "Type the list's name exactly as shown: {list}. Nothing was sent.",
+    },
+    "error_busy": {
+        "da": "{issue} er ved at blive sendt allerede (herfra eller fra en terminal). Vent, til det er færdigt, og prøv så igen.",
+        "en": "{issue} is being sent already (from here or from a terminal). Wait for it to finish, then try again.",
+    },
+    "error_start": {
+        "da": "Forsendelsen kunne ikke starte: {error}",
+        "en": "The send could not start: {error}",
+    },
+    "error_broken": {
+        "da": "Udgaven kan ikke bygges. Ret fejlen under Tjek først.",
+        "en": "The issue cannot be built. Fix the error under Checks first.",
+    },
+    "error_nothing_ticked": {
+        "da": "Der venter ingen. Sæt flueben ved det, der skal sendes igen.",
+        "en": "Nobody is waiting. Tick what to send again.",
+    },
+    "sends_heading": {"da": "Forsendelser af denne udgave", "en": "Sends of this issue"},
+    "send_status_planned": {"da": "planlagt", "en": "planned"},
+    "send_status_sending": {"da": "sendes", "en": "sending"},
+    "send_status_done": {"da": "færdig", "en": "done"},
+    "see_progress": {"da": "Se forløbet for {list}", "en": "See the progress for {list}"},
+    # The progress of a send
+    "progress_title": {"da": "{subject} → {list}", "en": "{subject} → {list}"},
+    "back_to_send": {"da": "Tilbage til Test og send", "en": "Back to Test and send"},
+    "run_starting": {"da": "Gør klar", "en": "Getting ready"},
+    "run_running": {"da": "Sender nu", "en": "Sending now"},
+    "run_stopping": {
+        "da": "Stopper, når de e-mails, der er på vej, er registreret",
+        "en": "Stopping once the emails in flight are recorded",
+    },
+    "run_elsewhere": {
+        "da": "Udgaven sendes fra et andet sted (en terminal eller en anden serverproces)",
+        "en": "The issue is being sent from elsewhere (a terminal or another server process)",
+    },
+    "run_paused": {"da": "Kører ikke – {count} venter stadig", "en": "Not running – {count} still waiting"},
+    "run_done": {"da": "Færdig", "en": "Done"},
+    "run_started_by": {"da": "Startet af {who} {at} (UTC).", "en": "Started by {who} at {at} (UTC)."},
+    "run_finished_at": {"da": "Færdig {at} (UTC).", "en": "Finished at {at} (UTC)."},
+    "run_error": {"da": "Forsendelsen stoppede: {error}", "en": "The send stopped: {error}"},
+    "progress_label": {"da": "{settled} af {total} er behandlet", "en": "{settled} of {total} handled"},
+    "counts_caption": {"da": "E-mails efter tilstand", "en": "Emails by state"},
+    "ledger_queued": {"da": "I kø", "en": "Queued"},
+    "ledger_sending": {"da": "På vej", "en": "In flight"},
+    "ledger_sent": {"da": "Sendt", "en": "Sent"},
+    "ledger_failed": {"da": "Fejlet", "en": "Failed"},
+    "ledger_skipped": {"da": "Sprunget over", "en": "Skipped"},
+    "ledger_unknown": {"da": "Ukendt", "en": "Unknown"},
+    "ledger_total": {"da": "I alt", "en": "Total"},
+    "rate": {"da": "Hastighed", "en": "Rate"},
+    "rate_value": {"da": "{rate} e-mails i sekundet", "en": "{rate} emails a second"},
+    "rate_none": {"da": "ingen lige nu", "en": "none just now"},
+    "time_left": {"da": "Tid tilbage", "en": "Time left"},
+    "time_left_unknown": {"da": "ukendt, indtil der sendes igen", "en": "unknown until sending moves again"},
+    "waiting_retry": {
+        "da": "{count} venter på et nyt forsøg indtil {until} (UTC), som udbyderen bad om.",
+        "en": "{count} wait for a retry until {until} (UTC), as the provider asked.",
+    },
+    "reload": {"da": "Opdatér", "en": "Reload"},
+    "reload_hint": {
+        "da": "Tallene opdateres af sig selv hvert andet sekund. Uden JavaScript: tryk Opdatér.",
+        "en": "The numbers update themselves every two seconds. Without JavaScript: press Reload.",
+    },
+    "stop_button": {"da": "Stop forsendelsen", "en": "Stop the send"},
+    "stop_hint": {
+        "da": "De e-mails, der er på vej, bliver registreret; resten venter i køen, til du fortsætter.",
+        "en": "The emails in flight are recorded; the rest wait in the queue until you continue.",
+    },
+    "continue_heading": {"da": "Fortsæt forsendelsen", "en": "Continue the send"},
+    "continue_body": {
+        "da": "Forsendelsen kører ikke, men {count} venter stadig – den blev stoppet, eller serveren blev genstartet. Ingen får udgaven to gange: det, der var på vej, afklares først.",
+        "en": "The send is not running, but {count} are still waiting – it was stopped, or the server restarted. Nobody gets the issue twice: whatever was in flight is settled first.",
+    },
+    "repair_heading": {"da": "Send igen til dem, det gik galt for", "en": "Send again where it went wrong"},
+    "continue_button": {"da": "Fortsæt", "en": "Continue"},
+    "repair_button": {"da": "Send igen", "en": "Send again"},
+    "retry_failed_label": {"da": "Prøv de {count} fejlede igen", "en": "Try the {count} failed ones again"},
+    "resend_unknown_label": {
+        "da": "Send de {count} ukendte igen (nogle kan få udgaven to gange)",
+        "en": "Send the {count} unknown ones again (some may get the issue twice)",
+    },
+    "in_a_terminal": {"da": "Det samme i en terminal:", "en": "The same in a terminal:"},
+    "failed_heading": {"da": "Fejlede", "en": "Failed"},
+    "unknown_heading": {
+        "da": "Ukendt – måske leveret, måske ikke",
+        "en": "Unknown – may or may not have been delivered",
+    },
+    "unknown_explain": {
+        "da": "Udbyderen gav intet klart svar om disse. De sendes ikke igen, medmindre du beder om det – og så kan nogle få udgaven to gange.",
+        "en": "The provider gave no clear answer about these. They are not sent again unless you ask – and then some may get the issue twice.",
+    },
+    "problem_row": {
+        "da": "{email}: {error} (forsøg: {attempts})",
+        "en": "{email}: {error} (attempts: {attempts})",
+    },
+    "problems_more": {
+        "da": "… og {count} mere. Kommandoen newsletter status {issue} --json viser dem alle.",
+        "en": "… and {count} more. The command newsletter status {issue} --json lists them all.",
+    },
+    # The four-eyes rule
+    "approval_heading": {"da": "Godkendelse (fire øjne)", "en": "Approval (four eyes)"},
+    "approval_rule": {
+        "da": "En forsendelse til en liste skal godkendes af en anden afsender. Bagefter kan den, der bad om det, eller den, der godkendte, starte den.",
+        "en": "A send to a list must be approved by another sender. Then the one who asked or the one who approved can start it.",
+    },
+    "approval_ask_button": {
+        "da": "Bed om godkendelse til {list}",
+        "en": "Ask for approval to send to {list}",
+    },
+    "approval_waiting": {
+        "da": "{who} bad om godkendelse {at} (UTC). Nu skal en anden afsender godkende.",
+        "en": "{who} asked for approval at {at} (UTC). Another sender must approve now.",
+    },
+    "approval_asked_by": {
+        "da": "{who} har bedt om at sende til {list} ({at} UTC). Se udgaven, tjekket og tallene igennem, og godkend.",
+        "en": "{who} asked to send to {list} ({at} UTC). Look through the issue, the checks and the numbers, then approve.",
+    },
+    "approval_approve_button": {"da": "Godkend forsendelsen til {list}", "en": "Approve the send to {list}"},
+    "approval_given": {"da": "Godkendt af {who} {at} (UTC).", "en": "Approved by {who} at {at} (UTC)."},
+    "approval_others": {
+        "da": "Forsendelsen er godkendt. Kun {requester} eller {approver} kan starte den.",
+        "en": "The send is approved. Only {requester} or {approver} can start it.",
+    },
+    "approval_changed": {
+        "da": "Udgaven er ændret, siden der blev bedt om godkendelse. Bed om godkendelse af den nye udgave.",
+        "en": "The issue has changed since approval was asked for. Ask for approval of this version.",
+    },
+    "approval_not-requested": {
+        "da": "En forsendelse til {list} skal først godkendes af en anden afsender. Bed om godkendelse.",
+        "en": "A send to {list} must be approved by another sender first. Ask for approval.",
+    },
+    "approval_pending": {
+        "da": "Forsendelsen til {list} venter på en anden afsenders godkendelse.",
+        "en": "The send to {list} waits for another sender's approval.",
+    },
+    "approval_own-request": {
+        "da": "Du kan ikke godkende din egen forsendelse. En anden afsender skal godkende den.",
+        "en": "You cannot approve your own send. Another sender must approve it.",
+    },
+    "approval_approved": {
+        "da": "Forsendelsen til {list} er allerede godkendt.",
+        "en": "The send to {list} is approved already.",
+    },
+    "approval_not-involved": {
+        "da": "Kun den, der bad om godkendelse, eller den, der godkendte, kan starte forsendelsen til {list}.",
+        "en": "Only the one who asked for approval or the one who approved can start the send to {list}.",
+    },
 }
 
 
