@@ -76,15 +76,20 @@ class SettingsReader:
             self._fail(table, key, f"{value!r} is not a valid email address ({exc})")
             return default
 
-    def emails(self, table: str, key: str) -> tuple[str, ...]:
-        """A list of email addresses, e.g. ``["jens@kommune.dk", "lise@kommune.dk"]``, normalised."""
+    def _text_list(self, table: str, key: str, example: str) -> list[str]:
+        """A list of strings in quotes (empty when absent or wrong; a wrong one is reported)."""
         value = self._raw(table, key)
         if value is None:
-            return ()
-        example = f'write e.g. {key} = ["jens@kommune.dk", "lise@kommune.dk"] under [{table}]'
+            return []
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             self._fail(table, key, f"must be a list of addresses in quotes, not {value!r} — {example}")
-            return ()
+            return []
+        return value
+
+    def emails(self, table: str, key: str) -> tuple[str, ...]:
+        """A list of email addresses, e.g. ``["jens@kommune.dk", "lise@kommune.dk"]``, normalised."""
+        example = f'write e.g. {key} = ["jens@kommune.dk", "lise@kommune.dk"] under [{table}]'
+        value = self._text_list(table, key, example)
         found: list[str] = []
         for item in value:
             try:
@@ -156,13 +161,8 @@ class SettingsReader:
 
     def networks(self, table: str, key: str) -> tuple[str, ...]:
         """A list of IP addresses or networks, e.g. ``["127.0.0.1", "10.0.0.0/8"]``."""
-        value = self._raw(table, key)
-        if value is None:
-            return ()
         example = f'write e.g. {key} = ["127.0.0.1"] under [{table}]'
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            self._fail(table, key, f"must be a list of addresses in quotes, not {value!r} — {example}")
-            return ()
+        value = self._text_list(table, key, example)
         found: list[str] = []
         for item in value:
             try:
