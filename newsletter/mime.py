@@ -25,7 +25,11 @@ from newsletter.safe_text import check_header_text
 # Headers are never folded with RFC 2047 encoded-words just for length: a
 # List-Unsubscribe URL that long must stay a plain <https://…> for Gmail and
 # Yahoo to find it. 998 is RFC 5322's hard line limit.
-_POLICY = email.policy.SMTP.clone(max_line_length=998)
+_HEADER_POLICY = email.policy.SMTP.clone(max_line_length=998)
+# The policy's max_line_length is also the quoted-printable wrap width, and
+# RFC 2045 asks for 76 (longer lines cost spam points: MIME_QP_LONG_LINE).
+# The parts are encoded under this policy, the message is written under the one above.
+_BODY_POLICY = email.policy.SMTP.clone(max_line_length=76)
 
 
 def _address(email_address: str, name: str | None, what: str) -> Address:
@@ -44,7 +48,7 @@ def build_message(
 ) -> EmailMessage:
     """The message ``recipient`` would receive, both parts merged and all headers set."""
     html_part, text_part = merge(content.html, content.text, recipient.values)
-    message = EmailMessage(policy=_POLICY)
+    message = EmailMessage(policy=_BODY_POLICY)
     message["From"] = _address(content.from_email, content.from_name, "From")
     message["To"] = _address(recipient.email, recipient.name, "To")
     if content.reply_to:
@@ -57,4 +61,5 @@ def build_message(
         message[check_header_text(name, "a header name")] = check_header_text(value, name)
     message.set_content(text_part, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html_part, subtype="html", charset="utf-8", cte="quoted-printable")
+    message.policy = _HEADER_POLICY
     return message

@@ -81,3 +81,26 @@ def test_a_long_list_unsubscribe_header_stays_plain_for_gmail() -> None:
     line = next(line for line in raw.split(b"\r\n") if line.startswith(b"List-Unsubscribe:"))
     assert line == b"List-Unsubscribe: " + header.encode()
     assert b"=?utf-8?" not in line.lower()
+
+
+def test_body_lines_are_at_most_76_characters_as_rfc_2045_asks() -> None:
+    """Quoted-printable lines over 76 characters cost spam points (SpamAssassin's MIME_QP_LONG_LINE)."""
+    long_paragraph = "Vi ønsker jer alle en glædelig jul og et godt nytår – tak for samarbejdet i året der gik. " * 12
+    content = Content(
+        subject=CONTENT.subject,
+        html=f"<p>{long_paragraph}</p>",
+        text=long_paragraph,
+        from_email=CONTENT.from_email,
+        from_name=CONTENT.from_name,
+        issue=CONTENT.issue,
+    )
+    raw = build_message(content, RECIPIENT).as_bytes()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    too_long = [line for line in body.split(b"\r\n") if len(line) > 76]
+    assert too_long == []
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None and long_paragraph.strip() in text.get_content()
+    # Headers keep their own, longer limit: List-Unsubscribe is not folded into encoded-words.
+    assert b"List-Unsubscribe: <https://nyhedsbrev.example.org/u/t1>" in head
