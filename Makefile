@@ -7,7 +7,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # The demo's signing key is public on purpose: never use it for a real list.
 DEMO_SECRET_KEY := demo-only-signing-key-not-secret
 
-.PHONY: install demo test test-fast bench lint format browser clean
+.PHONY: install demo test test-fast bench lint format tools clean
 
 install: $(STAMP)
 
@@ -21,17 +21,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	NEWSLETTER_SECRET_KEY=$${NEWSLETTER_SECRET_KEY:-$(DEMO_SECRET_KEY)} ./scripts/demo
 
-## Headless Chromium from Debian's packages, for the browser tests.
-browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+## Real tools the tests use, from Debian's packages: headless Chromium, SpamAssassin.
+tools:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v spamassassin >/dev/null || missing="$$missing spamassassin"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "warning: could not install chromium; browser tests will fail"; \
-	  else echo "warning: /usr/bin/chromium missing: run 'sudo apt-get install chromium'"; fi; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; the tests that use them will fail"; \
+	  else echo "warning:$$missing missing: run 'sudo apt-get install$$missing'"; fi; \
 	fi
 
 ## The whole test suite; storage tests also run on PostgreSQL when it answers on 127.0.0.1:5432.
-test: $(STAMP) browser
+test: $(STAMP) tools
 	@if [ -z "$$NEWSLETTER_TEST_DATABASE_URL" ] && $(BIN)/python -c "import psycopg,sys; psycopg.connect('host=127.0.0.1 port=5432 user=postgres dbname=test', connect_timeout=3).close()" 2>/dev/null; then \
 	  export NEWSLETTER_TEST_DATABASE_URL='$(PG_URL)'; \
 	else echo "PostgreSQL not reachable on 127.0.0.1:5432: its storage runs will be skipped"; fi; \

@@ -24,9 +24,8 @@ from newsletter.assets import AssetProblem, read_image
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.issue import all_issues, load_issue
-from newsletter.mime import build_message
-from newsletter.per_recipient import sample_recipient
-from newsletter.render import Rendered, content_for, render_issue
+from newsletter.render import Rendered, render_issue
+from newsletter.sample_message import sample_message
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,7 @@ def write_build(rendered: Rendered, settings: Settings, out_dir: Path) -> Built:
         staging.mkdir()
         (staging / "email.html").write_text(rendered.html, encoding="utf-8")
         (staging / "email.txt").write_text(rendered.text, encoding="utf-8")
-        sample = sample_recipient(settings, rendered.slug, lang=rendered.lang)
-        message = build_message(content_for(rendered, settings), sample)
-        (staging / "message.eml").write_bytes(message.as_bytes())
+        (staging / "message.eml").write_bytes(sample_message(rendered, settings).as_bytes())
         files = ["email.html", "email.txt", "message.eml"]
         for source, _url in rendered.assets:
             # Read again through the checks: the file may have become a link since the issue was loaded.

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from newsletter.checks.spam import SPAMASSASSIN_ENV
 from newsletter.config import Settings, load_settings
 from newsletter.store import db
 
@@ -33,6 +34,8 @@ _pg_skips: list[str] = []
 @pytest.fixture(autouse=True)
 def _test_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", TEST_SECRET_KEY)
+    # Scoring a message for spam takes seconds; tests/compose/test_spam_score.py turns it on.
+    monkeypatch.setenv(SPAMASSASSIN_ENV, "off")
     for name in ("NEWSLETTER_CONFIG", "NEWSLETTER_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     yield

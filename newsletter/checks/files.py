@@ -12,10 +12,12 @@ from pathlib import Path
 
 from newsletter.checks.core import Finding, has_errors
 from newsletter.checks.issue import check_issue
+from newsletter.checks.spam import SPAM_THRESHOLD, SpamAssassinFailed, spam_score
 from newsletter.config import Settings
 from newsletter.errors import IssueError, RenderError
 from newsletter.issue import Issue, load_issue
-from newsletter.render import render_issue
+from newsletter.render import Rendered, render_issue
+from newsletter.sample_message import sample_message
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,39 @@ def unrenderable(exc: IssueError | RenderError) -> Finding:
     return Finding("error", code, exc.message.removeprefix(prefix), where, exc.line)
 
 
-def check_issue_file(path: Path, settings: Settings, *, online: bool = False) -> CheckedFile:
-    """Load, render and check the issue at ``path``; never raises for a broken issue or template."""
+def check_issue_file(
+    path: Path, settings: Settings, *, online: bool = False, spamassassin: str | None = None
+) -> CheckedFile:
+    """Load, render and check the issue at ``path``; never raises for a broken issue or template.
+
+    With ``spamassassin`` (the program, see :mod:`newsletter.checks.spam`) the sample
+    recipient's whole message is also scored for spam.
+    """
     try:
         issue = load_issue(path, settings)
         rendered = render_issue(issue, settings)
     except (IssueError, RenderError) as exc:
         return CheckedFile(path, None, [unrenderable(exc)])
-    return CheckedFile(path, issue, check_issue(issue, rendered, settings, online=online))
+    findings = check_issue(issue, rendered, settings, online=online)
+    # An issue with errors is not sent as it is: its score would be of a message nobody gets.
+    if spamassassin is not None and not has_errors(findings):
+        findings += _spam_findings(rendered, settings, spamassassin, str(path))
+    return CheckedFile(path, issue, findings)
+
+
+def _spam_findings(rendered: Rendered, settings: Settings, program: str, file: str) -> list[Finding]:
+    try:
+        score = spam_score(sample_message(rendered, settings).as_bytes(), program)
+    except SpamAssassinFailed as exc:
+        return [Finding("warning", "spam-score-unknown", f"{exc} — the spam score was not checked", file)]
+    if score.points <= 0:
+        return []
+    return [
+        Finding(
+            "error" if score.points >= SPAM_THRESHOLD else "warning",
+            "spam-score",
+            f"SpamAssassin gives the message {score.describe()}; spam filters count every point — "
+            "docs/checks.md says what each rule means and how to avoid it",
+            file,
+        )
+    ]

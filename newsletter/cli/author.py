@@ -10,6 +10,7 @@ import click
 
 from newsletter.checks import Finding, has_errors
 from newsletter.checks.files import check_issue_file
+from newsletter.checks.spam import spamassassin_program
 from newsletter.cli.group import settings_of
 from newsletter.config import Settings
 from newsletter.errors import CheckError
@@ -64,10 +65,11 @@ def check_command(ctx: click.Context, issues: tuple[str, ...], output: str, onli
         newsletter check --format json --online > checks.json
     """
     settings = settings_of(ctx)
+    spamassassin = spamassassin_program()
     # One broken issue is a finding, not the end of the run: the other issues are
     # still checked and --format json stays one valid document for CI.
     report: list[tuple[Path, list[Finding]]] = [
-        (path, check_issue_file(path, settings, online=online).findings)
+        (path, check_issue_file(path, settings, online=online, spamassassin=spamassassin).findings)
         for path in _issue_paths(settings, issues)
     ]
     failed = [path for path, findings in report if has_errors(findings)]

@@ -161,7 +161,7 @@ def test_a_crash_while_writing_leaves_the_old_build_and_no_temporary_folder(
     def disk_full(*_args: object, **_kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(newsletter.build, "build_message", disk_full)
+    monkeypatch.setattr(newsletter.build, "sample_message", disk_full)
     result = run_cli("build", SAMPLE)
     assert result.exit_code == 1
     assert (

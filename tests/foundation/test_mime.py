@@ -85,7 +85,9 @@ def test_a_long_list_unsubscribe_header_stays_plain_for_gmail() -> None:
 
 def test_body_lines_are_at_most_76_characters_as_rfc_2045_asks() -> None:
     """Quoted-printable lines over 76 characters cost spam points (SpamAssassin's MIME_QP_LONG_LINE)."""
-    long_paragraph = "Vi ønsker jer alle en glædelig jul og et godt nytår – tak for samarbejdet i året der gik. " * 12
+    long_paragraph = (
+        "Vi ønsker jer alle en glædelig jul og et godt nytår – tak for samarbejdet i året der gik. " * 12
+    )
     content = Content(
         subject=CONTENT.subject,
         html=f"<p>{long_paragraph}</p>",
