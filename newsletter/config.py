@@ -179,8 +179,18 @@ def settings_from_dict(
         ),
         admin=read_admin_settings(reader),
     )
+    reader.report_unknown(also_known=_every_provider_field(data, base_dir))
     reader.raise_if_errors()
     return settings
+
+
+def _every_provider_field(data: dict[str, Any], base_dir: Path) -> set[tuple[str, str]]:
+    """The ``[provider]`` fields of every registered provider, not only the chosen one's: a field
+    kept for another provider (switched from, or kept for tests) is not a typo."""
+    scratch = SettingsReader(data, None)
+    for name in registry.names():
+        registry.provider_class(name).read_options(scratch, base_dir)
+    return scratch.asked
 
 
 def _provider_settings(reader: SettingsReader, base_dir: Path) -> ProviderSettings:

@@ -8,8 +8,10 @@ provider's settings are checked, reported and defaulted like everyone else's.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -27,8 +29,11 @@ class SettingsReader:
         self.data = data
         self.where = str(path) if path else "settings"
         self.errors: list[str] = []
+        # Every (table, key) some part of the program asked for: what is not in here is a typo.
+        self.asked: set[tuple[str, str]] = set()
 
     def _raw(self, table: str, key: str) -> Any:
+        self.asked.add((table, key))
         section = self.data.get(table, {})
         if not isinstance(section, dict):
             problem = f"[{table}] must be a table, e.g. '[{table}]' on its own line"
@@ -172,6 +177,27 @@ class SettingsReader:
                 return ()
         return tuple(found)
 
+    def report_unknown(self, also_known: Iterable[tuple[str, str]] = ()) -> None:
+        """One error for each table and field of the file that nothing reads (a typo, or a setting
+        that does not exist), with the nearest real name. ``also_known``: fields read elsewhere."""
+        known = self.asked | set(also_known)
+        tables = sorted({table for table, _ in known})
+        for table, section in self.data.items():
+            if not isinstance(section, dict):
+                if table not in tables:
+                    self.errors.append(
+                        f"{table}: is outside any table — put it under the table it belongs to, "
+                        f"one of [{'], ['.join(tables)}]"
+                    )
+                continue
+            if table not in tables:
+                self.errors.append(f"[{table}]: is not a settings table{_nearest(table, tables, '[', ']')}")
+                continue
+            fields = sorted(key for known_table, key in known if known_table == table)
+            for key in section:
+                if key not in fields:
+                    self._fail(table, key, f"is not a setting of [{table}]{_nearest(key, fields)}")
+
     def raise_if_errors(self) -> None:
         if not self.errors:
             return
@@ -179,3 +205,11 @@ class SettingsReader:
             raise ConfigError(f"{self.where}: {self.errors[0]}")
         listed = "; ".join(self.errors)
         raise ConfigError(f"{self.where}: {len(self.errors)} problems: {listed}")
+
+
+def _nearest(name: str, names: list[str], before: str = "", after: str = "") -> str:
+    """ " — did you mean X?" for the closest of ``names``; otherwise the names there are."""
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        return f" — did you mean {before}{close[0]}{after}?"
+    return f" — remove it, or use one of: {', '.join(before + each + after for each in names)}"

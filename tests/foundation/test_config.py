@@ -160,3 +160,39 @@ def test_blank_required_field_is_refused(tmp_path: Path) -> None:
 def test_a_table_that_is_not_a_table_is_reported_once(tmp_path: Path) -> None:
     message = error_for(tmp_path, 'sample = "x"\n' + GOOD.replace("[sample]\n", "[sample_old]\n"))
     assert message.count("[sample] must be a table") == 1
+
+
+def test_a_misspelt_field_is_an_error_with_the_name_it_meant(tmp_path: Path) -> None:
+    text = SETTINGS_TEMPLATE.format(database_url="sqlite://").replace(
+        'name = "outbox"', 'name = "outbox"\nbach_size = 100'
+    )
+    assert error_for(tmp_path, text).endswith(
+        "[provider] bach_size: is not a setting of [provider] — did you mean batch_size?"
+    )
+
+
+def test_an_unknown_field_lists_the_table_s_fields(tmp_path: Path) -> None:
+    text = SETTINGS_TEMPLATE.format(database_url="sqlite://").replace(
+        'name = "Jens Hansen"', 'name = "Jens Hansen"\nfoo = 1'
+    )
+    assert error_for(tmp_path, text).endswith(
+        "[sample] foo: is not a setting of [sample] — remove it, or use one of: email, name"
+    )
+
+
+def test_an_unknown_table_and_a_field_outside_any_table(tmp_path: Path) -> None:
+    text = (
+        "batch_size = 100\n" + SETTINGS_TEMPLATE.format(database_url="sqlite://") + '\n[sendr]\nname = "x"\n'
+    )
+    message = error_for(tmp_path, text)
+    assert "2 problems" in message
+    assert "[sendr]: is not a settings table — did you mean [sender]?" in message
+    assert "batch_size: is outside any table — put it under the table it belongs to" in message
+
+
+def test_another_provider_s_fields_may_stay_in_the_file(tmp_path: Path) -> None:
+    """Switching from Mailgun to the outbox must not make the old mailgun_domain an error."""
+    text = SETTINGS_TEMPLATE.format(database_url="sqlite://").replace(
+        'name = "outbox"', 'name = "outbox"\nmailgun_domain = "mg.example.dk"\nses_region = "eu-west-1"'
+    )
+    assert load_settings(write(tmp_path, text)).provider.name == "outbox"
