@@ -74,3 +74,11 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     )
     install_log_redaction()
     ctx.obj = AppContext(config_path)
+
+
+LIST_OPTION_HELP = "List name (default: [defaults] list in newsletter.toml)."
+
+
+def list_name_of(ctx: click.Context, given: str | None) -> str:
+    """The list a command works on: ``--list`` when given, else ``[defaults] list``."""
+    return given or settings_of(ctx).default_list

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from newsletter.cli.group import settings_of
+from newsletter.cli.group import LIST_OPTION_HELP, list_name_of, settings_of
 from newsletter.config import Settings
 from newsletter.errors import CheckError, IssueError, SendError
 from newsletter.issue import resolve_issue
@@ -237,7 +237,7 @@ def _run(settings: Settings, prepared: PreparedIssue, list_name: str, options: S
 
 @click.command("send")
 @click.argument("issue")
-@click.option("--list", "list_name", required=True, metavar="NAME", help="The list to send to.")
+@click.option("--list", "list_name", metavar="NAME", help=LIST_OPTION_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing, write no ledger rows.")
 @click.option(
@@ -257,7 +257,7 @@ def _run(settings: Settings, prepared: PreparedIssue, list_name: str, options: S
 def send_command(
     ctx: click.Context,
     issue: str,
-    list_name: str,
+    list_name: str | None,
     yes: bool,
     dry_run: bool,
     test_addresses: tuple[str, ...],
@@ -281,6 +281,7 @@ def send_command(
         newsletter send 2019-12-20-tak-for-et-godt-2019 --list erhverv --yes
     """
     settings = settings_of(ctx)
+    list_name = list_name_of(ctx, list_name)
     if not dry_run:
         _require_credentials(settings)
     prepared = prepare_issue(settings, issue)

@@ -20,7 +20,7 @@ from typing import IO, Any
 import click
 from sqlalchemy import Engine, select
 
-from newsletter.cli.group import settings_of
+from newsletter.cli.group import LIST_OPTION_HELP, list_name_of
 from newsletter.cli.lists import StoreCommands, lists_group, state_counts, store_engine
 from newsletter.dates import LANGUAGES
 from newsletter.errors import NotFound, StoreError
@@ -40,13 +40,6 @@ from newsletter.store.subscribers import (
 )
 
 DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
-LIST_OPTION_HELP = "List name (default: [defaults] list in newsletter.toml)."
-
-
-def _list_name(ctx: click.Context, given: str | None) -> str:
-    return given or settings_of(ctx).default_list
-
-
 def _address(email: str) -> str:
     try:
         return normalise(email)
@@ -131,7 +124,7 @@ def subscribers_add(
     """
     address = _address(email)
     with store_engine(ctx).begin() as conn:
-        the_list = get_list(conn, _list_name(ctx, list_name))
+        the_list = get_list(conn, list_name_of(ctx, list_name))
         _, outcome = subscribe(
             conn,
             address,
@@ -168,9 +161,9 @@ def subscribers_remove(ctx: click.Context, email: str, list_name: str | None, al
         subscriber = get_subscriber(conn, address)
         if subscriber is None:
             raise NotFound(f"{address} is not a subscriber — see 'newsletter subscribers list'")
-        list_id = None if all_lists else get_list(conn, _list_name(ctx, list_name)).id
+        list_id = None if all_lists else get_list(conn, list_name_of(ctx, list_name)).id
         changed = unsubscribe(conn, subscriber.id, list_id, source="cli")
-    where = "every list" if all_lists else repr(_list_name(ctx, list_name))
+    where = "every list" if all_lists else repr(list_name_of(ctx, list_name))
     if changed:
         click.echo(f"Unsubscribed {subscriber.email} from {where}.")
     else:
@@ -240,7 +233,7 @@ def subscribers_list(ctx: click.Context, list_name: str | None, state: str | Non
     """
     engine = store_engine(ctx)
     with engine.connect() as conn:
-        the_list = get_list(conn, _list_name(ctx, list_name))
+        the_list = get_list(conn, list_name_of(ctx, list_name))
     for row in _member_rows(engine, the_list.id, state):
         click.echo(f"{terminal_text(row.email)}\t{row.state}\t{terminal_text(row.name or '')}")
 
@@ -283,7 +276,7 @@ def subscribers_export(
     """
     engine = store_engine(ctx)
     with engine.connect() as conn:
-        the_list = get_list(conn, _list_name(ctx, list_name))
+        the_list = get_list(conn, list_name_of(ctx, list_name))
     # A first pass finds the attribute columns, so the export streams instead of holding the list.
     attribute_keys = sorted(
         {key for row in _member_rows(engine, the_list.id, state) for key in (row.attributes or {})}
@@ -361,7 +354,7 @@ def subscribers_import(
 
         newsletter subscribers import kunder.csv --list erhverv --consent-note "Tilmeldt på Erhvervsmessen 2019"
     """
-    list_name = _list_name(ctx, list_name)
+    list_name = list_name_of(ctx, list_name)
     on_terminal = sys.stderr.isatty()
     engine = store_engine(ctx)
     refuse_database_file(file, str(engine.url))

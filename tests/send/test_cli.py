@@ -244,3 +244,14 @@ def test_a_missing_key_is_one_line_before_any_summary(
     assert result.output.strip().splitlines() == [result.output.strip()]  # nothing but the error
     assert "NEWSLETTER_SECRET_KEY is not set" in result.output
     assert _rows(outbox_project) == (0, 0)
+
+
+def test_send_without_list_goes_to_the_default_list_and_names_it(outbox_project: Settings) -> None:
+    """docs/subscribers.md: every --list defaults to [defaults] list (erhverv in the test settings)."""
+    dry = _cli(outbox_project, "send", ISSUE, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "List:      erhverv" in dry.output
+    sent = _cli(outbox_project, "send", ISSUE, "--yes")
+    assert sent.exit_code == 0, sent.output
+    assert "This run: sent 12" in sent.output
+    assert _rows(outbox_project)[1] == 12
