@@ -1,9 +1,9 @@
 """``newsletter build``: rendered issues written to ``DIR/<slug>/``, all or nothing.
 
-Per issue the folder holds ``email.html`` and ``email.txt`` (with merge
-placeholders, exactly what the send uses), ``message.eml`` (the full MIME
-message the settings' sample recipient would receive, with the List-Unsubscribe
-headers a send adds, built by the same :mod:`newsletter.message` builders;
+Per issue the folder holds what the settings' sample recipient would receive:
+``email.html`` and ``email.txt`` (open them in a browser: the web-version and
+unsubscribe links work), ``message.eml`` (the full MIME message, with the
+List-Unsubscribe headers a send adds, built by the same builders as a send;
 open it in any mail client) and the issue's local images.
 
 Every issue is rendered before anything is written, so one broken issue
@@ -25,7 +25,7 @@ from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.issue import all_issues, load_issue
 from newsletter.render import Rendered, render_issue
-from newsletter.sample_message import sample_message
+from newsletter.sample_message import sample_message, sample_parts
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,9 @@ def write_build(rendered: Rendered, settings: Settings, out_dir: Path) -> Built:
     staging = out_dir / f".{rendered.slug}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         staging.mkdir()
-        (staging / "email.html").write_text(rendered.html, encoding="utf-8")
-        (staging / "email.txt").write_text(rendered.text, encoding="utf-8")
+        html, text = sample_parts(rendered, settings)
+        (staging / "email.html").write_text(html, encoding="utf-8")
+        (staging / "email.txt").write_text(text, encoding="utf-8")
         (staging / "message.eml").write_bytes(sample_message(rendered, settings).as_bytes())
         files = ["email.html", "email.txt", "message.eml"]
         for source, _url in rendered.assets:

@@ -1,7 +1,9 @@
-"""The whole message the settings' sample recipient would receive for a rendered issue.
+"""What the settings' sample recipient would receive for a rendered issue.
 
-``newsletter build`` writes it as ``message.eml`` and ``newsletter check``
-scores it for spam: one builder, so both look at exactly what a send makes.
+``newsletter build`` writes the parts as ``email.html``/``email.txt`` and the
+whole message as ``message.eml``; ``newsletter check`` scores that message for
+spam: one builder, so they all show exactly what a send makes (the merge
+placeholders stay an internal detail of the send).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from email.message import EmailMessage
 from newsletter.config import Settings
 from newsletter.mime import build_message
 from newsletter.per_recipient import sample_recipient
+from newsletter.personalize import merge
 from newsletter.render import Rendered, content_for
 
 
@@ -18,3 +21,9 @@ def sample_message(rendered: Rendered, settings: Settings) -> EmailMessage:
     """``rendered`` merged for ``[sample]`` with the headers a send adds, as a MIME message."""
     sample = sample_recipient(settings, rendered.slug, lang=rendered.lang)
     return build_message(content_for(rendered, settings), sample)
+
+
+def sample_parts(rendered: Rendered, settings: Settings) -> tuple[str, str]:
+    """The HTML and text parts of ``rendered`` merged for ``[sample]``: links that work in a browser."""
+    sample = sample_recipient(settings, rendered.slug, lang=rendered.lang)
+    return merge(rendered.html, rendered.text, sample.values)

@@ -40,6 +40,8 @@ from newsletter.store.subscribers import (
 )
 
 DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
+
+
 def _address(email: str) -> str:
     try:
         return normalise(email)
