@@ -172,3 +172,36 @@ def test_an_unreadable_issue_is_a_finding_and_the_others_are_still_checked(
     assert code == 8
     assert f"{bad_link}:5: error: link '#' is not an absolute address" in out
     assert f"{SAMPLE}.md: all checks pass" in out
+
+
+def test_text_that_looks_like_template_code_passes_as_the_docs_promise(
+    project_dir: Path, settings: Settings
+) -> None:
+    """docs/authoring.md: text that looks like template code is shown as written — so check must pass it."""
+    path = project_dir / "issues" / "2020-01-12-skabelonkode.md"
+    path.write_text(
+        "---\nsubject: Skabeloner forklaret\npreheader: Sådan virker flettefelter\ndate: 2020-01-12\n---\n\n"
+        "Skriv `{{ ikke_en_variabel }}` eller {{ ikke_en_variabel }} og {% if x %} i teksten.\n",
+        encoding="utf-8",
+    )
+    issue = load_issue(path, settings)
+    rendered = render_issue(issue, settings)
+    assert "{{ ikke_en_variabel }}" in rendered.text  # shown as written
+    assert findings_for(path, settings) == []
+
+
+def test_a_template_that_leaves_jinja_in_the_email_is_still_an_error(
+    project_dir: Path, settings: Settings
+) -> None:
+    (settings.templates_dir / "newsletter.mjml.j2").write_text(
+        '{% extends "builtin/newsletter.mjml.j2" %}{% block footer_links %}{{ super() }} '
+        "{{ '{{' }} glemt_felt }}{% endblock %}",
+        encoding="utf-8",
+    )
+    path = project_dir / "issues" / "2020-01-13-skabelonfejl.md"
+    path.write_text(
+        "---\nsubject: Skabelonfejl\npreheader: En glemt variabel\ndate: 2020-01-13\n---\n\nTekst.\n",
+        encoding="utf-8",
+    )
+    codes = [finding.code for finding in findings_for(path, settings)]
+    assert "leftover-marker" in codes
