@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import ClassVar
 from urllib.parse import urlparse
@@ -120,8 +121,22 @@ class Body:
 ImageResolver = Callable[[str, int], str]
 
 
+# The addresses markdown-it refused (javascript:, vbscript:, file:, …) while parsing one chunk.
+# markdown-it shows a refused link as its bracket text, silently; the parser makes it an error.
+_REFUSED_LINKS: ContextVar[list[str] | None] = ContextVar("refused_links", default=None)
+
+
+class _NoticingMarkdown(MarkdownIt):
+    def validateLink(self, url: str) -> bool:
+        allowed = super().validateLink(url)
+        refused = _REFUSED_LINKS.get()
+        if not allowed and refused is not None:
+            refused.append(url)
+        return allowed
+
+
 def _markdown() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    return _NoticingMarkdown("commonmark", {"html": False, "linkify": False, "typographer": False})
 
 
 _MD = _markdown()
@@ -223,7 +238,21 @@ class BodyParser:
         return Body(sections=sections, links=self.links, images=self.images)
 
     def _nodes(self, chunk: _Chunk) -> list[SyntaxTreeNode]:
-        return list(SyntaxTreeNode(_MD.parse("\n".join(chunk.lines))).children)
+        refused: list[str] = []
+        noticing = _REFUSED_LINKS.set(refused)
+        try:
+            nodes = list(SyntaxTreeNode(_MD.parse("\n".join(chunk.lines))).children)
+        finally:
+            _REFUSED_LINKS.reset(noticing)
+        if refused:
+            address = refused[0]
+            written = next((n for n, line in enumerate(chunk.lines) if address in line), 0)
+            raise BodyError(
+                chunk.first_line + written,
+                f"the address '{address}' cannot be used in an email — "
+                "links must start with https://, http://, mailto: or tel:",
+            )
+        return nodes
 
     def _line_of(self, node: SyntaxTreeNode, chunk: _Chunk) -> int:
         return chunk.first_line + (node.map[0] if node.map else 0)

@@ -49,6 +49,15 @@ def assert_clean_failure(result: Result, project: Path, *needles: str, exit_code
         (GOOD_FRONT + "\nEt ![ ](https://example.org/a.png) billede.\n", [f"{NAME}.md:6:", "no alt text"]),
         (GOOD_FRONT + "\n![Et foto](mangler.jpg)\n", [f"{NAME}.md:6:", "not found", f"{NAME}/"]),
         (GOOD_FRONT + "\nSe [siden](side.html).\n", [f"{NAME}.md:6:", "not an absolute address"]),
+        # markdown-it refuses these addresses and would show the bracket text: an error instead.
+        (
+            GOOD_FRONT + "\nTekst.\n\n[farligt](javascript:alert(1))\n",
+            [f"{NAME}.md:8:", "'javascript:alert(1)' cannot be used in an email", "https://"],
+        ),
+        (
+            GOOD_FRONT + "\n::: button\n[Klik](vbscript:msgbox)\n:::\n",
+            [f"{NAME}.md:7:", "'vbscript:msgbox' cannot be used"],
+        ),
         (
             GOOD_FRONT + "\n::: knap\n[x](https://example.org)\n:::\n",
             [f"{NAME}.md:6:", "unknown block '::: knap'"],
@@ -78,6 +87,8 @@ def assert_clean_failure(result: Result, project: Path, *needles: str, exit_code
         "inline-image-blank-alt",
         "missing-image-file",
         "relative-link",
+        "javascript-link",
+        "vbscript-button",
         "unknown-container",
         "unclosed-container",
         "button-without-link",
