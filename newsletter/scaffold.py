@@ -99,6 +99,20 @@ Best wishes
 """,
 }
 BODIES = {"newsletter": _NEWSLETTER_BODY, "holiday": _HOLIDAY_BODY}
+# The skeleton's text that is there only to be replaced: `newsletter check` calls an issue that
+# still holds any of it unfinished (an error), so a skeleton is never sent as it is.
+UNFINISHED_TEXT = (
+    "Skriv indledningen her",
+    "Skriv hilsenens indledning her",
+    "Et afsnit med *fremhævet* tekst og et [link](https://example.org/)",
+    "Fortæl om det, der skete i året.",
+    "[Læs mere](https://example.org/)",
+    "Write the introduction here",
+    "Write the greeting's introduction here",
+    "A paragraph with *emphasis* and a [link](https://example.org/)",
+    "Tell what happened during the year.",
+    "[Read more](https://example.org/)",
+)
 
 
 class NewIssueProblem(ValueError):

@@ -14,6 +14,7 @@ from newsletter.issue import Issue
 from newsletter.per_recipient import SamplePerson, sample_recipient
 from newsletter.personalize import merge
 from newsletter.render import Rendered
+from newsletter.scaffold import UNFINISHED_TEXT
 
 
 def check_issue(
@@ -54,6 +55,7 @@ def check_issue(
         headers=sample.headers,
     )
     findings += _check_image_folder(Path(issue.path))
+    findings += _check_unfinished(issue)
     if online:
         personal = {values.get(k, "") for k in ("unsubscribe_url", "preferences_url", "web_url")}
         page = PageParts()
@@ -62,6 +64,25 @@ def check_issue(
             t.attrs.get("src") or "" for t in page.images
         ]
         findings += check_online((u for u in urls if u not in personal), client=client, source=source)
+    return findings
+
+
+def _check_unfinished(issue: Issue) -> list[Finding]:
+    """The new-issue skeleton's stand-in text, left in: one error per line that still has it."""
+    findings = []
+    for number, line in enumerate(issue.source.splitlines(), start=1):
+        left = next((text for text in UNFINISHED_TEXT if text in line), None)
+        if left is not None:
+            findings.append(
+                Finding(
+                    "error",
+                    "unfinished-text",
+                    f"this line still has the new issue's stand-in text ('{left[:40]}') — "
+                    "write the issue's own text or delete the line",
+                    str(issue.path),
+                    number,
+                )
+            )
     return findings
 
 

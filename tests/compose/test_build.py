@@ -13,6 +13,8 @@ from click.testing import Result
 
 import newsletter.build
 from newsletter.cli import main
+from newsletter.config import load_settings
+from newsletter.scaffold import NewIssue, create_issue
 from newsletter.slugs import slugify
 from tests.compose.conftest import SAMPLE, SECOND_SAMPLE
 
@@ -173,3 +175,26 @@ def test_a_crash_while_writing_leaves_the_old_build_and_no_temporary_folder(
     )
     assert built.read_bytes() == before
     assert [path.name for path in (project / "build").iterdir()] == [SAMPLE]  # no .tmp folder left behind
+
+
+@pytest.mark.parametrize("template", ["newsletter", "holiday"])
+@pytest.mark.parametrize("lang", ["da", "en"])
+def test_an_untouched_skeleton_is_unfinished_for_check(
+    run_cli: Callable[..., Result], project: Path, template: str, lang: str
+) -> None:
+    """The skeleton's stand-in text ("Skriv indledningen her…", links to example.org) must not be sent."""
+    settings = load_settings(project / "newsletter.toml")
+    new = NewIssue(subject="Nyt om erhverv", date=datetime.date(2020, 4, 1), template=template, lang=lang)
+    path = create_issue(new, settings)
+    result = run_cli("check", path.stem)
+    assert result.exit_code == 8, result.output
+    unfinished = [line for line in result.output.splitlines() if "[unfinished-text]" in line]
+    assert unfinished and all(
+        ": error: this line still has the new issue's stand-in text" in line for line in unfinished
+    )
+    first_line = next(
+        n
+        for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "here" in text or "her:" in text
+    )
+    assert f"{path.name}:{first_line}: error" in unfinished[0]
