@@ -12,6 +12,23 @@ from newsletter.checks.core import Finding, SourceMap
 
 ONLINE_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 ONLINE_WORKERS = 8
+# How the operating system words a failed name lookup, or no network at all, in a connect error.
+# Offline, every lookup fails with one of these; online, only a mistyped or dead name does.
+_LOOKUP_FAILED = (
+    "name or service not known",
+    "nodename nor servname",
+    "no address associated",
+    "getaddrinfo failed",
+    "temporary failure in name resolution",
+    "network is unreachable",
+    "no route to host",
+)
+
+
+class _Unreachable(str):
+    """A probe's answer when the connection itself failed; ``lookup`` when the name could not be looked up."""
+
+    lookup: bool = False
 
 
 def check_online(
@@ -33,6 +50,18 @@ def check_online(
         if own_client:
             http.close()
     out: list[Finding] = []
+    hosts = {urlparse(url).hostname for url in unique}
+    if len(hosts) > 1 and all(isinstance(problem, _Unreachable) and problem.lookup for problem in problems):
+        # No name on several sites could be looked up: the links were not checked, not found broken.
+        return [
+            Finding(
+                "error",
+                "links-not-checked",
+                f"the {len(unique)} link(s) could not be checked: this machine seems to be offline "
+                "(no name could be looked up) — connect it to the internet and run check --online again",
+                where.file,
+            )
+        ]
     for url, problem in zip(unique, problems, strict=True):
         if problem:
             out.append(
@@ -56,5 +85,23 @@ def _probe(client: httpx.Client, url: str) -> str | None:
             return f"answers HTTP {response.status_code} — fix or remove the link"
     except httpx.TimeoutException:
         return "did not answer in time — check the address"
+    except httpx.ConnectError as exc:
+        return _connect_problem(url, str(exc).lower())
     except httpx.HTTPError as exc:
         return f"cannot be reached ({type(exc).__name__}) — check the address"
+
+
+def _connect_problem(url: str, detail: str) -> str:
+    host = urlparse(url).hostname or url
+    if any(words in detail for words in _LOOKUP_FAILED):
+        problem = _Unreachable(
+            f"points at {host}, a name that could not be looked up — check the address "
+            "(or whether this machine is online)"
+        )
+        problem.lookup = True
+        return problem
+    if "refused" in detail:
+        return _Unreachable(
+            f"is on {host}, which refused the connection — check the address, or try again later"
+        )
+    return _Unreachable("cannot be reached (ConnectError) — check the address")

@@ -92,7 +92,31 @@ def test_timeout_and_refused_connection_are_errors(server: str) -> None:
     messages = sorted(f.message for f in findings)
     assert len(messages) == 2
     assert "did not answer in time" in messages[0] or "did not answer in time" in messages[1]
-    assert any("cannot be reached" in m for m in messages)
+    assert any("is on 127.0.0.1, which refused the connection" in m for m in messages)
+
+
+def _failing_lookups(request: httpx.Request) -> httpx.Response:
+    if request.url.host == "127.0.0.1":
+        return httpx.Response(200)
+    # What getaddrinfo says on a machine without a network (and, online, for a name that does not exist).
+    raise httpx.ConnectError("[Errno -2] Name or service not known")
+
+
+def test_offline_is_told_apart_from_a_broken_link() -> None:
+    """Every name failing to look up means this machine is offline: one finding, not one per link."""
+    with httpx.Client(transport=httpx.MockTransport(_failing_lookups)) as client:
+        offline = check_online(
+            ["https://www.ballerup.dk/erhverv", "https://kildedal.dk/", "https://www.pension.dk/"],
+            client=client,
+        )
+        mistyped = check_online(["http://127.0.0.1/ok", "https://www.balerup.dk/"], client=client)
+    assert [(f.code, f.severity) for f in offline] == [("links-not-checked", "error")]
+    assert "the 3 link(s) could not be checked: this machine seems to be offline" in offline[0].message
+    assert "check --online again" in offline[0].message
+    assert [f.message for f in mistyped] == [
+        "https://www.balerup.dk/ points at www.balerup.dk, a name that could not be looked up — check the "
+        "address (or whether this machine is online)"
+    ]
 
 
 def test_links_are_checked_concurrently_and_once(server: str) -> None:
