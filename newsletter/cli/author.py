@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -19,7 +20,7 @@ from newsletter.per_recipient import SamplePerson
 from newsletter.preview.app import create_app
 from newsletter.preview.sample import recipient_from_store
 from newsletter.preview.server import bind, serve_forever, url_of
-from newsletter.preview.snapshot import Builder
+from newsletter.preview.snapshot import Builder, Snapshot
 from newsletter.screenshot import screenshot_issue
 
 
@@ -145,7 +146,22 @@ def preview_command(
     click.echo(f"Previewing {path} at {url} — press Ctrl-C to stop")
     if open_browser:
         webbrowser.open(url)
-    serve_forever(create_app(builder), sock)
+    serve_forever(create_app(builder, on_build=_build_reporter()), sock)
+
+
+def _build_reporter() -> Callable[[Snapshot], None]:
+    """Prints a broken build's error once (file and line, as the page shows it), and when it is fixed."""
+    shown = ""
+
+    def report(snapshot: Snapshot) -> None:
+        nonlocal shown
+        if snapshot.error and snapshot.error != shown:
+            click.echo(f"Error: {snapshot.error}", err=True)
+        elif not snapshot.error and shown:
+            click.echo("Fixed: the preview shows the issue again.", err=True)
+        shown = snapshot.error
+
+    return report
 
 
 @click.command("screenshot")

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -45,8 +45,9 @@ HEARTBEAT_SECONDS = 15.0
 class PreviewState:
     """The builder, the latest snapshot and a condition the SSE streams wait on."""
 
-    def __init__(self, builder: Builder) -> None:
+    def __init__(self, builder: Builder, on_build: Callable[[Snapshot], None] | None = None) -> None:
         self.builder = builder
+        self.on_build = on_build
         self.changed = asyncio.Condition()
         self.stopping = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -58,6 +59,8 @@ class PreviewState:
     async def rebuild(self, *, reload_settings: bool = False) -> Snapshot:
         async with self._lock:  # one build at a time; a burst of saves queues up
             snapshot = await asyncio.to_thread(self.builder.build, reload_settings=reload_settings)
+            if self.on_build is not None:
+                self.on_build(snapshot)
         async with self.changed:
             self.changed.notify_all()
         return snapshot
@@ -101,8 +104,12 @@ class PreviewState:
             log.info("rebuilt preview v%d (%s)", snapshot.version, snapshot.error or "ok")
 
 
-def create_app(builder: Builder, *, watch: bool = True) -> Starlette:
-    """The preview app for ``builder``; ``watch=False`` rebuilds only on POST /rebuild (tests)."""
+def create_app(
+    builder: Builder, *, watch: bool = True, on_build: Callable[[Snapshot], None] | None = None
+) -> Starlette:
+    """The preview app for ``builder``; ``watch=False`` rebuilds only on POST /rebuild (tests).
+
+    ``on_build`` hears of every build (the command line prints a broken one's error)."""
     state_box: dict[str, PreviewState] = {}
 
     def state() -> PreviewState:
@@ -110,7 +117,7 @@ def create_app(builder: Builder, *, watch: bool = True) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        current = PreviewState(builder)
+        current = PreviewState(builder, on_build)
         state_box["state"] = current
         app.state.stop_streams = current.stop
         await current.rebuild()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -201,6 +203,12 @@ def test_unknown_store_recipient_is_one_clear_line(settings: Settings) -> None:
         recipient_from_store(settings, "nobody@example.com")
 
 
+def _line_within(stream: IO[str], seconds: float) -> str:
+    """The next line of ``stream``, or "" when none comes in time (instead of waiting forever)."""
+    ready, _, _ = select.select([stream], [], [], seconds)
+    return stream.readline() if ready else ""
+
+
 def test_preview_command_serves_until_interrupted(settings: Settings) -> None:
     process = subprocess.Popen(
         [
@@ -224,6 +232,14 @@ def test_preview_command_serves_until_interrupted(settings: Settings) -> None:
         assert line.startswith(f"Previewing {settings.issues_dir / SAMPLE}.md at http://127.0.0.1:")
         url = line.split(" at ")[1].split(" ")[0]
         assert httpx.get(f"{url}/state.json", timeout=10).json()["subject"] == "Tak for et godt 2019"
+        # A broken save is said in the terminal too (README: "the command line reports the same").
+        issue = settings.issues_dir / f"{SAMPLE}.md"
+        good = issue.read_text(encoding="utf-8")
+        issue.write_text(good.replace("subject: Tak for et godt 2019\n", ""), encoding="utf-8")
+        assert process.stderr is not None
+        assert _line_within(process.stderr, 15).startswith(f"Error: {issue}:")
+        issue.write_text(good, encoding="utf-8")
+        assert _line_within(process.stderr, 15) == "Fixed: the preview shows the issue again.\n"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
         assert "Traceback" not in (process.stderr.read() if process.stderr else "")
