@@ -69,7 +69,7 @@ CARET_LINE = (
 # How far the page reaches beyond the window, not counting what scrolls inside a region of its own.
 SIDEWAYS = "() => document.documentElement.scrollWidth - window.innerWidth"
 
-VIEWPORTS = {
+VIEWPORTS: dict[str, Any] = {
     "desktop": {"width": 1280, "height": 900},
     "tablet": {"width": 768, "height": 1024},
 }
