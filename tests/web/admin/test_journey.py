@@ -1,11 +1,13 @@
 """The whole journey of a new workspace user in Chromium, with no terminal after ``newsletter users add``.
 
-The project is set up as an administrator would, with the real command-line
-program in its own processes: a list, its subscribers and the new user
-(``users add`` prints the one-time link). The new user is added as a
-*sender*: an editor may write and test an issue but not send it to a list,
-and this journey ends with a send; an admin could do it too, but would also
-carry the users, lists and audit pages the person has no need of.
+The list and its subscribers are written with the store, as ``lists
+create`` and ``subscribers add`` would (each start of the command-line
+program costs seconds); the new user is added by the real ``newsletter users
+add`` in a process of its own, and its printed link is where the journey
+starts. The user is added as a *sender*: an editor may write and test an
+issue but not send it to a list, and this journey ends with a send; an admin
+could do it too, but would also get the users, lists and audit pages the
+person has no need of.
 
 The settings are the sample's, with ``[site] base_url`` at the public
 https address: the printed link's path is opened on the local server, as the
@@ -270,7 +272,7 @@ def test_a_new_user_writes_tests_sends_and_finds_an_issue_in_the_archive(
         page.get_by_label("Skriv listens navn, erhverv, for at bekræfte").fill("erhverv")
         page.get_by_role("button", name=f"Send til {len(PEOPLE)} på erhverv").click()
         page.wait_for_url(f"{url}/admin/issues/{SLUG}/sends/erhverv")
-        assert "Sender nu" in page.locator(".run-state").inner_text()
+        page.locator(".run-state").filter(has_text="Sender nu").wait_for()
         looked_at(page)
         # When the send ends the page loads once more, with the outcome and where the issue is now public.
         public = page.get_by_role("link", name="Se nyhedsbrevet i arkivet")
