@@ -39,6 +39,7 @@ from newsletter.checks.files import unrenderable
 from newsletter.config import Settings
 from newsletter.errors import ApprovalRefused, IssueError, NewsletterError, NotFound, RenderError, SendBusy
 from newsletter.issue import all_issues
+from newsletter.links import issue_url
 from newsletter.providers.base import Outcome
 from newsletter.providers.registry import provider_class
 from newsletter.send import ledger
@@ -64,7 +65,7 @@ from newsletter.send.service import (
 from newsletter.store.lists import ListRow, all_lists
 from newsletter.web.admin.guard import HOME, Visitor, admin_state, field, guarded, message, render, see_other
 from newsletter.web.admin.runs import SendRun, SendRuns
-from newsletter.web.admin.words import admin_translator
+from newsletter.web.admin.words import ADMIN_STRINGS, admin_translator
 from newsletter.web.context import WebContext, in_thread, web
 from newsletter.workspace.approvals import Approval, check_may_start, content_fingerprint, current_approval
 from newsletter.workspace.audit import record
@@ -113,8 +114,12 @@ def prepare(settings: Settings, path: Path) -> Prepared:
     return Prepared(issue, list(issue.findings))
 
 
-def provider_label(settings: Settings) -> str:
+def provider_label(settings: Settings, lang: str) -> str:
+    """What the page calls the provider: its name, or for the outbox and SMTP a description in ``lang``."""
     name = settings.provider.name
+    key = f"provider_{name}"
+    if key in ADMIN_STRINGS:
+        return admin_translator(lang)(key)
     return provider_class(name).label or name
 
 
@@ -207,7 +212,7 @@ async def send_page_answer(
         file_name=path.name,
         subject=subject,
         prepared=prepared,
-        provider_label=provider_label(context.settings),
+        provider_label=provider_label(context.settings, visitor.lang),
         test_group=context.settings.admin.test_group,
         test_results=test_results,
         test_subject=f"[TEST] {subject}",
@@ -523,6 +528,7 @@ def _progress_values(request: Request, visitor: Visitor, view: ProgressView) -> 
         "page_url": page,
         "fragment_url": page + "/progress",
         "send_url": send_page_url(slug),
+        "archive_url": issue_url(web(request).settings, slug),
         "poll_seconds": POLL_SECONDS,
         "utc": utc_text,
         "commands": {

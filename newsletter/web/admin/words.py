@@ -603,6 +603,9 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
         "en": "{count} of them have this issue in the ledger already and do not get it again.",
     },
     "provider": {"da": "Udbyder", "en": "Provider"},
+    # The providers whose registry label is a description, not a name (sending.provider_label).
+    "provider_outbox": {"da": "outbox-mappen", "en": "the outbox folder"},
+    "provider_smtp": {"da": "jeres egen SMTP-server", "en": "your SMTP relay"},
     "to_send": {"da": "Sendes nu", "en": "To send now"},
     "to_send_value": {"da": "{count} e-mails", "en": "{count} emails"},
     "estimate": {"da": "Tidsforbrug", "en": "Estimate"},
@@ -671,6 +674,11 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
     "run_started_by": {"da": "Startet af {who} {at} (UTC).", "en": "Started by {who} at {at} (UTC)."},
     "run_finished_at": {"da": "Færdig {at} (UTC).", "en": "Finished at {at} (UTC)."},
     "run_error": {"da": "Forsendelsen stoppede: {error}", "en": "The send stopped: {error}"},
+    "in_archive": {
+        "da": "Nyhedsbrevet ligger nu i det offentlige arkiv, hvor alle kan læse det:",
+        "en": "The issue is now in the public archive, where anyone can read it:",
+    },
+    "archive_link": {"da": "Se nyhedsbrevet i arkivet", "en": "See the issue in the archive"},
     "progress_label": {"da": "{settled} af {total} er behandlet", "en": "{settled} of {total} handled"},
     "counts_caption": {"da": "E-mails efter tilstand", "en": "Emails by state"},
     "ledger_queued": {"da": "I kø", "en": "Queued"},

@@ -96,7 +96,7 @@ def test_a_sender_tests_sends_and_watches_the_progress_in_chromium(tmp_path: Pat
         facts = page.locator("#send-panel dl.facts")
         facts.wait_for()
         assert "6 tilmeldte på erhverv" in facts.inner_text()
-        assert "the outbox folder" in facts.inner_text()
+        assert "outbox-mappen" in facts.inner_text()
         problems += serious_violations(page)
 
         page.get_by_label("Skriv listens navn, erhverv, for at bekræfte").fill("erhverv")

@@ -127,7 +127,7 @@ def test_an_editor_sends_a_test_to_themselves_marked_test_without_ledger_rows(
     assert page.status_code == 200
     assert "Send en test til mig (jens@kommune.dk)" in page.text
     assert "Der er ingen testgruppe" in page.text
-    assert "the outbox folder" in page.text  # the provider's own label
+    assert "En test går gennem outbox-mappen" in page.text  # the provider, in the page's language
     answer = client.post(f"/admin/issues/{SAMPLE}/test", data={"csrf_token": csrf_of(page.text), "to": "me"})
     assert answer.status_code == 200
     assert "jens@kommune.dk: modtaget af udbyderen" in answer.text
