@@ -24,8 +24,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "why": "Du får denne e-mail, fordi du har tilmeldt dig nyhedsbrevet fra {organisation}.",
         "salutation": "Kære {name},",
         "name_fallback": "læser",
-        "unsubscribe_text": "Afmeld nyhedsbrevet: {url}",
-        "web_version_text": "Se nyhedsbrevet i din browser: {url}",
         "read_more": "Læs mere",
     },
     "en": {
@@ -35,8 +33,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "why": "You receive this email because you subscribed to the newsletter from {organisation}.",
         "salutation": "Dear {name},",
         "name_fallback": "reader",
-        "unsubscribe_text": "Unsubscribe: {url}",
-        "web_version_text": "View in your browser: {url}",
         "read_more": "Read more",
     },
 }

@@ -13,6 +13,20 @@ import textwrap
 from markdown_it.tree import SyntaxTreeNode
 
 WRAP_WIDTH = 72
+# No line of the text part is longer (RFC 5322's advice), except an address too long for any line:
+# it then stands on a line of its own, where a mail client still makes it a link.
+TEXT_LINE_LIMIT = 78
+_PLACEHOLDER_START = "%%nl:"
+
+
+def labelled_url(label: str, url: str) -> str:
+    """``Label: URL`` on one line when it fits in :data:`TEXT_LINE_LIMIT`, else the address on
+    the next line. A merge placeholder stands for a signed per-recipient link whose length is not
+    known until the send (about 100 characters): it always gets a line of its own."""
+    one_line = f"{label}: {url}"
+    if len(one_line) <= TEXT_LINE_LIMIT and not url.startswith(_PLACEHOLDER_START):
+        return one_line
+    return f"{label}:\n{url}"
 
 
 def inline_text(node: SyntaxTreeNode, *, with_urls: bool) -> str:

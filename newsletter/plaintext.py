@@ -17,7 +17,7 @@ from newsletter.config import Settings
 from newsletter.dates import strings_for
 from newsletter.issue import Issue
 from newsletter.markdown import Block
-from newsletter.markdown_text import WRAP_WIDTH, wrap_text
+from newsletter.markdown_text import WRAP_WIDTH, labelled_url, wrap_text
 from newsletter.personalize import placeholder
 
 
@@ -27,7 +27,7 @@ def block_text(block: Block) -> str:
     if block.kind == "image":
         return f"[{block.alt}]"  # type: ignore[union-attr]
     if block.kind == "button":
-        return f"{block.label}: {block.url}"  # type: ignore[union-attr]
+        return labelled_url(block.label, block.url)  # type: ignore[union-attr]
     if block.kind == "signature":
         return "\n".join(block.lines_text)  # type: ignore[union-attr]
     return "\n\n".join(block_text(inner) for column in block.columns for inner in column)  # type: ignore[union-attr]
@@ -43,8 +43,8 @@ def footer_text(settings: Settings, lang: str) -> str:
             organisation.address,
             "",
             wrap_text(strings["why"].format(organisation=organisation.name)),
-            strings["unsubscribe_text"].format(url=placeholder("unsubscribe_url")),
-            f"{strings['preferences']}: {placeholder('preferences_url')}",
+            labelled_url(strings["unsubscribe"], placeholder("unsubscribe_url")),
+            labelled_url(strings["preferences"], placeholder("preferences_url")),
         ]
     )
 
@@ -52,7 +52,7 @@ def footer_text(settings: Settings, lang: str) -> str:
 def issue_text(issue: Issue, settings: Settings, *, date_text: str, salutation: str) -> str:
     """The complete text part of ``issue``, with merge placeholders."""
     strings = strings_for(issue.lang)
-    parts: list[str] = [strings["web_version_text"].format(url=placeholder("web_url"))]
+    parts: list[str] = [labelled_url(strings["web_version"], placeholder("web_url"))]
     heading = [issue.kicker] if issue.kicker else []  # as written: the seed's text reads 'Jul i …'
     heading += [issue.title, "=" * min(len(issue.title), WRAP_WIDTH)]
     if date_text:

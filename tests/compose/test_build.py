@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import email
 import email.policy
 from collections.abc import Callable
@@ -198,3 +199,25 @@ def test_an_untouched_skeleton_is_unfinished_for_check(
         if "here" in text or "her:" in text
     )
     assert f"{path.name}:{first_line}: error" in unfinished[0]
+
+
+def _too_long(text: str) -> list[str]:
+    """Lines over 78 characters that are not an address standing alone (which may be as long as it is)."""
+    return [
+        line
+        for line in text.splitlines()
+        if len(line) > 78 and not re.fullmatch(r"\(?(https?|mailto):\S+?\)?[.,]?", line.strip())
+    ]
+
+
+def test_text_lines_fit_78_characters_with_long_addresses_on_their_own_line(
+    run_cli: Callable[..., Result], project: Path
+) -> None:
+    """The text part as the sample recipient gets it: signed links of ~100 characters included."""
+    assert run_cli("build").exit_code == 0
+    texts = sorted((project / "build").glob("*/email.txt"))
+    assert len(texts) >= 2
+    for path in texts:
+        text = path.read_text(encoding="utf-8")
+        assert "https://nyhedsbrev.example.org/u/" in text  # merged: the real unsubscribe link
+        assert _too_long(text) == [], path

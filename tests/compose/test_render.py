@@ -123,7 +123,8 @@ def test_placeholders_and_fixed_strings(compose_settings: Settings) -> None:
         assert placeholder(name) in rendered.text
     assert "Afmeld nyhedsbrevet" in rendered.html and "Se nyhedsbrevet i din browser" in rendered.html
     assert "Ballerup Kommune, Hold-An Vej 7, 2750 Ballerup" in rendered.html
-    assert "Afmeld nyhedsbrevet: %%nl:unsubscribe_url%%" in rendered.text
+    # The signed link is about 100 characters: it stands on its own line (text lines stay within 78).
+    assert "Afmeld nyhedsbrevet:\n%%nl:unsubscribe_url%%" in rendered.text
 
 
 def test_english_issue_uses_english_strings_and_dates(
@@ -333,7 +334,7 @@ def test_sample_issue_is_the_seed_word_for_word(compose_settings: Settings) -> N
     head, _, rest = text.partition("\n\n2019 har givet")
     assert head.endswith(f"{kicker}\n{title}\n{'=' * len(title)}\n{date}")  # no salutation line added
     text_body = "2019 har givet" + rest.split("\n-- \n")[0]
-    text_body = re.sub(r"(?m)^-+$", "", text_body).replace(f": {button.group(1)}", "")
+    text_body = re.sub(r"(?m)^-+$", "", text_body).replace(f":\n{button.group(1)}", "")
     assert _words(text_body) == body
 
     html = visible_text(rendered.html).replace("&amp;", "&")
