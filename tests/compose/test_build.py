@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime
-import re
 import email
 import email.policy
+import re
 from collections.abc import Callable
 from pathlib import Path
 
