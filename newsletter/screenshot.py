@@ -36,6 +36,7 @@ def screenshot_issue(
     *,
     widths: Sequence[int] = WIDTHS,
     recipient: SamplePerson | None = None,
+    scale: int = 1,
 ) -> list[Path]:
     """Render ``issue_path`` and write ``<slug>-<width>.png`` into ``out_dir``; return the paths."""
     issue = load_issue(issue_path, settings)
@@ -43,7 +44,7 @@ def screenshot_issue(
     values = sample_recipient(settings, rendered.slug, lang=rendered.lang, person=recipient).values
     html, _text = merge(rendered.html, rendered.text, values)
     assets = [(url, Path(source)) for source, url in rendered.assets]
-    return screenshot_html(html, out_dir, rendered.slug, widths=widths, assets=assets)
+    return screenshot_html(html, out_dir, rendered.slug, widths=widths, assets=assets, scale=scale)
 
 
 def screenshot_html(
@@ -53,8 +54,12 @@ def screenshot_html(
     *,
     widths: Sequence[int] = WIDTHS,
     assets: Sequence[tuple[str, Path]] = (),
+    scale: int = 1,
 ) -> list[Path]:
-    """Full-page PNGs of ``html``, one per width, named ``<stem>-<width>.png``."""
+    """Full-page PNGs of ``html``, one per width, named ``<stem>-<width>.png``.
+
+    ``scale`` 2 draws every CSS pixel as 2×2 (as a modern phone or laptop screen does), for a
+    sharp review image; the name keeps the CSS width."""
     from playwright.sync_api import Error as PlaywrightError
 
     try:
@@ -72,7 +77,7 @@ def screenshot_html(
                     target = out_dir / f"{stem}-{width}.png"
                     partial = target.with_name(f".{target.name}.partial")
                     context = browser.new_context(
-                        viewport={"width": width, "height": VIEWPORT_HEIGHT}, device_scale_factor=1
+                        viewport={"width": width, "height": VIEWPORT_HEIGHT}, device_scale_factor=scale
                     )
                     page = context.new_page()
                     page.route(

@@ -178,21 +178,31 @@ def _build_reporter() -> Callable[[Snapshot], None]:
     metavar="EMAIL",
     help="Personalise for this subscriber from the store instead of [sample].",
 )
+@click.option(
+    "--scale",
+    type=click.IntRange(1, 3),
+    default=1,
+    show_default=True,
+    help="Device pixels per CSS pixel: 2 for a sharp image on modern screens (1200 px wide for 600).",
+)
 @click.pass_context
-def screenshot_command(ctx: click.Context, issue: str, out_dir: Path | None, as_email: str | None) -> None:
+def screenshot_command(
+    ctx: click.Context, issue: str, out_dir: Path | None, as_email: str | None, scale: int
+) -> None:
     """Write full-page PNGs of an issue at 600 px and 375 px, for a review.
 
     Uses headless Chromium (apt-get install chromium). Files are named
-    <slug>-600.png and <slug>-375.png.
+    <slug>-600.png and <slug>-375.png (by the width in CSS pixels, whatever --scale).
 
     Example:
 
-        newsletter screenshot 2019-12-20-tak-for-et-godt-2019 --out docs/screenshots
+        newsletter screenshot 2019-12-20-tak-for-et-godt-2019 --out docs/screenshots --scale 2
     """
     settings = settings_of(ctx)
     path = resolve_issue(issue, settings)
     target = out_dir or settings.build_dir / "screenshots"
-    for written in screenshot_issue(path, settings, target, recipient=_recipient(settings, as_email)):
+    person = _recipient(settings, as_email)
+    for written in screenshot_issue(path, settings, target, recipient=person, scale=scale):
         click.echo(str(written))
 
 

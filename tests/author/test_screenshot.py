@@ -87,6 +87,19 @@ def test_screenshot_command_writes_both_widths(settings: Settings, tmp_path: Pat
 
 
 @pytest.mark.browser
+def test_screenshot_at_twice_the_pixels_for_modern_screens(settings: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "sharp"
+    result = CliRunner().invoke(
+        main, ["--config", str(settings.path), "screenshot", SAMPLE, "--out", str(out), "--scale", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    sizes = [png_size(out / f"{SAMPLE}-{width}.png") for width in (600, 375)]
+    assert [width for width, _height in sizes] == [1200, 750]
+    bad = CliRunner().invoke(main, ["--config", str(settings.path), "screenshot", SAMPLE, "--scale", "4"])
+    assert bad.exit_code == 2 and "--scale" in bad.output
+
+
+@pytest.mark.browser
 def test_local_images_are_shown_and_remote_requests_refused(tmp_path: Path) -> None:
     picture = tmp_path / "red.png"
     # A 1×1 red PNG, scaled to 300 px wide by the page.
