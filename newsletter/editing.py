@@ -140,11 +140,12 @@ def draft_path(settings: Settings, slug: str) -> Path:
 
 
 def render_problem(path: Path, text: str, settings: Settings) -> Finding | None:
-    """Why ``text`` would not load or render as the issue ``path``, as one finding; None when it does."""
+    """Why ``text`` would not load or render as the issue ``path`` (its first problem; the editor's
+    findings list them all); None when it does."""
     try:
         render_issue(parse_issue(path, text, settings), settings)
     except (IssueError, RenderError) as exc:
-        return unrenderable(exc)
+        return next(finding for finding in unrenderable(exc) if finding.severity == "error")
     return None
 
 

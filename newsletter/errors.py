@@ -32,6 +32,7 @@ Third-party exceptions are translated into these at one boundary each, with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from newsletter.secrets import redact
@@ -55,15 +56,39 @@ class ConfigError(NewsletterError):
 
 
 class IssueError(NewsletterError):
-    """An issue file is invalid. ``path`` and ``line`` locate the problem."""
+    """An issue file is invalid. ``path`` and ``line`` locate the problem; ``also`` holds the
+    file's other problems found in the same pass (``newsletter check`` lists them all; a command
+    that stops on the first says how many more there are)."""
 
     exit_code = 3
 
-    def __init__(self, path: object, message: str, line: int | None = None) -> None:
+    def __init__(
+        self, path: object, message: str, line: int | None = None, *, also: Sequence[IssueError] = ()
+    ) -> None:
         self.path = str(path)
         self.line = line
+        self.detail = message
+        self.also = tuple(also)
+        # What could still be read of the file (subject, preheader, source), when it could.
+        self.front_matter: dict[str, str] = {}
         where = f"{self.path}:{line}" if line else self.path
-        super().__init__(f"{where}: {message}")
+        more = (
+            f" (and {len(self.also)} more problem(s) in this file: newsletter check lists them all)"
+            if self.also
+            else ""
+        )
+        super().__init__(f"{where}: {message}{more}")
+
+    @property
+    def every(self) -> tuple[IssueError, ...]:
+        """This problem and the others of the same file, in the order of their lines."""
+        return (IssueError(self.path, self.detail, self.line), *self.also)
+
+    @classmethod
+    def of(cls, problems: Sequence[IssueError]) -> IssueError:
+        """One error for several problems of one file: the first by line, carrying the others."""
+        first, *others = sorted(problems, key=lambda problem: problem.line or 0)
+        return cls(first.path, first.detail, first.line, also=others)
 
 
 class RenderError(NewsletterError):

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 import yaml
@@ -33,6 +34,7 @@ from newsletter.slugs import slugify
 
 KNOWN_FIELDS = ("subject", "title", "preheader", "date", "template", "lang", "kicker")
 # Characters XML (so MJML) cannot hold; they arrive by pasting from word processors.
+_Value = TypeVar("_Value")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _FILE_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})-")
 # The stem is the slug: the web address, the build folder and the send ledger's key.
@@ -159,27 +161,24 @@ def parse_issue(path: Path, text: str, settings: Settings) -> Issue:
     front, field_lines, body, body_line = _split_front_matter(path, text)
     slug = path.stem
     meta = dict(front)
+    # Every field and the body are read even after a problem, so one pass reports them all.
+    problems: list[IssueError] = []
 
-    subject = _text_field(path, meta, field_lines, "subject", required=True)
-    lang = _text_field(path, meta, field_lines, "lang") or settings.language
-    if lang not in LANGUAGES:
-        raise IssueError(
-            path,
-            f"lang: '{lang}' is not supported — use one of: {', '.join(LANGUAGES)}",
-            field_lines.get("lang"),
-        )
-    template = _text_field(path, meta, field_lines, "template") or settings.template
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", template):
-        raise IssueError(
-            path,
-            f"template: '{template}' is not a template name — use e.g. 'newsletter' or 'holiday'",
-            field_lines.get("template"),
-        )
-    salutation = meta.get("salutation", True)
-    if not isinstance(salutation, bool):
-        raise IssueError(
-            path, f"salutation: '{salutation}' must be true or false", field_lines.get("salutation")
-        )
+    def read(field: Callable[[], _Value], default: _Value) -> _Value:
+        try:
+            return field()
+        except IssueError as problem:
+            problems.append(problem)
+            return default
+
+    subject = read(lambda: _text_field(path, meta, field_lines, "subject", required=True), "")
+    lang = read(lambda: _language(path, meta, field_lines, settings), settings.language)
+    template = read(lambda: _template(path, meta, field_lines, settings), settings.template)
+    read(lambda: _salutation(path, meta, field_lines), True)  # read by the renderer from meta
+    title = read(lambda: _text_field(path, meta, field_lines, "title"), "") or subject
+    preheader = read(lambda: _text_field(path, meta, field_lines, "preheader"), "")
+    date = read(lambda: _date_field(path, meta, field_lines), None)
+    kicker = read(lambda: _text_field(path, meta, field_lines, "kicker"), "")
     assets: list[tuple[Path, str]] = []
 
     def resolve_image(src: str, line: int) -> str:
@@ -188,24 +187,32 @@ def parse_issue(path: Path, text: str, settings: Settings) -> Issue:
     try:
         parsed = parse_body(body, body_line, resolve_image)
     except BodyError as exc:
-        raise IssueError(path, str(exc), exc.line) from None
-    if not any(section.blocks or section.heading for section in parsed.sections):
-        raise IssueError(
-            path,
-            "the issue has no text after the front matter — write the newsletter below the closing '---'",
-            body_line,
-        )
+        problems += [IssueError(path, str(problem), problem.line) for problem in exc.every]
+    else:
+        if not any(section.blocks or section.heading for section in parsed.sections):
+            problems.append(
+                IssueError(
+                    path,
+                    "the issue has no text after the front matter — write the newsletter below the closing '---'",
+                    body_line,
+                )
+            )
+    if problems:
+        error = IssueError.of(problems)
+        # The inbox line is checked even when the body is not (newsletter check: every finding at once).
+        error.front_matter = {"subject": subject, "preheader": preheader, "source": text}
+        raise error
 
     return Issue(
         path=path,
         slug=slug,
         subject=subject,
-        title=_text_field(path, meta, field_lines, "title") or subject,
-        preheader=_text_field(path, meta, field_lines, "preheader"),
-        date=_date_field(path, meta, field_lines),
+        title=title,
+        preheader=preheader,
+        date=date,
         template=template,
         lang=lang,
-        kicker=_text_field(path, meta, field_lines, "kicker"),
+        kicker=kicker,
         meta=meta,
         sections=parsed.sections,
         links=parsed.links,
@@ -293,6 +300,33 @@ def _has_control_character(value: object) -> bool:
     if isinstance(value, list):
         return any(_has_control_character(item) for item in value)
     return False
+
+
+def _language(path: Path, meta: dict[str, Any], lines: dict[str, int], settings: Settings) -> str:
+    lang = _text_field(path, meta, lines, "lang") or settings.language
+    if lang not in LANGUAGES:
+        raise IssueError(
+            path, f"lang: '{lang}' is not supported — use one of: {', '.join(LANGUAGES)}", lines.get("lang")
+        )
+    return lang
+
+
+def _template(path: Path, meta: dict[str, Any], lines: dict[str, int], settings: Settings) -> str:
+    template = _text_field(path, meta, lines, "template") or settings.template
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", template):
+        raise IssueError(
+            path,
+            f"template: '{template}' is not a template name — use e.g. 'newsletter' or 'holiday'",
+            lines.get("template"),
+        )
+    return template
+
+
+def _salutation(path: Path, meta: dict[str, Any], lines: dict[str, int]) -> bool:
+    salutation = meta.get("salutation", True)
+    if not isinstance(salutation, bool):
+        raise IssueError(path, f"salutation: '{salutation}' must be true or false", lines.get("salutation"))
+    return salutation
 
 
 def _text_field(

@@ -40,11 +40,17 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 class BodyError(Exception):
-    """A problem in the body at ``line`` (1-based, in the issue file)."""
+    """A problem in the body at ``line`` (1-based, in the issue file); ``also``: the body's other
+    problems, found in the same pass (an author fixes them all in one round)."""
 
-    def __init__(self, line: int, message: str) -> None:
+    def __init__(self, line: int, message: str, also: tuple[BodyError, ...] = ()) -> None:
         super().__init__(message)
         self.line = line
+        self.also = also
+
+    @property
+    def every(self) -> tuple[BodyError, ...]:
+        return (self, *self.also)
 
 
 # ---------------------------------------------------------------- the block model
@@ -213,6 +219,8 @@ class BodyParser:
         self.images: list[Image] = []
         self.source: list[str] = []
         self.first_line = 1
+        # Problems are noted and parsing goes on, so one pass finds them all; parse() raises at the end.
+        self.problems: list[BodyError] = []
 
     def parse(self, text: str, first_line: int) -> Body:
         self.source = text.split("\n")
@@ -222,17 +230,23 @@ class BodyParser:
         index = 0
         while index < len(chunks):
             chunk = chunks[index]
-            if chunk.container == "column":
-                run = [chunk]
-                while index + 1 < len(chunks) and chunks[index + 1].container == "column":
-                    index += 1
-                    run.append(chunks[index])
-                sections[-1].blocks.append(self._columns(run))
-            elif chunk.container:
-                sections[-1].blocks.append(self._container(chunk))
-            else:
-                self._plain(chunk, sections)
+            try:
+                if chunk.container == "column":
+                    run = [chunk]
+                    while index + 1 < len(chunks) and chunks[index + 1].container == "column":
+                        index += 1
+                        run.append(chunks[index])
+                    sections[-1].blocks.append(self._columns(run))
+                elif chunk.container:
+                    sections[-1].blocks.append(self._container(chunk))
+                else:
+                    self._plain(chunk, sections)
+            except BodyError as problem:
+                self.problems.append(problem)
             index += 1
+        if self.problems:
+            first, *others = sorted(self.problems, key=lambda problem: problem.line)
+            raise BodyError(first.line, str(first), tuple(others))
         if sections[0].heading is None and not sections[0].blocks and len(sections) > 1:
             sections.pop(0)
         return Body(sections=sections, links=self.links, images=self.images)
@@ -244,13 +258,14 @@ class BodyParser:
             nodes = list(SyntaxTreeNode(_MD.parse("\n".join(chunk.lines))).children)
         finally:
             _REFUSED_LINKS.reset(noticing)
-        if refused:
-            address = refused[0]
+        for address in dict.fromkeys(refused):
             written = next((n for n, line in enumerate(chunk.lines) if address in line), 0)
-            raise BodyError(
-                chunk.first_line + written,
-                f"the address '{address}' cannot be used in an email — "
-                "links must start with https://, http://, mailto: or tel:",
+            self.problems.append(
+                BodyError(
+                    chunk.first_line + written,
+                    f"the address '{address}' cannot be used in an email — "
+                    "links must start with https://, http://, mailto: or tel:",
+                )
             )
         return nodes
 
@@ -261,16 +276,22 @@ class BodyParser:
         for node in self._nodes(chunk):
             line = self._line_of(node, chunk)
             if node.type == "heading" and node.tag == "h1":
-                raise BodyError(
-                    line,
-                    "'# ' headings are for the title (front matter 'title'/'subject') — use '## ' for a section",
+                self.problems.append(
+                    BodyError(
+                        line,
+                        "'# ' headings are for the title (front matter 'title'/'subject') — use '## ' for a section",
+                    )
                 )
+                continue
             if node.type == "heading" and node.tag == "h2":
                 heading = neutralise(inline_text(node.children[0], with_urls=False))
                 self._collect_links(node, line, chunk)
                 sections.append(Section(heading, line))
                 continue
-            sections[-1].blocks.append(self._block(node, chunk))
+            try:
+                sections[-1].blocks.append(self._block(node, chunk))
+            except BodyError as problem:
+                self.problems.append(problem)
         for section in sections:
             section.blocks = _merge_prose(section.blocks)
 
@@ -289,11 +310,19 @@ class BodyParser:
         line = self._locate(src, paragraph, chunk, line)
         alt = inline_text(image, with_urls=False).strip()
         if not alt:
-            raise BodyError(
-                line, f"image '{src}' has no alt text — write what it shows: ![Borgmesteren på besøg]({src})"
+            self.problems.append(
+                BodyError(
+                    line,
+                    f"image '{src}' has no alt text — write what it shows: ![Borgmesteren på besøg]({src})",
+                )
             )
+        try:
+            url = self.resolve_image(src, line)
+        except BodyError as problem:
+            self.problems.append(problem)
+            url = src
         block = Image(
-            url=self.resolve_image(src, line),
+            url=url,
             alt=neutralise(alt),
             title=neutralise(str(image.attrs.get("title", "") or "")),
             line=line,
@@ -317,10 +346,13 @@ class BodyParser:
             if scheme not in ALLOWED_LINK_SCHEMES or (
                 scheme in ("http", "https") and not urlparse(href).netloc
             ):
-                raise BodyError(
-                    self._locate(href, node, chunk, line),
-                    f"link '{href}' is not an absolute address — write https://… or mailto:…",
+                self.problems.append(
+                    BodyError(
+                        self._locate(href, node, chunk, line),
+                        f"link '{href}' is not an absolute address — write https://… or mailto:…",
+                    )
                 )
+                continue
             self.links.append(href)
 
     def _locate(self, needle: str, node: SyntaxTreeNode, chunk: _Chunk, default: int) -> int:
@@ -337,9 +369,14 @@ class BodyParser:
 
     def _container(self, chunk: _Chunk) -> Block:
         opened = chunk.first_line - 1
+        noted = len(self.problems)
         nodes = self._nodes(chunk)
         for node in nodes:
             self._collect_links(node, self._line_of(node, chunk), chunk)
+        if len(self.problems) > noted:
+            # A refused or relative address: the block's own rules ("exactly one link") would
+            # only repeat that problem in other words. The parse fails anyway; this block is a stand-in.
+            return Prose(html=Markup(""), text="", line=opened)
         if chunk.container == "button":
             return self._button(chunk, nodes, opened)
         if chunk.container == "greeting":

@@ -174,7 +174,7 @@ def check_html(
     page.close()
 
     _check_size(html, out)
-    _check_subject(subject, out, where)
+    out.items += check_front_matter(subject, preheader, where)
     if preheader.strip() and " ".join(preheader.split()) not in page.visible_text():
         out.warn(
             "preheader-not-in-html",
@@ -186,12 +186,6 @@ def check_html(
         out.warn(
             "table-role-missing",
             f'{len(page.tables_without_role)} <table> without role="presentation" (HTML line {lines}): screen readers announce layout tables as data — add role="presentation"',
-        )
-    if not preheader.strip():
-        out.warn(
-            "preheader-missing",
-            "no preheader: the inbox shows the first body text instead — add 'preheader:' to the front matter",
-            where.line_of_field("preheader", "subject"),
         )
     _check_lang(page, lang, out)
     _check_leftovers(html, "HTML", out, where)
@@ -234,6 +228,20 @@ def _check_size(html: str, out: _Findings) -> None:
         out.warn(
             "html-large", f"the HTML is {kb}, close to Gmail's 102 KB clipping limit — keep the issue short"
         )
+
+
+def check_front_matter(subject: str, preheader: str, where: SourceMap) -> list[Finding]:
+    """The checks of the inbox line (subject and preheader): they need no rendering, so they run
+    even for an issue whose body has problems."""
+    out = _Findings(where.file)
+    _check_subject(subject, out, where)
+    if not preheader.strip():
+        out.warn(
+            "preheader-missing",
+            "no preheader: the inbox shows the first body text instead — add 'preheader:' to the front matter",
+            where.line_of_field("preheader", "subject"),
+        )
+    return out.items
 
 
 def _check_subject(subject: str, out: _Findings, where: SourceMap) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.checks.core import Finding, has_errors
+from newsletter.checks.core import Finding, SourceMap, check_front_matter, has_errors
 from newsletter.checks.issue import check_issue
 from newsletter.checks.spam import SPAM_THRESHOLD, SpamAssassinFailed, spam_score
 from newsletter.config import Settings
@@ -41,14 +41,20 @@ class CheckedFile:
         return has_errors(self.findings)
 
 
-def unrenderable(exc: IssueError | RenderError) -> Finding:
-    """The finding for an issue that cannot be read or rendered: the error's own file and line."""
-    if isinstance(exc, IssueError):
-        code, where = "issue-invalid", exc.path
-    else:
-        code, where = "template-error", exc.where
-    prefix = f"{where}:{exc.line}: " if exc.line else f"{where}: "
-    return Finding("error", code, exc.message.removeprefix(prefix), where, exc.line)
+def unrenderable(exc: IssueError | RenderError) -> list[Finding]:
+    """The findings for an issue that cannot be read or rendered: every problem found in the file,
+    each with its own line, and the checks of the subject and preheader when those could be read."""
+    if isinstance(exc, RenderError):
+        prefix = f"{exc.where}:{exc.line}: " if exc.line else f"{exc.where}: "
+        return [Finding("error", "template-error", exc.message.removeprefix(prefix), exc.where, exc.line)]
+    findings = [
+        Finding("error", "issue-invalid", problem.detail, problem.path, problem.line) for problem in exc.every
+    ]
+    fields = exc.front_matter
+    if fields.get("subject"):
+        source = SourceMap(exc.path, fields.get("source", ""))
+        findings += check_front_matter(fields["subject"], fields.get("preheader", ""), source)
+    return sorted(findings, key=lambda finding: finding.line or 0)
 
 
 def check_issue_file(
@@ -63,7 +69,7 @@ def check_issue_file(
         issue = load_issue(path, settings)
         rendered = render_issue(issue, settings)
     except (IssueError, RenderError) as exc:
-        return CheckedFile(path, None, [unrenderable(exc)])
+        return CheckedFile(path, None, unrenderable(exc))
     findings = check_issue(issue, rendered, settings, online=online)
     # An issue with errors is not sent as it is: its score would be of a message nobody gets.
     if spamassassin is not None and not has_errors(findings):

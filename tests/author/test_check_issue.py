@@ -161,7 +161,9 @@ def test_an_unreadable_issue_is_a_finding_and_the_others_are_still_checked(
     document = json.loads(out)  # one valid document despite the broken issues
     by_file = {Path(entry["file"]).name: entry for entry in document["issues"]}
     assert by_file[f"{SAMPLE}.md"]["findings"] == []  # checked after the broken ones failed
-    (link,) = by_file["2020-02-01-bad-link.md"]["findings"]
+    # The body's problem, and in the same pass the checks of the inbox line that could still be read.
+    preheader, link = by_file["2020-02-01-bad-link.md"]["findings"]
+    assert preheader["code"] == "preheader-missing" and preheader["line"] == 2
     assert link["code"] == "issue-invalid" and link["line"] == 5
     assert link["file"] == str(bad_link) and link["message"].startswith("link '#' is not an absolute address")
     (template,) = by_file["2020-02-02-bad-template.md"]["findings"]
@@ -205,3 +207,51 @@ def test_a_template_that_leaves_jinja_in_the_email_is_still_an_error(
     )
     codes = [finding.code for finding in findings_for(path, settings)]
     assert "leftover-marker" in codes
+
+
+def test_every_problem_of_a_file_in_one_pass_parse_errors_included(
+    project_dir: Path, settings: Settings
+) -> None:
+    """A '#' link, a missing alt text, a missing image and a too-long subject: all in the first run."""
+    path = project_dir / "issues" / "2020-01-14-fire-fejl.md"
+    path.write_text(
+        "---\nsubject: " + "Lang " * 20 + "\npreheader: Fire fejl\ndate: 2020-01-14\nlang: de\n---\n\n"
+        "Se [toppen](#top).\n\n"
+        "![](foto.jpg)\n\n"
+        "![Rådhuset](mangler.jpg)\n",
+        encoding="utf-8",
+    )
+    code, out, _err = run_cli(settings, "check", str(path))
+    assert code == 8
+    lines = [line.strip() for line in out.splitlines() if line.startswith("  ")]
+    assert [line.split(": error: ")[0].rsplit(":", 1)[1] for line in lines] == [
+        "2",
+        "5",
+        "8",
+        "10",
+        "10",
+        "12",
+    ]
+    assert "the subject is 99 characters" in lines[0] and "[subject-too-long]" in lines[0]
+    assert "lang: 'de' is not supported" in lines[1]
+    assert "link '#top' is not an absolute address" in lines[2]
+    assert "image 'foto.jpg' has no alt text" in lines[3]
+    assert "image file 'foto.jpg' not found" in lines[4]
+    assert "image file 'mangler.jpg' not found" in lines[5]
+    assert f"{path}: 6 error(s), 0 warning(s)" in out
+
+
+def test_a_command_that_stops_at_the_first_problem_says_how_many_more(
+    project_dir: Path, settings: Settings
+) -> None:
+    path = project_dir / "issues" / "2020-01-15-to-fejl.md"
+    path.write_text(
+        "---\nsubject: To fejl\ndate: 2020-01-15\n---\n\nSe [toppen](#top).\n\n![](foto.jpg)\n",
+        encoding="utf-8",
+    )
+    code, _out, err = run_cli(settings, "build", path.stem)
+    assert code == 3
+    assert err.strip() == (
+        f"Error: {path}:6: link '#top' is not an absolute address — write https://… or mailto:… "
+        "(and 2 more problem(s) in this file: newsletter check lists them all)"
+    )

@@ -142,7 +142,7 @@ def editor_preview(
     try:
         snapshot = snapshot_of(parse_issue(path, text, settings), settings)
     except (IssueError, RenderError) as exc:
-        return EditorPreview("", "", "", "", [unrenderable(exc)])
+        return EditorPreview("", "", "", "", unrenderable(exc))
     except NewsletterError as exc:  # e.g. a template's unknown merge placeholder
         return EditorPreview("", "", "", "", [Finding("error", "template-error", str(exc), str(path))])
     html = with_local_images(snapshot, lambda _number, file: f"{ISSUES}{slug}/images/{quote(file.name)}")

@@ -110,7 +110,7 @@ def prepare(settings: Settings, path: Path) -> Prepared:
     try:
         issue = prepare_issue(settings, str(path))
     except (IssueError, RenderError) as exc:
-        return Prepared(None, [unrenderable(exc)])
+        return Prepared(None, unrenderable(exc))
     return Prepared(issue, list(issue.findings))
 
 
