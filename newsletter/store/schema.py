@@ -137,7 +137,7 @@ memberships = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("unsubscribed_at", DateTime(timezone=True)),
-    # link | one-click | preferences | provider | import | cli
+    # link | one-click | preferences | provider | import | cli | workspace
     Column("unsubscribe_source", String(32)),
     CheckConstraint("state IN ('pending', 'subscribed', 'unsubscribed')", name="state"),
     Index("ix_memberships_list_state", "list_id", "state", "subscriber_id"),
