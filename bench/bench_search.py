@@ -43,16 +43,20 @@ RUNS = 7
 FIRST_NAMES = ("Søren", "Åse", "Jens", "Mette", "Birgitte", "Ole", "Lærke", "Bjørn", "Kirsten", "Mads")
 LAST_NAMES = ("Ærø", "Løvstrøm", "Hansen", "Østergaard", "Aastrup", "Nielsen", "Bøgh", "Jørgensen")
 ASCII_LAST = {"Ærø": "aeroe", "Løvstrøm": "loevstroem", "Østergaard": "oestergaard", "Bøgh": "boegh"}
-# (label, search text, on the small list only, page): "last" is the last page.
-SEARCHES: tuple[tuple[str, str, bool, int | str], ...] = (
-    ("common surname 'hansen' (1 in 8)", "hansen", False, 1),
-    ("rare address part 'person99999'", "person99999", False, 1),
-    ("name part with ø 'øster'", "øster", False, 1),
-    ("two letters 'je'", "je", False, 1),
-    ("everyone, first page", "", False, 1),
-    ("everyone, last page", "", False, "last"),
-    ("list of 10,000, 'hansen'", "hansen", True, 1),
-    ("list of 10,000, everyone", "", True, 1),
+# (label, search text, within this list (None: every subscriber), page): "last" is the last page.
+# Lists of 10,000 in a table of 100,000 are PostgreSQL's slow case: its planner takes ILIKE for
+# cheap and reads the whole table rather than the list's members (see docs/workspace.md).
+SEARCHES: tuple[tuple[str, str, str | None, int | str], ...] = (
+    ("common surname 'hansen' (1 in 8)", "hansen", None, 1),
+    ("rare address part 'person99999'", "person99999", None, 1),
+    ("name part with ø 'øster'", "øster", None, 1),
+    ("two letters 'je'", "je", None, 1),
+    ("everyone, first page", "", None, 1),
+    ("everyone, last page (the 20th)", "", None, "last"),
+    ("list of 100,000, 'person99999'", "person99999", "stor", 1),
+    ("list of 10,000, 'hansen'", "hansen", "lille", 1),
+    ("list of 10,000, 'je'", "je", "lille", 1),
+    ("list of 10,000, everyone", "", "lille", 1),
 )
 
 
@@ -107,8 +111,8 @@ def _median_ms(run: Callable[[], Any]) -> float:
 def measure(engine: Engine, list_ids: dict[str, int]) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with engine.connect() as conn:
-        for label, query, small, page in SEARCHES:
-            list_id = list_ids["lille"] if small else None
+        for label, query, list_name, page in SEARCHES:
+            list_id = list_ids[list_name] if list_name else None
             number = 10_000 if page == "last" else int(page)
 
             def run(query: str = query, list_id: int | None = list_id, number: int = number) -> Any:

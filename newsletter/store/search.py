@@ -6,7 +6,7 @@ it, in any case: ``hansen`` finds ``Jens Hansen`` and ``HANSEN@firma.dk``,
 narrows the search to that list's members, in any state.
 
 How each database answers it, measured at 100,000 subscribers with
-``python -m bench search`` (figures in the README):
+``python -m bench search`` (figures in docs/workspace.md):
 
 - PostgreSQL: ``ILIKE``, served by the trigram indexes of revision 0009
   (``pg_trgm``) for texts of three characters or more.
