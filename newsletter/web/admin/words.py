@@ -843,7 +843,6 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
     "subs_no_lists": {"da": "Personen er ikke på nogen liste.", "en": "The person is on no list."},
     "subs_add_to_list": {"da": "Tilmeld en liste", "en": "Subscribe to a list"},
     "subs_unsubscribe": {"da": "Afmeld", "en": "Unsubscribe"},
-    "subs_unsubscribe_from": {"da": "Afmeld fra {list}", "en": "Unsubscribe from {list}"},
     "subs_unsubscribe_all": {"da": "Afmeld fra alle lister", "en": "Unsubscribe from every list"},
     "subs_notice_unsubscribed": {"da": "Afmeldt fra {list}.", "en": "Unsubscribed from {list}."},
     "subs_notice_unsubscribed_all": {"da": "Afmeldt fra alle lister.", "en": "Unsubscribed from every list."},
