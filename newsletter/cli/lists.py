@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.cli.group import settings_of
@@ -18,9 +18,8 @@ from newsletter.dates import LANGUAGES
 from newsletter.errors import StoreError
 from newsletter.safe_text import terminal_text
 from newsletter.store import db
-from newsletter.store.audience import count_audience
+from newsletter.store.audience import membership_counts
 from newsletter.store.lists import all_lists, create_list, delete_list, get_list
-from newsletter.store.schema import MEMBERSHIP_STATES, memberships
 
 
 def store_engine(ctx: click.Context) -> Engine:
@@ -28,16 +27,8 @@ def store_engine(ctx: click.Context) -> Engine:
 
 
 def state_counts(engine: Engine, list_id: int) -> dict[str, int]:
-    query = (
-        select(memberships.c.state, func.count())
-        .where(memberships.c.list_id == list_id)
-        .group_by(memberships.c.state)
-    )
     with engine.connect() as conn:
-        counts = {state: 0 for state in MEMBERSHIP_STATES}
-        counts.update({state: int(count) for state, count in conn.execute(query).all()})
-        counts["mailable"] = count_audience(conn, list_id)
-    return counts
+        return membership_counts(conn, list_id)
 
 
 class StoreCommands(click.Group):

@@ -7,30 +7,29 @@ printed by the group as one ``Error: …`` line.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
-from sqlalchemy import Engine, select
 
 from newsletter.cli.group import LIST_OPTION_HELP, list_name_of
 from newsletter.cli.lists import StoreCommands, lists_group, state_counts, store_engine
 from newsletter.dates import LANGUAGES
 from newsletter.errors import NotFound, StoreError
-from newsletter.safe_text import spreadsheet_cell, terminal_text
+from newsletter.safe_text import terminal_text
 from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.store.db import refuse_database_file
+from newsletter.store.exports import member_rows, write_members_csv
 from newsletter.store.gdpr import erase, export_data
 from newsletter.store.imports import ENCODING_NAMES, ImportSummary, import_csv
 from newsletter.store.lists import all_lists, get_list
-from newsletter.store.schema import CONSENT_METHODS, MEMBERSHIP_STATES, memberships, subscribers
+from newsletter.store.schema import CONSENT_METHODS, MEMBERSHIP_STATES
 from newsletter.store.subscribers import (
     get_subscriber,
     memberships_of,
@@ -67,19 +66,6 @@ def output_file(out: str | None, database_url: str, *, encoding: str = "utf-8") 
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-
-
-def _spreadsheet_safe(writer: Any) -> Callable[[list[str]], None]:
-    """A row writer for a CSV export: every cell, header included, neutralised against formulas.
-
-    Names and attributes come from the public sign-up form and from imported
-    files, so any of them may be ``=HYPERLINK(…)``; see :mod:`newsletter.safe_text`.
-    """
-
-    def write(cells: list[str]) -> None:
-        writer.writerow([spreadsheet_cell(cell) for cell in cells])
-
-    return write
 
 
 # --- subscribers -------------------------------------------------------------------------
@@ -202,26 +188,6 @@ def subscribers_show(ctx: click.Context, email: str) -> None:
         click.echo(f"list:        {safe(the_list.name)} ({state})")
 
 
-def _member_rows(engine: Engine, list_id: int, state: str | None) -> Iterator[Any]:
-    query = (
-        select(
-            subscribers.c.email,
-            subscribers.c.name,
-            subscribers.c.language,
-            subscribers.c.attributes,
-            memberships.c.state,
-            memberships.c.created_at,
-        )
-        .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
-        .where(memberships.c.list_id == list_id)
-        .order_by(subscribers.c.id)
-    )
-    if state:
-        query = query.where(memberships.c.state == state)
-    with engine.connect() as conn:
-        yield from conn.execution_options(yield_per=1000).execute(query)
-
-
 @subscribers_group.command("list")
 @click.option("--list", "list_name", help=LIST_OPTION_HELP)
 @click.option("--state", type=click.Choice(MEMBERSHIP_STATES), help="Only members in this state.")
@@ -236,7 +202,7 @@ def subscribers_list(ctx: click.Context, list_name: str | None, state: str | Non
     engine = store_engine(ctx)
     with engine.connect() as conn:
         the_list = get_list(conn, list_name_of(ctx, list_name))
-    for row in _member_rows(engine, the_list.id, state):
+    for row in member_rows(engine, the_list.id, state):
         click.echo(f"{terminal_text(row.email)}\t{row.state}\t{terminal_text(row.name or '')}")
 
 
@@ -279,26 +245,8 @@ def subscribers_export(
     engine = store_engine(ctx)
     with engine.connect() as conn:
         the_list = get_list(conn, list_name_of(ctx, list_name))
-    # A first pass finds the attribute columns, so the export streams instead of holding the list.
-    attribute_keys = sorted(
-        {key for row in _member_rows(engine, the_list.id, state) for key in (row.attributes or {})}
-    )
     with output_file(out, str(engine.url), encoding="utf-8-sig" if excel else "utf-8") as handle:
-        writer = csv.writer(handle, delimiter=";" if excel else ",", lineterminator="\n")
-        write = _spreadsheet_safe(writer)
-        write(["email", "name", "language", "state", "subscribed", *attribute_keys])
-        for row in _member_rows(engine, the_list.id, state):
-            attributes = row.attributes or {}
-            write(
-                [
-                    row.email,
-                    row.name or "",
-                    row.language,
-                    row.state,
-                    row.created_at.strftime("%Y-%m-%d"),
-                    *(str(attributes.get(key, "")) for key in attribute_keys),
-                ]
-            )
+        write_members_csv(engine, the_list.id, handle, state=state, excel=excel)
     if out:
         click.echo(f"Exported {the_list.name!r} to {out}.", err=True)
 

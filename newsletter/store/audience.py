@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, Select, and_, exists, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from newsletter.store.schema import memberships, subscribers, suppressions
+from newsletter.store.schema import MEMBERSHIP_STATES, memberships, subscribers, suppressions
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,20 @@ def is_mailable(conn: Connection, subscriber_id: int, list_id: int) -> bool:
     """Whether this subscriber may be mailed on this list now (re-checked at send time)."""
     query = _audience_query(list_id).where(subscribers.c.id == subscriber_id)
     return conn.execute(query).first() is not None
+
+
+def membership_counts(conn: Connection, list_id: int) -> dict[str, int]:
+    """A list's members by state (pending, subscribed, unsubscribed), and how many are mailable now.
+
+    ``mailable`` is :func:`count_audience`: subscribed members who are also active and not
+    suppressed, the number a send would reach.
+    """
+    query = (
+        select(memberships.c.state, func.count())
+        .where(memberships.c.list_id == list_id)
+        .group_by(memberships.c.state)
+    )
+    counts = {state: 0 for state in MEMBERSHIP_STATES}
+    counts.update({state: int(count) for state, count in conn.execute(query).all()})
+    counts["mailable"] = count_audience(conn, list_id)
+    return counts

@@ -1,4 +1,4 @@
-"""What the store holds about one person (GDPR art. 15) and erasing it (art. 17).
+"""What the store holds about one person (GDPR art. 15), erasing it (art. 17), and their history.
 
 Erasure deletes the profile, the memberships, the consent log and the
 provider events about the person, and detaches the ledger rows from them.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Text, cast, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, Text, cast, func, or_, select
 
 from newsletter.errors import NotFound
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise
@@ -30,7 +30,7 @@ from newsletter.store.schema import (
     subscribers,
     suppressions,
 )
-from newsletter.store.subscribers import get_subscriber_by_hash, suppress
+from newsletter.store.subscribers import SubscriberRow, get_subscriber_by_hash, suppress
 
 
 def _hash_or_fail(email: str) -> tuple[str, str]:
@@ -57,6 +57,15 @@ def _delivery_filter(subscriber_id: int | None, hashed: str) -> Any:
     return or_(deliveries.c.subscriber_id == subscriber_id, deliveries.c.email_hash == hashed)
 
 
+def _linked_events(subscriber_id: int | None, hashed: str) -> ColumnElement[bool]:
+    """Events the store linked to the person: to them, or to a ledger row of theirs."""
+    their_deliveries = select(deliveries.c.id).where(_delivery_filter(subscriber_id, hashed))
+    linked: list[ColumnElement[bool]] = [events.c.delivery_id.in_(their_deliveries)]
+    if subscriber_id is not None:
+        linked.append(events.c.subscriber_id == subscriber_id)
+    return or_(*linked)
+
+
 def _event_ids(conn: Connection, subscriber_id: int | None, hashed: str, address: str) -> list[int]:
     """Events linked to the person, or whose raw provider payload quotes the address.
 
@@ -65,11 +74,7 @@ def _event_ids(conn: Connection, subscriber_id: int | None, hashed: str, address
     plain substrings, then :func:`~newsletter.store.redact.mentions` decides on each, so that a
     near miss never takes someone else's event.
     """
-    their_deliveries = select(deliveries.c.id).where(_delivery_filter(subscriber_id, hashed))
-    linked: list[ColumnElement[bool]] = [events.c.delivery_id.in_(their_deliveries)]
-    if subscriber_id is not None:
-        linked.append(events.c.subscriber_id == subscriber_id)
-    found = set(conn.execute(select(events.c.id).where(or_(*linked))).scalars())
+    found = set(conn.execute(select(events.c.id).where(_linked_events(subscriber_id, hashed))).scalars())
     raw_text = cast(events.c.raw, Text)
     stand_in = placeholder(hashed)
     quoted = [raw_text.icontains(needle, autoescape=True) for needle in sorted(needles(address) | {hashed})]
@@ -84,6 +89,34 @@ def _in_ids(ids: list[int]) -> Any:
     return events.c.id.in_(ids)
 
 
+def _deliveries_query(subscriber_id: int | None, hashed: str) -> Select:
+    return select(
+        deliveries.c.issue,
+        deliveries.c.state,
+        deliveries.c.provider,
+        deliveries.c.message_id,
+        deliveries.c.error,
+        deliveries.c.created_at,
+        deliveries.c.sent_at,
+    ).where(_delivery_filter(subscriber_id, hashed))
+
+
+def _consent_query(subscriber_id: int) -> Select:
+    return (
+        select(
+            lists.c.name.label("list"),
+            consent_log.c.action,
+            consent_log.c.method,
+            consent_log.c.source,
+            consent_log.c.consent_text,
+            consent_log.c.ip,
+            consent_log.c.at,
+        )
+        .outerjoin(lists, lists.c.id == consent_log.c.list_id)
+        .where(consent_log.c.subscriber_id == subscriber_id)
+    )
+
+
 def export_data(conn: Connection, email: str) -> dict[str, Any]:
     """Everything held about ``email``, as JSON-ready data; NotFound when nothing is."""
     address, hashed = _hash_or_fail(email)
@@ -95,20 +128,7 @@ def export_data(conn: Connection, email: str) -> dict[str, Any]:
             suppressions.c.email_hash == hashed
         ),
     )
-    delivery_rows = _records(
-        conn,
-        select(
-            deliveries.c.issue,
-            deliveries.c.state,
-            deliveries.c.provider,
-            deliveries.c.message_id,
-            deliveries.c.error,
-            deliveries.c.created_at,
-            deliveries.c.sent_at,
-        )
-        .where(_delivery_filter(subscriber_id, hashed))
-        .order_by(deliveries.c.id),
-    )
+    delivery_rows = _records(conn, _deliveries_query(subscriber_id, hashed).order_by(deliveries.c.id))
     event_rows = _records(
         conn,
         select(
@@ -151,21 +171,7 @@ def export_data(conn: Connection, email: str) -> dict[str, Any]:
             .where(memberships.c.subscriber_id == subscriber.id)
             .order_by(lists.c.name),
         )
-        result["consent_log"] = _records(
-            conn,
-            select(
-                lists.c.name.label("list"),
-                consent_log.c.action,
-                consent_log.c.method,
-                consent_log.c.source,
-                consent_log.c.consent_text,
-                consent_log.c.ip,
-                consent_log.c.at,
-            )
-            .outerjoin(lists, lists.c.id == consent_log.c.list_id)
-            .where(consent_log.c.subscriber_id == subscriber.id)
-            .order_by(consent_log.c.id),
-        )
+        result["consent_log"] = _records(conn, _consent_query(subscriber.id).order_by(consent_log.c.id))
     result["suppression"] = suppression[0] if suppression else None
     result["deliveries"] = delivery_rows
     result["events"] = event_rows
@@ -221,3 +227,104 @@ def erase(conn: Connection, email: str) -> Erasure:
         events=removed_events,
         deliveries_detached=detached,
     )
+
+
+# --- one person's history, for their page in the workspace -----------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentEntry:
+    at: datetime
+    list_name: str | None  # None: the list was deleted since
+    action: str  # subscribe | confirm | resubscribe | unsubscribe
+    method: str
+    source: str
+    consent_text: str
+    ip: str | None
+
+
+@dataclass(frozen=True)
+class PersonEvent:
+    at: datetime  # when the provider says it happened, else when it was received
+    type: str
+    hard: bool | None
+    provider: str
+    issue: str | None  # the issue of the ledger row it was matched to
+    detail: str
+
+
+@dataclass(frozen=True)
+class PersonDelivery:
+    issue: str
+    state: str
+    provider: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def consent_history(conn: Connection, subscriber: SubscriberRow) -> list[ConsentEntry]:
+    """Every consent-log row of the person, newest first (the same rows :func:`export_data` gives)."""
+    query = _consent_query(subscriber.id).order_by(consent_log.c.id.desc())
+    return [
+        ConsentEntry(
+            at=aware(row.at),
+            list_name=row.list,
+            action=row.action,
+            method=row.method,
+            source=row.source,
+            consent_text=row.consent_text,
+            ip=row.ip,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def recent_events(conn: Connection, subscriber: SubscriberRow, limit: int = 50) -> list[PersonEvent]:
+    """The newest ``limit`` provider events linked to the person (delivered, bounced, complained …).
+
+    Only linked events: :func:`export_data` and :func:`erase` also search raw payloads for the
+    address, a read of the whole events table that a page view should not cost.
+    """
+    when = func.coalesce(events.c.occurred_at, events.c.received_at)
+    query = (
+        select(
+            when.label("at"),
+            events.c.type,
+            events.c.hard,
+            events.c.provider,
+            deliveries.c.issue,
+            events.c.detail,
+        )
+        .outerjoin(deliveries, deliveries.c.id == events.c.delivery_id)
+        .where(_linked_events(subscriber.id, subscriber.email_hash))
+        .order_by(when.desc(), events.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        PersonEvent(
+            at=aware(row.at),
+            type=row.type,
+            hard=row.hard,
+            provider=row.provider,
+            issue=row.issue,
+            detail=row.detail,
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def recent_deliveries(conn: Connection, subscriber: SubscriberRow, limit: int = 20) -> list[PersonDelivery]:
+    """The newest ``limit`` ledger rows for the person: which issues were sent to them, and how it went."""
+    query = (
+        _deliveries_query(subscriber.id, subscriber.email_hash).order_by(deliveries.c.id.desc()).limit(limit)
+    )
+    return [
+        PersonDelivery(
+            issue=row.issue,
+            state=row.state,
+            provider=row.provider,
+            created_at=aware(row.created_at),
+            sent_at=aware(row.sent_at) if row.sent_at else None,
+        )
+        for row in conn.execute(query)
+    ]

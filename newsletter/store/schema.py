@@ -97,8 +97,22 @@ subscribers = Table(
     # key (token version 1) and are honoured for them only, never for anyone created since.
     Column("v1_links", Boolean, nullable=False, server_default=false(), default=False),
     CheckConstraint("status IN ('active', 'bounced', 'complained')", name="status"),
+    # The workspace's search matches any part of an address or name (newsletter.store.search):
+    # on PostgreSQL trigram indexes answer it (revision 0009); SQLite has none and reads the table.
+    *(
+        Index(
+            f"ix_subscribers_{column}_trgm",
+            column,
+            postgresql_using="gin",
+            postgresql_ops={column: "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql")
+        for column in ("email", "name")
+    ),
     sqlite_autoincrement=True,
 )
+
+# Indexes only PostgreSQL has (see above); a SQLite database lacks them on purpose.
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_subscribers_email_trgm", "ix_subscribers_name_trgm"})
 
 lists = Table(
     "lists",
@@ -123,7 +137,7 @@ memberships = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("unsubscribed_at", DateTime(timezone=True)),
-    # link | one-click | preferences | provider | import | cli
+    # link | one-click | preferences | provider | import | cli | workspace
     Column("unsubscribe_source", String(32)),
     CheckConstraint("state IN ('pending', 'subscribed', 'unsubscribed')", name="state"),
     Index("ix_memberships_list_state", "list_id", "state", "subscriber_id"),
@@ -222,6 +236,8 @@ events = Table(
     Column("raw", JSON, nullable=False),
     UniqueConstraint("provider", "provider_event_id", name="uq_events_provider_event"),
     Index("ix_events_delivery", "delivery_id"),
+    # One person's events, newest first, on their page in the workspace (revision 0009).
+    Index("ix_events_subscriber", "subscriber_id"),
     sqlite_autoincrement=True,
 )
 

@@ -64,6 +64,7 @@ _METHOD_OF_UNSUBSCRIBE_SOURCE = {
     "provider": "api",
     "import": "import",
     "cli": "manual",
+    "workspace": "manual",
 }
 
 

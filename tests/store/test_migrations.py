@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy.engine import make_url
 
 from newsletter.store import db
 from newsletter.store.addresses import email_hash
 from newsletter.store.audience import iter_audience
-from newsletter.store.lists import get_list
-from newsletter.store.schema import metadata
-from newsletter.store.subscribers import get_subscriber
+from newsletter.store.lists import create_list, get_list
+from newsletter.store.schema import POSTGRESQL_ONLY_INDEXES, metadata
+from newsletter.store.search import search_subscribers
+from newsletter.store.subscribers import add_subscriber, get_subscriber
 
 
 def head_revision() -> str | None:
@@ -29,6 +33,12 @@ def test_migrated_database_matches_the_schema_module(engine: Engine) -> None:
             conn, opts={"compare_type": True, "compare_server_default": False}
         )
         differences = compare_metadata(context, metadata)
+    if engine.dialect.name != "postgresql":  # the trigram indexes of the search are PostgreSQL's alone
+        differences = [
+            change
+            for change in differences
+            if not (change[0] == "add_index" and change[1].name in POSTGRESQL_ONLY_INDEXES)
+        ]
     assert differences == []
 
 
@@ -127,3 +137,34 @@ def test_upgrade_strips_the_signature_from_stored_mailgun_events(database_url: s
         assert "webhook_tokens" in inspect(conn).get_table_names()
     assert raws["mg-1"] == {"event-data": {"id": "mg-1", "event": "delivered"}}
     assert raws["pm-1"] == stored[1][2]
+
+
+def test_without_rights_to_pg_trgm_the_search_works_by_reading_the_table(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database user who may not create extensions still gets every table, and a search."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("pg_trgm is PostgreSQL's; SQLite has no trigram indexes either way")
+    role = f"nl_plain_{uuid.uuid4().hex[:8]}"
+    owner = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(text(f'GRANT CREATE, USAGE ON SCHEMA public TO "{role}"'))
+    try:
+        engine = db.open_engine(
+            make_url(database_url).set(username=role, password=None).render_as_string(False)
+        )
+        assert "pg_trgm extension could not be created" in caplog.text
+        with engine.begin() as conn:
+            create_list(conn, "erhverv", "Erhvervsnyt")
+            add_subscriber(conn, "bo@oestergaard.dk", "erhverv", name="Bo Østergaard")
+        with engine.connect() as conn:
+            assert [row.email for row in search_subscribers(conn, "ØSTER").rows] == ["bo@oestergaard.dk"]
+            names = {index["name"] for index in inspect(conn).get_indexes("subscribers")}
+        assert not names & POSTGRESQL_ONLY_INDEXES
+    finally:
+        db.dispose_all()
+        with owner.connect() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
+            conn.execute(text(f'DROP ROLE "{role}"'))
+        owner.dispose()

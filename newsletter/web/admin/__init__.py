@@ -6,7 +6,8 @@
 - :mod:`.editor`    New issue and Edit: the Markdown editor, its live preview, drafts, images
 - :mod:`.sending`   test an issue, send it to a list, its live progress and status (:mod:`.runs`)
 - :mod:`.approving` the four-eyes rule: ask for a send's approval, approve another's
-- :mod:`.lists`     lists and their subscriber counts (admins)
+- :mod:`.lists`     lists with their members by state, and each list's CSV export (admins)
+- :mod:`.subscribers` search, one subscriber's page, add, unsubscribe, export their data, erase (admins)
 - :mod:`.users`     add, disable, enable, reset users and change roles (admins)
 - :mod:`.audit`     the audit log, filtered and paged, and its CSV export (admins)
 - :mod:`.account`   the user's language, two-factor sign-in, signing out everywhere
@@ -25,7 +26,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from newsletter.web.admin import account, approving, audit, auth, editor, issues, lists, sending, users
+from newsletter.web.admin import (
+    account,
+    approving,
+    audit,
+    auth,
+    editor,
+    issues,
+    lists,
+    sending,
+    subscribers,
+    users,
+)
 from newsletter.web.admin.guard import AdminState, admin_state, public
 from newsletter.web.admin.static import CACHE_FOREVER, STATIC_PATH
 
@@ -45,6 +57,7 @@ routes = [
     *sending.routes,
     *approving.routes,
     *lists.routes,
+    *subscribers.routes,
     *users.routes,
     *audit.routes,
     *account.routes,

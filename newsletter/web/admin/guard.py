@@ -304,11 +304,16 @@ NAVIGATION: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
+# Pages that belong under another page's menu item: a subscriber is found from "Lists & subscribers".
+SECTIONS = {"/admin/subscribers": "/admin/lists"}
+
+
 def navigation(visitor: Visitor | None, path: str) -> list[dict[str, Any]]:
     if visitor is None:
         return []
+    section = next((item for prefix, item in SECTIONS.items() if path.startswith(prefix)), path)
     return [
-        {"key": key, "href": href, "current": path == href or (href != HOME and path.startswith(href))}
+        {"key": key, "href": href, "current": section == href or (href != HOME and section.startswith(href))}
         for key, href, action in NAVIGATION
         if action is None or visitor.may(action)
     ]

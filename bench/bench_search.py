@@ -1,0 +1,178 @@
+"""The workspace's subscriber search at 100,000 subscribers, on SQLite and (when named) PostgreSQL.
+
+Seeds 100,000 subscribers with Danish names straight into the schema's
+tables (executemany: seconds, not the import's checks), every one on list
+``stor`` and every tenth also on ``lille``, then times
+:func:`newsletter.store.search.search_subscribers` — the count and the page
+of 50 that /admin/subscribers shows — for typical searches: a surname many
+people share, a rare address part, a name part with ø (SQLite's GLOB path),
+two letters (too short for PostgreSQL's trigram index), no text at all (first
+and last page), and the same within a list.
+
+Each figure is the median of 7 runs after one warm-up, in milliseconds.
+With ``NEWSLETTER_TEST_DATABASE_URL`` set to a PostgreSQL server, the same
+searches run on a throwaway database there. A search stops counting at
+1,000 matches (``MATCH_LIMIT``), so "matches" is at most that.
+
+Run: ``.venv/bin/python -m bench search``
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, insert, select, text
+from sqlalchemy.engine import make_url
+
+from newsletter.store import db
+from newsletter.store.addresses import email_hash
+from newsletter.store.lists import create_list, utcnow
+from newsletter.store.schema import memberships, new_link_key, subscribers
+from newsletter.store.search import search_subscribers
+
+PG_ENV = "NEWSLETTER_TEST_DATABASE_URL"
+ROWS = 100_000
+RUNS = 7
+FIRST_NAMES = ("Søren", "Åse", "Jens", "Mette", "Birgitte", "Ole", "Lærke", "Bjørn", "Kirsten", "Mads")
+LAST_NAMES = ("Ærø", "Løvstrøm", "Hansen", "Østergaard", "Aastrup", "Nielsen", "Bøgh", "Jørgensen")
+ASCII_LAST = {"Ærø": "aeroe", "Løvstrøm": "loevstroem", "Østergaard": "oestergaard", "Bøgh": "boegh"}
+# (label, search text, within this list (None: every subscriber), page): "last" is the last page.
+# Lists of 10,000 in a table of 100,000 are PostgreSQL's slow case: its planner takes ILIKE for
+# cheap and reads the whole table rather than the list's members (see docs/workspace.md).
+SEARCHES: tuple[tuple[str, str, str | None, int | str], ...] = (
+    ("common surname 'hansen' (1 in 8)", "hansen", None, 1),
+    ("rare address part 'person99999'", "person99999", None, 1),
+    ("name part with ø 'øster'", "øster", None, 1),
+    ("two letters 'je'", "je", None, 1),
+    ("everyone, first page", "", None, 1),
+    ("everyone, last page (the 20th)", "", None, "last"),
+    ("list of 100,000, 'person99999'", "person99999", "stor", 1),
+    ("list of 10,000, 'hansen'", "hansen", "lille", 1),
+    ("list of 10,000, 'je'", "je", "lille", 1),
+    ("list of 10,000, everyone", "", "lille", 1),
+)
+
+
+def seed(engine: Engine, rows: int = ROWS, seed_value: int = 11) -> dict[str, int]:
+    """``rows`` subscribers on list 'stor', every tenth also on 'lille'; returns the lists' ids."""
+    chooser = random.Random(seed_value)
+    now = utcnow()
+    with engine.begin() as conn:
+        big = create_list(conn, "stor", "Benchmark stor")
+        small = create_list(conn, "lille", "Benchmark lille")
+        people = []
+        for number in range(rows):
+            last = chooser.choice(LAST_NAMES)
+            address = f"person{number}.{ASCII_LAST.get(last, last.lower())}@firma{number % 997}.dk"
+            people.append(
+                {
+                    "email": address,
+                    "email_hash": email_hash(address),
+                    "name": f"{chooser.choice(FIRST_NAMES)} {last}",
+                    "language": "da",
+                    "attributes": {},
+                    "status": "active",
+                    "created_at": now,
+                    "updated_at": now,
+                    "link_key": new_link_key(),
+                    "v1_links": False,
+                }
+            )
+        conn.execute(insert(subscribers), people)
+        ids = list(conn.execute(select(subscribers.c.id).order_by(subscribers.c.id)).scalars())
+        member = {"state": "subscribed", "created_at": now, "updated_at": now}
+        conn.execute(insert(memberships), [{"subscriber_id": i, "list_id": big.id, **member} for i in ids])
+        conn.execute(
+            insert(memberships), [{"subscriber_id": i, "list_id": small.id, **member} for i in ids[::10]]
+        )
+    if engine.dialect.name == "postgresql":  # as autovacuum would soon: the planner needs statistics
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+    return {"stor": big.id, "lille": small.id}
+
+
+def _median_ms(run: Callable[[], Any]) -> float:
+    run()
+    times = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times) * 1000, 1)
+
+
+def measure(engine: Engine, list_ids: dict[str, int]) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    with engine.connect() as conn:
+        for label, query, list_name, page in SEARCHES:
+            list_id = list_ids[list_name] if list_name else None
+            number = 10_000 if page == "last" else int(page)
+
+            def run(query: str = query, list_id: int | None = list_id, number: int = number) -> Any:
+                return search_subscribers(conn, query, list_id=list_id, page=number)
+
+            found = run()
+            figures[label] = {"ms": _median_ms(run), "matches": found.total}
+    return figures
+
+
+def _sqlite() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        engine = db.open_engine(f"sqlite:///{folder}/bench.db")
+        started = time.perf_counter()
+        list_ids = seed(engine)
+        seeded = time.perf_counter() - started
+        figures = {"seed_seconds": round(seeded, 1), **measure(engine, list_ids)}
+        db.dispose_all()
+    return figures
+
+
+def _postgresql() -> dict[str, Any] | None:
+    server = os.environ.get(PG_ENV)
+    if not server:
+        return None
+    name = f"nlbench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        engine = db.open_engine(url)
+        started = time.perf_counter()
+        list_ids = seed(engine)
+        seeded = time.perf_counter() - started
+        return {"seed_seconds": round(seeded, 1), **measure(engine, list_ids)}
+    finally:
+        db.dispose_all()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> dict[str, Any]:
+    figures = {
+        "subscribers": ROWS,
+        "load_average": round(os.getloadavg()[0], 2),
+        "sqlite": _sqlite(),
+        "postgresql": _postgresql() or f"not measured: set {PG_ENV} to a server URL",
+    }
+    for database in ("sqlite", "postgresql"):
+        print(f"  {database}:")
+        found = figures[database]
+        if isinstance(found, str):
+            print(f"    {found}")
+            continue
+        for label, value in found.items():
+            print(f"    {label}: {value}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
