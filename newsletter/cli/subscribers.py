@@ -26,7 +26,6 @@ from newsletter.safe_text import terminal_text
 from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.store.db import refuse_database_file
 from newsletter.store.exports import member_rows, write_members_csv
-from newsletter.store.gdpr import erase, export_data
 from newsletter.store.imports import ENCODING_NAMES, ImportSummary, import_csv
 from newsletter.store.lists import all_lists, get_list
 from newsletter.store.schema import CONSENT_METHODS, MEMBERSHIP_STATES
@@ -37,6 +36,8 @@ from newsletter.store.subscribers import (
     suppression_reason,
     unsubscribe,
 )
+from newsletter.workspace.audit import Actor
+from newsletter.workspace.people import erase_recorded, export_data_recorded, record_members_export
 
 DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
 
@@ -246,7 +247,9 @@ def subscribers_export(
     with engine.connect() as conn:
         the_list = get_list(conn, list_name_of(ctx, list_name))
     with output_file(out, str(engine.url), encoding="utf-8-sig" if excel else "utf-8") as handle:
-        write_members_csv(engine, the_list.id, handle, state=state, excel=excel)
+        rows = write_members_csv(engine, the_list.id, handle, state=state, excel=excel)
+    with engine.begin() as conn:
+        record_members_export(conn, Actor.cli(), the_list.name, rows, excel=excel)
     if out:
         click.echo(f"Exported {the_list.name!r} to {out}.", err=True)
 
@@ -343,9 +346,9 @@ def subscribers_export_data(ctx: click.Context, email: str, out: str | None) -> 
         newsletter subscribers export-data jens@firma.dk --out jens.json
     """
     engine = store_engine(ctx)
-    with engine.connect() as conn:
-        data = export_data(conn, _address(email))
-    with output_file(out, str(engine.url)) as handle:
+    # Recorded in the audit log only once the file is written: one transaction for both.
+    with engine.begin() as conn, output_file(out, str(engine.url)) as handle:
+        data = export_data_recorded(conn, _address(email), Actor.cli())
         handle.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
@@ -369,7 +372,7 @@ def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True, err=True)
     with engine.begin() as conn:
-        result = erase(conn, address)
+        result = erase_recorded(conn, address, Actor.cli())
     click.echo(
         f"Erased {result.address}: profile {'deleted' if result.had_profile else 'absent'}, "
         f"{result.memberships} membership(s), {result.consent_rows} consent record(s), "

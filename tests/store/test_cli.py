@@ -275,3 +275,25 @@ def test_unexpected_database_failure_is_one_line(with_list: Cli, monkeypatch: py
     assert result.stderr.strip().splitlines() == [
         "Error: the database failed: database is locked — this command's changes were rolled back; try again"
     ]
+
+
+def test_personal_data_leaving_or_erased_on_the_command_line_is_in_the_audit_log(
+    with_list: Cli, tmp_path: Path
+) -> None:
+    """As in the workspace: export-data, a list export and an erasure are recorded, by subscriber id,
+    never by address (the log cannot be changed, and an erased person leaves no address in it)."""
+    with_list("subscribers", "add", "jens@firma.dk", "--name", "Jens")
+    with_list("subscribers", "export-data", "jens@firma.dk", "--out", str(tmp_path / "jens.json"))
+    with_list("subscribers", "export", "--out", str(tmp_path / "erhverv.csv"), "--excel")
+    with_list("subscribers", "erase", "jens@firma.dk", "--yes")
+    log = with_list("users", "audit").stdout
+    lines = [line for line in log.splitlines() if "subscriber" in line]
+    assert [line.split()[3] for line in lines] == [
+        "subscriber.erased",
+        "subscribers.exported",
+        "subscriber.data_exported",
+    ]
+    assert all(line.split()[2].startswith("cli:") for line in lines)
+    assert "subscriber:1" in lines[0] and "memberships=1" in lines[0]
+    assert "erhverv" in lines[1] and "rows=1" in lines[1]
+    assert "jens@firma.dk" not in log and "Jens" not in log

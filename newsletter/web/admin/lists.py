@@ -23,7 +23,7 @@ from newsletter.store.exports import write_members_csv
 from newsletter.store.lists import ListRow, all_lists, get_list, utcnow
 from newsletter.web.admin.guard import Visitor, field, guarded, message, render
 from newsletter.web.context import WebContext, in_thread, web
-from newsletter.workspace.audit import record
+from newsletter.workspace.people import record_members_export
 
 LISTS = "/admin/lists"
 
@@ -50,7 +50,7 @@ def _csv(context: WebContext, name: str, excel: bool) -> tuple[ListRow, bytes, i
 
 def _audit_export(context: WebContext, visitor: Visitor, the_list: ListRow, count: int, excel: bool) -> None:
     with context.write() as conn:
-        record(conn, visitor.actor(), "subscribers.exported", the_list.name, {"rows": count, "excel": excel})
+        record_members_export(conn, visitor.actor(), the_list.name, count, excel=excel)
 
 
 @guarded("subscribers.manage")

@@ -36,8 +36,6 @@ from newsletter.store.gdpr import (
     PersonDelivery,
     PersonEvent,
     consent_history,
-    erase,
-    export_data,
     recent_deliveries,
     recent_events,
 )
@@ -59,6 +57,7 @@ from newsletter.web.admin.sending import number_text
 from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
 from newsletter.workspace.audit import record
+from newsletter.workspace.people import audit_subject, erase_recorded, export_data_recorded
 
 SUBSCRIBERS = "/admin/subscribers"
 NEW = SUBSCRIBERS + "/new"
@@ -71,11 +70,6 @@ PERSON_NOTICES = ("unsubscribed", "unsubscribed_all", "nothing", "added", "updat
 def person_url(subscriber_id: int, **query: Any) -> str:
     url = f"{SUBSCRIBERS}/{subscriber_id}"
     return url + "?" + urlencode(query) if query else url
-
-
-def audit_subject(subscriber_id: int) -> str:
-    """How the audit log names a subscriber: by id, never by address (see the module's note)."""
-    return f"subscriber:{subscriber_id}"
 
 
 def _number(text: str | None) -> int | None:
@@ -242,9 +236,7 @@ async def unsubscribe_person(request: Request, visitor: Visitor, form: FormData)
 
 def _export_data(context: WebContext, visitor: Visitor, subscriber: SubscriberRow) -> dict[str, Any]:
     with context.write() as conn:
-        data = export_data(conn, subscriber.email)
-        record(conn, visitor.actor(), "subscriber.data_exported", audit_subject(subscriber.id))
-    return data
+        return export_data_recorded(conn, subscriber.email, visitor.actor())
 
 
 @guarded("subscribers.manage")
@@ -299,20 +291,7 @@ def _typed_matches(typed: str, subscriber: SubscriberRow) -> bool:
 
 def _erase(context: WebContext, visitor: Visitor, subscriber: SubscriberRow) -> None:
     with context.write() as conn:
-        result = erase(conn, subscriber.email)
-        # Counts only: neither the address nor its hash goes into a log that cannot be changed.
-        record(
-            conn,
-            visitor.actor(),
-            "subscriber.erased",
-            audit_subject(subscriber.id),
-            {
-                "memberships": result.memberships,
-                "consent_rows": result.consent_rows,
-                "events": result.events,
-                "deliveries_detached": result.deliveries_detached,
-            },
-        )
+        erase_recorded(conn, subscriber.email, visitor.actor())
 
 
 @guarded("subscribers.manage")
