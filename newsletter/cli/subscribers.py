@@ -26,6 +26,7 @@ from newsletter.dates import LANGUAGES
 from newsletter.errors import NotFound, StoreError
 from newsletter.safe_text import spreadsheet_cell, terminal_text
 from newsletter.store.addresses import InvalidAddress, normalise
+from newsletter.store.csv_reader import ATTRIBUTE, IGNORED
 from newsletter.store.db import refuse_database_file
 from newsletter.store.gdpr import erase, export_data
 from newsletter.store.imports import ENCODING_NAMES, ImportSummary, import_csv
@@ -38,6 +39,7 @@ from newsletter.store.subscribers import (
     suppression_reason,
     unsubscribe,
 )
+from newsletter.store.workbook import XLSX
 
 DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
 LIST_OPTION_HELP = "List name (default: [defaults] list in newsletter.toml)."
@@ -313,9 +315,9 @@ def _report_import(summary: ImportSummary) -> None:
         click.echo(f"{summary.path}:{problem.line}: rejected: {problem.reason}", err=True)
     for problem in summary.duplicates:
         click.echo(f"{summary.path}:{problem.line}: duplicate: {problem.reason}", err=True)
-    encoding = ENCODING_NAMES.get(summary.encoding, summary.encoding)
-    delimiter = DELIMITER_NAMES.get(summary.delimiter, summary.delimiter)
-    click.echo(f"Read {summary.path} as {encoding}, {delimiter}-separated.")
+    click.echo(f"Read {summary.path} as {_read_as(summary)}.")
+    if summary.dry_run:
+        click.echo(f"Columns: {_column_roles(summary)}.")
     click.echo(f"Imported: {summary.describe()}.")
     skipped = summary.skipped_suppressed + summary.skipped_unsubscribed
     if skipped:
@@ -323,6 +325,28 @@ def _report_import(summary: ImportSummary) -> None:
             f"{skipped} address(es) were not re-subscribed because they unsubscribed or are suppressed; "
             "only with their renewed consent: --resubscribe --consent-note TEXT."
         )
+
+
+def _read_as(summary: ImportSummary) -> str:
+    if summary.kind == XLSX:
+        others = ", ".join(repr(terminal_text(name)) for name in summary.other_sheets)
+        unread = f"; the other sheets ({others}) are not read" if others else ""
+        return f"an Excel workbook, sheet {terminal_text(summary.sheet)!r}{unread}"
+    encoding = ENCODING_NAMES.get(summary.encoding, summary.encoding)
+    delimiter = DELIMITER_NAMES.get(summary.delimiter, summary.delimiter)
+    return f"{encoding}, {delimiter}-separated"
+
+
+def _column_roles(summary: ImportSummary) -> str:
+    """What each column of the header row became, for a dry run: 'E-mail' = email, 'Firma' kept, …"""
+    described = []
+    for column in summary.columns:
+        header = repr(terminal_text(column.header))
+        if column.role == ATTRIBUTE:
+            described.append(f"{header} kept as an attribute")
+        elif column.role != IGNORED:
+            described.append(f"{header} = {column.role}")
+    return ", ".join(described)
 
 
 @subscribers_group.command("import")
@@ -348,8 +372,12 @@ def subscribers_import(
     dry_run: bool,
     chunk_size: int,
 ) -> None:
-    """Import subscribers from a CSV file (UTF-8, UTF-8 with BOM or Windows-1252; ',' or ';').
+    """Import subscribers from a CSV file or an Excel workbook (.xlsx).
 
+    CSV may be UTF-8 (with or without BOM), UTF-16 or Windows-1252, with ',',
+    ';' or tab between fields; of a workbook the first sheet is read (values,
+    not formulas), and its row numbers are the line numbers reported. An old
+    .xls or a password-protected workbook must be saved as .xlsx or CSV first.
     The header needs an 'email' column ('e-mail' works too); 'name'/'navn' and
     'language'/'sprog' are optional; other columns are kept as attributes.
     Invalid rows are reported by line and skipped. Rows are saved in committed
@@ -360,6 +388,8 @@ def subscribers_import(
     Example:
 
         newsletter subscribers import kunder.csv --list erhverv --consent-note "Tilmeldt på Erhvervsmessen 2019"
+
+        newsletter subscribers import medlemmer.xlsx --list erhverv --dry-run
     """
     list_name = _list_name(ctx, list_name)
     on_terminal = sys.stderr.isatty()

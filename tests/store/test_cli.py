@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import openpyxl
 import pytest
 from click.testing import CliRunner, Result
 
@@ -169,6 +170,41 @@ def test_import_of_an_unreadable_file_is_one_line(
     line = _one_error_line(with_list("subscribers", "import", str(sheet), code=4))
     assert "locked.csv: cannot read the file: Permission denied" in line
     assert "0 subscribed" in with_list("lists", "show", "erhverv").stdout
+
+
+def test_import_an_excel_workbook_reports_sheet_rows_and_columns(with_list: Cli, tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.title = "Medlemmer"
+    for row in (
+        ["E-mail", "Navn", "Postnr"],
+        ["jens@firma.dk", "Jens", 2750],
+        ["jens", "?", None],
+        ["lise@firma.dk", "Lise", 2730],
+    ):
+        book.active.append(row)
+    book.create_sheet("Noter")
+    sheet = tmp_path / "medlemmer.xlsx"
+    book.save(sheet)
+
+    dry = with_list("subscribers", "import", str(sheet), "--dry-run")
+    assert (
+        f"Read {sheet} as an Excel workbook, sheet 'Medlemmer'; the other sheets ('Noter') are not read."
+        in dry.stdout
+    )
+    assert "Columns: 'E-mail' = email, 'Navn' = name, 'Postnr' kept as an attribute." in dry.stdout
+    result = with_list("subscribers", "import", str(sheet))
+    assert f"{sheet}:3: rejected: 'jens' is not a valid email address" in result.stderr
+    assert "Imported: 2 added, 0 updated, 0 unchanged, 1 rejected" in result.stdout
+    assert with_list("subscribers", "list").stdout.splitlines() == [
+        "jens@firma.dk\tsubscribed\tJens",
+        "lise@firma.dk\tsubscribed\tLise",
+    ]
+    old = tmp_path / "medlemmer.xls"
+    old.write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))
+    line = _one_error_line(with_list("subscribers", "import", str(old), code=4))
+    assert (
+        "old Excel file (.xls) or a password-protected workbook" in line and "save it as .xlsx or CSV" in line
+    )
 
 
 def test_import_into_a_list_that_does_not_exist_is_one_line_and_saves_nothing(with_list: Cli) -> None:
