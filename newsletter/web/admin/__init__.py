@@ -7,6 +7,8 @@
 - :mod:`.sending`   test an issue, send it to a list, its live progress and status (:mod:`.runs`)
 - :mod:`.approving` the four-eyes rule: ask for a send's approval, approve another's
 - :mod:`.lists`     lists and their subscriber counts (admins)
+- :mod:`.importing` import subscribers from a CSV file or workbook: upload, preview, import, report
+  (the uploads and the imports' threads: :mod:`.import_runs`)
 - :mod:`.users`     add, disable, enable, reset users and change roles (admins)
 - :mod:`.audit`     the audit log, filtered and paged, and its CSV export (admins)
 - :mod:`.account`   the user's language, two-factor sign-in, signing out everywhere
@@ -25,7 +27,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from newsletter.web.admin import account, approving, audit, auth, editor, issues, lists, sending, users
+from newsletter.web.admin import (
+    account,
+    approving,
+    audit,
+    auth,
+    editor,
+    importing,
+    issues,
+    lists,
+    sending,
+    users,
+)
 from newsletter.web.admin.guard import AdminState, admin_state, public
 from newsletter.web.admin.static import CACHE_FOREVER, STATIC_PATH
 
@@ -45,6 +58,7 @@ routes = [
     *sending.routes,
     *approving.routes,
     *lists.routes,
+    *importing.routes,
     *users.routes,
     *audit.routes,
     *account.routes,

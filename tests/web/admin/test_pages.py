@@ -233,7 +233,7 @@ def test_lists_page_counts_subscribers(signed_in: SignIn, engine: Engine, erhver
     add_member(engine, "a@example.com")
     add_member(engine, "b@example.com")
     rows = rows_of(signed_in("admin").get("/admin/lists").text)
-    assert rows == ["erhverv Erhvervsnyt dansk 2"]
+    assert rows == ["erhverv Erhvervsnyt dansk 2 Importér"]
 
 
 def test_a_project_can_override_a_workspace_page(signed_in: SignIn, settings: Settings) -> None:
