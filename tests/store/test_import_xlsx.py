@@ -192,6 +192,19 @@ def _damaged(path: Path) -> Path:
     return path
 
 
+def _broken_sheet(path: Path) -> Path:
+    """A sound archive whose sheet's XML stops half-way (a program that crashed while saving)."""
+    workbook(path, [["email"], ["a@firma.dk"]])
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    parts["xl/worksheets/sheet1.xml"] = sheet[: len(sheet) // 2]
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return path
+
+
 def _other_zip(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("word/document.xml", "<w:document/>")
@@ -218,6 +231,7 @@ def _old_xls(path: Path) -> Path:
             r"^kode.xlsx: this is an old Excel file \(.xls\) or a password-protected workbook",
         ),
         (_damaged, "halv.xlsx", r"^halv.xlsx: the Excel file is damaged"),
+        (_broken_sheet, "brudt.xlsx", r"^brudt.xlsx: the sheet 'Ark1' is damaged \(ExpatError\)"),
         (_other_zip, "brev.xlsx", r"^brev.xlsx: not an Excel workbook that can be read"),
         (lambda path: workbook(path, []), "tom.xlsx", r"^tom.xlsx: the sheet 'Ark1' is empty"),
         (
@@ -234,7 +248,13 @@ def test_an_unusable_workbook_is_one_line_saying_what_to_save_it_as_and_writes_n
     with pytest.raises(ImportFileError, match=message) as refused:
         import_csv(engine, path, "erhverv", file_name=name)
     assert "\n" not in str(refused.value)
-    if name in ("gammel.xls", "kode.xlsx", "halv.xlsx", "brev.xlsx"):  # not a workbook that can be read
+    if name in (
+        "gammel.xls",
+        "kode.xlsx",
+        "halv.xlsx",
+        "brudt.xlsx",
+        "brev.xlsx",
+    ):  # not a workbook that can be read
         assert "save it as .xlsx or CSV" in str(refused.value)
     with engine.connect() as conn:
         assert count(conn) == 0

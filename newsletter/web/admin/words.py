@@ -852,7 +852,7 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
     "import_col_attributes": {"da": "Egenskaber", "en": "Attributes"},
     "import_col_outcome": {"da": "Udfald", "en": "Outcome"},
     "import_row_read": {"da": "læses ind", "en": "read in"},
-    "import_row_skipped": {"da": "springes over: {reason}", "en": "skipped: {reason}"},
+    "import_row_skipped": {"da": "springes over", "en": "skipped"},
     "import_will_import": {
         "da": "{count} rækker med en gyldig e-mailadresse importeres.",
         "en": "{count} rows with a valid email address will be imported.",
