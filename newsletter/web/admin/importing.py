@@ -105,6 +105,12 @@ async def upload_form(request: Request, visitor: Visitor, form: FormData) -> Res
     return _upload_page(request, visitor, the_list)
 
 
+def _file_name(uploaded: str) -> str:
+    """The uploaded file's own name, as shown, audited and logged: no folders, no control characters."""
+    name = "".join(ch for ch in uploaded.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable())
+    return name.strip()[:200] or "file"
+
+
 def _read(upload: Upload) -> SheetPreview:
     return preview_sheet(upload.path, PREVIEW_ROWS, file_name=upload.file_name)
 
@@ -120,7 +126,7 @@ async def upload_file(request: Request, visitor: Visitor, form: FormData) -> Res
         if not isinstance(chosen, UploadFile) or not chosen.filename:
             return _upload_page(request, visitor, the_list, status_code=400, error="import_no_file")
         data = await chosen.read(IMPORT_FILE_LIMIT + 1)
-        file_name = chosen.filename.replace("\\", "/").rsplit("/", 1)[-1][:200] or "file"
+        file_name = _file_name(chosen.filename)
     finally:
         await form.close()  # Starlette's spooled copy goes now, not at garbage collection
     if len(data) > IMPORT_FILE_LIMIT:
@@ -209,15 +215,6 @@ def _page_values(request: Request, visitor: Visitor, upload: Upload) -> dict[str
         "again_url": import_url(upload.list_name),
         "poll_seconds": POLL_SECONDS,
         "utc": utc_text,
-        "counts_keys": (
-            "added",
-            "updated",
-            "unchanged",
-            "rejected",
-            "skipped-suppressed",
-            "skipped-unsubscribed",
-            "duplicates",
-        ),
         "max_consent": MAX_CONSENT_NOTE,
         "listed": LISTED_PROBLEMS,
         "read_as": _read_as(preview, admin_translator(lang)),
