@@ -24,6 +24,7 @@ from newsletter.dates import LANGUAGES
 from newsletter.errors import NotFound, StoreError
 from newsletter.safe_text import terminal_text
 from newsletter.store.addresses import InvalidAddress, normalise
+from newsletter.store.csv_reader import ATTRIBUTE, IGNORED
 from newsletter.store.db import refuse_database_file
 from newsletter.store.exports import member_rows, write_members_csv
 from newsletter.store.imports import ENCODING_NAMES, ImportSummary, import_csv
@@ -36,8 +37,14 @@ from newsletter.store.subscribers import (
     suppression_reason,
     unsubscribe,
 )
+from newsletter.store.workbook import XLSX
 from newsletter.workspace.audit import Actor
-from newsletter.workspace.people import erase_recorded, export_data_recorded, record_members_export
+from newsletter.workspace.people import (
+    erase_recorded,
+    export_data_recorded,
+    record_import,
+    record_members_export,
+)
 
 DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab"}
 
@@ -259,9 +266,9 @@ def _report_import(summary: ImportSummary) -> None:
         click.echo(f"{summary.path}:{problem.line}: rejected: {problem.reason}", err=True)
     for problem in summary.duplicates:
         click.echo(f"{summary.path}:{problem.line}: duplicate: {problem.reason}", err=True)
-    encoding = ENCODING_NAMES.get(summary.encoding, summary.encoding)
-    delimiter = DELIMITER_NAMES.get(summary.delimiter, summary.delimiter)
-    click.echo(f"Read {summary.path} as {encoding}, {delimiter}-separated.")
+    click.echo(f"Read {summary.path} as {_read_as(summary)}.")
+    if summary.dry_run:
+        click.echo(f"Columns: {_column_roles(summary)}.")
     click.echo(f"Imported: {summary.describe()}.")
     skipped = summary.skipped_suppressed + summary.skipped_unsubscribed
     if skipped:
@@ -269,6 +276,28 @@ def _report_import(summary: ImportSummary) -> None:
             f"{skipped} address(es) were not re-subscribed because they unsubscribed or are suppressed; "
             "only with their renewed consent: --resubscribe --consent-note TEXT."
         )
+
+
+def _read_as(summary: ImportSummary) -> str:
+    if summary.kind == XLSX:
+        others = ", ".join(repr(terminal_text(name)) for name in summary.other_sheets)
+        unread = f"; the other sheets ({others}) are not read" if others else ""
+        return f"an Excel workbook, sheet {terminal_text(summary.sheet)!r}{unread}"
+    encoding = ENCODING_NAMES.get(summary.encoding, summary.encoding)
+    delimiter = DELIMITER_NAMES.get(summary.delimiter, summary.delimiter)
+    return f"{encoding}, {delimiter}-separated"
+
+
+def _column_roles(summary: ImportSummary) -> str:
+    """What each column of the header row became, for a dry run: 'E-mail' = email, 'Firma' kept, …"""
+    described = []
+    for column in summary.columns:
+        header = repr(terminal_text(column.header))
+        if column.role == ATTRIBUTE:
+            described.append(f"{header} kept as an attribute")
+        elif column.role != IGNORED:
+            described.append(f"{header} = {column.role}")
+    return ", ".join(described)
 
 
 @subscribers_group.command("import")
@@ -294,8 +323,12 @@ def subscribers_import(
     dry_run: bool,
     chunk_size: int,
 ) -> None:
-    """Import subscribers from a CSV file (UTF-8, UTF-8 with BOM or Windows-1252; ',' or ';').
+    """Import subscribers from a CSV file or an Excel workbook (.xlsx).
 
+    CSV may be UTF-8 (with or without BOM), UTF-16 or Windows-1252, with ',',
+    ';' or tab between fields; of a workbook the first sheet is read (values,
+    not formulas), and its row numbers are the line numbers reported. An old
+    .xls or a password-protected workbook must be saved as .xlsx or CSV first.
     The header needs an 'email' column ('e-mail' works too); 'name'/'navn' and
     'language'/'sprog' are optional; other columns are kept as attributes.
     Invalid rows are reported by line and skipped. Rows are saved in committed
@@ -306,6 +339,8 @@ def subscribers_import(
     Example:
 
         newsletter subscribers import kunder.csv --list erhverv --consent-note "Tilmeldt på Erhvervsmessen 2019"
+
+        newsletter subscribers import medlemmer.xlsx --list erhverv --dry-run
     """
     list_name = list_name_of(ctx, list_name)
     on_terminal = sys.stderr.isatty()
@@ -324,6 +359,9 @@ def subscribers_import(
     )
     if on_terminal and summary.last_committed_line:
         click.echo("", err=True)  # end the progress line
+    if not dry_run:
+        with engine.begin() as conn:
+            record_import(conn, Actor.cli(), list_name, file.name, summary, resubscribe=resubscribe)
     _report_import(summary)
 
 

@@ -1,6 +1,11 @@
-"""Read a subscriber CSV file as people actually have it, row by row.
+"""Read a subscriber file — CSV, or an Excel workbook (.xlsx) — as people actually have it, row by row.
 
-Encoding: UTF-8 with or without BOM, UTF-16 with BOM (Excel's "Unicode text"),
+What the file is, is decided by its content (:func:`newsletter.store.workbook.file_kind`):
+a workbook's first sheet is read by :mod:`newsletter.store.workbook` into
+rows of text and then goes through the very same header and row rules as a
+CSV file, with the sheet's row numbers as line numbers.
+
+CSV encoding: UTF-8 with or without BOM, UTF-16 with BOM (Excel's "Unicode text"),
 else Windows-1252 (Danish Excel's "CSV (semikolonsepareret)"), checked over
 the whole file before the first row is used. Separator: ``sep=X`` on the
 first line (Excel's hint), else whichever of ``;`` ``,`` or tab the header row
@@ -27,6 +32,7 @@ from newsletter.dates import LANGUAGES
 from newsletter.errors import ImportFileError
 from newsletter.safe_text import header_text_problem, stored_text_problem, unescape_spreadsheet_cell
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise
+from newsletter.store.workbook import CSV, XLSX, file_kind, open_sheet
 
 # Header names are compared with case, spaces, '-' and '_' removed: "E-mail adresse" → "emailadresse".
 EMAIL_HEADERS = ("email", "mail", "emailadresse", "emailaddress", "mailadresse", "epost")
@@ -36,6 +42,8 @@ LANGUAGE_WORDS = {"dansk": "da", "danish": "da", "engelsk": "en", "english": "en
 DELIMITERS = (";", ",", "\t")
 ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252"}
 MAX_NAME_LENGTH = 200
+# Positions of the email, name and language columns, and the attribute columns by name.
+_Roles = tuple[int, int | None, int | None, dict[int, str]]
 
 
 @dataclass(frozen=True)
@@ -44,14 +52,32 @@ class RowProblem:
     reason: str
 
 
+# What each column of the header row becomes.
+EMAIL, NAME, LANGUAGE, ATTRIBUTE, IGNORED = "email", "name", "language", "attribute", "ignored"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the header row and what it becomes: :data:`EMAIL`, :data:`NAME`, :data:`LANGUAGE`,
+    :data:`ATTRIBUTE` (kept under its header) or :data:`IGNORED` (no header)."""
+
+    header: str
+    role: str
+
+
 @dataclass
 class SheetInfo:
     """What reading found out about the file, and the rows it rejected."""
 
-    path: str
-    encoding: str = ""
-    delimiter: str = ","
+    path: str  # how messages name the file
+    encoding: str = ""  # CSV only
+    delimiter: str = ","  # CSV only
     rejected: list[RowProblem] = field(default_factory=list)
+    kind: str = CSV  # CSV or XLSX, by content
+    sheet: str = ""  # XLSX: the sheet that is read (the first)
+    other_sheets: tuple[str, ...] = ()  # XLSX: the sheets that are not read
+    header_line: int = 0
+    columns: list[Column] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -111,7 +137,15 @@ def _survey_utf8(path: Path) -> _Utf8Survey:
                 return _Utf8Survey(multibyte, bad_bytes)
 
 
-def detect_encoding(path: Path) -> str:
+def _file_error(name: str, exc: OSError) -> ImportFileError:
+    if isinstance(exc, FileNotFoundError):
+        return ImportFileError(f"{name}: file not found — check the path")
+    if isinstance(exc, IsADirectoryError):
+        return ImportFileError(f"{name}: is a folder, not a CSV file or an Excel workbook")
+    return ImportFileError(f"{name}: cannot read the file: {exc.strerror}")
+
+
+def detect_encoding(path: Path, name: str | None = None) -> str:
     """utf-16 (by BOM), utf-8-sig (with or without BOM) or cp1252, decided for the whole file.
 
     A file with valid UTF-8 multi-byte sequences is UTF-8 even when a few bytes
@@ -132,17 +166,13 @@ def detect_encoding(path: Path) -> str:
         problem = _first_undecodable(path, candidates[-1])
         if problem is None:
             return candidates[-1]
-    except FileNotFoundError:
-        raise ImportFileError(f"{path}: file not found — check the path") from None
-    except IsADirectoryError:
-        raise ImportFileError(f"{path}: is a folder, not a CSV file") from None
     except OSError as exc:
-        raise ImportFileError(f"{path}: cannot read the file: {exc.strerror}") from exc
+        raise _file_error(name or str(path), exc) from exc
     line, byte = problem
     raise ImportFileError(
-        f"{path}:{line}: not text in {' or '.join(ENCODING_NAMES[name] for name in candidates)} "
-        f"(byte 0x{byte:02x}) — "
-        "save the sheet as 'CSV UTF-8' and import again"
+        f"{name or path}:{line}: not text in {' or '.join(ENCODING_NAMES[encoding] for encoding in candidates)} "
+        f"(byte 0x{byte:02x}), and not an Excel workbook either — "
+        "save the sheet as 'CSV UTF-8' or as .xlsx and import again"
     )
 
 
@@ -156,9 +186,7 @@ def _compact(header_cell: str) -> str:
     return re.sub(r"[\s_-]+", "", header_cell.lstrip("\ufeff").lower())
 
 
-def _column_roles(
-    path: Path, header: list[str], header_line: int
-) -> tuple[int, int | None, int | None, dict[int, str]]:
+def _column_roles(path: str, header: list[str], header_line: int) -> _Roles:
     """Positions of the email, name and language columns, and the attribute columns by name."""
     keys = [cell.strip().lstrip("\ufeff").strip() for cell in header]
     seen: set[str] = set()
@@ -238,14 +266,94 @@ class _NumberedLines:
         self.pending.extendleft(reversed(lines))
 
 
+def _columns(header: list[str], roles: _Roles) -> list[Column]:
+    email_at, name_at, language_at, attributes = roles
+    named = {email_at: EMAIL, name_at: NAME, language_at: LANGUAGE}
+    return [
+        Column(
+            cell.strip().lstrip("\ufeff").strip(),
+            named.get(index) or (ATTRIBUTE if index in attributes else IGNORED),
+        )
+        for index, cell in enumerate(header)
+    ]
+
+
+def _header(name: str, header: list[str], line: int, summary: SheetInfo) -> _Roles:
+    """The columns' roles; the file is refused here when its header row cannot be used."""
+    _check_header_text(name, header, line)
+    roles = _column_roles(name, header, line)
+    summary.header_line, summary.columns = line, _columns(header, roles)
+    return roles
+
+
 def read_rows(path: Path, summary: SheetInfo) -> Iterator[CsvRow]:
-    """Valid rows of the file; invalid ones are recorded in ``summary.rejected``.
+    """Valid rows of the file (CSV or .xlsx); invalid ones are recorded in ``summary.rejected``.
 
     Raises :class:`ImportFileError` (before yielding anything) when the file as a
-    whole cannot be used. No valid row is ever dropped without a line in
-    ``summary.rejected`` saying why.
+    whole cannot be used; its messages name the file as ``summary.path``. No
+    valid row is ever dropped without a line in ``summary.rejected`` saying why.
     """
-    summary.encoding = detect_encoding(path)
+    name = summary.path or str(path)
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(8)
+    except OSError as exc:
+        raise _file_error(name, exc) from exc
+    summary.kind = file_kind(start, name)
+    if summary.kind == XLSX:
+        yield from _workbook_rows(path, name, summary)
+    else:
+        yield from _csv_rows(path, name, summary)
+
+
+def _workbook_rows(path: Path, name: str, summary: SheetInfo) -> Iterator[CsvRow]:
+    """The first sheet's rows; its first row that is not empty is the header."""
+    sheet = open_sheet(path, name)
+    summary.sheet, summary.other_sheets, summary.encoding, summary.delimiter = (
+        sheet.title,
+        sheet.other_sheets,
+        "",
+        "",
+    )
+    rows = sheet.rows()
+    found = next(((line, cells) for line, cells in rows if any(cell.strip() for cell in cells)), None)
+    if found is None:
+        raise ImportFileError(
+            f"{name}: the sheet '{sheet.title}' is empty — its first row must be a header with 'email'"
+        )
+    header_line, header = found
+    roles = _header(name, [unescape_spreadsheet_cell(cell) for cell in header], header_line, summary)
+    width = len(header)
+    for line, cells in rows:
+        if not any(cell.strip() for cell in cells):
+            continue  # an empty row between blocks of people is nobody
+        beyond = next((index for index in range(width, len(cells)) if cells[index].strip()), None)
+        if beyond is not None:
+            column = _column_letter(beyond + 1)
+            outcome: CsvRow | RowProblem = RowProblem(
+                line,
+                f"has a value in column {column}, but the header row has no column there — "
+                f"give column {column} a header in row {header_line}, or clear the value",
+            )
+        else:
+            outcome = _candidate(cells, line, width, *roles)
+        if isinstance(outcome, RowProblem):
+            summary.rejected.append(outcome)
+        else:
+            yield outcome
+
+
+def _column_letter(number: int) -> str:
+    """Excel's name for the column at 1-based ``number``: 1 → A, 27 → AA."""
+    letters = ""
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def _csv_rows(path: Path, name: str, summary: SheetInfo) -> Iterator[CsvRow]:
+    summary.encoding = detect_encoding(path, name)
     # surrogateescape: a stray non-UTF-8 byte is kept as a marker and reported on its own row.
     errors = "surrogateescape" if summary.encoding == "utf-8-sig" else "strict"
     with path.open(encoding=summary.encoding, errors=errors, newline="") as handle:
@@ -256,7 +364,7 @@ def read_rows(path: Path, summary: SheetInfo) -> Iterator[CsvRow]:
             start, skipped_lines = handle.tell(), 1
             first_line = handle.readline()
         if not first_line.strip():
-            raise ImportFileError(f"{path}: the file is empty — the first line must be a header with 'email'")
+            raise ImportFileError(f"{name}: the file is empty — the first line must be a header with 'email'")
         summary.delimiter = hint or _detect_delimiter(first_line)
         handle.seek(start)
         lines = _NumberedLines(handle, skipped_lines + 1)
@@ -265,18 +373,14 @@ def read_rows(path: Path, summary: SheetInfo) -> Iterator[CsvRow]:
             header = [unescape_spreadsheet_cell(cell) for cell in next(reader)]
         except csv.Error as exc:
             raise ImportFileError(
-                f"{path}:{skipped_lines + 1}: the header row is not valid CSV: {exc}"
+                f"{name}:{skipped_lines + 1}: the header row is not valid CSV: {exc}"
             ) from None
         except StopIteration:
             raise ImportFileError(
-                f"{path}: the file is empty — the first line must be a header with 'email'"
+                f"{name}: the file is empty — the first line must be a header with 'email'"
             ) from None
-        _check_header_text(path, header, skipped_lines + 1)
-        roles = _column_roles(path, header, skipped_lines + 1)
+        roles = _header(name, header, skipped_lines + 1, summary)
         yield from _data_rows(reader, lines, roles, len(header), summary)
-
-
-_Roles = tuple[int, int | None, int | None, dict[int, str]]
 
 
 def _data_rows(
@@ -305,7 +409,13 @@ def _data_rows(
             continue
         if not any(cell.strip() for cell in cells):
             continue  # Excel leaves blank lines at the end; they are nobody
-        candidate = _candidate(cells, taken[0][0], width, *roles)
+        line = taken[0][0]
+        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
+            candidate: CsvRow | RowProblem = RowProblem(
+                line, f"has {len(cells)} fields but the header has {width} — check the separators"
+            )
+        else:
+            candidate = _candidate(cells, line, width, *roles)
         if isinstance(candidate, RowProblem):
             summary.rejected.append(candidate)
         else:
@@ -338,7 +448,7 @@ def _swallowed_rows(following: list[tuple[int, str]], delimiter: str, email_at: 
     return False
 
 
-def _check_header_text(path: Path, header: list[str], line: int) -> None:
+def _check_header_text(path: str, header: list[str], line: int) -> None:
     for cell in header:
         undecodable = _NOT_UTF8.search(cell)
         if undecodable is not None:
@@ -360,8 +470,6 @@ def _candidate(
     language_at: int | None,
     attribute_columns: dict[int, str],
 ) -> CsvRow | RowProblem:
-    if len(cells) > width and any(cell.strip() for cell in cells[width:]):
-        return RowProblem(line, f"has {len(cells)} fields but the header has {width} — check the separators")
     undecodable = _undecodable_byte(cells)
     if undecodable is not None:
         return RowProblem(
@@ -370,7 +478,7 @@ def _candidate(
             "retype this line's special letters (æ, ø, å …) or save the sheet as 'CSV UTF-8', then import again",
         )
     # An exported file marks formula-like cells with a leading "'": take exactly that mark off again.
-    cells = [unescape_spreadsheet_cell(cell.strip()) for cell in cells] + [""] * (width - len(cells))
+    cells = [unescape_spreadsheet_cell(cell.strip()) for cell in cells[:width]] + [""] * (width - len(cells))
     raw_email = cells[email_at]
     if not raw_email:
         return RowProblem(line, "missing email address")

@@ -1,7 +1,8 @@
-"""Import subscribers from a CSV file: the rules, the chunks, the summary.
+"""Import subscribers from a CSV file or an Excel workbook: the rules, the chunks, the summary.
 
-Reading the file (encodings, separators, headers, bad rows) is
-:mod:`newsletter.store.csv_reader`.
+Reading the file (CSV or .xlsx, encodings, separators, headers, bad rows) is
+:mod:`newsletter.store.csv_reader`. :func:`preview_sheet` reads a file the
+same way without touching the database, for a look before importing.
 
 Everything that makes the file unusable as a whole (missing, unreadable, not
 text, no email column) is found before anything is written. Then rows are
@@ -33,7 +34,15 @@ from newsletter.store.lists import ListRow, get_list, utcnow
 from newsletter.store.schema import consent_log, memberships, subscribers, suppressions
 from newsletter.store.subscribers import check_method, refusal_reason
 
-__all__ = ["ENCODING_NAMES", "ImportSummary", "RowProblem", "import_csv"]
+__all__ = [
+    "ENCODING_NAMES",
+    "ImportSummary",
+    "PreviewRow",
+    "RowProblem",
+    "SheetPreview",
+    "import_csv",
+    "preview_sheet",
+]
 
 
 @dataclass
@@ -49,6 +58,13 @@ class ImportSummary(SheetInfo):
     duplicates: list[RowProblem] = field(default_factory=list)
     last_committed_line: int = 0
     dry_run: bool = False
+
+    @property
+    def rows_done(self) -> int:
+        """Distinct addresses applied so far, whatever became of each."""
+        return (
+            self.added + self.updated + self.unchanged + self.skipped_suppressed + self.skipped_unsubscribed
+        )
 
     @property
     def counts(self) -> dict[str, int]:
@@ -282,15 +298,22 @@ def import_csv(
     chunk_size: int = 1000,
     dry_run: bool = False,
     progress: Callable[[ImportSummary], None] | None = None,
+    file_name: str | None = None,
 ) -> ImportSummary:
-    """Import ``path`` into ``list_name``; see the module docstring for the rules."""
+    """Import ``path`` into ``list_name``; see the module docstring for the rules.
+
+    ``file_name`` is how messages and the consent log name the file when
+    ``path`` is a copy of it (an upload kept aside); by default, ``path``.
+    ``progress`` is called after each committed chunk.
+    """
     check_method(method)
     if resubscribe and not consent_note.strip():
         raise StoreError("--resubscribe needs --consent-note saying when and how these people agreed again")
-    summary = ImportSummary(path=str(path), dry_run=dry_run)
+    summary = ImportSummary(path=file_name or str(path), dry_run=dry_run)
     with engine.connect() as conn:
         the_list = get_list(conn, list_name)
-    options = _Options(the_list, resubscribe, consent_note.strip(), method, f"import {path.name}")
+    source = f"import {Path(file_name).name if file_name else path.name}"
+    options = _Options(the_list, resubscribe, consent_note.strip(), method, source)
     rows = read_rows(path, summary)
     first_lines: dict[str, int] = {}
     # A dry run applies everything in one transaction and rolls it back.
@@ -310,7 +333,7 @@ def import_csv(
                         _apply_chunk(conn, chunk, options, summary)
             except SQLAlchemyError as exc:
                 raise StoreError(
-                    f"{path}:{chunk[0].line}: the database failed ({type(getattr(exc, 'orig', None) or exc).__name__}); rows up "
+                    f"{summary.path}:{chunk[0].line}: the database failed ({type(getattr(exc, 'orig', None) or exc).__name__}); rows up "
                     f"to line {summary.last_committed_line} are saved — run the same import again to "
                     "finish (saved rows will count as unchanged)"
                 ) from exc
@@ -346,3 +369,46 @@ def _next_chunk(
         if len(chunk) >= size:
             break
     return chunk
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """A row of the file as the import will take it: the person, or why the row is left out."""
+
+    line: int
+    row: CsvRow | None
+    problem: str = ""  # the reason it is rejected or a duplicate; "" when it is imported
+
+
+@dataclass
+class SheetPreview:
+    """What reading a file found, before anything is written."""
+
+    info: ImportSummary  # kind, encoding, separator, sheet, columns; every rejected row and duplicate
+    first_rows: list[PreviewRow]
+    rows: int  # distinct addresses an import would apply
+
+    @property
+    def problems_shown(self) -> int:
+        return sum(1 for row in self.first_rows if row.problem)
+
+
+def preview_sheet(path: Path, rows: int = 10, *, file_name: str | None = None) -> SheetPreview:
+    """Read ``path`` as :func:`import_csv` would, writing nothing: its columns and first ``rows`` rows.
+
+    Raises :class:`~newsletter.errors.ImportFileError` when the file cannot be used, as the import would.
+    """
+    summary = ImportSummary(path=file_name or str(path), dry_run=True)
+    reading = read_rows(path, summary)
+    first_lines: dict[str, int] = {}
+    first: list[CsvRow] = []
+    applied = 0
+    while chunk := _next_chunk(reading, 1000, first_lines, summary):
+        first += chunk[: max(0, rows - len(first))]
+        applied += len(chunk)
+    # The first rows in the file's order, whether imported, rejected or repeated.
+    shown = [PreviewRow(row.line, row) for row in first] + [
+        PreviewRow(problem.line, None, problem.reason) for problem in summary.rejected + summary.duplicates
+    ]
+    shown.sort(key=lambda row: row.line)
+    return SheetPreview(summary, shown[:rows], applied)

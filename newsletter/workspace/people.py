@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from newsletter.store.gdpr import Erasure, erase, export_data
+from newsletter.store.imports import ImportSummary
 from newsletter.store.subscribers import get_subscriber
 from newsletter.workspace.audit import Actor, record
 
@@ -52,3 +53,29 @@ def export_data_recorded(conn: Connection, email: str, actor: Actor) -> dict[str
 def record_members_export(conn: Connection, actor: Actor, list_name: str, rows: int, *, excel: bool) -> None:
     """That a list's members were exported as CSV (a copy of personal data left the system)."""
     record(conn, actor, "subscribers.exported", list_name, {"rows": rows, "excel": excel})
+
+
+def record_import(
+    conn: Connection,
+    actor: Actor,
+    list_name: str,
+    file_name: str,
+    summary: ImportSummary | None,
+    *,
+    resubscribe: bool,
+    rows: int | None = None,
+    failure: str = "",
+) -> None:
+    """That a file was imported into ``list_name``: its name and the import's counts (no addresses);
+    ``failure`` when it stopped, with the line up to which rows are saved."""
+    detail: dict[str, Any] = {"file": file_name}
+    if rows is not None:
+        detail["rows"] = rows
+    detail.update(summary.counts if summary is not None else {})
+    detail["resubscribe"] = resubscribe
+    if summary is not None and summary.resubscribed:
+        detail["resubscribed"] = summary.resubscribed
+    if failure:
+        detail["stopped"] = failure
+        detail["saved_up_to_line"] = summary.last_committed_line if summary is not None else 0
+    record(conn, actor, "subscribers.imported", list_name, detail)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import openpyxl
 import pytest
 from click.testing import CliRunner, Result
 
@@ -171,6 +172,41 @@ def test_import_of_an_unreadable_file_is_one_line(
     assert "0 subscribed" in with_list("lists", "show", "erhverv").stdout
 
 
+def test_import_an_excel_workbook_reports_sheet_rows_and_columns(with_list: Cli, tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.title = "Medlemmer"
+    for row in (
+        ["E-mail", "Navn", "Postnr"],
+        ["jens@firma.dk", "Jens", 2750],
+        ["jens", "?", None],
+        ["lise@firma.dk", "Lise", 2730],
+    ):
+        book.active.append(row)
+    book.create_sheet("Noter")
+    sheet = tmp_path / "medlemmer.xlsx"
+    book.save(sheet)
+
+    dry = with_list("subscribers", "import", str(sheet), "--dry-run")
+    assert (
+        f"Read {sheet} as an Excel workbook, sheet 'Medlemmer'; the other sheets ('Noter') are not read."
+        in dry.stdout
+    )
+    assert "Columns: 'E-mail' = email, 'Navn' = name, 'Postnr' kept as an attribute." in dry.stdout
+    result = with_list("subscribers", "import", str(sheet))
+    assert f"{sheet}:3: rejected: 'jens' is not a valid email address" in result.stderr
+    assert "Imported: 2 added, 0 updated, 0 unchanged, 1 rejected" in result.stdout
+    assert with_list("subscribers", "list").stdout.splitlines() == [
+        "jens@firma.dk\tsubscribed\tJens",
+        "lise@firma.dk\tsubscribed\tLise",
+    ]
+    old = tmp_path / "medlemmer.xls"
+    old.write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))
+    line = _one_error_line(with_list("subscribers", "import", str(old), code=4))
+    assert (
+        "old Excel file (.xls) or a password-protected workbook" in line and "save it as .xlsx or CSV" in line
+    )
+
+
 def test_import_into_a_list_that_does_not_exist_is_one_line_and_saves_nothing(with_list: Cli) -> None:
     line = _one_error_line(
         with_list("subscribers", "import", str(DATA / "utf8_bom.csv"), "--list", "kultur", code=4)
@@ -283,6 +319,10 @@ def test_personal_data_leaving_or_erased_on_the_command_line_is_in_the_audit_log
     """As in the workspace: export-data, a list export and an erasure are recorded, by subscriber id,
     never by address (the log cannot be changed, and an erased person leaves no address in it)."""
     with_list("subscribers", "add", "jens@firma.dk", "--name", "Jens")
+    sheet = tmp_path / "messe.csv"
+    sheet.write_text("email;navn\nida@firma.dk;Ida\nikke-en-adresse;X\n", encoding="utf-8")
+    with_list("subscribers", "import", str(sheet), "--consent-note", "Messen 2019")
+    with_list("subscribers", "import", str(sheet), "--dry-run")  # a dry run changes nothing: not recorded
     with_list("subscribers", "export-data", "jens@firma.dk", "--out", str(tmp_path / "jens.json"))
     with_list("subscribers", "export", "--out", str(tmp_path / "erhverv.csv"), "--excel")
     with_list("subscribers", "erase", "jens@firma.dk", "--yes")
@@ -292,8 +332,10 @@ def test_personal_data_leaving_or_erased_on_the_command_line_is_in_the_audit_log
         "subscriber.erased",
         "subscribers.exported",
         "subscriber.data_exported",
+        "subscribers.imported",
     ]
+    assert "file=messe.csv" in lines[3] and "added=1" in lines[3] and "rejected=1" in lines[3]
     assert all(line.split()[2].startswith("cli:") for line in lines)
     assert "subscriber:1" in lines[0] and "memberships=1" in lines[0]
-    assert "erhverv" in lines[1] and "rows=1" in lines[1]
-    assert "jens@firma.dk" not in log and "Jens" not in log
+    assert "erhverv" in lines[1] and "rows=2" in lines[1]  # Jens and Ida
+    assert "jens@firma.dk" not in log and "Jens" not in log and "ida@firma.dk" not in log

@@ -8,6 +8,8 @@
 - :mod:`.approving` the four-eyes rule: ask for a send's approval, approve another's
 - :mod:`.lists`     lists with their members by state, and each list's CSV export (admins)
 - :mod:`.subscribers` search, one subscriber's page, add, unsubscribe, export their data, erase (admins)
+- :mod:`.importing` import subscribers from a CSV file or workbook: upload, preview, import, report
+  (the uploads and the imports' threads: :mod:`.import_runs`)
 - :mod:`.users`     add, disable, enable, reset users and change roles (admins)
 - :mod:`.audit`     the audit log, filtered and paged, and its CSV export (admins)
 - :mod:`.account`   the user's language, two-factor sign-in, signing out everywhere
@@ -32,6 +34,7 @@ from newsletter.web.admin import (
     audit,
     auth,
     editor,
+    importing,
     issues,
     lists,
     sending,
@@ -58,6 +61,7 @@ routes = [
     *approving.routes,
     *lists.routes,
     *subscribers.routes,
+    *importing.routes,
     *users.routes,
     *audit.routes,
     *account.routes,

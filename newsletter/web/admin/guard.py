@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.store.lists import utcnow
+from newsletter.web.admin.import_runs import ImportDesk
 from newsletter.web.admin.previews import PreviewStore
 from newsletter.web.admin.runs import SendRuns
 from newsletter.web.admin.static import StaticFiles
@@ -74,13 +75,14 @@ CODE_STEP = LOGIN + "/code"
 @dataclass(frozen=True)
 class AdminState:
     """What the workspace adds to the web service: session lifetimes, the sign-in limit, its files,
-    and the sends it started."""
+    and the sends and imports it started."""
 
     policy: SessionPolicy
     login_limiter: RateLimiter
     static: StaticFiles
     previews: PreviewStore  # the editor's rendered emails (newsletter.web.admin.previews)
     runs: SendRuns
+    imports: ImportDesk  # subscriber files uploaded for an import, and the imports (newsletter.web.admin.import_runs)
 
     @classmethod
     def for_context(cls, context: WebContext) -> AdminState:
@@ -90,6 +92,7 @@ class AdminState:
             static=StaticFiles.load(),
             previews=PreviewStore(),
             runs=SendRuns(),
+            imports=ImportDesk(),
         )
 
 

@@ -233,9 +233,8 @@ def test_lists_page_counts_subscribers(signed_in: SignIn, engine: Engine, erhver
     add_member(engine, "a@example.com")
     add_member(engine, "b@example.com")
     rows = rows_of(signed_in("admin").get("/admin/lists").text)
-    assert len(rows) == 1 and rows[0].startswith(
-        "erhverv Erhvervsnyt dansk 2 0 0"
-    )  # mailable, pending, unsubscribed
+    # mailable, pending, unsubscribed; then the actions: import, and the CSV download
+    assert len(rows) == 1 and rows[0].startswith("erhverv Erhvervsnyt dansk 2 0 0 Importér")
 
 
 def test_a_project_can_override_a_workspace_page(signed_in: SignIn, settings: Settings) -> None:
