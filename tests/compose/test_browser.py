@@ -113,3 +113,18 @@ def test_an_image_in_a_column_is_as_wide_as_the_columns_text(
         assert len(columns) == count
         for column in columns:
             assert abs(column["image"] - column["text"]) <= 1, (width, columns)
+
+
+def test_screen_readers_skip_the_holiday_cards_ornaments(built: Path) -> None:
+    html_file = built / SAMPLE / "email.html"
+    assert html_file.read_text(encoding="utf-8").count('<span aria-hidden="true">✶ ✶ ✶</span>') == 2
+    with launch() as browser:
+        page = browser.new_page()
+        page.route(
+            "**/*",
+            lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+        )
+        page.goto(html_file.as_uri())
+        read_aloud = page.locator("body").aria_snapshot()
+    assert "Tak for et godt 2019" in read_aloud  # the accessibility tree is there …
+    assert "✶" not in read_aloud  # … without the ornaments
