@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser, Page, Route
 
 from newsletter.browser import launch
 from newsletter.config import Settings
@@ -195,7 +195,7 @@ def browser() -> Iterator[Browser]:
 
 def open_email(
     browser: Browser, html: str, images: list[tuple[str, Path]], folder: Path, *, scheme: Scheme, width: int
-) -> Any:
+) -> Page:
     """A page showing ``html`` from a file; the issue's images served from disk, nothing from the network."""
     page_file = folder / "email.html"
     page_file.write_text(html, encoding="utf-8")
