@@ -13,13 +13,14 @@ from typing import Any
 
 from markupsafe import Markup
 
+from newsletter.config import Settings
 from newsletter.errors import ProviderPermanent
 from newsletter.links import confirm_url
 from newsletter.message import Batch, Content, Recipient
 from newsletter.per_recipient import merge_values
 from newsletter.personalize import placeholder
 from newsletter.providers.base import Outcome
-from newsletter.render import content_for, render_email
+from newsletter.render import Rendered, content_for, render_email
 from newsletter.store.lists import ListRow
 from newsletter.tokens import LinkOwner
 from newsletter.web.context import WebContext
@@ -54,7 +55,15 @@ def confirmation_content(context: WebContext, the_list: ListRow, lang: str) -> C
     if cached is not None:
         assert isinstance(cached, Content)
         return cached
-    settings = context.settings
+    rendered = render_confirmation(context.settings, the_list, lang)
+    # Outbox folder, provider tag and metadata say "confirm" rather than an issue slug.
+    content = replace(content_for(rendered, context.settings), issue="confirm")
+    context.render_cache[key] = content
+    return content
+
+
+def render_confirmation(settings: Settings, the_list: ListRow, lang: str) -> Rendered:
+    """The confirmation email for ``the_list`` in ``lang``, its link still the ``confirm_url`` placeholder."""
     values: dict[str, Any] = {"title": the_list.title, "days": settings.confirm_days}
     template_context = {
         "list": the_list,
@@ -65,7 +74,7 @@ def confirmation_content(context: WebContext, the_list: ListRow, lang: str) -> C
         "confirm_days": settings.confirm_days,
         "organisation": settings.organisation,
     }
-    rendered = render_email(
+    return render_email(
         CONFIRM_TEMPLATE,
         template_context,
         settings,
@@ -76,10 +85,6 @@ def confirmation_content(context: WebContext, the_list: ListRow, lang: str) -> C
             link=placeholder("confirm_url"), **values, organisation=settings.organisation.name
         ),
     )
-    # Outbox folder, provider tag and metadata say "confirm" rather than an issue slug.
-    content = replace(content_for(rendered, settings), issue="confirm")
-    context.render_cache[key] = content
-    return content
 
 
 def send_confirmation(
