@@ -40,6 +40,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from newsletter.checks.files import CheckedFiles
 from newsletter.store.lists import utcnow
 from newsletter.web.admin.previews import PreviewStore
 from newsletter.web.admin.runs import SendRuns
@@ -74,13 +75,14 @@ CODE_STEP = LOGIN + "/code"
 @dataclass(frozen=True)
 class AdminState:
     """What the workspace adds to the web service: session lifetimes, the sign-in limit, its files,
-    and the sends it started."""
+    the sends it started, and the issues' checks."""
 
     policy: SessionPolicy
     login_limiter: RateLimiter
     static: StaticFiles
     previews: PreviewStore  # the editor's rendered emails (newsletter.web.admin.previews)
     runs: SendRuns
+    issue_checks: CheckedFiles  # the Issues page's checks, redone only for changed files
 
     @classmethod
     def for_context(cls, context: WebContext) -> AdminState:
@@ -90,6 +92,7 @@ class AdminState:
             static=StaticFiles.load(),
             previews=PreviewStore(),
             runs=SendRuns(),
+            issue_checks=CheckedFiles(context.settings),
         )
 
 
