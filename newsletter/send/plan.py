@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.errors import NotFound
 from newsletter.send.ledger import SendRow, utcnow
+from newsletter.store import audience
 from newsletter.store.audience import mailable_conditions
 from newsletter.store.schema import deliveries, lists, memberships, sends, subscribers
 
@@ -81,12 +82,18 @@ class AudienceCount:
 
 
 def count_audience(conn: Connection, issue: str, list_id: int) -> AudienceCount:
-    conditions = mailable_conditions(list_id)
-    mailable = conn.execute(select(func.count()).select_from(_MEMBERS).where(*conditions)).scalar_one()
-    planned = conn.execute(
-        select(func.count()).select_from(_MEMBERS).where(*conditions, _has_row_for(issue))
-    ).scalar_one()
-    return AudienceCount(mailable=int(mailable), already_planned=int(planned))
+    mailable = audience.count_audience(conn, list_id)
+    # An issue nobody has a row for yet (the usual case before its first send) needs no look
+    # into the ledger for each member: one probe of its index says so.
+    in_ledger = conn.execute(select(deliveries.c.id).where(deliveries.c.issue == issue).limit(1)).first()
+    planned = 0
+    if in_ledger is not None:
+        planned = conn.execute(
+            select(func.count())
+            .select_from(_MEMBERS)
+            .where(*mailable_conditions(list_id), _has_row_for(issue))
+        ).scalar_one()
+    return AudienceCount(mailable=mailable, already_planned=int(planned))
 
 
 def _has_row_for(issue: str) -> ColumnElement[bool]:
