@@ -9,6 +9,7 @@ unsuppressed members, by the rule :func:`newsletter.store.audience.mailable_cond
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -57,16 +58,25 @@ def get_send(conn: Connection, issue: str, list_id: int) -> SendRow | None:
 
 
 def sends_of_issue(conn: Connection, issue: str) -> list[SendRow]:
+    return sends_of_issues(conn, [issue])[issue]
+
+
+def sends_of_issues(conn: Connection, issues: Sequence[str]) -> dict[str, list[SendRow]]:
+    """The sends of each of ``issues`` (oldest first; an issue never sent has none), in one query."""
+    found: dict[str, list[SendRow]] = {issue: [] for issue in issues}
     rows = conn.execute(
         select(sends, lists.c.name.label("list_name"))
         .select_from(sends.outerjoin(lists, lists.c.id == sends.c.list_id))
-        .where(sends.c.issue == issue)
+        .where(sends.c.issue.in_(found))
         .order_by(sends.c.id)
     )
-    return [
-        SendRow(r.id, r.issue, r.list_id, r.list_name or "(deleted list)", r.subject, r.provider, r.status)
-        for r in rows
-    ]
+    for r in rows:
+        found[r.issue].append(
+            SendRow(
+                r.id, r.issue, r.list_id, r.list_name or "(deleted list)", r.subject, r.provider, r.status
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)

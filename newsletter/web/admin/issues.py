@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from newsletter.checks.files import CheckedFile, CheckedFiles
 from newsletter.issue import all_issues
-from newsletter.send.plan import SendRow, sends_of_issue
+from newsletter.send.plan import SendRow, sends_of_issues
 from newsletter.web.admin.guard import HOME, Visitor, admin_state, guarded, render
 from newsletter.web.context import WebContext, in_thread, web
 
@@ -51,7 +51,8 @@ def issue_rows(context: WebContext, checks: CheckedFiles) -> list[IssueRow]:
     paths = sorted(all_issues(context.settings), key=lambda path: path.name, reverse=True)
     checked = checks.check_all(paths)
     with context.read() as conn:
-        return [IssueRow(file, sends_of_issue(conn, file.path.stem)) for file in checked]
+        sends = sends_of_issues(conn, [path.stem for path in paths])
+    return [IssueRow(file, sends[file.path.stem]) for file in checked]
 
 
 @guarded("issue.preview")
