@@ -33,11 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.seeding import seed_sent_list  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.store.addresses import email_hash  # noqa: E402
 from newsletter.store.db import open_engine  # noqa: E402
-from newsletter.store.lists import create_list, utcnow  # noqa: E402
-from newsletter.store.schema import deliveries, events, memberships, sends, subscribers  # noqa: E402
+from newsletter.store.schema import events, memberships, subscribers  # noqa: E402
 from newsletter.tokens import LinkOwner, Signer  # noqa: E402
 from tests.conftest import write_project  # noqa: E402
 from tests.web.serving import cpu_seconds, server_process  # noqa: E402
@@ -47,79 +46,6 @@ REQUESTS = 3000
 THREADS = 4
 SECRET = "bench-only-signing-key-0123456789abcdef"
 ISSUE = "2020-03-02-nyt-fra-erhvervsservice"
-
-
-def _seed(database_url: str, count: int) -> tuple[int, list[tuple[int, int]]]:
-    """A list with ``count`` subscribed people, a send and one sent delivery each."""
-    engine = open_engine(database_url)
-    now = utcnow()
-    with engine.begin() as conn:
-        the_list = create_list(conn, "erhverv", "Erhvervsnyt", "", "da", "bench")
-        conn.execute(
-            subscribers.insert(),
-            [
-                {
-                    "email": f"person{i}@example.com",
-                    "email_hash": email_hash(f"person{i}@example.com"),
-                    "language": "da",
-                    "attributes": {},
-                    "status": "active",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for i in range(count)
-            ],
-        )
-        people = conn.execute(
-            select(subscribers.c.id, subscribers.c.email_hash).order_by(subscribers.c.id)
-        ).all()
-        conn.execute(
-            memberships.insert(),
-            [
-                {
-                    "subscriber_id": p.id,
-                    "list_id": the_list.id,
-                    "state": "subscribed",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for p in people
-            ],
-        )
-        send_id = conn.execute(
-            sends.insert()
-            .values(
-                issue=ISSUE,
-                list_id=the_list.id,
-                subject="Bench",
-                provider="mailgun",
-                status="done",
-                created_at=now,
-            )
-            .returning(sends.c.id)
-        ).scalar_one()
-        conn.execute(
-            deliveries.insert(),
-            [
-                {
-                    "send_id": send_id,
-                    "issue": ISSUE,
-                    "subscriber_id": p.id,
-                    "email_hash": p.email_hash,
-                    "state": "sent",
-                    "attempts": 1,
-                    "provider": "mailgun",
-                    "created_at": now,
-                    "updated_at": now,
-                    "sent_at": now,
-                }
-                for p in people
-            ],
-        )
-        ledger = conn.execute(
-            select(deliveries.c.id, deliveries.c.subscriber_id).order_by(deliveries.c.id)
-        ).all()
-    return the_list.id, [(row.id, row.subscriber_id) for row in ledger]
 
 
 def _fire(url: str, pid: int, requests: list[Callable[[httpx.Client], httpx.Response]]) -> dict[str, Any]:
@@ -165,7 +91,8 @@ def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-web-") as folder:
         config = write_project(Path(folder) / "project", "sqlite:///newsletter.db")
         settings = load_settings(config)
-        list_id, ledger = _seed(settings.database_url, REQUESTS)
+        seeded = seed_sent_list(open_engine(settings.database_url), "erhverv", REQUESTS, ISSUE)
+        list_id, ledger = seeded.list_id, seeded.ledger
         signer = Signer(SECRET)
         with open_engine(settings.database_url).connect() as conn:
             keys = dict(conn.execute(select(subscribers.c.id, subscribers.c.link_key)).all())

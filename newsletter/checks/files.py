@@ -3,13 +3,21 @@
 ``newsletter check`` and the workspace's Issues page ask the same function,
 so a file that does not even load or render is one ``error`` finding naming
 its file and line in both, and every other issue gets the full checks.
+
+:class:`CheckedFiles` keeps those results for a long-running process (the
+workspace's Issues page checks every issue on every load) and checks a file
+again only when something its check reads has changed.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsletter.assets import issue_folder
 from newsletter.checks.core import Finding, SourceMap, check_front_matter, has_errors
 from newsletter.checks.issue import check_issue
 from newsletter.checks.spam import SPAM_THRESHOLD, SpamAssassinFailed, spam_score
@@ -18,6 +26,7 @@ from newsletter.errors import IssueError, RenderError
 from newsletter.issue import Issue, load_issue
 from newsletter.render import Rendered, render_issue
 from newsletter.sample_message import sample_message
+from newsletter.template_sources import template_folders
 
 
 @dataclass(frozen=True)
@@ -93,3 +102,87 @@ def _spam_findings(rendered: Rendered, settings: Settings, program: str, file: s
             file,
         )
     ]
+
+
+# What a file's check may depend on, as the file system describes it: a change to any part means
+# "check again". Modification time and size are what an edit changes; the inode changes with every
+# atomic save (write a new file, rename it over the old), and the status-change time cannot be set
+# back by a tool that restores an old modification time. None: the file is not there.
+FileStamp = tuple[int, int, int, int, int, int] | None
+
+
+def file_stamp(path: Path) -> FileStamp:
+    """``path`` as :data:`FileStamp` (the link itself when it is one: a check refuses links)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return (info.st_mode, info.st_nlink, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def folder_stamp(folder: Path, *, recursive: bool = False) -> tuple[tuple[str, FileStamp], ...]:
+    """Every entry of ``folder`` (and below, when ``recursive``) with its stamp; empty when there is none."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError:
+        return ()
+    found: list[tuple[str, FileStamp]] = []
+    for entry in entries:
+        path = Path(entry.path)
+        found.append((entry.name, file_stamp(path)))
+        if recursive and entry.is_dir(follow_symlinks=False):
+            found += [(f"{entry.name}/{name}", stamp) for name, stamp in folder_stamp(path, recursive=True)]
+    return tuple(found)
+
+
+class CheckedFiles:
+    """The check of each issue file, kept while nothing the check reads has changed.
+
+    A result is reused while the issue file, its image folder ``issues/<slug>/``
+    (each image, and links in it) and the email templates (the project's and
+    the built-in ones) look exactly as they did when it was checked; a change
+    to any of them, a new file and a deleted one are seen at the next call.
+    The settings are this object's own and never change (a web process reads
+    ``newsletter.toml`` once), so they are no part of the key.
+
+    Safe to share between threads: the table is guarded by a lock, and the
+    checks themselves run outside it. Two threads that find the same file
+    unchecked may both check it; both store the same result.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._results: dict[Path, tuple[object, CheckedFile]] = {}
+
+    def templates_stamp(self) -> object:
+        return tuple(
+            folder_stamp(folder, recursive=True) for folder in template_folders(self.settings.templates_dir)
+        )
+
+    def check(self, path: Path, templates: object | None = None) -> CheckedFile:
+        """The check of ``path``: kept, or made now. ``templates`` (from :meth:`templates_stamp`)
+        lets a caller checking many files look at the templates once."""
+        if templates is None:
+            templates = self.templates_stamp()
+        # Stamped before the check reads anything: a change made while it runs leaves a stamp
+        # that no longer matches, so the next call checks again rather than keeping an old result.
+        key = (file_stamp(path), folder_stamp(issue_folder(path)), templates)
+        with self._lock:
+            kept = self._results.get(path)
+        if kept is not None and kept[0] == key:
+            return kept[1]
+        checked = check_issue_file(path, self.settings)
+        with self._lock:
+            self._results[path] = (key, checked)
+        return checked
+
+    def check_all(self, paths: Sequence[Path]) -> list[CheckedFile]:
+        """The checks of ``paths``, in their order; results for files no longer asked about are dropped."""
+        templates = self.templates_stamp()
+        checked = [self.check(path, templates) for path in paths]
+        wanted = set(paths)
+        with self._lock:
+            for gone in [path for path in self._results if path not in wanted]:
+                del self._results[gone]
+        return checked

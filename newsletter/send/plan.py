@@ -9,6 +9,7 @@ unsuppressed members, by the rule :func:`newsletter.store.audience.mailable_cond
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.errors import NotFound
 from newsletter.send.ledger import SendRow, utcnow
+from newsletter.store import audience
 from newsletter.store.audience import mailable_conditions
 from newsletter.store.schema import deliveries, lists, memberships, sends, subscribers
 
@@ -56,16 +58,25 @@ def get_send(conn: Connection, issue: str, list_id: int) -> SendRow | None:
 
 
 def sends_of_issue(conn: Connection, issue: str) -> list[SendRow]:
+    return sends_of_issues(conn, [issue])[issue]
+
+
+def sends_of_issues(conn: Connection, issues: Sequence[str]) -> dict[str, list[SendRow]]:
+    """The sends of each of ``issues`` (oldest first; an issue never sent has none), in one query."""
+    found: dict[str, list[SendRow]] = {issue: [] for issue in issues}
     rows = conn.execute(
         select(sends, lists.c.name.label("list_name"))
         .select_from(sends.outerjoin(lists, lists.c.id == sends.c.list_id))
-        .where(sends.c.issue == issue)
+        .where(sends.c.issue.in_(found))
         .order_by(sends.c.id)
     )
-    return [
-        SendRow(r.id, r.issue, r.list_id, r.list_name or "(deleted list)", r.subject, r.provider, r.status)
-        for r in rows
-    ]
+    for r in rows:
+        found[r.issue].append(
+            SendRow(
+                r.id, r.issue, r.list_id, r.list_name or "(deleted list)", r.subject, r.provider, r.status
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -81,12 +92,18 @@ class AudienceCount:
 
 
 def count_audience(conn: Connection, issue: str, list_id: int) -> AudienceCount:
-    conditions = mailable_conditions(list_id)
-    mailable = conn.execute(select(func.count()).select_from(_MEMBERS).where(*conditions)).scalar_one()
-    planned = conn.execute(
-        select(func.count()).select_from(_MEMBERS).where(*conditions, _has_row_for(issue))
-    ).scalar_one()
-    return AudienceCount(mailable=int(mailable), already_planned=int(planned))
+    mailable = audience.count_audience(conn, list_id)
+    # An issue nobody has a row for yet (the usual case before its first send) needs no look
+    # into the ledger for each member: one probe of its index says so.
+    in_ledger = conn.execute(select(deliveries.c.id).where(deliveries.c.issue == issue).limit(1)).first()
+    planned = 0
+    if in_ledger is not None:
+        planned = conn.execute(
+            select(func.count())
+            .select_from(_MEMBERS)
+            .where(*mailable_conditions(list_id), _has_row_for(issue))
+        ).scalar_one()
+    return AudienceCount(mailable=mailable, already_planned=int(planned))
 
 
 def _has_row_for(issue: str) -> ColumnElement[bool]:

@@ -197,7 +197,8 @@ class Progress:
     provider: str
     status: str  # the send's: planned | sending | done
     counts: dict[str, int]
-    # Rows settled per second over the last :data:`RATE_WINDOW`; None when none were.
+    # Rows settled per second over the last :data:`RATE_WINDOW`; None when none were, or when no
+    # row is left to send.
     rate: float | None
     waiting: ledger.Waiting
     finished_at: datetime | None
@@ -238,17 +239,21 @@ def send_progress(engine: Engine, issue: str, list_name: str, *, now: datetime |
                 f"{issue} has not been sent to list {list_name!r} yet — start with: {send_command_line(issue, list_name)}"
             )
         counts = ledger.counts_by_state(conn, send.id)
-        recent, earliest = conn.execute(
-            select(func.count(), func.min(deliveries.c.updated_at)).where(
-                deliveries.c.send_id == send.id,
-                deliveries.c.state.in_(SETTLED),
-                deliveries.c.updated_at >= now - RATE_WINDOW,
-            )
-        ).one()
+        recent, earliest = 0, None
+        # Only a send with rows still to go has a rate to show; asking a finished one would read
+        # the time of every settled row (100,000 of them) on each look at its progress page.
+        if counts["queued"] + counts["sending"]:
+            recent, earliest = conn.execute(
+                select(func.count(), func.min(deliveries.c.updated_at)).where(
+                    deliveries.c.send_id == send.id,
+                    deliveries.c.state.in_(SETTLED),
+                    deliveries.c.updated_at >= now - RATE_WINDOW,
+                )
+            ).one()
         finished_at = conn.execute(select(sends.c.finished_at).where(sends.c.id == send.id)).scalar()
         waiting = ledger.waiting_for_retry(conn, send.id, now)
     rate = None
-    if recent:
+    if recent and earliest is not None:
         span = max((now - ledger.as_utc(earliest)).total_seconds(), _SHORTEST_SPAN)
         rate = recent / span
     return Progress(

@@ -83,6 +83,23 @@ def test_plan_leaves_out_unsubscribed_bounced_and_suppressed(database_url: str) 
     assert _states(db) == {people[3]: "queued"}
 
 
+def test_the_dry_run_counts_who_already_has_the_issue_from_another_list(database_url: str) -> None:
+    db = open_engine(database_url)
+    people = addresses(6)
+    subscribe_many(db, people[:4], "erhverv")
+    borger = subscribe_many(db, people[2:], "borger")  # people[2] and [3] are on both lists
+    with db.begin() as conn:
+        mark_bounced(conn, _subscriber_id(db, people[5]), "550 no such user")
+        before = count_audience(conn, ISSUE, borger)
+    _plan(db, "erhverv")
+    with db.connect() as conn:
+        after = count_audience(conn, ISSUE, borger)
+        other_issue = count_audience(conn, "2026-02-02-another-issue", borger)
+    assert (before.mailable, before.already_planned, before.new) == (3, 0, 3)
+    assert (after.mailable, after.already_planned, after.new) == (3, 2, 1)
+    assert (other_issue.mailable, other_issue.already_planned) == (3, 0)
+
+
 def test_claim_skips_people_who_left_after_planning(database_url: str) -> None:
     db = open_engine(database_url)
     people = addresses(4)

@@ -82,6 +82,13 @@ def test_progress_without_recent_activity_has_no_rate_nor_time_left(settings: Se
     assert (done.rate, done.seconds_left, done.settled) == (None, 0.0, 10)
 
 
+def test_a_send_with_nothing_left_has_no_rate_even_just_after_its_last_batch(settings: Settings) -> None:
+    _planned(settings, 10)
+    _settle(settings, 10, "sent", seconds_ago=3)
+    done = send_progress(open_engine(settings.database_url), ISSUE, "erhverv")
+    assert (done.rate, done.seconds_left, done.settled, done.remaining) == (None, 0.0, 10, 0)
+
+
 def test_a_first_batch_recorded_at_once_does_not_make_an_absurd_rate(settings: Settings) -> None:
     _planned(settings, 100)
     _settle(settings, 50, "sent", seconds_ago=0)

@@ -40,6 +40,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from newsletter.checks.files import CheckedFiles
 from newsletter.store.lists import utcnow
 from newsletter.web.admin.import_runs import ImportDesk
 from newsletter.web.admin.previews import PreviewStore
@@ -75,7 +76,7 @@ CODE_STEP = LOGIN + "/code"
 @dataclass(frozen=True)
 class AdminState:
     """What the workspace adds to the web service: session lifetimes, the sign-in limit, its files,
-    and the sends and imports it started."""
+    the sends and imports it started, and the issues' checks."""
 
     policy: SessionPolicy
     login_limiter: RateLimiter
@@ -83,6 +84,7 @@ class AdminState:
     previews: PreviewStore  # the editor's rendered emails (newsletter.web.admin.previews)
     runs: SendRuns
     imports: ImportDesk  # subscriber files uploaded for an import, and the imports (newsletter.web.admin.import_runs)
+    issue_checks: CheckedFiles  # the Issues page's checks, redone only for changed files
 
     @classmethod
     def for_context(cls, context: WebContext) -> AdminState:
@@ -93,6 +95,7 @@ class AdminState:
             previews=PreviewStore(),
             runs=SendRuns(),
             imports=ImportDesk(),
+            issue_checks=CheckedFiles(context.settings),
         )
 
 

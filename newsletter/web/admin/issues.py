@@ -1,9 +1,12 @@
 """The workspace's home page: every issue file, newest first, with its check result and send state.
 
 Each file goes through :func:`newsletter.checks.files.check_issue_file`, the
-very function ``newsletter check`` uses, and the send ledger says whether it
-went out: no send yet is a draft; a send still planned or under way is
-"sending"; every send done is "sent", naming the lists.
+very function ``newsletter check`` uses — through the workspace's
+:class:`~newsletter.checks.files.CheckedFiles`, so a file that has not changed
+since the last load (nor its images, nor the templates) is not rendered and
+checked again — and the send ledger says whether it went out: no send yet is
+a draft; a send still planned or under way is "sending"; every send done is
+"sent", naming the lists.
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from newsletter.checks.files import CheckedFile, check_issue_file
-from newsletter.config import Settings
+from newsletter.checks.files import CheckedFile, CheckedFiles
 from newsletter.issue import all_issues
-from newsletter.send.plan import SendRow, sends_of_issue
-from newsletter.web.admin.guard import HOME, Visitor, guarded, render
+from newsletter.send.plan import SendRow, sends_of_issues
+from newsletter.web.admin.guard import HOME, Visitor, admin_state, guarded, render
 from newsletter.web.context import WebContext, in_thread, web
 
 
@@ -44,18 +46,19 @@ class IssueRow:
         return ", ".join(send.list_name for send in self.sends)
 
 
-def issue_rows(context: WebContext, settings: Settings) -> list[IssueRow]:
+def issue_rows(context: WebContext, checks: CheckedFiles) -> list[IssueRow]:
     """Every issue in the issues folder, newest first (the file names start with the date)."""
-    paths = sorted(all_issues(settings), key=lambda path: path.name, reverse=True)
-    checked = [check_issue_file(path, settings) for path in paths]
+    paths = sorted(all_issues(context.settings), key=lambda path: path.name, reverse=True)
+    checked = checks.check_all(paths)
     with context.read() as conn:
-        return [IssueRow(file, sends_of_issue(conn, file.path.stem)) for file in checked]
+        sends = sends_of_issues(conn, [path.stem for path in paths])
+    return [IssueRow(file, sends[file.path.stem]) for file in checked]
 
 
 @guarded("issue.preview")
 async def issues_page(request: Request, visitor: Visitor, form: FormData) -> Response:
     context = web(request)
-    rows = await in_thread(issue_rows, context, context.settings)
+    rows = await in_thread(issue_rows, context, admin_state(request).issue_checks)
     return render(request, "admin/issues.html", visitor.lang, visitor=visitor, rows=rows)
 
 
