@@ -26,6 +26,8 @@ import re
 import stat
 from pathlib import Path
 
+from newsletter.wording import Texts, Wording
+
 # Extension → media type, for the images email clients show.
 IMAGE_TYPES: dict[str, str] = {
     ".png": "image/png",
@@ -47,8 +49,38 @@ _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
+# Why a file may not be published: phrases that follow the file's name (the caller adds it).
+ASSET_TEXTS = Texts(
+    {
+        "image-in-subfolder": "put the image directly in issues/{slug}/ (not in a subfolder) and write its name",
+        "image-name-invalid": "the file name may hold only letters a-z, digits, '-', '_' and '.', and must not "
+        "start with '.' — rename the file, e.g. moede-2020.png",
+        "image-svg": "SVG images are not shown by Gmail and Outlook — export it as PNG",
+        "image-type-unsupported": "only {types} images can be sent — save it as PNG or JPG",
+        "image-not-publishable": "is not an image file name that can be published — use a .png or .jpg file",
+        "image-not-found": "not found",
+        "image-folder-unusable": "the folder {folder}/ {problem}",
+        "folder-is-link": "is a symbolic link — make it a real folder holding the issue's images",
+        "folder-is-link-to": "is a symbolic link to {target} — make it a real folder holding the images",
+        "folder-cannot-open": "cannot be opened",
+        "folder-cannot-open-because": "cannot be opened: {error}",
+        "file-is-link": "is a symbolic link — put the real file here instead of a link",
+        "file-is-link-to": "is a symbolic link to {target} — put the real file here instead of a link",
+        "file-is-hard-link": "is a hard link (a second name of another file) — put a copy of the file here instead",
+        "file-not-regular": "is not a regular file",
+        "file-unreadable": "cannot be read: {error}",
+        "file-changed": "changed while it was being read — try again",
+        "image-content-wrong": "is not a {kind} image (its content says otherwise) — save it again from an image program",
+    }
+)
+
+
 class AssetProblem(ValueError):
     """Why a file may not be published; the text says what to do (no file name: the caller adds it)."""
+
+    def __init__(self, wording: Wording) -> None:
+        super().__init__(wording.english)
+        self.wording = wording
 
 
 class AssetMissing(AssetProblem):
@@ -67,21 +99,14 @@ def image_name(src: str, slug: str) -> str:
     """
     name = src.removeprefix(f"{slug}/")
     if "/" in name or "\\" in name:
-        raise AssetProblem(
-            f"put the image directly in issues/{slug}/ (not in a subfolder) and write its name"
-        )
+        raise AssetProblem(ASSET_TEXTS("image-in-subfolder", slug=slug))
     if not _NAME.fullmatch(name):
-        raise AssetProblem(
-            "the file name may hold only letters a-z, digits, '-', '_' and '.', and must not start with '.' "
-            "— rename the file, e.g. moede-2020.png"
-        )
+        raise AssetProblem(ASSET_TEXTS("image-name-invalid"))
     suffix = Path(name).suffix.lower()
     if suffix == ".svg":
-        raise AssetProblem("SVG images are not shown by Gmail and Outlook — export it as PNG")
+        raise AssetProblem(ASSET_TEXTS("image-svg"))
     if suffix not in IMAGE_TYPES:
-        raise AssetProblem(
-            f"only {', '.join(sorted(IMAGE_TYPES))} images can be sent — save it as PNG or JPG"
-        )
+        raise AssetProblem(ASSET_TEXTS("image-type-unsupported", types=", ".join(sorted(IMAGE_TYPES))))
     return name
 
 
@@ -105,28 +130,23 @@ def read_image(path: Path) -> bytes:
         os.close(fd)
 
 
-def link_problem(path: Path) -> str | None:
+def link_problem(path: Path) -> Wording | None:
     """Why ``path`` is a link that must not be followed (symbolic or hard), without opening it; else None."""
     try:
         info = os.lstat(path)
     except OSError:
         return None
     if stat.S_ISLNK(info.st_mode):
-        return f"is a symbolic link to {os.readlink(path)} — put the real file here instead of a link"
+        return ASSET_TEXTS("file-is-link-to", target=os.readlink(path))
     if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-        return "is a hard link (a second name of another file) — put a copy of the file here instead"
+        return ASSET_TEXTS("file-is-hard-link")
     return None
 
 
-def links_in_folder(folder: Path) -> list[tuple[Path, str]]:
+def links_in_folder(folder: Path) -> list[tuple[Path, Wording]]:
     """Every link in an issue's image folder (or the folder itself, when it is a link), with the fix."""
     if folder.is_symlink():
-        return [
-            (
-                folder,
-                f"is a symbolic link to {os.readlink(folder)} — make it a real folder holding the images",
-            )
-        ]
+        return [(folder, ASSET_TEXTS("folder-is-link-to", target=os.readlink(folder)))]
     if not folder.is_dir():
         return []
     found = []
@@ -150,56 +170,56 @@ def _open_image(path: Path) -> int:
     """A descriptor of the image ``path``, opened only after every check that does not need to open it."""
     name = path.name
     if not _NAME.fullmatch(name) or path.suffix.lower() not in IMAGE_TYPES:
-        raise AssetProblem("is not an image file name that can be published — use a .png or .jpg file")
+        raise AssetProblem(ASSET_TEXTS("image-not-publishable"))
     try:
         folder_fd = os.open(path.parent, _OPEN_DIR)
     except FileNotFoundError:
-        raise AssetMissing("not found") from None
+        raise AssetMissing(ASSET_TEXTS("image-not-found")) from None
     except OSError as exc:
-        raise AssetProblem(f"the folder {path.parent.name}/ {_folder_problem(path.parent, exc)}") from None
+        folder_problem = _folder_problem(path.parent, exc)
+        raise AssetProblem(
+            ASSET_TEXTS("image-folder-unusable", folder=path.parent.name, problem=folder_problem)
+        ) from None
     try:
         try:
             before = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
         except FileNotFoundError:
-            raise AssetMissing("not found") from None
+            raise AssetMissing(ASSET_TEXTS("image-not-found")) from None
         problem = _file_problem(before, path)
         if problem:
             raise AssetProblem(problem)
         try:
             fd = os.open(name, _OPEN_FILE, dir_fd=folder_fd)
         except OSError as exc:
-            raise AssetProblem(f"cannot be read: {exc.strerror}") from None
+            raise AssetProblem(ASSET_TEXTS("file-unreadable", error=str(exc.strerror))) from None
     finally:
         os.close(folder_fd)
     after = os.fstat(fd)
     if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino) or _file_problem(after, path):
         os.close(fd)
-        raise AssetProblem("changed while it was being read — try again")
+        raise AssetProblem(ASSET_TEXTS("file-changed"))
     head = os.pread(fd, 16, 0)
     if not _looks_like(media_type(path), head):
         os.close(fd)
-        raise AssetProblem(
-            f"is not a {path.suffix.lstrip('.').upper()} image (its content says otherwise) — "
-            "save it again from an image program"
-        )
+        raise AssetProblem(ASSET_TEXTS("image-content-wrong", kind=path.suffix.lstrip(".").upper()))
     return fd
 
 
-def _folder_problem(folder: Path, exc: OSError) -> str:
+def _folder_problem(folder: Path, exc: OSError) -> Wording:
     if os.path.islink(folder):
-        return "is a symbolic link — make it a real folder holding the issue's images"
+        return ASSET_TEXTS("folder-is-link")
     if exc.strerror:
-        return f"cannot be opened: {exc.strerror}"
-    return "cannot be opened"
+        return ASSET_TEXTS("folder-cannot-open-because", error=exc.strerror)
+    return ASSET_TEXTS("folder-cannot-open")
 
 
-def _file_problem(info: os.stat_result, path: Path) -> str | None:
+def _file_problem(info: os.stat_result, path: Path) -> Wording | None:
     if stat.S_ISLNK(info.st_mode):
-        return link_problem(path) or "is a symbolic link — put the real file here instead of a link"
+        return link_problem(path) or ASSET_TEXTS("file-is-link")
     if not stat.S_ISREG(info.st_mode):
-        return "is not a regular file"
+        return ASSET_TEXTS("file-not-regular")
     if info.st_nlink > 1:
-        return "is a hard link (a second name of another file) — put a copy of the file here instead"
+        return ASSET_TEXTS("file-is-hard-link")
     return None
 
 

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from newsletter.secrets import redact
+from newsletter.wording import Wording
 
 
 class NewsletterError(Exception):
@@ -58,16 +59,24 @@ class ConfigError(NewsletterError):
 class IssueError(NewsletterError):
     """An issue file is invalid. ``path`` and ``line`` locate the problem; ``also`` holds the
     file's other problems found in the same pass (``newsletter check`` lists them all; a command
-    that stops on the first says how many more there are)."""
+    that stops on the first says how many more there are). ``detail`` is the problem in English;
+    ``wording`` (when the problem was given as one) the same as a code and values, for the
+    workspace to word in the user's language."""
 
     exit_code = 3
 
     def __init__(
-        self, path: object, message: str, line: int | None = None, *, also: Sequence[IssueError] = ()
+        self,
+        path: object,
+        message: str | Wording,
+        line: int | None = None,
+        *,
+        also: Sequence[IssueError] = (),
     ) -> None:
         self.path = str(path)
         self.line = line
-        self.detail = message
+        self.wording = message if isinstance(message, Wording) else None
+        self.detail = str(message)
         self.also = tuple(also)
         # What could still be read of the file (subject, preheader, source), when it could.
         self.front_matter: dict[str, str] = {}
@@ -82,13 +91,13 @@ class IssueError(NewsletterError):
     @property
     def every(self) -> tuple[IssueError, ...]:
         """This problem and the others of the same file, in the order of their lines."""
-        return (IssueError(self.path, self.detail, self.line), *self.also)
+        return (IssueError(self.path, self.wording or self.detail, self.line), *self.also)
 
     @classmethod
     def of(cls, problems: Sequence[IssueError]) -> IssueError:
         """One error for several problems of one file: the first by line, carrying the others."""
         first, *others = sorted(problems, key=lambda problem: problem.line or 0)
-        return cls(first.path, first.detail, first.line, also=others)
+        return cls(first.path, first.wording or first.detail, first.line, also=others)
 
 
 class RenderError(NewsletterError):
@@ -120,7 +129,14 @@ class AlreadyExists(StoreError):
 
 
 class ImportFileError(NewsletterError):
+    """A subscriber file cannot be imported at all; ``wording`` (when given as one) says why as a
+    code and values, for the workspace to word in the user's language."""
+
     exit_code = 4
+
+    def __init__(self, message: str | Wording) -> None:
+        self.wording = message if isinstance(message, Wording) else None
+        super().__init__(str(message))
 
 
 class TokenError(NewsletterError):

@@ -29,9 +29,49 @@ from newsletter.dates import LANGUAGES
 from newsletter.errors import IssueError
 from newsletter.markdown import Block, BodyError, Image, Section, parse_body
 from newsletter.personalize import neutralise
-from newsletter.safe_text import header_text_problem
+from newsletter.safe_text import header_text_fault
 from newsletter.slugs import slugify
+from newsletter.wording import Texts
 
+ISSUE_TEXTS = Texts(
+    {
+        "issue-not-found": "no such issue file or slug in {folder} — {hint}",
+        "issue-not-found-known": "known issues: {issues}",
+        "issue-not-found-none": "{folder} has no issues yet",
+        "issue-file-name": "the file name must be YYYY-MM-DD-slug.md — rename it to {name} "
+        "(the slug after the date is the issue's web address)",
+        "issue-file-link": "is a symbolic link — put the issue file itself in issues/, not a link to it",
+        "issue-file-missing": "file not found",
+        "issue-file-unreadable": "cannot read the file: {error}",
+        "issue-not-utf8": "the file is not UTF-8 text — save it as UTF-8 (in your editor: 'Save with encoding')",
+        "control-character": "invisible control character U+{code:04X} in column {column} — delete it "
+        "(it often comes from pasting text from a word processor)",
+        "issue-without-text": "the issue has no text after the front matter — "
+        "write the newsletter below the closing '---'",
+        "front-matter-missing": "no front matter — start the file with '---', then 'subject: …', then '---'",
+        "front-matter-not-closed": "the front matter is never closed — add a line '---' after its last field",
+        "front-matter-yaml": "front matter is not valid YAML ({problem}) — {fix}",
+        "yaml-problem": "{problem}",
+        "yaml-not-closed": "{problem} {context}: a quote or bracket opened here is never closed",
+        "yaml-fix-lines": "write 'field: value', one per line",
+        "yaml-fix-quotes": "a value holding ': ' needs quotes, e.g. subject: \"Nyt: fra kommunen\"",
+        "front-matter-unreadable": "front matter is not valid YAML ({problem})",
+        "front-matter-not-fields": "front matter must be 'field: value' lines, e.g. 'subject: Nyt fra kommunen'",
+        "field-control-character": "{field}: holds an invisible control character — retype the value",
+        "lang-unsupported": "lang: '{lang}' is not supported — use one of: {languages}",
+        "template-name-invalid": "template: '{template}' is not a template name — use e.g. 'newsletter' or 'holiday'",
+        "salutation-not-boolean": "salutation: '{value}' must be true or false",
+        "field-missing": "'{field}' is missing from the front matter — add '{field}: …' between the '---' lines",
+        "field-not-one-line": "{field}: must be a single line of text",
+        "field-not-header-text": "{field}: {problem} — write the {field} as one line of plain text "
+        "(no \\n, \\r or \\t escapes, no '|' block)",
+        "date-invalid": "date: '{value}' is not a date — write it as YYYY-MM-DD, e.g. 2019-12-20",
+        "image-address-invalid": "image '{src}' must be an https:// address or a file in issues/{slug}/",
+        "image-file-missing": "image file '{src}' not found — put it in {folder}/{slug}/ next to the issue "
+        "and write ![…]({name})",
+        "image-file-unusable": "image '{src}' in {folder}/{slug}/: {problem}",
+    }
+)
 KNOWN_FIELDS = ("subject", "title", "preheader", "date", "template", "lang", "kicker")
 # Characters XML (so MJML) cannot hold; they arrive by pasting from word processors.
 _Value = TypeVar("_Value")
@@ -107,8 +147,12 @@ def resolve_issue(name: str, settings: Settings) -> Path:
         if candidate.is_file():
             return candidate
     known = sorted(path.stem for path in settings.issues_dir.glob("*.md"))
-    hint = f"known issues: {', '.join(known[-5:])}" if known else f"{settings.issues_dir} has no issues yet"
-    raise IssueError(name, f"no such issue file or slug in {settings.issues_dir} — {hint}")
+    hint = (
+        ISSUE_TEXTS("issue-not-found-known", issues=", ".join(known[-5:]))
+        if known
+        else ISSUE_TEXTS("issue-not-found-none", folder=str(settings.issues_dir))
+    )
+    raise IssueError(name, ISSUE_TEXTS("issue-not-found", folder=str(settings.issues_dir), hint=hint))
 
 
 def all_issues(settings: Settings) -> list[Path]:
@@ -121,20 +165,18 @@ def load_issue(path: Path, settings: Settings) -> Issue:
     _check_file_name(path)
     if path.is_symlink():
         # A link named like an issue would publish whatever it points at as a web page.
-        raise IssueError(path, "is a symbolic link — put the issue file itself in issues/, not a link to it")
+        raise IssueError(path, ISSUE_TEXTS("issue-file-link"))
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise IssueError(path, "file not found") from None
+        raise IssueError(path, ISSUE_TEXTS("issue-file-missing")) from None
     except OSError as exc:
-        raise IssueError(path, f"cannot read the file: {exc.strerror}") from exc
+        raise IssueError(path, ISSUE_TEXTS("issue-file-unreadable", error=str(exc.strerror))) from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise IssueError(
-            path, "the file is not UTF-8 text — save it as UTF-8 (in your editor: 'Save with encoding')", line
-        ) from None
+        raise IssueError(path, ISSUE_TEXTS("issue-not-utf8"), line) from None
     return parse_issue(path, text, settings)
 
 
@@ -153,10 +195,7 @@ def parse_issue(path: Path, text: str, settings: Settings) -> Issue:
         line = text.count("\n", 0, control.start()) + 1
         column = control.start() - text.rfind("\n", 0, control.start())
         raise IssueError(
-            path,
-            f"invisible control character U+{ord(control.group()):04X} in column {column} — delete it "
-            "(it often comes from pasting text from a word processor)",
-            line,
+            path, ISSUE_TEXTS("control-character", code=ord(control.group()), column=column), line
         )
     front, field_lines, body, body_line = _split_front_matter(path, text)
     slug = path.stem
@@ -187,16 +226,10 @@ def parse_issue(path: Path, text: str, settings: Settings) -> Issue:
     try:
         parsed = parse_body(body, body_line, resolve_image)
     except BodyError as exc:
-        problems += [IssueError(path, str(problem), problem.line) for problem in exc.every]
+        problems += [IssueError(path, problem.wording, problem.line) for problem in exc.every]
     else:
         if not any(section.blocks or section.heading for section in parsed.sections):
-            problems.append(
-                IssueError(
-                    path,
-                    "the issue has no text after the front matter — write the newsletter below the closing '---'",
-                    body_line,
-                )
-            )
+            problems.append(IssueError(path, ISSUE_TEXTS("issue-without-text"), body_line))
     if problems:
         error = IssueError.of(problems)
         # The inbox line is checked even when the body is not (newsletter check: every finding at once).
@@ -225,9 +258,7 @@ def parse_issue(path: Path, text: str, settings: Settings) -> Issue:
 
 def _check_file_name(path: Path) -> None:
     if path.suffix != ".md" or not _ISSUE_STEM.fullmatch(path.stem):
-        raise IssueError(
-            path, f"the file name must be YYYY-MM-DD-slug.md — rename it to {_suggest_name(path)}"
-        )
+        raise IssueError(path, ISSUE_TEXTS("issue-file-name", name=_suggest_name(path)))
 
 
 def is_issue_stem(name: str) -> bool:
@@ -239,44 +270,39 @@ def _suggest_name(path: Path) -> str:
     """A valid issue file name for ``path``: its date (or YYYY-MM-DD) and a slug of the rest."""
     match = _FILE_DATE.match(path.name)
     date, rest = (match.group(1), path.stem[match.end() :]) if match else ("YYYY-MM-DD", path.stem)
-    return f"{date}-{slugify(rest) or 'nyhedsbrev'}.md (the slug after the date is the issue's web address)"
+    return f"{date}-{slugify(rest) or 'nyhedsbrev'}.md"
 
 
 def _split_front_matter(path: Path, text: str) -> tuple[dict[str, Any], dict[str, int], str, int]:
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
-        raise IssueError(
-            path, "no front matter — start the file with '---', then 'subject: …', then '---'", 1
-        )
+        raise IssueError(path, ISSUE_TEXTS("front-matter-missing"), 1)
     try:
         end = next(index for index in range(1, len(lines)) if lines[index].strip() in ("---", "..."))
     except StopIteration:
-        raise IssueError(
-            path, "the front matter is never closed — add a line '---' after its last field", 1
-        ) from None
+        raise IssueError(path, ISSUE_TEXTS("front-matter-not-closed"), 1) from None
     source = "\n".join(lines[1:end])
     try:
         node, data = _load_yaml(source)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "invalid YAML"
+        yaml_problem = exc.problem or "invalid YAML"
+        problem = ISSUE_TEXTS("yaml-problem", problem=yaml_problem)
         if exc.context_mark and exc.context and ("flow" in exc.context or "quoted" in exc.context):
             # An unclosed quote or bracket is found lines later; the line to fix is where it opened.
             mark = exc.context_mark
-            problem = f"{problem} {exc.context}: a quote or bracket opened here is never closed"
+            problem = ISSUE_TEXTS("yaml-not-closed", problem=yaml_problem, context=exc.context)
         line = mark.line + 2 if mark else 1
-        fix = "write 'field: value', one per line"
-        if "mapping values are not allowed" in problem:
-            fix = "a value holding ': ' needs quotes, e.g. subject: \"Nyt: fra kommunen\""
-        raise IssueError(path, f"front matter is not valid YAML ({problem}) — {fix}", line) from None
+        fix = ISSUE_TEXTS("yaml-fix-lines")
+        if "mapping values are not allowed" in yaml_problem:
+            fix = ISSUE_TEXTS("yaml-fix-quotes")
+        raise IssueError(path, ISSUE_TEXTS("front-matter-yaml", problem=problem, fix=fix), line) from None
     except yaml.YAMLError as exc:
-        raise IssueError(path, f"front matter is not valid YAML ({exc})", 1) from None
+        raise IssueError(path, ISSUE_TEXTS("front-matter-unreadable", problem=str(exc)), 1) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise IssueError(
-            path, "front matter must be 'field: value' lines, e.g. 'subject: Nyt fra kommunen'", 2
-        )
+        raise IssueError(path, ISSUE_TEXTS("front-matter-not-fields"), 2)
     field_lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, _value in node.value:
@@ -285,9 +311,7 @@ def _split_front_matter(path: Path, text: str) -> tuple[dict[str, Any], dict[str
         # YAML escapes ("\e") can smuggle in characters the raw-text check never saw.
         if _has_control_character(value):
             raise IssueError(
-                path,
-                f"{key}: holds an invisible control character — retype the value",
-                field_lines.get(str(key)),
+                path, ISSUE_TEXTS("field-control-character", field=str(key)), field_lines.get(str(key))
             )
     return {str(key): value for key, value in data.items()}, field_lines, "\n".join(lines[end + 1 :]), end + 2
 
@@ -305,27 +329,24 @@ def _has_control_character(value: object) -> bool:
 def _language(path: Path, meta: dict[str, Any], lines: dict[str, int], settings: Settings) -> str:
     lang = _text_field(path, meta, lines, "lang") or settings.language
     if lang not in LANGUAGES:
-        raise IssueError(
-            path, f"lang: '{lang}' is not supported — use one of: {', '.join(LANGUAGES)}", lines.get("lang")
-        )
+        unsupported = ISSUE_TEXTS("lang-unsupported", lang=lang, languages=", ".join(LANGUAGES))
+        raise IssueError(path, unsupported, lines.get("lang"))
     return lang
 
 
 def _template(path: Path, meta: dict[str, Any], lines: dict[str, int], settings: Settings) -> str:
     template = _text_field(path, meta, lines, "template") or settings.template
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", template):
-        raise IssueError(
-            path,
-            f"template: '{template}' is not a template name — use e.g. 'newsletter' or 'holiday'",
-            lines.get("template"),
-        )
+        raise IssueError(path, ISSUE_TEXTS("template-name-invalid", template=template), lines.get("template"))
     return template
 
 
 def _salutation(path: Path, meta: dict[str, Any], lines: dict[str, int]) -> bool:
     salutation = meta.get("salutation", True)
     if not isinstance(salutation, bool):
-        raise IssueError(path, f"salutation: '{salutation}' must be true or false", lines.get("salutation"))
+        raise IssueError(
+            path, ISSUE_TEXTS("salutation-not-boolean", value=str(salutation)), lines.get("salutation")
+        )
     return salutation
 
 
@@ -335,24 +356,17 @@ def _text_field(
     value = meta.pop(name, None)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise IssueError(
-                path,
-                f"'{name}' is missing from the front matter — add '{name}: …' between the '---' lines",
-                lines.get(name, 1),
-            )
+            raise IssueError(path, ISSUE_TEXTS("field-missing", field=name), lines.get(name, 1))
         return ""
     if isinstance(value, dict | list):
-        raise IssueError(path, f"{name}: must be a single line of text", lines.get(name))
+        raise IssueError(path, ISSUE_TEXTS("field-not-one-line", field=name), lines.get(name))
     text = str(value).strip()
     # Subject and preheader become mail headers, where a line break starts a forged header
     # ("Bcc: …"); YAML's "\r\n" escapes and folded blocks can put one there. Refused, not cleaned.
-    problem = header_text_problem(text)
+    problem = header_text_fault(text)
     if problem is not None:
         raise IssueError(
-            path,
-            f"{name}: {problem} — write the {name} as one line of plain text "
-            "(no \\n, \\r or \\t escapes, no '|' block)",
-            lines.get(name),
+            path, ISSUE_TEXTS("field-not-header-text", field=name, problem=problem), lines.get(name)
         )
     return neutralise(text)
 
@@ -371,11 +385,7 @@ def _date_field(path: Path, meta: dict[str, Any], lines: dict[str, int]) -> date
     try:
         return datetime.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise IssueError(
-            path,
-            f"date: '{value}' is not a date — write it as YYYY-MM-DD, e.g. 2019-12-20",
-            lines.get("date", 1),
-        ) from None
+        raise IssueError(path, ISSUE_TEXTS("date-invalid", value=str(value)), lines.get("date", 1)) from None
 
 
 def _resolve_image(
@@ -385,19 +395,18 @@ def _resolve_image(
     if parsed.scheme in ("http", "https") and parsed.netloc:
         return src
     if parsed.scheme or parsed.netloc or src.startswith("/"):
-        raise BodyError(line, f"image '{src}' must be an https:// address or a file in issues/{slug}/")
+        raise BodyError(line, ISSUE_TEXTS("image-address-invalid", src=src, slug=slug))
+    folder = path.parent.name
     try:
         name = image_name(unquote(parsed.path), slug)
         candidate = issue_folder(path) / name
         check_image(candidate)
     except AssetMissing:
-        raise BodyError(
-            line,
-            f"image file '{src}' not found — put it in {path.parent.name}/{slug}/ next to the issue "
-            f"and write ![…]({Path(src).name})",
-        ) from None
+        missing = ISSUE_TEXTS("image-file-missing", src=src, folder=folder, slug=slug, name=Path(src).name)
+        raise BodyError(line, missing) from None
     except AssetProblem as exc:
-        raise BodyError(line, f"image '{src}' in {path.parent.name}/{slug}/: {exc}") from None
+        unusable = ISSUE_TEXTS("image-file-unusable", src=src, folder=folder, slug=slug, problem=exc.wording)
+        raise BodyError(line, unusable) from None
     public = settings.url(f"issues/{slug}/{name}")
     if (candidate, public) not in assets:
         assets.append((candidate, public))

@@ -30,6 +30,7 @@ from markupsafe import Markup
 
 from newsletter.markdown_text import inline_text, node_text
 from newsletter.personalize import neutralise
+from newsletter.wording import Texts, Wording
 
 CONTAINERS = ("button", "greeting", "signature", "column")
 ALLOWED_LINK_SCHEMES = ("http", "https", "mailto", "tel")
@@ -39,13 +40,39 @@ _OPENER = re.compile(r"^ {0,3}:::\s*([A-Za-z][\w-]*)?\s*(.*?)\s*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
+BODY_TEXTS = Texts(
+    {
+        "block-closes-nothing": "':::' closes nothing — remove it, or open a block first, e.g. '::: button'",
+        "block-unknown": "unknown block '::: {name}' — use one of: {blocks}",
+        "block-inside-block": "'::: {name}' inside '::: {outer}' (opened on line {opened}) — "
+        "close the first block with ':::' before opening another",
+        "block-not-closed": "'::: {name}' is never closed — add a line ':::' after it",
+        "address-refused": "the address '{address}' cannot be used in an email — "
+        "links must start with https://, http://, mailto: or tel:",
+        "heading-for-title": "'# ' headings are for the title (front matter 'title'/'subject') — "
+        "use '## ' for a section",
+        "image-without-alt": "image '{src}' has no alt text — write what it shows: ![Borgmesteren på besøg]({src})",
+        "link-not-absolute": "link '{href}' is not an absolute address — write https://… or mailto:…",
+        "greeting-empty": "'::: greeting' is empty — write the greeting between the ':::' lines",
+        "signature-empty": "'::: signature' is empty — write one line per line of the signature",
+        "button-needs-one-link": "'::: button' must hold exactly one link, e.g. [Læs mere](https://example.dk/side)",
+        "button-link-without-text": "the button's link has no text — write [Læs mere](https://…)",
+        "columns-count": "{count} '::: column' block(s) in a row — put 2 to {most} of them one after the other",
+        "column-section-heading": "a column cannot start a section — use '### ' inside a column",
+        "column-empty": "'::: column' is empty — write its text before ':::'",
+    }
+)
+
+
 class BodyError(Exception):
     """A problem in the body at ``line`` (1-based, in the issue file); ``also``: the body's other
-    problems, found in the same pass (an author fixes them all in one round)."""
+    problems, found in the same pass (an author fixes them all in one round). ``wording`` is the
+    problem as a code and values (:mod:`newsletter.wording`)."""
 
-    def __init__(self, line: int, message: str, also: tuple[BodyError, ...] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, line: int, message: Wording, also: tuple[BodyError, ...] = ()) -> None:
+        super().__init__(message.english)
         self.line = line
+        self.wording = message
         self.also = also
 
     @property
@@ -182,27 +209,22 @@ def _split_containers(lines: list[str], first_line: int) -> list[_Chunk]:
         name, argument = opener.group(1), opener.group(2)
         if open_chunk is None:
             if not name:
-                raise BodyError(
-                    number, "':::' closes nothing — remove it, or open a block first, e.g. '::: button'"
-                )
+                raise BodyError(number, BODY_TEXTS("block-closes-nothing"))
             if name not in CONTAINERS:
-                raise BodyError(number, f"unknown block '::: {name}' — use one of: {', '.join(CONTAINERS)}")
+                raise BodyError(number, BODY_TEXTS("block-unknown", name=name, blocks=", ".join(CONTAINERS)))
             chunks.append(plain)
             open_chunk, open_line = _Chunk(name, argument, [], number + 1), number
         elif name:
+            outer = open_chunk.container or ""
             raise BodyError(
-                number,
-                f"'::: {name}' inside '::: {open_chunk.container}' (opened on line {open_line}) — "
-                "close the first block with ':::' before opening another",
+                number, BODY_TEXTS("block-inside-block", name=name, outer=outer, opened=open_line)
             )
         else:
             chunks.append(open_chunk)
             open_chunk = None
             plain = _Chunk(None, "", [], number + 1)
     if open_chunk is not None:
-        raise BodyError(
-            open_line, f"'::: {open_chunk.container}' is never closed — add a line ':::' after it"
-        )
+        raise BodyError(open_line, BODY_TEXTS("block-not-closed", name=open_chunk.container or ""))
     chunks.append(plain)
     return [chunk for chunk in chunks if chunk.container or any(line.strip() for line in chunk.lines)]
 
@@ -246,7 +268,7 @@ class BodyParser:
             index += 1
         if self.problems:
             first, *others = sorted(self.problems, key=lambda problem: problem.line)
-            raise BodyError(first.line, str(first), tuple(others))
+            raise BodyError(first.line, first.wording, tuple(others))
         if sections[0].heading is None and not sections[0].blocks and len(sections) > 1:
             sections.pop(0)
         return Body(sections=sections, links=self.links, images=self.images)
@@ -261,11 +283,7 @@ class BodyParser:
         for address in dict.fromkeys(refused):
             written = next((n for n, line in enumerate(chunk.lines) if address in line), 0)
             self.problems.append(
-                BodyError(
-                    chunk.first_line + written,
-                    f"the address '{address}' cannot be used in an email — "
-                    "links must start with https://, http://, mailto: or tel:",
-                )
+                BodyError(chunk.first_line + written, BODY_TEXTS("address-refused", address=address))
             )
         return nodes
 
@@ -276,12 +294,7 @@ class BodyParser:
         for node in self._nodes(chunk):
             line = self._line_of(node, chunk)
             if node.type == "heading" and node.tag == "h1":
-                self.problems.append(
-                    BodyError(
-                        line,
-                        "'# ' headings are for the title (front matter 'title'/'subject') — use '## ' for a section",
-                    )
-                )
+                self.problems.append(BodyError(line, BODY_TEXTS("heading-for-title")))
                 continue
             if node.type == "heading" and node.tag == "h2":
                 heading = neutralise(inline_text(node.children[0], with_urls=False))
@@ -310,12 +323,7 @@ class BodyParser:
         line = self._locate(src, paragraph, chunk, line)
         alt = inline_text(image, with_urls=False).strip()
         if not alt:
-            self.problems.append(
-                BodyError(
-                    line,
-                    f"image '{src}' has no alt text — write what it shows: ![Borgmesteren på besøg]({src})",
-                )
-            )
+            self.problems.append(BodyError(line, BODY_TEXTS("image-without-alt", src=src)))
         try:
             url = self.resolve_image(src, line)
         except BodyError as problem:
@@ -348,8 +356,7 @@ class BodyParser:
             ):
                 self.problems.append(
                     BodyError(
-                        self._locate(href, node, chunk, line),
-                        f"link '{href}' is not an absolute address — write https://… or mailto:…",
+                        self._locate(href, node, chunk, line), BODY_TEXTS("link-not-absolute", href=href)
                     )
                 )
                 continue
@@ -381,15 +388,13 @@ class BodyParser:
             return self._button(chunk, nodes, opened)
         if chunk.container == "greeting":
             if not nodes:
-                raise BodyError(
-                    opened, "'::: greeting' is empty — write the greeting between the ':::' lines"
-                )
+                raise BodyError(opened, BODY_TEXTS("greeting-empty"))
             html = "".join(_MD.renderer.render(node.to_tokens(), _MD.options, {}) for node in nodes)
             text = "\n\n".join(node_text(node) for node in nodes)
             return Greeting(html=Markup(neutralise(html)), text=neutralise(text), line=opened)
         lines = [line.strip() for line in chunk.lines if line.strip()]
         if not lines:
-            raise BodyError(opened, "'::: signature' is empty — write one line per line of the signature")
+            raise BodyError(opened, BODY_TEXTS("signature-empty"))
         return Signature(
             lines_html=tuple(Markup(neutralise(_MD.renderInline(line))) for line in lines),
             lines_text=tuple(neutralise(inline_text(_inline_node(line), with_urls=True)) for line in lines),
@@ -399,34 +404,26 @@ class BodyParser:
     def _button(self, chunk: _Chunk, nodes: list[SyntaxTreeNode], opened: int) -> Button:
         links = [child for node in nodes for child in node.walk() if child.type == "link"]
         if len(nodes) != 1 or len(links) != 1:
-            raise BodyError(
-                opened, "'::: button' must hold exactly one link, e.g. [Læs mere](https://example.dk/side)"
-            )
+            raise BodyError(opened, BODY_TEXTS("button-needs-one-link"))
         link = links[0]
         label = inline_text(link, with_urls=False).strip()
         if not label:
-            raise BodyError(opened, "the button's link has no text — write [Læs mere](https://…)")
+            raise BodyError(opened, BODY_TEXTS("button-link-without-text"))
         return Button(label=neutralise(label), url=neutralise(str(link.attrs["href"])), line=opened)
 
     def _columns(self, run: list[_Chunk]) -> Columns:
         opened = run[0].first_line - 1
         if len(run) < 2 or len(run) > MAX_COLUMNS:
-            raise BodyError(
-                opened,
-                f"{len(run)} '::: column' block(s) in a row — put 2 to {MAX_COLUMNS} of them one after the other",
-            )
+            raise BodyError(opened, BODY_TEXTS("columns-count", count=len(run), most=MAX_COLUMNS))
         columns: list[tuple[Block, ...]] = []
         for chunk in run:
             blocks: list[Block] = []
             for node in self._nodes(chunk):
                 if node.type == "heading" and node.tag in ("h1", "h2"):
-                    raise BodyError(
-                        self._line_of(node, chunk),
-                        "a column cannot start a section — use '### ' inside a column",
-                    )
+                    raise BodyError(self._line_of(node, chunk), BODY_TEXTS("column-section-heading"))
                 blocks.append(self._block(node, chunk))
             if not blocks:
-                raise BodyError(chunk.first_line - 1, "'::: column' is empty — write its text before ':::'")
+                raise BodyError(chunk.first_line - 1, BODY_TEXTS("column-empty"))
             columns.append(tuple(_merge_prose(blocks)))
         return Columns(columns=tuple(columns), line=opened)
 

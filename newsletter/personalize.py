@@ -66,12 +66,20 @@ class Compiled:
         return "".join(out)
 
 
+class UnknownPlaceholders(ValueError):
+    """Content names merge placeholders that do not exist (``names``, sorted)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"content has unknown merge placeholders: {', '.join(names)}")
+        self.names = tuple(names)
+
+
 @lru_cache(maxsize=64)
 def compile_content(content: str) -> Compiled:
     pieces = _PATTERN.split(content)
     unknown = sorted(set(pieces[1::2]) - set(PLACEHOLDERS))
     if unknown:
-        raise ValueError(f"content has unknown merge placeholders: {', '.join(unknown)}")
+        raise UnknownPlaceholders(unknown)
     return Compiled(parts=tuple(pieces[0::2]), names=tuple(pieces[1::2]))
 
 

@@ -54,8 +54,17 @@ from newsletter.template_sources import (
     template_location,
     template_names,
 )
+from newsletter.wording import Texts, Wording
 
 TEMPLATE_SUFFIX = ".mjml.j2"
+RENDER_TEXTS = Texts(
+    {
+        "template-unknown": "template: {problem}",
+        "template-not-found": "'{name}' does not exist in {folders} — use one of: {templates}",
+        "templates-not-installed": "'{name}' does not exist in {folders}, which hold no templates at all — "
+        "reinstall newsletter",
+    }
+)
 GMAIL_STYLE_LIMIT = 16 * 1024
 _INLINE_STYLE = re.compile(r"<mj-style\s+inline=\"inline\"\s*>(.*?)</mj-style>", re.DOTALL)
 _STYLE_BLOCK = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
@@ -88,7 +97,7 @@ def render_issue(issue: Issue, settings: Settings) -> Rendered:
     if find_template(template_name, folders) is None:
         raise IssueError(
             issue.path,
-            f"template: {no_such_template(issue.template, settings)}",
+            RENDER_TEXTS("template-unknown", problem=missing_template(issue.template, settings)),
             issue.field_lines.get("template"),
         )
     strings = strings_for(issue.lang)
@@ -204,13 +213,16 @@ def available_templates(settings: Settings) -> list[str]:
 
 def no_such_template(name: str, settings: Settings) -> str:
     """Why ``name`` cannot be used, with where it was looked for and what can be used instead."""
+    return missing_template(name, settings).english
+
+
+def missing_template(name: str, settings: Settings) -> Wording:
+    """:func:`no_such_template` as a wording."""
     looked_in = searched_folders(template_folders(settings.templates_dir), settings.root)
     names = available_templates(settings)
     if not names:  # not even the built-ins: the package was installed without its data
-        return (
-            f"'{name}' does not exist in {looked_in}, which hold no templates at all — reinstall newsletter"
-        )
-    return f"'{name}' does not exist in {looked_in} — use one of: {', '.join(names)}"
+        return RENDER_TEXTS("templates-not-installed", name=name, folders=looked_in)
+    return RENDER_TEXTS("template-not-found", name=name, folders=looked_in, templates=", ".join(names))
 
 
 # ---------------------------------------------------------------- the stages

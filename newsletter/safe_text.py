@@ -27,11 +27,16 @@ from __future__ import annotations
 
 import re
 
+from newsletter.wording import Texts, Wording
+
 __all__ = [
+    "SAFE_TEXT_TEXTS",
     "UnsafeText",
     "check_header_text",
+    "header_text_fault",
     "header_text_problem",
     "spreadsheet_cell",
+    "stored_text_fault",
     "stored_text_problem",
     "terminal_text",
     "unescape_spreadsheet_cell",
@@ -47,15 +52,29 @@ _ESCAPED_CELL = re.compile("'*[" + re.escape(_FORMULA_START) + "]")
 _ESCAPE_FOR_SPREADSHEET = re.compile("'+[" + re.escape(_FORMULA_START) + "]")
 _TERMINAL_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
+SAFE_TEXT_TEXTS = Texts(
+    {
+        "unsafe-character": "holds {character} (U+{code:04X}) at character {position}",
+        "character-line-break": "a line break",
+        "character-carriage-return": "a carriage return",
+        "character-tab": "a tab",
+        "character-nul": "a NUL byte",
+        "character-escape": "an escape character",
+        "character-next-line": "a line break (NEL)",
+        "character-line-separator": "a line separator",
+        "character-paragraph-separator": "a paragraph separator",
+        "character-control": "a control character",
+    }
+)
 _NAMES = {
-    "\n": "a line break",
-    "\r": "a carriage return",
-    "\t": "a tab",
-    "\x00": "a NUL byte",
-    "\x1b": "an escape character",
-    "\x85": "a line break (NEL)",
-    "\u2028": "a line separator",
-    "\u2029": "a paragraph separator",
+    "\n": "character-line-break",
+    "\r": "character-carriage-return",
+    "\t": "character-tab",
+    "\x00": "character-nul",
+    "\x1b": "character-escape",
+    "\x85": "character-next-line",
+    "\u2028": "character-line-separator",
+    "\u2029": "character-paragraph-separator",
 }
 
 
@@ -63,28 +82,42 @@ class UnsafeText(ValueError):
     """Text holds a character the place it is going cannot carry safely."""
 
 
-def _describe(character: str) -> str:
-    return f"{_NAMES.get(character, 'a control character')} (U+{ord(character):04X})"
+def _unsafe(found: re.Match[str]) -> Wording:
+    character = found.group()
+    return SAFE_TEXT_TEXTS(
+        "unsafe-character",
+        character=SAFE_TEXT_TEXTS(_NAMES.get(character, "character-control")),
+        code=ord(character),
+        position=found.start() + 1,
+    )
 
 
 def header_text_problem(value: str) -> str | None:
     """Why ``value`` cannot go into a mail header (one phrase for a message), or None when it can."""
+    problem = header_text_fault(value)
+    return None if problem is None else problem.english
+
+
+def header_text_fault(value: str) -> Wording | None:
+    """:func:`header_text_problem` as a wording."""
     if value.isprintable():  # every character the pattern refuses is unprintable: the common case
         return None
     found = _HEADER_UNSAFE.search(value)
-    if found is None:
-        return None
-    return f"holds {_describe(found.group())} at character {found.start() + 1}"
+    return None if found is None else _unsafe(found)
 
 
 def stored_text_problem(value: str) -> str | None:
     """Like :func:`header_text_problem` for text that may hold tabs and line breaks."""
+    problem = stored_text_fault(value)
+    return None if problem is None else problem.english
+
+
+def stored_text_fault(value: str) -> Wording | None:
+    """:func:`stored_text_problem` as a wording."""
     if value.isprintable():
         return None
     found = _STORED_UNSAFE.search(value)
-    if found is None:
-        return None
-    return f"holds {_describe(found.group())} at character {found.start() + 1}"
+    return None if found is None else _unsafe(found)
 
 
 def check_header_text(value: str, what: str) -> str:

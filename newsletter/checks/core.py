@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from html import unescape
 from html.parser import HTMLParser
 from typing import Any, Literal
 from urllib.parse import unquote, urlparse
+
+from newsletter.checks.texts import CHECK_TEXTS
+from newsletter.wording import Wording
 
 Severity = Literal["error", "warning"]
 
@@ -30,30 +33,48 @@ SUBJECT_ERROR_CHARS = 80
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 _LEFTOVER_MARKERS = (
-    ("{{", "}}", "a Jinja2 expression"),
-    ("{%", "%}", "a Jinja2 statement"),
-    ("<mj-", ">", "an MJML tag"),
-    ("%%nl:", "%%", "an unmerged recipient placeholder"),
+    ("{{", "}}", "marker-jinja-expression"),
+    ("{%", "%}", "marker-jinja-statement"),
+    ("<mj-", ">", "marker-mjml-tag"),
+    ("%%nl:", "%%", "marker-placeholder"),
 )
 _PLACEHOLDER_SCHEMES = ("mailto", "tel")
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem found by a check. ``line`` is a line of ``file`` (the issue's Markdown)."""
+    """One problem found by a check. ``line`` is a line of ``file`` (the issue's Markdown).
+
+    ``wording`` is what ``message`` says as a code and values, for the workspace to word
+    in the user's language; a finding made without one is shown as ``message``.
+    """
 
     severity: Severity
     code: str
     message: str
     file: str = ""
     line: int | None = None
+    wording: Wording | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def worded(
+        cls, severity: Severity, wording: Wording, file: str = "", line: int | None = None, *, code: str = ""
+    ) -> Finding:
+        """The finding ``wording`` says; its code is the wording's unless ``code`` is given."""
+        return cls(severity, code or wording.code, wording.english, file, line, wording)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.file and self.line else self.file or "<html>"
         return f"{where}: {self.severity}: {self.message} [{self.code}]"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+        }
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:
@@ -176,20 +197,13 @@ def check_html(
     _check_size(html, out)
     out.items += check_front_matter(subject, preheader, where)
     if preheader.strip() and " ".join(preheader.split()) not in page.visible_text():
-        out.warn(
-            "preheader-not-in-html",
-            "the preheader is not in the HTML: the inbox shows the first body text instead — keep the hidden preheader in the base template",
-            where.line_of_field("preheader"),
-        )
+        out.warn("preheader-not-in-html", where.line_of_field("preheader"))
     if page.tables_without_role:
         lines = ", ".join(str(n) for n in page.tables_without_role[:5])
-        out.warn(
-            "table-role-missing",
-            f'{len(page.tables_without_role)} <table> without role="presentation" (HTML line {lines}): screen readers announce layout tables as data — add role="presentation"',
-        )
+        out.warn("table-role-missing", count=len(page.tables_without_role), lines=lines)
     _check_lang(page, lang, out)
-    _check_leftovers(html, "HTML", out, where)
-    _check_leftovers(text, "plain-text part", out, where)
+    _check_leftovers(html, CHECK_TEXTS("part-html"), out, where)
+    _check_leftovers(text, CHECK_TEXTS("part-text"), out, where)
     _check_images(page.images, out, where)
     hrefs = _check_links(page.links, out, where)
     _check_unsubscribe(hrefs, unsubscribe_url, headers, out)
@@ -197,10 +211,7 @@ def check_html(
     for html_line, css in page.styles:
         size = len(css.encode("utf-8"))
         if size > STYLE_LIMIT_BYTES:
-            out.error(
-                "style-too-large",
-                f"a <style> block (HTML line {html_line}) is {size / 1024:.1f} KB; Gmail ignores style blocks over 16 KB and phones lose the responsive layout — trim the template's CSS",
-            )
+            out.error("style-too-large", html_line=html_line, kb=size / 1024)
     return out.items
 
 
@@ -209,25 +220,20 @@ class _Findings:
         self.file = file
         self.items: list[Finding] = []
 
-    def error(self, code: str, message: str, line: int | None = None) -> None:
-        self.items.append(Finding("error", code, message, self.file, line))
+    def error(self, code: str, line: int | None = None, /, **params: str | int | float | Wording) -> None:
+        """An error worded by :data:`CHECK_TEXTS` under ``code`` with ``params``."""
+        self.items.append(Finding.worded("error", CHECK_TEXTS(code, **params), self.file, line))
 
-    def warn(self, code: str, message: str, line: int | None = None) -> None:
-        self.items.append(Finding("warning", code, message, self.file, line))
+    def warn(self, code: str, line: int | None = None, /, **params: str | int | float | Wording) -> None:
+        self.items.append(Finding.worded("warning", CHECK_TEXTS(code, **params), self.file, line))
 
 
 def _check_size(html: str, out: _Findings) -> None:
     size = len(html.encode("utf-8"))
-    kb = f"{size / 1024:.1f} KB"
     if size > SIZE_ERROR_BYTES:
-        out.error(
-            "html-too-large",
-            f"the HTML is {kb}; Gmail clips messages over 102 KB and hides the rest, unsubscribe link included — shorten the issue or use fewer sections",
-        )
+        out.error("html-too-large", kb=size / 1024)
     elif size > SIZE_WARNING_BYTES:
-        out.warn(
-            "html-large", f"the HTML is {kb}, close to Gmail's 102 KB clipping limit — keep the issue short"
-        )
+        out.warn("html-large", kb=size / 1024)
 
 
 def check_front_matter(subject: str, preheader: str, where: SourceMap) -> list[Finding]:
@@ -236,11 +242,7 @@ def check_front_matter(subject: str, preheader: str, where: SourceMap) -> list[F
     out = _Findings(where.file)
     _check_subject(subject, out, where)
     if not preheader.strip():
-        out.warn(
-            "preheader-missing",
-            "no preheader: the inbox shows the first body text instead — add 'preheader:' to the front matter",
-            where.line_of_field("preheader", "subject"),
-        )
+        out.warn("preheader-missing", where.line_of_field("preheader", "subject"))
     return out.items
 
 
@@ -248,36 +250,22 @@ def _check_subject(subject: str, out: _Findings, where: SourceMap) -> None:
     line = where.line_of_field("subject", "title")
     length = len(subject.strip())
     if not length:
-        out.error("subject-missing", "the subject is empty — add 'subject: …' to the front matter", line)
+        out.error("subject-missing", line)
     elif length > SUBJECT_ERROR_CHARS:
-        out.error(
-            "subject-too-long",
-            f"the subject is {length} characters; inboxes cut it after about {SUBJECT_ERROR_CHARS} — shorten it",
-            line,
-        )
+        out.error("subject-too-long", line, length=length, limit=SUBJECT_ERROR_CHARS)
     elif length > SUBJECT_WARNING_CHARS:
-        out.warn(
-            "subject-long",
-            f"the subject is {length} characters; phones show about {SUBJECT_WARNING_CHARS} — consider shortening it",
-            line,
-        )
+        out.warn("subject-long", line, length=length, limit=SUBJECT_WARNING_CHARS)
 
 
 def _check_lang(page: PageParts, lang: str | None, out: _Findings) -> None:
     found = (page.html_lang or "").strip()
     if not found:
-        out.error(
-            "html-lang-missing",
-            "<html> has no lang attribute: screen readers read the email in the wrong language — set lang in the base template",
-        )
+        out.error("html-lang-missing")
     elif lang and found.split("-")[0].lower() != lang.split("-")[0].lower():
-        out.warn(
-            "html-lang-mismatch",
-            f"<html lang={found!r}> but the issue's language is {lang!r} — check 'lang:' in the front matter",
-        )
+        out.warn("html-lang-mismatch", found=found, lang=lang)
 
 
-def _check_leftovers(content: str, part: str, out: _Findings, where: SourceMap) -> None:
+def _check_leftovers(content: str, part: Wording, out: _Findings, where: SourceMap) -> None:
     """Template code or placeholders left in the email — unless the issue's author wrote them:
     text that looks like template code is shown as written (docs/authoring.md)."""
     for marker, closing, what in _LEFTOVER_MARKERS:
@@ -287,10 +275,7 @@ def _check_leftovers(content: str, part: str, out: _Findings, where: SourceMap) 
             span = content[position : end + len(closing)] if 0 <= end - position < 200 else marker
             if not where.holds(unescape(span)):
                 snippet = content[position : position + 40].split("\n")[0]
-                out.error(
-                    "leftover-marker",
-                    f"the {part} still contains {what} ({snippet!r}): a template or merge step did not run — fix the template or the issue text",
-                )
+                out.error("leftover-marker", part=part, what=CHECK_TEXTS(what), snippet=snippet)
                 break
             position = content.find(marker, position + len(span))
 
@@ -298,38 +283,20 @@ def _check_leftovers(content: str, part: str, out: _Findings, where: SourceMap) 
 def _check_images(images: Sequence[_Tag], out: _Findings, where: SourceMap) -> None:
     for image in images:
         src = (image.attrs.get("src") or "").strip()
-        label = src or f"<img> on HTML line {image.html_line}"
+        label = src or CHECK_TEXTS("image-on-line", html_line=image.html_line)
         line = where.line_of_url(src) if src else None
         alt = image.attrs.get("alt")
         if alt is None:
-            out.error(
-                "image-alt-missing",
-                f"image {label} has no alt text — write ![what it shows](…) in the issue",
-                line,
-            )
+            out.error("image-alt-missing", line, image=label)
         elif not alt.strip() and image.attrs.get("role") != "presentation":
-            out.warn(
-                "image-alt-empty",
-                f"image {label} has empty alt text: fine only for decoration — describe it otherwise",
-                line,
-            )
+            out.warn("image-alt-empty", line, image=label)
         if not (image.attrs.get("width") or "").strip():
-            fix = (
-                "put the image on a line of its own in the issue (it then gets the column's width)"
-                if line
-                else "give the template's <img> a width attribute"
-            )
-            out.error(
-                "image-width-missing",
-                f"image {label} has no width attribute: Outlook shows it at its natural size — {fix}",
-                line,
-            )
+            fix = CHECK_TEXTS("image-width-fix-issue" if line else "image-width-fix-template")
+            out.error("image-width-missing", line, image=label, fix=fix)
         if not src:
-            out.error("image-src-missing", f"an image on HTML line {image.html_line} has no src", line)
+            out.error("image-src-missing", line, html_line=image.html_line)
         elif src.lower().startswith("http://"):
-            out.warn(
-                "insecure-image", f"image {src} uses http://: mail clients block or warn — use https://", line
-            )
+            out.warn("insecure-image", line, src=src)
 
 
 def _check_links(links: Sequence[_Tag], out: _Findings, where: SourceMap) -> list[str]:
@@ -341,44 +308,48 @@ def _check_links(links: Sequence[_Tag], out: _Findings, where: SourceMap) -> lis
             continue  # an anchor without href is not a link
         href = raw.strip()
         line = where.line_of_url(href) if href else None
-        problem = link_problem(href)
+        problem = link_fault(href)
         if problem:
-            out.error("link-invalid", f"link {href!r} (HTML line {link.html_line}) {problem}", line)
+            out.error("link-invalid", line, href=href, html_line=link.html_line, problem=problem)
             continue
         if href.lower().startswith("http://"):
-            out.warn(
-                "insecure-link", f"link {href} uses http:// — use https:// if the site supports it", line
-            )
+            out.warn("insecure-link", line, href=href)
         hrefs.append(href)
     return hrefs
 
 
 def link_problem(href: str) -> str | None:
     """Why ``href`` cannot work in an email, or None when it looks usable."""
+    problem = link_fault(href)
+    return None if problem is None else problem.english
+
+
+def link_fault(href: str) -> Wording | None:
+    """:func:`link_problem` as a wording (a phrase that follows the link)."""
     if not href:
-        return "is empty — give the link an address"
+        return CHECK_TEXTS("link-empty")
     if href.startswith("#"):
-        return "points to '#' (nowhere in an email) — give it a real address"
+        return CHECK_TEXTS("link-hash")
     parsed = urlparse(href)
     scheme = parsed.scheme.lower()
     if scheme == "javascript":
-        return "uses javascript:, which mail clients remove — link to a web page instead"
+        return CHECK_TEXTS("link-javascript")
     if re.search(r"\s", href):
-        return "contains spaces — remove them or write %20"
+        return CHECK_TEXTS("link-spaces")
     if scheme in ("http", "https"):
         host = parsed.hostname or ""
         if not host or ("." not in host and host != "localhost"):
-            return "has no valid host name — write a full address like https://example.dk/page"
+            return CHECK_TEXTS("link-no-host")
         try:
             parsed.port  # noqa: B018  (raises ValueError on a bad port)
         except ValueError:
-            return "has an invalid port"
+            return CHECK_TEXTS("link-bad-port")
         return None
     if scheme in _PLACEHOLDER_SCHEMES:
-        return None if parsed.path.strip() else f"is an empty {scheme}: link — add the address"
+        return None if parsed.path.strip() else CHECK_TEXTS("link-address-missing", scheme=scheme)
     if not scheme:
-        return "is relative: mail clients cannot follow it — write a full https:// address"
-    return f"uses the unsupported scheme {scheme}: — use https:// or mailto:"
+        return CHECK_TEXTS("link-relative")
+    return CHECK_TEXTS("link-scheme-unsupported", scheme=scheme)
 
 
 def _check_unsubscribe(
@@ -392,30 +363,18 @@ def _check_unsubscribe(
     else:
         in_body = any("/u/" in href or "unsubscribe" in href.lower() for href in hrefs)
     if not in_body:
-        out.error(
-            "unsubscribe-link-missing",
-            "the body has no unsubscribe link: the law and Gmail/Yahoo's bulk-sender rules require one — keep {{ unsubscribe_url }} in the template's footer",
-        )
+        out.error("unsubscribe-link-missing")
     lowered = {name.lower(): value for name, value in headers.items()}
     value = lowered.get("list-unsubscribe", "")
     if not re.search(r"<https://[^>]+>", value):
-        out.error(
-            "list-unsubscribe-missing",
-            "no List-Unsubscribe header with an https:// address: Gmail and Yahoo require one-click unsubscribe for bulk mail",
-        )
+        out.error("list-unsubscribe-missing")
     if lowered.get("list-unsubscribe-post", "").strip() != ONE_CLICK:
-        out.error(
-            "list-unsubscribe-post-missing",
-            f"no 'List-Unsubscribe-Post: {ONE_CLICK}' header (RFC 8058): Gmail and Yahoo require it for bulk mail",
-        )
+        out.error("list-unsubscribe-post-missing")
 
 
 def _check_text_part(text: str, hrefs: Sequence[str], out: _Findings, where: SourceMap) -> None:
     if not text.strip():
-        out.error(
-            "text-missing",
-            "the plain-text part is empty: some readers and spam filters rely on it — check the text renderer",
-        )
+        out.error("text-missing")
         return
     missing: list[str] = []
     for href in dict.fromkeys(hrefs):
@@ -423,8 +382,4 @@ def _check_text_part(text: str, hrefs: Sequence[str], out: _Findings, where: Sou
         if target not in text and href not in text:
             missing.append(href)
     for href in missing:
-        out.error(
-            "text-link-missing",
-            f"the plain-text part lacks the link {href} that the HTML has — readers of the text version cannot follow it",
-            where.line_of_url(href),
-        )
+        out.error("text-link-missing", where.line_of_url(href), href=href)

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.assets import issue_folder
-from newsletter.checks.core import Finding, SourceMap, check_front_matter, has_errors
+from newsletter.checks.core import Finding, Severity, SourceMap, check_front_matter, has_errors
 from newsletter.checks.issue import check_issue
 from newsletter.checks.spam import SPAM_THRESHOLD, SpamAssassinFailed, spam_score
+from newsletter.checks.texts import CHECK_TEXTS
 from newsletter.config import Settings
 from newsletter.errors import IssueError, RenderError
 from newsletter.issue import Issue, load_issue
@@ -55,9 +56,11 @@ def unrenderable(exc: IssueError | RenderError) -> list[Finding]:
     each with its own line, and the checks of the subject and preheader when those could be read."""
     if isinstance(exc, RenderError):
         prefix = f"{exc.where}:{exc.line}: " if exc.line else f"{exc.where}: "
-        return [Finding("error", "template-error", exc.message.removeprefix(prefix), exc.where, exc.line)]
+        problem = CHECK_TEXTS("template-error", problem=exc.message.removeprefix(prefix))
+        return [Finding.worded("error", problem, exc.where, exc.line)]
     findings = [
-        Finding("error", "issue-invalid", problem.detail, problem.path, problem.line) for problem in exc.every
+        Finding("error", "issue-invalid", problem.detail, problem.path, problem.line, problem.wording)
+        for problem in exc.every
     ]
     fields = exc.front_matter
     if fields.get("subject"):
@@ -90,18 +93,11 @@ def _spam_findings(rendered: Rendered, settings: Settings, program: str, file: s
     try:
         score = spam_score(sample_message(rendered, settings).as_bytes(), program)
     except SpamAssassinFailed as exc:
-        return [Finding("warning", "spam-score-unknown", f"{exc} — the spam score was not checked", file)]
+        return [Finding.worded("warning", CHECK_TEXTS("spam-score-unknown", problem=str(exc)), file)]
     if score.points <= 0:
         return []
-    return [
-        Finding(
-            "error" if score.points >= SPAM_THRESHOLD else "warning",
-            "spam-score",
-            f"SpamAssassin gives the message {score.describe()}; spam filters count every point — "
-            "docs/checks.md says what each rule means and how to avoid it",
-            file,
-        )
-    ]
+    severity: Severity = "error" if score.points >= SPAM_THRESHOLD else "warning"
+    return [Finding.worded(severity, CHECK_TEXTS("spam-score", score=score.describe()), file)]
 
 
 # What a file's check may depend on, as the file system describes it: a change to any part means

@@ -9,10 +9,11 @@ import httpx
 from newsletter.assets import issue_folder, links_in_folder
 from newsletter.checks.core import Finding, PageParts, SourceMap, check_html
 from newsletter.checks.online import check_online
+from newsletter.checks.texts import CHECK_TEXTS
 from newsletter.config import Settings
 from newsletter.issue import Issue
 from newsletter.per_recipient import SamplePerson, sample_recipient
-from newsletter.personalize import merge
+from newsletter.personalize import UnknownPlaceholders, merge
 from newsletter.render import Rendered
 from newsletter.scaffold import UNFINISHED_TEXT
 
@@ -39,10 +40,9 @@ def check_issue(
     findings: list[Finding] = []
     try:
         html, text = merge(rendered.html, rendered.text, values)
-    except ValueError as exc:  # an unknown %%nl:…%% placeholder in a template
-        findings.append(
-            Finding("error", "leftover-marker", f"{exc} — use only known merge values", source.file)
-        )
+    except UnknownPlaceholders as exc:  # an unknown %%nl:…%% placeholder in a template
+        unknown = CHECK_TEXTS("placeholder-unknown", names=", ".join(exc.names))
+        findings.append(Finding.worded("error", unknown, source.file, code="leftover-marker"))
         html, text = rendered.html, rendered.text
     findings += check_html(
         html,
@@ -74,13 +74,8 @@ def _check_unfinished(issue: Issue) -> list[Finding]:
         left = next((text for text in UNFINISHED_TEXT if text in line), None)
         if left is not None:
             findings.append(
-                Finding(
-                    "error",
-                    "unfinished-text",
-                    f"this line still has the new issue's stand-in text ('{left[:40]}') — "
-                    "write the issue's own text or delete the line",
-                    str(issue.path),
-                    number,
+                Finding.worded(
+                    "error", CHECK_TEXTS("unfinished-text", text=left[:40]), str(issue.path), number
                 )
             )
     return findings
@@ -89,6 +84,6 @@ def _check_unfinished(issue: Issue) -> list[Finding]:
 def _check_image_folder(issue_path: Path) -> list[Finding]:
     """A link in ``issues/<slug>/`` is an error even when no image uses it yet: it is never published."""
     return [
-        Finding("error", "image-folder-link", f"{path.name} {problem}", str(path))
+        Finding.worded("error", CHECK_TEXTS("image-folder-link", name=path.name, problem=problem), str(path))
         for path, problem in links_in_folder(issue_folder(issue_path))
     ]

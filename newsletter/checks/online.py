@@ -9,6 +9,8 @@ from urllib.parse import urlparse
 import httpx
 
 from newsletter.checks.core import Finding, SourceMap
+from newsletter.checks.texts import CHECK_TEXTS
+from newsletter.wording import Wording
 
 ONLINE_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 ONLINE_WORKERS = 8
@@ -23,12 +25,8 @@ _LOOKUP_FAILED = (
     "network is unreachable",
     "no route to host",
 )
-
-
-class _Unreachable(str):
-    """A probe's answer when the connection itself failed; ``lookup`` when the name could not be looked up."""
-
-    lookup: bool = False
+# The probe's answer when a name could not be looked up.
+_LOOKUP = "name-not-found"
 
 
 def check_online(
@@ -51,26 +49,17 @@ def check_online(
             http.close()
     out: list[Finding] = []
     hosts = {urlparse(url).hostname for url in unique}
-    if len(hosts) > 1 and all(isinstance(problem, _Unreachable) and problem.lookup for problem in problems):
+    if len(hosts) > 1 and all(problem is not None and problem.code == _LOOKUP for problem in problems):
         # No name on several sites could be looked up: the links were not checked, not found broken.
-        return [
-            Finding(
-                "error",
-                "links-not-checked",
-                f"the {len(unique)} link(s) could not be checked: this machine seems to be offline "
-                "(no name could be looked up) — connect it to the internet and run check --online again",
-                where.file,
-            )
-        ]
+        return [Finding.worded("error", CHECK_TEXTS("links-not-checked", count=len(unique)), where.file)]
     for url, problem in zip(unique, problems, strict=True):
         if problem:
-            out.append(
-                Finding("error", "link-unreachable", f"{url} {problem}", where.file, where.line_of_url(url))
-            )
+            unreachable = CHECK_TEXTS("link-unreachable", url=url, problem=problem)
+            out.append(Finding.worded("error", unreachable, where.file, where.line_of_url(url)))
     return out
 
 
-def _probe(client: httpx.Client, url: str) -> str | None:
+def _probe(client: httpx.Client, url: str) -> Wording | None:
     """Why ``url`` does not answer, or None. HEAD first; GET when HEAD is refused or fails."""
     try:
         response = client.head(url, follow_redirects=True)
@@ -82,26 +71,19 @@ def _probe(client: httpx.Client, url: str) -> str | None:
         with client.stream("GET", url, follow_redirects=True) as response:
             if response.status_code < 400:
                 return None
-            return f"answers HTTP {response.status_code} — fix or remove the link"
+            return CHECK_TEXTS("answers-error", status=response.status_code)
     except httpx.TimeoutException:
-        return "did not answer in time — check the address"
+        return CHECK_TEXTS("answer-too-slow")
     except httpx.ConnectError as exc:
         return _connect_problem(url, str(exc).lower())
     except httpx.HTTPError as exc:
-        return f"cannot be reached ({type(exc).__name__}) — check the address"
+        return CHECK_TEXTS("cannot-be-reached", error=type(exc).__name__)
 
 
-def _connect_problem(url: str, detail: str) -> str:
+def _connect_problem(url: str, detail: str) -> Wording:
     host = urlparse(url).hostname or url
     if any(words in detail for words in _LOOKUP_FAILED):
-        problem = _Unreachable(
-            f"points at {host}, a name that could not be looked up — check the address "
-            "(or whether this machine is online)"
-        )
-        problem.lookup = True
-        return problem
+        return CHECK_TEXTS(_LOOKUP, host=host)
     if "refused" in detail:
-        return _Unreachable(
-            f"is on {host}, which refused the connection — check the address, or try again later"
-        )
-    return _Unreachable("cannot be reached (ConnectError) — check the address")
+        return CHECK_TEXTS("connection-refused", host=host)
+    return CHECK_TEXTS("cannot-be-reached", error="ConnectError")

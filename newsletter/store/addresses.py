@@ -22,9 +22,23 @@ from email_validator.rfc_constants import (
     LOCAL_PART_MAX_LENGTH,
 )
 
+from newsletter.wording import Texts, Wording
+
+ADDRESS_TEXTS = Texts(
+    {
+        "address-empty": "the email address is empty",
+        # ``problem`` is email-validator's own (English) sentence.
+        "address-invalid": "{address!r} is not a valid email address: {problem}",
+    }
+)
+
 
 class InvalidAddress(ValueError):
-    """An address that is not a valid email address; the message says why."""
+    """An address that is not a valid email address; the message (and ``wording``) says why."""
+
+    def __init__(self, wording: Wording) -> None:
+        super().__init__(wording.english)
+        self.wording = wording
 
 
 # Imports validate 100,000 addresses at a time; most are plain ASCII and share a few
@@ -64,7 +78,7 @@ def normalise(email: str) -> str:
     """The normalised form of ``email``; raises :class:`InvalidAddress` with the reason."""
     candidate = (email or "").strip()
     if not candidate:
-        raise InvalidAddress("the email address is empty")
+        raise InvalidAddress(ADDRESS_TEXTS("address-empty"))
     fast = _fast_normalise(candidate)
     if fast is not None:
         return fast
@@ -75,7 +89,7 @@ def _full_normalise(candidate: str) -> str:
     try:
         validated = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidAddress(f"{candidate!r} is not a valid email address: {exc}") from None
+        raise InvalidAddress(ADDRESS_TEXTS("address-invalid", address=candidate, problem=str(exc))) from None
     # email-validator lower-cases (and IDNA-normalises) the domain but keeps the local part.
     return validated.normalized
 

@@ -30,9 +30,14 @@ from typing import IO, Any
 
 from newsletter.dates import LANGUAGES
 from newsletter.errors import ImportFileError
-from newsletter.safe_text import header_text_problem, stored_text_problem, unescape_spreadsheet_cell
+from newsletter.safe_text import (
+    header_text_fault,
+    stored_text_fault,
+    unescape_spreadsheet_cell,
+)
 from newsletter.store.addresses import InvalidAddress, email_hash, normalise
 from newsletter.store.workbook import CSV, XLSX, file_kind, open_sheet
+from newsletter.wording import Texts, Wording
 
 # Header names are compared with case, spaces, '-' and '_' removed: "E-mail adresse" → "emailadresse".
 EMAIL_HEADERS = ("email", "mail", "emailadresse", "emailaddress", "mailadresse", "epost")
@@ -46,10 +51,65 @@ MAX_NAME_LENGTH = 200
 _Roles = tuple[int, int | None, int | None, dict[int, str]]
 
 
+# Why a file cannot be imported at all; each names the file (and the line, where there is one).
+FILE_TEXTS = Texts(
+    {
+        "file-not-found": "{file}: file not found — check the path",
+        "file-is-folder": "{file}: is a folder, not a CSV file or an Excel workbook",
+        "file-cannot-be-read": "{file}: cannot read the file: {error}",
+        "file-not-text": "{file}:{line}: not text in {encodings} (byte 0x{byte:02x}), and not an Excel "
+        "workbook either — save the sheet as 'CSV UTF-8' or as .xlsx and import again",
+        "header-column-twice": "{file}:{line}: column {column!r} appears twice in the header — rename one",
+        "header-without-email": "{file}:{line}: no email column in the header row (found {found}) — "
+        "name the column with the addresses 'email'",
+        "header-empty": "nothing",
+        "sheet-empty": "{file}: the sheet '{sheet}' is empty — its first row must be a header with 'email'",
+        "file-empty": "{file}: the file is empty — the first line must be a header with 'email'",
+        "header-not-csv": "{file}:{line}: the header row is not valid CSV: {problem}",
+        "header-not-utf8": "{file}:{line}: the header holds byte 0x{byte:02x}, which is not UTF-8 like the "
+        "rest of the file — save the sheet as 'CSV UTF-8' and import again",
+        "header-unsafe": "{file}:{line}: column {column!r} {problem} — rename the column",
+    }
+)
+# Why a row is left out (the CLI prints "line N: <text>"; the workspace words the code).
+ROW_TEXTS = Texts(
+    {
+        "value-beyond-header": "has a value in column {column}, but the header row has no column there — "
+        "give column {column} a header in row {header_line}, or clear the value",
+        "row-not-csv": "not valid CSV: {problem}",
+        "row-too-many-fields": "has {fields} fields but the header has {width} — check the separators",
+        "quote-not-closed": 'a quote (") opens a value on this line and is not closed on it, so lines '
+        "{first}–{last} were read into that value — remove the stray quote or add the closing one and "
+        "import again; this row was skipped, the lines after it are read as rows of their own",
+        "row-not-utf8": "holds byte 0x{byte:02x}, which is not UTF-8 like the rest of the file — retype this "
+        "line's special letters (æ, ø, å …) or save the sheet as 'CSV UTF-8', then import again",
+        "email-missing": "missing email address",
+        "language-unknown": "language {language!r} is not one of: {languages}",
+        "name-too-long": "name is longer than {most} characters",
+        "name-unsafe": "the name {problem} — delete it (it is often invisible) and import again",
+        "value-unsafe": "column {column!r} {problem} — delete it (it is often invisible) and import again",
+        "same-address": "same address as line {first} ({address}) — skipped",
+    }
+)
+
+
 @dataclass(frozen=True)
 class RowProblem:
+    """Why the row on ``line`` is left out: ``reason`` in English, ``wording`` as a code and values."""
+
     line: int
     reason: str
+    wording: Wording | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, line: int, wording: Wording) -> RowProblem:
+        return cls(line, wording.english, wording)
+
+
+class _UnknownLanguage(ValueError):
+    def __init__(self, wording: Wording) -> None:
+        super().__init__(wording.english)
+        self.wording = wording
 
 
 # What each column of the header row becomes.
@@ -139,10 +199,10 @@ def _survey_utf8(path: Path) -> _Utf8Survey:
 
 def _file_error(name: str, exc: OSError) -> ImportFileError:
     if isinstance(exc, FileNotFoundError):
-        return ImportFileError(f"{name}: file not found — check the path")
+        return ImportFileError(FILE_TEXTS("file-not-found", file=name))
     if isinstance(exc, IsADirectoryError):
-        return ImportFileError(f"{name}: is a folder, not a CSV file or an Excel workbook")
-    return ImportFileError(f"{name}: cannot read the file: {exc.strerror}")
+        return ImportFileError(FILE_TEXTS("file-is-folder", file=name))
+    return ImportFileError(FILE_TEXTS("file-cannot-be-read", file=name, error=str(exc.strerror)))
 
 
 def detect_encoding(path: Path, name: str | None = None) -> str:
@@ -169,10 +229,9 @@ def detect_encoding(path: Path, name: str | None = None) -> str:
     except OSError as exc:
         raise _file_error(name or str(path), exc) from exc
     line, byte = problem
+    encodings = " or ".join(ENCODING_NAMES[encoding] for encoding in candidates)
     raise ImportFileError(
-        f"{name or path}:{line}: not text in {' or '.join(ENCODING_NAMES[encoding] for encoding in candidates)} "
-        f"(byte 0x{byte:02x}), and not an Excel workbook either — "
-        "save the sheet as 'CSV UTF-8' or as .xlsx and import again"
+        FILE_TEXTS("file-not-text", file=name or str(path), line=line, encodings=encodings, byte=byte)
     )
 
 
@@ -192,9 +251,7 @@ def _column_roles(path: str, header: list[str], header_line: int) -> _Roles:
     seen: set[str] = set()
     for key in keys:
         if key and key.lower() in seen:
-            raise ImportFileError(
-                f"{path}:{header_line}: column {key!r} appears twice in the header — rename one"
-            )
+            raise ImportFileError(FILE_TEXTS("header-column-twice", file=path, line=header_line, column=key))
         seen.add(key.lower())
     compact = [_compact(key) for key in keys]
 
@@ -203,11 +260,8 @@ def _column_roles(path: str, header: list[str], header_line: int) -> _Roles:
 
     email_at = find(EMAIL_HEADERS)
     if email_at is None:
-        found = ", ".join(repr(key) for key in keys if key) or "nothing"
-        raise ImportFileError(
-            f"{path}:{header_line}: no email column in the header row (found {found}) — "
-            "name the column with the addresses 'email'"
-        )
+        found = ", ".join(repr(key) for key in keys if key) or FILE_TEXTS("header-empty")
+        raise ImportFileError(FILE_TEXTS("header-without-email", file=path, line=header_line, found=found))
     name_at, language_at = find(NAME_HEADERS), find(LANGUAGE_HEADERS)
     attributes = {
         index: key for index, key in enumerate(keys) if key and index not in (email_at, name_at, language_at)
@@ -229,7 +283,8 @@ def _parse_language(raw: str) -> str | None:
         return None
     value = LANGUAGE_WORDS.get(value, value)
     if value not in LANGUAGES:
-        raise ValueError(f"language {raw.strip()!r} is not one of: {', '.join(LANGUAGES)}")
+        unknown = ROW_TEXTS("language-unknown", language=raw.strip(), languages=", ".join(LANGUAGES))
+        raise _UnknownLanguage(unknown)
     return value
 
 
@@ -318,9 +373,7 @@ def _workbook_rows(path: Path, name: str, summary: SheetInfo) -> Iterator[CsvRow
     rows = sheet.rows()
     found = next(((line, cells) for line, cells in rows if any(cell.strip() for cell in cells)), None)
     if found is None:
-        raise ImportFileError(
-            f"{name}: the sheet '{sheet.title}' is empty — its first row must be a header with 'email'"
-        )
+        raise ImportFileError(FILE_TEXTS("sheet-empty", file=name, sheet=sheet.title))
     header_line, header = found
     roles = _header(name, [unescape_spreadsheet_cell(cell) for cell in header], header_line, summary)
     width = len(header)
@@ -330,10 +383,8 @@ def _workbook_rows(path: Path, name: str, summary: SheetInfo) -> Iterator[CsvRow
         beyond = next((index for index in range(width, len(cells)) if cells[index].strip()), None)
         if beyond is not None:
             column = _column_letter(beyond + 1)
-            outcome: CsvRow | RowProblem = RowProblem(
-                line,
-                f"has a value in column {column}, but the header row has no column there — "
-                f"give column {column} a header in row {header_line}, or clear the value",
+            outcome: CsvRow | RowProblem = RowProblem.of(
+                line, ROW_TEXTS("value-beyond-header", column=column, header_line=header_line)
             )
         else:
             outcome = _candidate(cells, line, width, *roles)
@@ -364,7 +415,7 @@ def _csv_rows(path: Path, name: str, summary: SheetInfo) -> Iterator[CsvRow]:
             start, skipped_lines = handle.tell(), 1
             first_line = handle.readline()
         if not first_line.strip():
-            raise ImportFileError(f"{name}: the file is empty — the first line must be a header with 'email'")
+            raise ImportFileError(FILE_TEXTS("file-empty", file=name))
         summary.delimiter = hint or _detect_delimiter(first_line)
         handle.seek(start)
         lines = _NumberedLines(handle, skipped_lines + 1)
@@ -372,13 +423,10 @@ def _csv_rows(path: Path, name: str, summary: SheetInfo) -> Iterator[CsvRow]:
         try:
             header = [unescape_spreadsheet_cell(cell) for cell in next(reader)]
         except csv.Error as exc:
-            raise ImportFileError(
-                f"{name}:{skipped_lines + 1}: the header row is not valid CSV: {exc}"
-            ) from None
+            not_csv = FILE_TEXTS("header-not-csv", file=name, line=skipped_lines + 1, problem=str(exc))
+            raise ImportFileError(not_csv) from None
         except StopIteration:
-            raise ImportFileError(
-                f"{name}: the file is empty — the first line must be a header with 'email'"
-            ) from None
+            raise ImportFileError(FILE_TEXTS("file-empty", file=name)) from None
         roles = _header(name, header, skipped_lines + 1, summary)
         yield from _data_rows(reader, lines, roles, len(header), summary)
 
@@ -399,7 +447,8 @@ def _data_rows(
                 summary.rejected.append(_open_quote(taken))
                 lines.read_again(taken[1:])
             else:
-                summary.rejected.append(RowProblem(taken[0][0] if taken else 0, f"not valid CSV: {exc}"))
+                not_csv = ROW_TEXTS("row-not-csv", problem=str(exc))
+                summary.rejected.append(RowProblem.of(taken[0][0] if taken else 0, not_csv))
             continue
         taken = lines.taken
         if len(taken) > 1 and _swallowed_rows(taken[1:], reader.dialect.delimiter, email_at, width):
@@ -411,8 +460,8 @@ def _data_rows(
             continue  # Excel leaves blank lines at the end; they are nobody
         line = taken[0][0]
         if len(cells) > width and any(cell.strip() for cell in cells[width:]):
-            candidate: CsvRow | RowProblem = RowProblem(
-                line, f"has {len(cells)} fields but the header has {width} — check the separators"
+            candidate: CsvRow | RowProblem = RowProblem.of(
+                line, ROW_TEXTS("row-too-many-fields", fields=len(cells), width=width)
             )
         else:
             candidate = _candidate(cells, line, width, *roles)
@@ -424,12 +473,7 @@ def _data_rows(
 
 def _open_quote(taken: list[tuple[int, str]]) -> RowProblem:
     first, last = taken[0][0], taken[-1][0]
-    return RowProblem(
-        first,
-        f'a quote (") opens a value on this line and is not closed on it, so lines {first + 1}–{last} '
-        "were read into that value — remove the stray quote or add the closing one and import again; "
-        "this row was skipped, the lines after it are read as rows of their own",
-    )
+    return RowProblem.of(first, ROW_TEXTS("quote-not-closed", first=first + 1, last=last))
 
 
 def _swallowed_rows(following: list[tuple[int, str]], delimiter: str, email_at: int, width: int) -> bool:
@@ -452,13 +496,13 @@ def _check_header_text(path: str, header: list[str], line: int) -> None:
     for cell in header:
         undecodable = _NOT_UTF8.search(cell)
         if undecodable is not None:
-            raise ImportFileError(
-                f"{path}:{line}: the header holds byte 0x{ord(undecodable.group()) - 0xDC00:02x}, "
-                "which is not UTF-8 like the rest of the file — save the sheet as 'CSV UTF-8' and import again"
-            )
-        problem = stored_text_problem(cell)
+            byte = ord(undecodable.group()) - 0xDC00
+            raise ImportFileError(FILE_TEXTS("header-not-utf8", file=path, line=line, byte=byte))
+        problem = stored_text_fault(cell)
         if problem is not None:
-            raise ImportFileError(f"{path}:{line}: column {cell!r} {problem} — rename the column")
+            raise ImportFileError(
+                FILE_TEXTS("header-unsafe", file=path, line=line, column=cell, problem=problem)
+            )
 
 
 def _candidate(
@@ -472,35 +516,29 @@ def _candidate(
 ) -> CsvRow | RowProblem:
     undecodable = _undecodable_byte(cells)
     if undecodable is not None:
-        return RowProblem(
-            line,
-            f"holds byte 0x{undecodable:02x}, which is not UTF-8 like the rest of the file — "
-            "retype this line's special letters (æ, ø, å …) or save the sheet as 'CSV UTF-8', then import again",
-        )
+        return RowProblem.of(line, ROW_TEXTS("row-not-utf8", byte=undecodable))
     # An exported file marks formula-like cells with a leading "'": take exactly that mark off again.
     cells = [unescape_spreadsheet_cell(cell.strip()) for cell in cells[:width]] + [""] * (width - len(cells))
     raw_email = cells[email_at]
     if not raw_email:
-        return RowProblem(line, "missing email address")
+        return RowProblem.of(line, ROW_TEXTS("email-missing"))
     try:
         address = normalise(raw_email)
         language = _parse_language(cells[language_at]) if language_at is not None else None
-    except (InvalidAddress, ValueError) as exc:
-        return RowProblem(line, str(exc))
+    except (InvalidAddress, _UnknownLanguage) as exc:
+        return RowProblem.of(line, exc.wording)
     name = cells[name_at] if name_at is not None else ""
     if len(name) > MAX_NAME_LENGTH:
-        return RowProblem(line, f"name is longer than {MAX_NAME_LENGTH} characters")
+        return RowProblem.of(line, ROW_TEXTS("name-too-long", most=MAX_NAME_LENGTH))
     # The name becomes the To: header's display name; a NUL or line break must not get that far.
-    problem = header_text_problem(name)
+    problem = header_text_fault(name)
     if problem is not None:
-        return RowProblem(line, f"the name {problem} — delete it (it is often invisible) and import again")
+        return RowProblem.of(line, ROW_TEXTS("name-unsafe", problem=problem))
     attributes = {key: cells[index] for index, key in attribute_columns.items() if cells[index]}
     for key, value in attributes.items():
-        problem = stored_text_problem(value)
+        problem = stored_text_fault(value)
         if problem is not None:
-            return RowProblem(
-                line, f"column {key!r} {problem} — delete it (it is often invisible) and import again"
-            )
+            return RowProblem.of(line, ROW_TEXTS("value-unsafe", column=key, problem=problem))
     return CsvRow(line, address, email_hash(address), name or None, language, attributes)
 
 

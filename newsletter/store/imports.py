@@ -29,10 +29,11 @@ from sqlalchemy import Connection, Engine, bindparam, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import StoreError
-from newsletter.store.csv_reader import ENCODING_NAMES, CsvRow, RowProblem, SheetInfo, read_rows
+from newsletter.store.csv_reader import ENCODING_NAMES, ROW_TEXTS, CsvRow, RowProblem, SheetInfo, read_rows
 from newsletter.store.lists import ListRow, get_list, utcnow
 from newsletter.store.schema import consent_log, memberships, subscribers, suppressions
 from newsletter.store.subscribers import check_method, refusal_reason
+from newsletter.wording import Wording
 
 __all__ = [
     "ENCODING_NAMES",
@@ -360,9 +361,8 @@ def _next_chunk(
     for candidate in rows:
         first = first_lines.get(candidate.hashed)
         if first is not None:
-            summary.duplicates.append(
-                RowProblem(candidate.line, f"same address as line {first} ({candidate.address}) — skipped")
-            )
+            same = ROW_TEXTS("same-address", first=first, address=candidate.address)
+            summary.duplicates.append(RowProblem.of(candidate.line, same))
             continue
         first_lines[candidate.hashed] = candidate.line
         chunk.append(candidate)
@@ -378,6 +378,7 @@ class PreviewRow:
     line: int
     row: CsvRow | None
     problem: str = ""  # the reason it is rejected or a duplicate; "" when it is imported
+    wording: Wording | None = field(default=None, compare=False)  # the same reason as a code and values
 
 
 @dataclass
@@ -408,7 +409,8 @@ def preview_sheet(path: Path, rows: int = 10, *, file_name: str | None = None) -
         applied += len(chunk)
     # The first rows in the file's order, whether imported, rejected or repeated.
     shown = [PreviewRow(row.line, row) for row in first] + [
-        PreviewRow(problem.line, None, problem.reason) for problem in summary.rejected + summary.duplicates
+        PreviewRow(problem.line, None, problem.reason, problem.wording)
+        for problem in summary.rejected + summary.duplicates
     ]
     shown.sort(key=lambda row: row.line)
     return SheetPreview(summary, shown[:rows], applied)

@@ -37,20 +37,32 @@ from typing import Any
 import openpyxl
 
 from newsletter.errors import ImportFileError
+from newsletter.wording import Texts
 
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # an archive, and an empty one
 COMPOUND_FILE_SIGNATURE = bytes.fromhex("d0cf11e0a1b11ae1")  # .xls, and password-protected workbooks
 CSV, XLSX = "csv", "xlsx"
 SAVE_AS = "save it as .xlsx or CSV and import again"
+# Why a workbook cannot be read; each names the file (and the row, where there is one).
+WORKBOOK_TEXTS = Texts(
+    {
+        "workbook-old-or-locked": "{file}: this is an old Excel file (.xls) or a password-protected workbook, "
+        f"which cannot be read — open it in Excel, remove any password, and {SAVE_AS}",
+        "workbook-damaged-after-row": "{file}:{line}: the sheet '{sheet}' cannot be read after row {last} "
+        f"({{error}}); the file is damaged — {SAVE_AS} (rows already imported count as unchanged)",
+        "workbook-without-sheets": f"{{file}}: the workbook has no sheet with rows — {SAVE_AS}",
+        "workbook-sheet-damaged": f"{{file}}: the sheet '{{sheet}}' is damaged ({{error}}) — {SAVE_AS}",
+        "workbook-unreadable": "{file}: cannot read the file: {error}",
+        "workbook-incomplete": f"{{file}}: the Excel file is damaged (not a complete .xlsx) — {SAVE_AS}",
+        "workbook-not-excel": f"{{file}}: not an Excel workbook that can be read ({{error}}) — {SAVE_AS}",
+    }
+)
 
 
 def file_kind(start: bytes, name: str) -> str:
     """:data:`XLSX` or :data:`CSV` for a file beginning with ``start``; refuses .xls and encrypted workbooks."""
     if start.startswith(COMPOUND_FILE_SIGNATURE):
-        raise ImportFileError(
-            f"{name}: this is an old Excel file (.xls) or a password-protected workbook, which cannot be "
-            f"read — open it in Excel, remove any password, and {SAVE_AS}"
-        )
+        raise ImportFileError(WORKBOOK_TEXTS("workbook-old-or-locked", file=name))
     return XLSX if start.startswith(ZIP_SIGNATURES) else CSV
 
 
@@ -110,10 +122,15 @@ class Sheet:
                 yield number, cells
 
     def _damaged(self, last: int, exc: Exception) -> ImportFileError:
-        return ImportFileError(
-            f"{self.name}:{last + 1}: the sheet '{self.title}' cannot be read after row {last} "
-            f"({type(exc).__name__}); the file is damaged — {SAVE_AS} (rows already imported count as unchanged)"
+        damaged = WORKBOOK_TEXTS(
+            "workbook-damaged-after-row",
+            file=self.name,
+            line=last + 1,
+            sheet=self.title,
+            last=last,
+            error=type(exc).__name__,
         )
+        return ImportFileError(damaged)
 
 
 def open_sheet(path: Path, name: str) -> Sheet:
@@ -127,7 +144,7 @@ def open_sheet(path: Path, name: str) -> Sheet:
     """
     with _opened(path, name) as workbook:
         if not workbook.worksheets:
-            raise ImportFileError(f"{name}: the workbook has no sheet with rows — {SAVE_AS}")
+            raise ImportFileError(WORKBOOK_TEXTS("workbook-without-sheets", file=name))
         titles = tuple(sheet.title for sheet in workbook.worksheets)
         member = getattr(workbook.worksheets[0], "_worksheet_path", None)
     sheet = Sheet(titles[0], titles[1:], path, name)
@@ -140,9 +157,10 @@ def open_sheet(path: Path, name: str) -> Sheet:
     except ImportFileError:
         raise
     except Exception as exc:  # a bad checksum, broken XML, a missing part: each means a damaged file
-        raise ImportFileError(
-            f"{name}: the sheet '{titles[0]}' is damaged ({type(exc).__name__}) — {SAVE_AS}"
-        ) from exc
+        damaged = WORKBOOK_TEXTS(
+            "workbook-sheet-damaged", file=name, sheet=titles[0], error=type(exc).__name__
+        )
+        raise ImportFileError(damaged) from exc
     return sheet
 
 
@@ -161,18 +179,17 @@ def _opened(path: Path, name: str) -> Iterator[Any]:
     try:
         handle = path.open("rb")
     except OSError as exc:
-        raise ImportFileError(f"{name}: cannot read the file: {exc.strerror or exc}") from exc
+        raise ImportFileError(
+            WORKBOOK_TEXTS("workbook-unreadable", file=name, error=str(exc.strerror or exc))
+        ) from exc
     with handle:
         try:
             workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True, keep_links=False)
         except (zipfile.BadZipFile, EOFError) as exc:
-            raise ImportFileError(
-                f"{name}: the Excel file is damaged (not a complete .xlsx) — {SAVE_AS}"
-            ) from exc
+            raise ImportFileError(WORKBOOK_TEXTS("workbook-incomplete", file=name)) from exc
         except Exception as exc:  # a ZIP holding another kind of document (.docx, .ods), or a broken workbook
-            raise ImportFileError(
-                f"{name}: not an Excel workbook that can be read ({type(exc).__name__}) — {SAVE_AS}"
-            ) from exc
+            not_excel = WORKBOOK_TEXTS("workbook-not-excel", file=name, error=type(exc).__name__)
+            raise ImportFileError(not_excel) from exc
         try:
             yield workbook
         finally:

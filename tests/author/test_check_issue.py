@@ -10,10 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.checks import Finding, check_issue
+from newsletter.checks.texts import CHECK_TEXTS
 from newsletter.cli import main
 from newsletter.config import Settings
 from newsletter.issue import load_issue
 from newsletter.render import render_issue
+from newsletter.wording import Wording
 
 SAMPLE = "2019-12-20-tak-for-et-godt-2019"
 
@@ -108,9 +110,9 @@ def test_check_command_online_reports_dead_links(
 ) -> None:
     probed: list[str] = []
 
-    def fake_probe(_client: object, url: str) -> str | None:
+    def fake_probe(_client: object, url: str) -> Wording | None:
         probed.append(url)
-        return "answers HTTP 404 — fix or remove the link" if "PLACEHOLDER" in url else None
+        return CHECK_TEXTS("answers-error", status=404) if "PLACEHOLDER" in url else None
 
     # The real HTTP path is tested against a local server in test_check_online; here the CLI wiring.
     monkeypatch.setattr("newsletter.checks.online._probe", fake_probe)

@@ -42,6 +42,7 @@ from starlette.routing import Route
 from newsletter.assets import MAX_UPLOAD_BYTES, AssetProblem, image_name, issue_folder, media_type, read_image
 from newsletter.checks.core import Finding
 from newsletter.checks.files import unrenderable
+from newsletter.checks.texts import CHECK_TEXTS
 from newsletter.config import LANGUAGES, Settings
 from newsletter.editing import (
     CONFLICT,
@@ -67,6 +68,7 @@ from newsletter.preview.snapshot import snapshot_of, with_local_images
 from newsletter.render import available_templates
 from newsletter.scaffold import IssueExists, NewIssue, NewIssueProblem, create_issue
 from newsletter.web.admin.guard import HOME, Visitor, admin_state, field, guarded, message, render, see_other
+from newsletter.web.admin.library_words import library_text
 from newsletter.web.admin.previews import PreviewDocument, PreviewStore
 from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
@@ -144,7 +146,8 @@ def editor_preview(
     except (IssueError, RenderError) as exc:
         return EditorPreview("", "", "", "", unrenderable(exc))
     except NewsletterError as exc:  # e.g. a template's unknown merge placeholder
-        return EditorPreview("", "", "", "", [Finding("error", "template-error", str(exc), str(path))])
+        problem = CHECK_TEXTS("template-error", problem=str(exc))
+        return EditorPreview("", "", "", "", [Finding.worded("error", problem, str(path))])
     html = with_local_images(snapshot, lambda _number, file: f"{ISSUES}{slug}/images/{quote(file.name)}")
     name = previews.put(PreviewDocument(user_id, slug, html))
     findings = sorted(snapshot.findings, key=lambda f: (f.severity != "error", f.line or 0))
@@ -165,7 +168,12 @@ def findings_html(request: Request, visitor: Visitor, path: Path, findings: list
     return (
         web(request)
         .pages.get_template("admin/_findings.html")
-        .render(t=admin_translator(visitor.lang), findings=findings, issue_file=str(path))
+        .render(
+            t=admin_translator(visitor.lang),
+            library_text=library_text(visitor.lang),
+            findings=findings,
+            issue_file=str(path),
+        )
     )
 
 

@@ -43,6 +43,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from newsletter.checks.files import CheckedFiles
 from newsletter.store.lists import utcnow
 from newsletter.web.admin.import_runs import ImportDesk
+from newsletter.web.admin.library_words import library_text
 from newsletter.web.admin.previews import PreviewStore
 from newsletter.web.admin.runs import SendRuns
 from newsletter.web.admin.static import StaticFiles
@@ -348,6 +349,7 @@ def render(
     query["lang"] = other_language(lang)
     html = context.pages.get_template(template).render(
         t=admin_translator(lang),
+        library_text=library_text(lang),
         lang=lang,
         visitor=visitor,
         navigation=navigation(visitor, path),

@@ -40,9 +40,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from newsletter.errors import NewsletterError
+from newsletter.errors import ImportFileError, NewsletterError
 from newsletter.store.imports import ImportSummary, SheetPreview, import_csv
 from newsletter.store.lists import utcnow
+from newsletter.wording import Wording
 
 log = logging.getLogger("newsletter.web.imports")
 
@@ -69,6 +70,7 @@ class ImportRun:
     # library's error, in ``error``) or "unexpected" (a bug or the database: see the server log).
     failure: str = ""
     error: str = ""
+    error_wording: Wording | None = None  # ``error`` as a code and values, when the library gave one
     ended_at: datetime | None = None
     stop_asked: bool = False
     _ended: threading.Event = field(default_factory=threading.Event)
@@ -198,6 +200,7 @@ class ImportDesk:
             run.failure = "stopped"
         except NewsletterError as exc:
             run.failure, run.error = "failed", exc.message
+            run.error_wording = exc.wording if isinstance(exc, ImportFileError) else None
         except Exception as exc:  # a bug, or the database went away: the chunks committed are saved
             log.exception("the import of %s into %s stopped", upload.file_name, upload.list_name)
             run.failure, run.error = "unexpected", type(exc).__name__

@@ -37,6 +37,7 @@ from newsletter.store.lists import ListRow, get_list
 from newsletter.store.workbook import XLSX
 from newsletter.web.admin.guard import Visitor, admin_state, field, guarded, message, render, see_other
 from newsletter.web.admin.import_runs import ImportRun, Upload
+from newsletter.web.admin.library_words import library_text
 from newsletter.web.admin.sending import number_text, utc_text
 from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
@@ -146,7 +147,7 @@ async def upload_file(request: Request, visitor: Visitor, form: FormData) -> Res
             the_list,
             status_code=400,
             error="import_unusable",
-            error_values={"error": exc.message},
+            error_values={"error": library_text(visitor.lang)(exc.wording, exc.message)},
         )
     return see_other(upload_url(the_list.name, upload.id))
 

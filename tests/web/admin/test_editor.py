@@ -251,7 +251,7 @@ def test_text_that_does_not_render_is_kept_as_a_draft_and_the_good_file_is_untou
     answer = editor.post(EDIT, data=form_of(page.text, broken))
     assert answer.status_code == 200
     assert "Teksten kan ikke gemmes som nyhedsbrev endnu, så den er gemt som kladde" in answer.text
-    assert f'data-line="{line}"' in answer.text and "has no alt text" in answer.text
+    assert f'data-line="{line}"' in answer.text and "har ingen alternativ tekst" in answer.text
     assert path.read_bytes() == good
     draft = editing.read_draft(settings, SAMPLE)
     assert draft is not None and draft.text == broken and draft.saved_by == "jens@kommune.dk"
@@ -363,7 +363,8 @@ def test_the_live_preview_renders_unsaved_text_with_findings_by_line(
     assert (settings.issues_dir / f"{SAMPLE}.md").read_text(encoding="utf-8") == textarea(page.text)
 
     broken = editor.post(preview, data={"csrf_token": csrf_of(page.text), "text": "---\nsubject: Hej\n"})
-    assert broken.json()["document"] == "" and "the front matter is never closed" in broken.json()["findings"]
+    assert broken.json()["document"] == ""
+    assert "Felterne øverst bliver aldrig afsluttet" in html.unescape(broken.json()["findings"])
     assert 'data-line="1"' in broken.json()["findings"]
 
     # A preview belongs to the user who rendered it.
@@ -512,3 +513,33 @@ def test_a_text_too_long_is_refused_whole_not_cut(signed_in: SignIn, settings: S
         answer.status_code == 413 and "Teksten er for lang (over 400000 tegn) og er ikke gemt" in answer.text
     )
     assert path.read_bytes() == good and editing.read_draft(settings, SAMPLE) is None
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [
+        ("da", "Linket '#top' er ikke en fuld adresse – skriv https://… eller mailto:…"),
+        ("en", "link '#top' is not an absolute address — write https://… or mailto:…"),
+    ],
+)
+def test_the_preview_says_what_is_wrong_in_the_users_language(
+    signed_in: SignIn, settings: Settings, language: str, shown: str
+) -> None:
+    editor = signed_in("editor", language=language)
+    page = editor.get(EDIT)
+    text = textarea(page.text) + "\n[Til toppen](#top)\n"
+    line = text.splitlines().index("[Til toppen](#top)") + 1
+    answer = editor.post(
+        f"/admin/issues/{SAMPLE}/preview", data={"csrf_token": csrf_of(page.text), "text": text}
+    )
+    findings = html.unescape(answer.json()["findings"])
+    assert answer.json()["document"] == ""
+    assert f'data-line="{line}"' in findings and shown in findings and "[issue-invalid]" in findings
+    # The command line says it in English, whatever the workspace user reads.
+    (settings.issues_dir / f"{SAMPLE}.md").write_text(text, encoding="utf-8")
+    code, output = run_cli(settings, "check", SAMPLE)
+    assert code == 8
+    assert (
+        f"{SAMPLE}.md:{line}: error: link '#top' is not an absolute address — write https://… or mailto:…"
+        in output
+    )

@@ -111,9 +111,9 @@ def test_upload_preview_import_progress_and_report(
     assert "Overskrifter række 1" in shown
     assert "E-mail E-mailadresse Navn Navn Virksomhed Gemmes som egenskab Postnr Gemmes som egenskab" in shown
     assert "2 jens@firma.dk Jens Hansen Virksomhed: Firma ApS Postnr: 2750 læses ind" in shown
-    assert "3 springes over 'ikke-en-adresse' is not a valid email address" in shown
-    assert "Række 3: 'ikke-en-adresse' is not a valid email address" in shown
-    assert "Række 5: same address as line 2" in shown
+    assert "3 springes over 'ikke-en-adresse' er ikke en gyldig e-mailadresse – ret den i filen" in shown
+    assert "Række 3: 'ikke-en-adresse' er ikke en gyldig e-mailadresse" in shown
+    assert "Række 5: samme adresse som række 2 (JENS@firma.dk) – sprunget over" in shown
     assert "4 rækker med en gyldig e-mailadresse importeres" in shown
     assert "Importér 4 rækker" in shown
     assert people(engine) == 1
@@ -168,8 +168,11 @@ def test_upload_preview_import_progress_and_report(
         "Tilføjet 3 Opdateret 0 Uændret 0 Afvist 1 Sprunget over: spærret 0 Sprunget over: frameldt 1 Dubletter 1"
         in shown
     )
-    assert "Afviste rækker (1) Række 3: 'ikke-en-adresse' is not a valid email address" in shown
-    assert "Dubletter (1) Række 5: same address as line 2 (JENS@firma.dk) — skipped" in shown
+    assert (
+        "Afviste rækker (1) Række 3: 'ikke-en-adresse' er ikke en gyldig e-mailadresse – ret den i filen"
+        in shown
+    )
+    assert "Dubletter (1) Række 5: samme adresse som række 2 (JENS@firma.dk) – sprunget over" in shown
     assert "1 adresser blev ikke tilmeldt igen" in shown
     assert people(engine) == 4
     with engine.connect() as conn:
@@ -264,13 +267,13 @@ def test_a_file_too_big_or_not_a_sheet_is_refused_with_one_clear_line(
     old_excel = upload(admin, bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504), "medlemmer.xls")
     assert old_excel.status_code == 400
     assert (
-        "Filen kan ikke bruges, og intet er gemt: medlemmer.xls: this is an old Excel file (.xls) or a "
-        "password-protected workbook" in text_of(old_excel.text)
+        "Filen kan ikke bruges, og intet er gemt: det er en gammel Excel-fil (.xls) eller en projektmappe "
+        "med adgangskode, som ikke kan læses – åbn den i Excel" in text_of(old_excel.text)
     )
     picture = upload(admin, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x81\x8d\x8f\x90\x9d", "logo.png")
     assert picture.status_code == 400
     assert (
-        "logo.png:3: not text in UTF-8 or Windows-1252 (byte 0x81), and not an Excel workbook either"
+        "linje 3 indeholder byten 0x81, så filen er hverken tekst, der kan læses, eller en Excel-projektmappe"
         in text_of(picture.text)
     )
     nothing = admin.post(IMPORT, data={"csrf_token": csrf_of(form.text)})

@@ -86,7 +86,7 @@ def test_an_admin_imports_a_workbook_in_chromium(tmp_path: Path) -> None:
         assert page.locator('td[data-count="added"]').inner_text() == "2"
         assert page.locator('td[data-count="rejected"]').inner_text() == "1"
         assert (
-            "Række 3: 'ikke-en-adresse' is not a valid email address"
+            "Række 3: 'ikke-en-adresse' er ikke en gyldig e-mailadresse – ret den i filen"
             in page.locator("ul.problems").inner_text()
         )
         check_both_widths(page)

@@ -236,8 +236,8 @@ def test_a_send_with_check_errors_is_refused_but_a_test_is_not(
     page = client.get(f"/admin/issues/{slug}/send?list=erhverv")
     text = visible_text(page.text)
     assert "Kan ikke sendes: tjekket fandt 1 fejl." in text
-    assert "Fejl (linje 2): the subject is 92 characters" in text and "subject-too-long" in text
-    assert "Advarsel (linje 8): link http://example.org/gammel uses http://" in text
+    assert "Fejl (linje 2): Emnet er 92 tegn langt" in text and "subject-too-long" in text
+    assert "Advarsel (linje 8): Linket http://example.org/gammel bruger http://" in text
     assert re.search(r'<button type="submit" disabled aria-describedby="send-blocked">', page.text)
     answer = client.post(
         f"/admin/issues/{slug}/send",
