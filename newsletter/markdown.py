@@ -25,6 +25,7 @@ from typing import ClassVar
 from urllib.parse import urlparse
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from markdown_it.tree import SyntaxTreeNode
 from markupsafe import Markup
 
@@ -168,8 +169,18 @@ class _NoticingMarkdown(MarkdownIt):
         return allowed
 
 
+def _drop_fence_info(state: StateCore) -> None:
+    """A code block's info string (```python) would become class="language-…" — author text in an
+    attribute, of no use in an email; the block is shown the same without it."""
+    for token in state.tokens:
+        if token.type == "fence":
+            token.info = ""
+
+
 def _markdown() -> MarkdownIt:
-    return _NoticingMarkdown("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md = _NoticingMarkdown("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.core.ruler.push("drop_fence_info", _drop_fence_info)
+    return md
 
 
 _MD = _markdown()

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from newsletter.config import Settings
@@ -142,6 +142,8 @@ def test_any_front_matter_text_is_shown_as_text(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=markdown, template=st.sampled_from(["newsletter", "holiday"]))
+# Found by hypothesis: a code fence's info string became class="language-[x](javascript:…)".
+@example(body="~~~[x](javascript:alert(1))\nkode\n~~~", template="newsletter")
 def test_any_markdown_renders_safely_or_fails_cleanly(
     compose_settings: Settings, project: Path, body: str, template: str
 ) -> None:
