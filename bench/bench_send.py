@@ -147,7 +147,7 @@ def bare(count: int, url: str) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as folder:
         settings = _settings(Path(folder), url)
-        builder = RecipientBuilder(settings, issue="bench", list_id=1)
+        builder = RecipientBuilder(settings, issue="bench", list_id=1, list_name="bench", list_title="Bench")
         # The recipients a real send builds from its ledger rows.
         rows = [
             ClaimedRow(i, i, f"bare{i}@example.com", None, "da", 0, f"link-key-{i:07d}") for i in range(BATCH)

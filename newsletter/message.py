@@ -50,7 +50,8 @@ class Recipient:
     name: str | None
     # Merge values by placeholder name, from merge_values().
     values: Mapping[str, str]
-    # Extra headers for this recipient: List-Unsubscribe and List-Unsubscribe-Post.
+    # Extra headers for this recipient: List-Unsubscribe and List-Unsubscribe-Post (theirs),
+    # List-Id and Feedback-ID (the same for everyone of a send).
     headers: Mapping[str, str] = field(default_factory=dict)
     # Correlation data the provider hands back in webhooks: issue, subscriber, delivery ids.
     metadata: Mapping[str, str] = field(default_factory=dict)

@@ -31,6 +31,11 @@ STYLE_LIMIT_BYTES = 16 * 1024
 SUBJECT_WARNING_CHARS = 60
 SUBJECT_ERROR_CHARS = 80
 ONE_CLICK = "List-Unsubscribe=One-Click"
+# RFC 2919: "List-Id: [phrase] <list-label.namespace>", both dot-atoms (RFC 5322 atext), the
+# identifier at most 255 octets; the whole value printable ASCII (a non-ASCII title is encoded).
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LIST_ID = re.compile(rf"[ -~]*<(?P<id>{_ATOM}(?:\.{_ATOM})+)>")
+MAX_LIST_ID_LENGTH = 255
 
 _LEFTOVER_MARKERS = (
     ("{{", "}}", "marker-jinja-expression"),
@@ -186,7 +191,8 @@ def check_html(
 
     ``unsubscribe_url`` is the merged unsubscribe link the body must contain (when
     None, any link to ``/u/`` counts). ``headers`` are the message headers the
-    sending path adds (:func:`newsletter.message.list_unsubscribe_headers`).
+    sending path adds (:func:`newsletter.per_recipient.list_unsubscribe_headers`,
+    :func:`newsletter.per_recipient.list_headers`).
     """
     where = source or SourceMap("")
     out = _Findings(where.file)
@@ -207,6 +213,7 @@ def check_html(
     _check_images(page.images, out, where)
     hrefs = _check_links(page.links, out, where)
     _check_unsubscribe(hrefs, unsubscribe_url, headers, out)
+    _check_list_id(headers, out)
     _check_text_part(text, hrefs, out, where)
     for html_line, css in page.styles:
         size = len(css.encode("utf-8"))
@@ -370,6 +377,24 @@ def _check_unsubscribe(
         out.error("list-unsubscribe-missing")
     if lowered.get("list-unsubscribe-post", "").strip() != ONE_CLICK:
         out.error("list-unsubscribe-post-missing")
+
+
+def _check_list_id(headers: Mapping[str, str], out: _Findings) -> None:
+    value = next((v for name, v in headers.items() if name.lower() == "list-id"), "").strip()
+    if not value:
+        out.error(
+            "list-id-missing",
+            "no List-Id header (RFC 2919): mail programs recognise and filter the newsletter by it — "
+            "check [defaults] list and [site] base_url in the settings",
+        )
+        return
+    found = _LIST_ID.fullmatch(value)
+    if found is None or len(found["id"]) > MAX_LIST_ID_LENGTH:
+        out.error(
+            "list-id-invalid",
+            f"the List-Id header {value[:80]!r} is not 'Title <list.domain>' (RFC 2919) — check [defaults] list "
+            "and the host of [site] base_url",
+        )
 
 
 def _check_text_part(text: str, hrefs: Sequence[str], out: _Findings, where: SourceMap) -> None:

@@ -290,7 +290,11 @@ def send_command(
         provider = make_provider(settings.provider)
         try:
             answers = send_test(
-                settings, prepared, provider, [a for t in test_addresses for a in t.split(",") if a]
+                settings,
+                prepared,
+                provider,
+                [a for t in test_addresses for a in t.split(",") if a],
+                list_name=list_name,
             )
         finally:
             provider.close()

@@ -25,6 +25,11 @@ publishes; identity notifications carry no tags and are matched by the
 ``MessageId`` this adapter records. No correlation header is added: a header
 travels to the recipient, and both kinds of event are matched without one.
 
+Gmail's ``Feedback-ID`` belongs to SES: it writes its own on every message (ending
+``:AmazonSES``) and fills its first two identifiers from the tags ``ses:feedback-id-a`` and
+``ses:feedback-id-b``. So the recipient's ``Feedback-ID`` header is not sent as a header
+(two would compete); its campaign and list go in those two tags, and SES adds the sender part.
+
 What an answer proves (the SES v2 API reference and the botocore model
 ``sesv2/2019-09-27``): 200 with a ``MessageId`` is accepted. Every documented
 refusal is a 4xx and provably sent nothing: ``TooManyRequestsException``
@@ -67,6 +72,7 @@ from newsletter.providers._shared import (
     response_json,
     send_one_by_one,
     short_text,
+    tag_value,
 )
 from newsletter.providers.base import (
     Outcome,
@@ -104,6 +110,10 @@ _CONFIGURATION_SET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SES_HOST = re.compile(r"email(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 # botocore's sesv2 model: a header value is printable ASCII, at most 995 characters.
 _HEADER_VALUE = re.compile(r"[ -~]{1,995}")
+
+# The header SES writes itself, and the tags whose values it puts first in it.
+FEEDBACK_ID = "Feedback-ID"
+FEEDBACK_TAGS = ("ses:feedback-id-a", "ses:feedback-id-b")
 
 # Refusals that prove nothing was sent and may pass: send rate or daily quota reached.
 _THROTTLED = frozenset(
@@ -248,10 +258,11 @@ class SesProvider(Provider):
             "Subject": {"Data": content.subject, "Charset": CHARSET},
             "Body": {"Text": {"Data": text, "Charset": CHARSET}, "Html": {"Data": html, "Charset": CHARSET}},
         }
-        if recipient.headers:
+        headers = dict(recipient.headers)
+        feedback = headers.pop(FEEDBACK_ID, "")
+        if headers:
             simple["Headers"] = [
-                {"Name": name, "Value": _header_value(name, value)}
-                for name, value in recipient.headers.items()
+                {"Name": name, "Value": _header_value(name, value)} for name, value in headers.items()
             ]
         message: dict[str, Any] = {
             "FromEmailAddress": ses_address(content.from_name, content.from_email),
@@ -260,7 +271,7 @@ class SesProvider(Provider):
         }
         if content.reply_to:
             message["ReplyToAddresses"] = [ses_address(None, content.reply_to)]
-        tags = name_value_tags(content, recipient)
+        tags = {**name_value_tags(content, recipient), **feedback_tags(feedback)}
         if tags:
             message["EmailTags"] = [{"Name": name, "Value": value} for name, value in tags.items()]
         if self.configuration_set:
@@ -375,6 +386,12 @@ class SesProvider(Provider):
             f"(and {SESSION_TOKEN.name} for temporary credentials), and that the key belongs to the "
             f"account whose SES is in ses_region {self.region!r}"
         )
+
+
+def feedback_tags(feedback_id: str) -> dict[str, str]:
+    """The campaign and list of a ``Feedback-ID`` (``campaign:list:sender``) as SES's two tags."""
+    parts = [part for part in feedback_id.split(":") if part]
+    return {name: tag_value(part) for name, part in zip(FEEDBACK_TAGS, parts[:-1], strict=False)}
 
 
 def _header_value(name: str, value: str) -> str:

@@ -34,6 +34,7 @@ from newsletter.send.plan import AudienceCount, count_audience, find_list_id, ge
 from newsletter.send.recipients import RecipientBuilder
 from newsletter.send.recovery import Recovery, prepare_resume
 from newsletter.store.addresses import InvalidAddress, normalise
+from newsletter.store.lists import get_list_by_id
 from newsletter.tokens import Signer
 
 # Without a configured rate, assume about two requests a second per connection for the estimate.
@@ -159,6 +160,7 @@ def execute_send(
     with send_lock(db, prepared.slug):
         with db.begin() as conn:
             list_id = find_list_id(conn, list_name)
+            the_list = get_list_by_id(conn, list_id)
             _, planned = plan(
                 conn, issue=prepared.slug, list_id=list_id, subject=prepared.subject, provider=provider.name
             )
@@ -167,7 +169,14 @@ def execute_send(
         recovery = prepare_resume(
             db, send, provider, resend_unknown=options.resend_unknown, retry_failed=options.retry_failed
         )
-        builder = RecipientBuilder(settings, issue=prepared.slug, list_id=list_id, lang=prepared.lang)
+        builder = RecipientBuilder(
+            settings,
+            issue=prepared.slug,
+            list_id=list_id,
+            list_name=the_list.name,
+            list_title=the_list.title,
+            lang=prepared.lang,
+        )
         sender = Sender(
             db,
             send,
@@ -190,9 +199,17 @@ def execute_send(
 
 
 def send_test(
-    settings: Settings, prepared: PreparedIssue, provider: Provider, addresses: Sequence[str]
+    settings: Settings,
+    prepared: PreparedIssue,
+    provider: Provider,
+    addresses: Sequence[str],
+    list_name: str | None = None,
 ) -> list[tuple[str, RecipientResult]]:
-    """Send ``[TEST]`` copies to ``addresses`` only; no ledger rows. Provider errors propagate."""
+    """Send ``[TEST]`` copies to ``addresses`` only; no ledger rows. Provider errors propagate.
+
+    The copies carry the headers a send to ``list_name`` (default ``[defaults] list``) carries;
+    their ``List-Id`` names the list without its title (a test reads no database).
+    """
     cleaned = []
     for address in addresses:
         try:
@@ -205,7 +222,12 @@ def send_test(
     recipients = [
         replace(
             sample_recipient(
-                settings, prepared.slug, lang=prepared.lang, person=SamplePerson(address, ""), signer=signer
+                settings,
+                prepared.slug,
+                lang=prepared.lang,
+                person=SamplePerson(address, ""),
+                signer=signer,
+                list_name=list_name,
             ),
             metadata={"nl_issue": prepared.slug, "nl_test": "1"},
         )

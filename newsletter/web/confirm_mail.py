@@ -4,6 +4,13 @@ It goes through the same Jinja2 → MJML → inlining pipeline as an issue
 (:func:`newsletter.render.render_email`), once per list and language; the
 personal confirmation link is merged per person into the ``confirm_url``
 placeholder, so a sign-up costs a merge, not a render.
+
+It carries Gmail's ``Feedback-ID`` (``confirm:<list>:<sender>``), so complaints about
+confirmation emails — a sign-up form abused to mail strangers — show apart from the issues'.
+It carries no ``List-Id``: it is not mail distributed through the list (the person is not on it
+yet), and mailbox providers treat a message with ``List-Id`` as list mail — sorted among the
+newsletters and expected to offer one-click unsubscribe, which a confirmation has nothing to
+offer. It should land in the inbox now, beside the sign-up it answers.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from newsletter.config import Settings
 from newsletter.errors import ProviderPermanent
 from newsletter.links import confirm_url
 from newsletter.message import Batch, Content, Recipient
-from newsletter.per_recipient import merge_values
+from newsletter.per_recipient import CONFIRM_CAMPAIGN, feedback_id, merge_values
 from newsletter.personalize import placeholder
 from newsletter.providers.base import Outcome
 from newsletter.render import Rendered, content_for, render_email
@@ -97,6 +104,7 @@ def send_confirmation(
         email=email,
         name=name,
         values=merge_values(context.settings, email=email, name=name, lang=lang, confirm_url=url),
+        headers={"Feedback-ID": feedback_id(context.settings, CONFIRM_CAMPAIGN, the_list.name)},
         metadata={"nl_subscriber": str(owner.subscriber_id), "nl_kind": "confirm"},
     )
     results = context.provider.send_batch(Batch(content=content, recipients=[recipient]))

@@ -12,9 +12,12 @@ from newsletter.issue import load_issue
 from newsletter.render import render_issue
 
 UNSUBSCRIBE = "https://nyhedsbrev.example.org/u/abc123"
+LIST_ID = {"List-Id": "Erhvervsnyt <erhverv.nyhedsbrev.example.org>"}
 GOOD_HEADERS = {
     "List-Unsubscribe": f"<{UNSUBSCRIBE}>, <mailto:afmeld@example.org?subject=unsubscribe>",
     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    **LIST_ID,
+    "Feedback-ID": "2019-12-20-tak:erhverv:example-org",
 }
 ISSUE_SOURCE = """---
 subject: Tak for et godt 2019
@@ -244,19 +247,57 @@ def test_unsubscribe_link_found_by_shape_when_url_unknown() -> None:
 @pytest.mark.parametrize(
     ("headers", "code"),
     [
-        ({"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}, "list-unsubscribe-missing"),
+        ({"List-Unsubscribe-Post": "List-Unsubscribe=One-Click", **LIST_ID}, "list-unsubscribe-missing"),
         (
             {
                 "List-Unsubscribe": "<mailto:afmeld@example.org>",
                 **{"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+                **LIST_ID,
             },
             "list-unsubscribe-missing",
         ),
-        ({"List-Unsubscribe": f"<{UNSUBSCRIBE}>"}, "list-unsubscribe-post-missing"),
+        ({"List-Unsubscribe": f"<{UNSUBSCRIBE}>", **LIST_ID}, "list-unsubscribe-post-missing"),
     ],
 )
 def test_list_unsubscribe_headers(headers: dict[str, str], code: str) -> None:
     assert codes(run(headers=headers)) == {code: "error"}
+
+
+def test_a_missing_list_id_is_an_error() -> None:
+    without = {name: value for name, value in GOOD_HEADERS.items() if name != "List-Id"}
+    finding = only(run(headers=without), "list-id-missing")
+    assert finding.severity == "error" and "List-Id" in finding.message
+    assert codes(run(headers={**without, "List-Id": "  "})) == {"list-id-missing": "error"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Erhvervsnyt",  # no identifier
+        "Erhvervsnyt <erhverv>",  # no namespace: RFC 2919 wants label.namespace
+        "<erhverv..nyhedsbrev.example.org>",  # an empty dot-atom part
+        "<erhverv nyt.nyhedsbrev.example.org>",  # a space is not atext
+        "Erhvervsnyt fra Ærø <erhverv.nyhedsbrev.example.org>",  # raw UTF-8: not encoded per RFC 2047
+        "<" + "a" * 250 + ".example.org>",  # over RFC 2919's 255 octets
+        "<erhverv.nyhedsbrev.example.org> trailing",
+    ],
+)
+def test_a_malformed_list_id_is_an_error(value: str) -> None:
+    finding = only(run(headers={**GOOD_HEADERS, "List-Id": value}), "list-id-invalid")
+    assert finding.severity == "error" and "RFC 2919" in finding.message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<erhverv.nyhedsbrev.example.org>",  # the phrase is optional
+        '"Nyt, fra Kbh." <erhverv.nyhedsbrev.example.org>',
+        "=?utf-8?b?RXJodmVydnNueXQgZnJhIMOGcsO4?= <erhverv.nyhedsbrev.example.org>",
+        "Erhvervsnyt<erhverv.localhost>",
+    ],
+)
+def test_a_well_formed_list_id_passes(value: str) -> None:
+    assert run(headers={**GOOD_HEADERS, "List-Id": value}) == []
 
 
 def test_header_names_are_case_insensitive() -> None:

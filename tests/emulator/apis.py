@@ -382,6 +382,8 @@ def _brevo_problem(state: State, email: Any) -> str:
 # botocore's sesv2 model: a header name; SES's documented rule for tag names and values.
 _SES_HEADER_NAME = re.compile(r"^[!-9;-@A-~]+$")
 _SES_HEADER_VALUE = re.compile(r"[ -~]{1,995}")
+# Tag names SES reserves (and accepts despite the colon): their values open its Feedback-ID header.
+_SES_RESERVED_TAGS = frozenset({"ses:feedback-id-a", "ses:feedback-id-b"})
 
 
 def ses(state: State, headers: Message, path: str, body: bytes, fault: Fault | None) -> Reply:
@@ -444,7 +446,8 @@ def _ses_problem(state: State, request: Any) -> str:
                 f"Invalid header {header['Name'][:40]!r}: printable ASCII only, values up to 995 characters."
             )
     for tag in request.get("EmailTags", []):
-        if not (RESEND_TAG.match(tag["Name"]) and RESEND_TAG.match(tag["Value"])):
+        name_ok = RESEND_TAG.match(tag["Name"]) or tag["Name"] in _SES_RESERVED_TAGS
+        if not (name_ok and RESEND_TAG.match(tag["Value"])):
             return "Tag names and values may contain only ASCII letters, numbers, underscores and dashes."
     return ""
 

@@ -49,6 +49,16 @@ TEXT = "Kære {name},\n\nNyt fra Ballerup: æøå & mere.\n\nAfmeld: {unsubscrib
 )
 
 
+# What newsletter.per_recipient.list_headers gives a send of the issue to "erhverv", titled
+# "Erhvervsnyt fra Ærø" (tests/foundation/test_list_headers.py holds the builder to it): the same
+# for every recipient, and ASCII however Danish the title (RFC 2047), as SES requires of headers.
+LIST_HEADERS = {
+    "List-Id": "=?utf-8?b?RXJodmVydnNueXQgZnJhIMOGcsO4?= <erhverv.nyhedsbrev.example.org>",
+    "Feedback-ID": "2019-12-20-tak-for-et-godt-2019:erhverv:example-org",
+}
+LIST_TITLE = "Erhvervsnyt fra Ærø"
+
+
 def make_content(**overrides: object) -> Content:
     fields: dict[str, object] = {
         "subject": "Nyhedsbrev: Tak for et godt år — æøå",
@@ -78,6 +88,7 @@ def make_recipient(number: int, email: str | None = None, name: str | None = Non
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>, <mailto:afmeld@example.org?subject=unsubscribe>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            **LIST_HEADERS,
         },
         metadata={
             "nl_issue": "2019-12-20-tak-for-et-godt-2019",

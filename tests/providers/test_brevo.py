@@ -22,6 +22,7 @@ from tests.emulator import Emulator
 from tests.providers.conftest import (
     EMULATOR_KEYS,
     KEYS,
+    LIST_HEADERS,
     make_batch,
     make_content,
     make_recipient,
@@ -68,6 +69,8 @@ def test_each_recipient_gets_their_own_message_headers_and_correlation() -> None
     headers = message["headers"]
     assert headers["List-Unsubscribe"].startswith("<https://nyhedsbrev.example.org/u/token1>")
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert headers["List-Id"] == LIST_HEADERS["List-Id"]
+    assert headers["Feedback-ID"] == LIST_HEADERS["Feedback-ID"]
     assert dict(parse_qsl(headers["X-Mailin-custom"])) == {
         "nl_issue": "2019-12-20-tak-for-et-godt-2019",
         "nl_subscriber": "1001",

@@ -17,7 +17,7 @@ from newsletter.personalize import merge
 from newsletter.providers.base import Outcome
 from newsletter.providers.mailgun import EU_BASE_URL, MailgunProvider
 from tests.emulator import Emulator
-from tests.providers.conftest import EMULATOR_KEYS, make_batch, make_content, make_recipient
+from tests.providers.conftest import EMULATOR_KEYS, LIST_HEADERS, make_batch, make_content, make_recipient
 
 KEY = EMULATOR_KEYS["mailgun"]
 BAD_ADDRESS = {"message": "'to' parameter is not a valid address. please check documentation"}
@@ -78,6 +78,8 @@ def test_recipient_variables_reproduce_our_merge_headers_and_metadata() -> None:
         assert expand(form["text"][0], mine) == text
         for header, value in recipient.headers.items():
             assert expand(form[f"h:{header}"][0], mine) == value
+        assert expand(form["h:List-Id"][0], mine) == LIST_HEADERS["List-Id"]
+        assert expand(form["h:Feedback-ID"][0], mine) == LIST_HEADERS["Feedback-ID"]
         for name, value in recipient.metadata.items():
             assert expand(form[f"v:{name}"][0], mine) == value
 

@@ -14,7 +14,7 @@ from newsletter.message import Batch, Content, Recipient
 from newsletter.providers import _shared as shared_module
 from newsletter.providers.base import Outcome
 from newsletter.providers.outbox import OutboxProvider, message_file_name
-from tests.providers.conftest import make_batch, make_content, make_recipient
+from tests.providers.conftest import LIST_HEADERS, LIST_TITLE, make_batch, make_content, make_recipient
 
 ISSUE = "2019-12-20-tak-for-et-godt-2019"
 
@@ -45,6 +45,11 @@ def test_writes_one_complete_message_per_recipient(tmp_path: Path) -> None:
         "<https://nyhedsbrev.example.org/u/token1>, <mailto:afmeld@example.org?subject=unsubscribe>"
     )
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # The list's Danish title reads back as written, from a header line that stays ASCII.
+    assert message["List-Id"] == f"{LIST_TITLE} <erhverv.nyhedsbrev.example.org>"
+    (line,) = [raw for raw in files[1].read_bytes().split(b"\r\n") if raw.startswith(b"List-Id:")]
+    assert line.isascii() and b"=?utf-8?" in line
+    assert message["Feedback-ID"] == LIST_HEADERS["Feedback-ID"]
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert text is not None and html is not None

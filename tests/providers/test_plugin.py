@@ -129,6 +129,10 @@ def test_a_send_through_the_plug_in_reaches_everyone_once(
     message = AcmeApi.received[0]
     assert message["account"] == "ballerup"
     assert message["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # The list's title from the database, and one campaign for everyone: no recipient in either.
+    assert {(m["headers"]["List-Id"], m["headers"]["Feedback-ID"]) for m in AcmeApi.received} == {
+        ("Liste erhverv <erhverv.nyhedsbrev.example.org>", f"{ISSUE}:erhverv:example-org")
+    }
     assert message["metadata"]["nl_issue"] == ISSUE
     assert KEY not in first.output
 

@@ -13,7 +13,7 @@ from newsletter.personalize import merge
 from newsletter.providers.base import Outcome
 from newsletter.providers.postmark import PostmarkProvider
 from tests.emulator import Emulator
-from tests.providers.conftest import EMULATOR_KEYS, make_batch
+from tests.providers.conftest import EMULATOR_KEYS, LIST_HEADERS, make_batch
 
 TOKEN = EMULATOR_KEYS["postmark"]
 
@@ -62,6 +62,8 @@ def test_posts_one_rendered_message_per_recipient() -> None:
                 "<mailto:afmeld@example.org?subject=unsubscribe>",
             },
             {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+            {"Name": "List-Id", "Value": LIST_HEADERS["List-Id"]},
+            {"Name": "Feedback-ID", "Value": LIST_HEADERS["Feedback-ID"]},
         ],
         "Metadata": {
             "nl_issue": "2019-12-20-tak-for-et-godt-2019",

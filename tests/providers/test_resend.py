@@ -16,7 +16,7 @@ from newsletter.providers._shared import tag_value
 from newsletter.providers.base import Outcome
 from newsletter.providers.resend import ResendProvider, idempotency_key
 from tests.emulator import Emulator
-from tests.providers.conftest import EMULATOR_KEYS, make_batch, make_recipient
+from tests.providers.conftest import EMULATOR_KEYS, LIST_HEADERS, make_batch, make_recipient
 
 KEY = EMULATOR_KEYS["resend"]
 
@@ -53,6 +53,8 @@ def test_payload_headers_and_idempotency_key() -> None:
             "List-Unsubscribe": "<https://nyhedsbrev.example.org/u/token0>, "
             "<mailto:afmeld@example.org?subject=unsubscribe>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": LIST_HEADERS["List-Id"],
+            "Feedback-ID": LIST_HEADERS["Feedback-ID"],
         },
         "tags": [
             {"name": "nl_issue", "value": "2019-12-20-tak-for-et-godt-2019"},

@@ -15,7 +15,7 @@ from newsletter.personalize import merge
 from newsletter.providers.base import Outcome
 from newsletter.providers.sendgrid import SendGridProvider
 from tests.emulator import Emulator
-from tests.providers.conftest import EMULATOR_KEYS, make_batch, make_recipient
+from tests.providers.conftest import EMULATOR_KEYS, LIST_HEADERS, make_batch, make_recipient
 
 KEY = EMULATOR_KEYS["sendgrid"]
 
@@ -51,6 +51,8 @@ def test_payload_shape_and_headers() -> None:
     assert first["to"] == [{"email": "modtager1@example.com", "name": "Jens Hansen 1"}]
     assert first["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert first["headers"]["List-Unsubscribe"].startswith("<https://nyhedsbrev.example.org/u/token1>")
+    assert first["headers"]["List-Id"] == LIST_HEADERS["List-Id"]
+    assert first["headers"]["Feedback-ID"] == LIST_HEADERS["Feedback-ID"]
     assert first["custom_args"] == {
         "nl_issue": "2019-12-20-tak-for-et-godt-2019",
         "nl_subscriber": "1001",

@@ -21,7 +21,14 @@ from newsletter.providers.registry import make_provider
 from newsletter.providers.ses import SesProvider, endpoint, error_code, ses_address
 from tests.emulator import Emulator
 from tests.emulator.aws import model_problems
-from tests.providers.conftest import KEYS, make_batch, make_content, make_recipient, settings_for
+from tests.providers.conftest import (
+    KEYS,
+    LIST_HEADERS,
+    make_batch,
+    make_content,
+    make_recipient,
+    settings_for,
+)
 
 KEY_ID = KEYS["NEWSLETTER_SES_ACCESS_KEY_ID"]
 SECRET = KEYS["NEWSLETTER_SES_SECRET_ACCESS_KEY"]
@@ -88,9 +95,11 @@ def test_each_recipient_gets_their_own_signed_request_with_their_headers_and_tag
         "Html": {"Data": html, "Charset": "UTF-8"},
     }
     assert "token1" in simple["Body"]["Html"]["Data"] and "token0" not in simple["Body"]["Html"]["Data"]
+    # SES writes Feedback-ID itself: ours is not a second header, its campaign and list open SES's.
     assert simple["Headers"] == [
         {"Name": "List-Unsubscribe", "Value": batch.recipients[1].headers["List-Unsubscribe"]},
         {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+        {"Name": "List-Id", "Value": LIST_HEADERS["List-Id"]},
     ]
     assert {t["Name"]: t["Value"] for t in message["EmailTags"]} == {
         "nl_issue": "2019-12-20-tak-for-et-godt-2019",
@@ -98,6 +107,8 @@ def test_each_recipient_gets_their_own_signed_request_with_their_headers_and_tag
         "nl_delivery": "5001",
         "nl_tag_1": "erhverv",
         "nl_tag_2": "jul_2019",  # SES tags hold letters, digits, _ and - only
+        "ses:feedback-id-a": "2019-12-20-tak-for-et-godt-2019",
+        "ses:feedback-id-b": "erhverv",
     }
     assert message["ConfigurationSetName"] == "nyhedsbrev-events"
     assert [r.message_id for r in results] == [

@@ -11,7 +11,14 @@ from newsletter.message import Batch
 from newsletter.providers.base import Outcome
 from newsletter.providers.registry import make_provider
 from newsletter.providers.smtp import SmtpProvider, SmtpServer
-from tests.providers.conftest import make_batch, make_content, make_recipient, settings_for
+from tests.providers.conftest import (
+    LIST_HEADERS,
+    LIST_TITLE,
+    make_batch,
+    make_content,
+    make_recipient,
+    settings_for,
+)
 from tests.smtp_relay import Relay, free_port, running_relay, self_signed
 
 PASSWORD = "smtp-SECRET-pass-9d8c7b"
@@ -46,6 +53,8 @@ def test_each_recipient_gets_the_outbox_message_and_one_connection_serves_two_ba
         "<https://nyhedsbrev.example.org/u/token1>, <mailto:afmeld@example.org?subject=unsubscribe>"
     )
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Id"] == f"{LIST_TITLE} <erhverv.nyhedsbrev.example.org>"
+    assert message["Feedback-ID"] == LIST_HEADERS["Feedback-ID"]
     text = message.get_body(("plain",))
     assert text is not None and "Kære Jens Hansen 1," in text.get_content()
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from newsletter.build import build
 from newsletter.cli import main
 from newsletter.config import Settings, load_settings
-from newsletter.per_recipient import SAMPLE_LIST_ID, list_unsubscribe_headers, sample_recipient
+from newsletter.per_recipient import SAMPLE_LIST_ID, list_headers, list_unsubscribe_headers, sample_recipient
 from newsletter.preview.snapshot import Builder
 from newsletter.store.db import open_engine
 from newsletter.tokens import SAMPLE_SUBSCRIBER_ID, Signer
@@ -84,6 +84,10 @@ def test_built_message_has_the_list_unsubscribe_pair_a_real_send_has(
         # The header's link is the one in the body: one unsubscribe URL per message.
         url = message["List-Unsubscribe"].split(">")[0].lstrip("<")
         assert url in _part(message, "html") and url in _part(message, "plain")
+        # The same list and campaign; only a send knows the list's title (build reads no database).
+        assert message["Feedback-ID"] == f"{ISSUE}:erhverv:example-org"
+    assert sent["List-Id"] == "Liste erhverv <erhverv.nyhedsbrev.example.org>"
+    assert built["List-Id"] == "<erhverv.nyhedsbrev.example.org>"
 
 
 def test_build_preview_checks_and_send_test_personalise_the_sample_alike(settings: Settings) -> None:
@@ -99,6 +103,15 @@ def test_build_preview_checks_and_send_test_personalise_the_sample_alike(setting
     (test_copy,) = _outbox_messages(settings)
     assert _part(test_copy, "html") == _part(built, "html")
     assert test_copy["List-Unsubscribe"] == built["List-Unsubscribe"]
+    assert (test_copy["List-Id"], test_copy["Feedback-ID"]) == (built["List-Id"], built["Feedback-ID"])
+
+
+def test_a_test_copy_carries_the_headers_of_the_list_it_is_a_test_for(settings: Settings) -> None:
+    _cli(settings, "send", ISSUE, "--list", "borger", "--test", "jrau@balk.dk")
+    (test_copy,) = _outbox_messages(settings)
+    assert test_copy["Subject"].startswith("[TEST] ")
+    assert test_copy["List-Id"] == "<borger.nyhedsbrev.example.org>"
+    assert test_copy["Feedback-ID"] == f"{ISSUE}:borger:example-org"
 
 
 def test_sample_links_act_on_nobody(settings: Settings) -> None:
@@ -106,5 +119,8 @@ def test_sample_links_act_on_nobody(settings: Settings) -> None:
     token = recipient.values["unsubscribe_url"].rsplit("/u/", 1)[1]
     claim = Signer(TEST_SECRET_KEY).read_unsubscribe(token)
     assert (claim.subscriber_id, claim.list_id, claim.issue) == (SAMPLE_SUBSCRIBER_ID, SAMPLE_LIST_ID, ISSUE)
-    assert recipient.headers == list_unsubscribe_headers(settings, recipient.values["unsubscribe_url"])
+    assert recipient.headers == {
+        **list_unsubscribe_headers(settings, recipient.values["unsubscribe_url"]),
+        **list_headers(settings, campaign=ISSUE, list_name=settings.default_list),
+    }
     assert recipient.values["web_url"] == f"https://nyhedsbrev.example.org/issues/{ISSUE}"

@@ -75,6 +75,9 @@ def test_sign_up_sends_confirmation_and_confirming_subscribes(
     assert f'href="{link}"' in html  # the button
     assert "%%nl:" not in html and "%%nl:" not in text_part(message)
     assert "/issues/" not in html and "/u/" not in html  # not subscribed yet: no web version, no unsubscribe
+    # Complaints about confirmations show apart in Gmail; no List-Id: it is not mail of the list.
+    assert message["Feedback-ID"] == "confirm:erhverv:example-org"
+    assert message["List-Id"] is None and message["List-Unsubscribe"] is None
 
     with engine.connect() as conn:
         person = subscriber_store.get_subscriber(conn, "ann@example.com")

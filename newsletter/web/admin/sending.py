@@ -257,9 +257,14 @@ async def send_page(request: Request, visitor: Visitor, form: FormData) -> Respo
 
 
 def _send_test(
-    context: WebContext, visitor: Visitor, prepared: PreparedIssue, to: str, addresses: list[str]
+    context: WebContext,
+    visitor: Visitor,
+    prepared: PreparedIssue,
+    to: str,
+    addresses: list[str],
+    list_name: str,
 ) -> Any:
-    results = send_test(context.settings, prepared, context.provider, addresses)
+    results = send_test(context.settings, prepared, context.provider, addresses, list_name=list_name or None)
     accepted = sum(result.outcome is Outcome.ACCEPTED for _, result in results)
     with context.write() as conn:
         # The addresses stay out of the log: the user's own is the actor, the group's are in the settings.
@@ -301,7 +306,13 @@ async def test_send(request: Request, visitor: Visitor, form: FormData) -> Respo
         )
     try:
         results = await in_thread(
-            _send_test, context, visitor, prepared.issue, "test_group" if to == "group" else "me", addresses
+            _send_test,
+            context,
+            visitor,
+            prepared.issue,
+            "test_group" if to == "group" else "me",
+            addresses,
+            list_name,
         )
     except NewsletterError as exc:  # the provider refused the request, or an address is unusable
         return await send_page_answer(

@@ -134,6 +134,9 @@ def test_an_editor_sends_a_test_to_themselves_marked_test_without_ledger_rows(
     [message] = outbox_messages(settings)
     assert message["To"] == "jens@kommune.dk"
     assert message["Subject"] == "[TEST] Tak for et godt 2019"
+    # No list chosen yet: the test carries the headers of a send to [defaults] list.
+    assert message["List-Id"] == "<erhverv.nyhedsbrev.example.org>"
+    assert message["Feedback-ID"] == f"{SAMPLE}:erhverv:example-org"
     assert count(engine, deliveries) == 0 and count(engine, sends) == 0
     [entry] = audit(engine, "issue.test_sent")
     assert (entry.actor, entry.subject, entry.detail["to"], entry.detail["accepted"]) == (
