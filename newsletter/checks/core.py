@@ -382,19 +382,11 @@ def _check_unsubscribe(
 def _check_list_id(headers: Mapping[str, str], out: _Findings) -> None:
     value = next((v for name, v in headers.items() if name.lower() == "list-id"), "").strip()
     if not value:
-        out.error(
-            "list-id-missing",
-            "no List-Id header (RFC 2919): mail programs recognise and filter the newsletter by it — "
-            "check [defaults] list and [site] base_url in the settings",
-        )
+        out.error("list-id-missing")
         return
     found = _LIST_ID.fullmatch(value)
     if found is None or len(found["id"]) > MAX_LIST_ID_LENGTH:
-        out.error(
-            "list-id-invalid",
-            f"the List-Id header {value[:80]!r} is not 'Title <list.domain>' (RFC 2919) — check [defaults] list "
-            "and the host of [site] base_url",
-        )
+        out.error("list-id-invalid", value=value[:80])
 
 
 def _check_text_part(text: str, hrefs: Sequence[str], out: _Findings, where: SourceMap) -> None:

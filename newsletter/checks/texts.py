@@ -74,6 +74,10 @@ CHECK_TEXTS = Texts(
         "require one-click unsubscribe for bulk mail",
         "list-unsubscribe-post-missing": "no 'List-Unsubscribe-Post: List-Unsubscribe=One-Click' header "
         "(RFC 8058): Gmail and Yahoo require it for bulk mail",
+        "list-id-missing": "no List-Id header (RFC 2919): mail programs recognise and filter the newsletter "
+        "by it — check [defaults] list and [site] base_url in the settings",
+        "list-id-invalid": "the List-Id header {value!r} is not 'Title <list.domain>' (RFC 2919) — "
+        "check [defaults] list and the host of [site] base_url",
         # The issue's own text
         "unfinished-text": "this line still has the new issue's stand-in text ('{text}') — "
         "write the issue's own text or delete the line",

@@ -106,6 +106,10 @@ LIBRARY_DANISH: dict[str, str] = {
     "internettet)",
     "connection-refused": "ligger på {host}, som afviste forbindelsen – tjek adressen, eller prøv igen senere",
     "template-error": "Skabelonen har en fejl, som den, der vedligeholder skabelonerne, skal rette: {problem}",
+    "list-id-missing": "E-mailen mangler List-Id-linjen (RFC 2919), som mailprogrammer kender og sorterer "
+    "nyhedsbrevet på – tjek [defaults] list og [site] base_url i indstillingerne",
+    "list-id-invalid": "List-Id-linjen {value!r} har ikke formen 'Titel <liste.domæne>' (RFC 2919) – "
+    "tjek [defaults] list og værtsnavnet i [site] base_url",
     "spam-score": "SpamAssassin giver e-mailen {score}. Spamfiltre tæller hvert point – docs/checks.md "
     "forklarer hver regel, og hvordan man undgår den",
     "spam-score-unknown": "Spamscoren blev ikke tjekket: {problem}",

@@ -131,7 +131,9 @@ def test_danish_numbers_have_a_decimal_comma() -> None:
 @pytest.mark.parametrize("lang", ["da", "en"])
 def test_a_code_without_danish_or_a_message_without_wording_shows_the_english(lang: str) -> None:
     text = library_text(lang)
-    new_check = Texts({"list-id-missing": "no List-Id header — set [sender] list_id"})("list-id-missing")
+    new_check = Texts({"a-check-added-later": "no List-Id header — set [sender] list_id"})(
+        "a-check-added-later"
+    )
     assert text(new_check, new_check.english) == "no List-Id header — set [sender] list_id"
     assert text(None, "an older finding without a wording") == "an older finding without a wording"
     # A known sentence holding a phrase without Danish is English whole, never half Danish.
