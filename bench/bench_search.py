@@ -31,17 +31,14 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
+from bench.seeding import FIRST_NAMES, LAST_NAMES, PG_ENV, ROWS
 from newsletter.store import db
 from newsletter.store.addresses import email_hash
 from newsletter.store.lists import create_list, utcnow
 from newsletter.store.schema import memberships, new_link_key, subscribers
 from newsletter.store.search import search_subscribers
 
-PG_ENV = "NEWSLETTER_TEST_DATABASE_URL"
-ROWS = 100_000
 RUNS = 7
-FIRST_NAMES = ("Søren", "Åse", "Jens", "Mette", "Birgitte", "Ole", "Lærke", "Bjørn", "Kirsten", "Mads")
-LAST_NAMES = ("Ærø", "Løvstrøm", "Hansen", "Østergaard", "Aastrup", "Nielsen", "Bøgh", "Jørgensen")
 ASCII_LAST = {"Ærø": "aeroe", "Løvstrøm": "loevstroem", "Østergaard": "oestergaard", "Bøgh": "boegh"}
 # (label, search text, within this list (None: every subscriber), page): "last" is the last page.
 # Lists of 10,000 in a table of 100,000 are PostgreSQL's slow case: its planner takes ILIKE for

@@ -28,11 +28,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-PG_ENV = "NEWSLETTER_TEST_DATABASE_URL"
-ROWS = 100_000
+from bench.seeding import FIRST_NAMES, LAST_NAMES, PG_ENV, ROWS
+
 SMALL = 10_000
-FIRST_NAMES = ("Søren", "Åse", "Jens", "Mette", "Birgitte", "Ole", "Lærke", "Bjørn", "Kirsten", "Mads")
-LAST_NAMES = ("Ærø", "Løvstrøm", "Hansen", "Østergaard", "Aastrup", "Nielsen", "Bøgh", "Jørgensen")
 TOWNS = ("Ballerup", "Skovlunde", "Måløv", "Herlev", "Værløse")
 
 

@@ -52,7 +52,7 @@ from sqlalchemy import Engine, create_engine, select, text, update
 from sqlalchemy.engine import make_url
 from starlette.routing import Match
 
-from bench.seeding import bulk_insert, seed_sent_list
+from bench.seeding import PG_ENV, bulk_insert, seed_sent_list
 from newsletter.config import Settings, load_settings
 from newsletter.issue import parse_issue
 from newsletter.render import render_issue
@@ -71,7 +71,6 @@ from tests.conftest import write_project
 from tests.web.serving import cpu_seconds, server_process
 
 SECRET = "bench-only-signing-key-0123456789abcdef"
-PG_ENV = "NEWSLETTER_TEST_DATABASE_URL"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 SAMPLE = "2019-12-20-tak-for-et-godt-2019"  # the holiday greeting: typed into, and sent to the big list

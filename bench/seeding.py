@@ -19,6 +19,12 @@ from newsletter.store.addresses import email_hash
 from newsletter.store.lists import create_list, utcnow
 from newsletter.store.schema import deliveries, memberships, new_link_key, sends, subscribers
 
+# The benchmarks' subscribers: a full-size list, with the Danish names a municipality's list holds.
+PG_ENV = "NEWSLETTER_TEST_DATABASE_URL"
+ROWS = 100_000
+FIRST_NAMES = ("Søren", "Åse", "Jens", "Mette", "Birgitte", "Ole", "Lærke", "Bjørn", "Kirsten", "Mads")
+LAST_NAMES = ("Ærø", "Løvstrøm", "Hansen", "Østergaard", "Aastrup", "Nielsen", "Bøgh", "Jørgensen")
+
 
 @dataclass(frozen=True)
 class SeededList:
