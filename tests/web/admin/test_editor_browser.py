@@ -73,7 +73,7 @@ def test_an_editor_writes_a_new_year_greeting_in_chromium(tmp_path: Path) -> Non
         # A finding names its line; clicking it puts the cursor on that line.
         editor.press("Control+Home")
         # The skeleton's stand-in text is an error until it is written over; the missing preheader a warning.
-        assert "stand-in text" in page.locator("#findings").inner_text()
+        assert "[unfinished-text]" in page.locator("#findings").inner_text()
         finding = page.locator("#findings li", has_text="preheader").locator("a[data-line]").first
         line = int(finding.get_attribute("data-line") or 0)
         assert line == 3
