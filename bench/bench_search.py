@@ -24,14 +24,12 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, insert, select, text
 
-from bench.seeding import FIRST_NAMES, LAST_NAMES, PG_ENV, ROWS
+from bench.seeding import FIRST_NAMES, LAST_NAMES, PG_ENV, ROWS, throwaway_database
 from newsletter.store import db
 from newsletter.store.addresses import email_hash
 from newsletter.store.lists import create_list, utcnow
@@ -135,22 +133,12 @@ def _postgresql() -> dict[str, Any] | None:
     server = os.environ.get(PG_ENV)
     if not server:
         return None
-    name = f"nlbench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
+    with throwaway_database(server) as url:
         engine = db.open_engine(url)
         started = time.perf_counter()
         list_ids = seed(engine)
         seeded = time.perf_counter() - started
         return {"seed_seconds": round(seeded, 1), **measure(engine, list_ids)}
-    finally:
-        db.dispose_all()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main() -> dict[str, Any]:

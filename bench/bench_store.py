@@ -24,11 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.seeding import FIRST_NAMES, LAST_NAMES, PG_ENV, ROWS
+from bench.seeding import FIRST_NAMES, LAST_NAMES, PG_ENV, ROWS, throwaway_database
 
 SMALL = 10_000
 TOWNS = ("Ballerup", "Skovlunde", "Måløv", "Herlev", "Værløse")
@@ -119,19 +118,11 @@ def _postgresql_figures(csv_path: Path) -> dict[str, Any] | None:
     server = os.environ.get(PG_ENV)
     if not server:
         return None
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     from newsletter.store import db
     from newsletter.store.imports import import_csv
     from newsletter.store.lists import create_list
 
-    name = f"nlbench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
+    with throwaway_database(server) as url:
         engine = db.open_engine(url)
         with engine.begin() as conn:
             create_list(conn, "stor", "Benchmark stor")
@@ -146,11 +137,6 @@ def _postgresql_figures(csv_path: Path) -> dict[str, Any] | None:
             "stream_100k_peak_rss_mb": round(stream["peak_rss_mb"], 1),
             "stream_100k_seconds": round(stream["seconds"], 2),
         }
-    finally:
-        db.dispose_all()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _rounded(value: float | None) -> float | None:

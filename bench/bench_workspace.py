@@ -39,7 +39,6 @@ import re
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -49,10 +48,9 @@ from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import Engine, create_engine, select, text, update
-from sqlalchemy.engine import make_url
 from starlette.routing import Match
 
-from bench.seeding import PG_ENV, bulk_insert, seed_sent_list
+from bench.seeding import PG_ENV, bulk_insert, seed_sent_list, throwaway_database
 from newsletter.config import Settings, load_settings
 from newsletter.issue import parse_issue
 from newsletter.render import render_issue
@@ -427,22 +425,6 @@ def postgresql_server() -> str | None:
     finally:
         probe.dispose()
     return server
-
-
-@contextmanager
-def throwaway_database(server: str) -> Iterator[str]:
-    """A database of its own on ``server``, dropped afterwards (nobody else's tables are touched)."""
-    name = f"nlbench_ws_{uuid.uuid4().hex[:12]}"
-    owner = create_engine(server, isolation_level="AUTOCOMMIT")
-    with owner.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        db.dispose_all()
-        with owner.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        owner.dispose()
 
 
 def main() -> dict[str, Any]:

@@ -9,12 +9,16 @@ library (:func:`newsletter.store.lists.create_list`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, create_engine, select, text
+from sqlalchemy.engine import make_url
 
+from newsletter.store import db
 from newsletter.store.addresses import email_hash
 from newsletter.store.lists import create_list, utcnow
 from newsletter.store.schema import deliveries, memberships, new_link_key, sends, subscribers
@@ -124,3 +128,19 @@ def seed_sent_list(engine: Engine, list_name: str, count: int, issue: str) -> Se
             select(deliveries.c.id, deliveries.c.subscriber_id).order_by(deliveries.c.id)
         ).all()
     return SeededList(the_list.id, [(row.id, row.subscriber_id) for row in ledger])
+
+
+@contextmanager
+def throwaway_database(server: str) -> Iterator[str]:
+    """A database of its own on ``server``, dropped afterwards (nobody else's tables are touched)."""
+    name = f"nlbench_{uuid.uuid4().hex[:12]}"
+    owner = create_engine(server, isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        db.dispose_all()
+        with owner.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        owner.dispose()
