@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from newsletter.store.lists import utcnow
-from newsletter.web.admin.guard import Visitor, field, guarded, render
+from newsletter.web.admin.guard import Visitor, download, field, guarded, render
 from newsletter.web.context import WebContext, in_thread, web
 from newsletter.workspace.audit import (
     AUDIT_ACTIONS,
@@ -94,11 +94,7 @@ async def export(request: Request, visitor: Visitor, form: FormData) -> Response
     excel = field(form, "excel") == "yes"
     body = await context.in_writer(_export, context, visitor, excel)
     name = f"audit-{utcnow():%Y-%m-%d}.csv"
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
-    )
+    return download(body, name, "text/csv; charset=utf-8")
 
 
 routes = [

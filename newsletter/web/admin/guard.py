@@ -326,6 +326,16 @@ def navigation(visitor: Visitor | None, path: str) -> list[dict[str, Any]]:
     ]
 
 
+def download(body: str | bytes, file_name: str, media_type: str) -> Response:
+    """A file the browser saves as ``file_name`` and keeps in no cache (exports hold personal data).
+    ``file_name`` is built by the page from safe parts (dates, ids, list names), never from input."""
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{file_name}"', "Cache-Control": "no-store"},
+    )
+
+
 def render(
     request: Request,
     template: str,

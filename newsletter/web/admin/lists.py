@@ -21,7 +21,7 @@ from newsletter.errors import NotFound
 from newsletter.store.audience import membership_counts
 from newsletter.store.exports import write_members_csv
 from newsletter.store.lists import ListRow, all_lists, get_list, utcnow
-from newsletter.web.admin.guard import Visitor, field, guarded, message, render
+from newsletter.web.admin.guard import Visitor, download, field, guarded, message, render
 from newsletter.web.context import WebContext, in_thread, web
 from newsletter.workspace.people import record_members_export
 
@@ -66,11 +66,7 @@ async def export_list(request: Request, visitor: Visitor, form: FormData) -> Res
     # Recorded before the file is handed over: no export leaves without its entry.
     await context.in_writer(_audit_export, context, visitor, the_list, count, excel)
     name = f"{the_list.name}-{utcnow():%Y-%m-%d}.csv"  # list names are [a-z0-9_-]
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
-    )
+    return download(body, name, "text/csv; charset=utf-8")
 
 
 routes = [

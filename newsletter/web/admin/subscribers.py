@@ -52,7 +52,7 @@ from newsletter.store.subscribers import (
     suppression_reason,
     unsubscribe,
 )
-from newsletter.web.admin.guard import Visitor, field, guarded, message, render, see_other
+from newsletter.web.admin.guard import Visitor, download, field, guarded, message, render, see_other
 from newsletter.web.admin.sending import number_text
 from newsletter.web.admin.words import admin_translator
 from newsletter.web.context import WebContext, in_thread, web
@@ -248,10 +248,8 @@ async def export_person_data(request: Request, visitor: Visitor, form: FormData)
     data = await context.in_writer(_export_data, context, visitor, person.subscriber)
     # The file name holds the id, not the address: downloads folders get synced and shared.
     name = f"subscriber-{person.subscriber.id}-{utcnow():%Y-%m-%d}.json"
-    return Response(
-        json.dumps(data, ensure_ascii=False, indent=2) + "\n",
-        media_type="application/json; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    return download(
+        json.dumps(data, ensure_ascii=False, indent=2) + "\n", name, "application/json; charset=utf-8"
     )
 
 
