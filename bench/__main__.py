@@ -15,6 +15,8 @@ import platform
 import sys
 from pathlib import Path
 
+from bench.measure import Results, save
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -36,7 +38,10 @@ def main() -> int:
         module = importlib.import_module(f"bench.{name}")
         print(f"\n== {name}")
         figures = module.main()
-        (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine, **figures}, indent=2))
+        if isinstance(figures, Results):
+            save(figures)
+        else:
+            (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine, **figures}, indent=2))
     return 0
 
 
