@@ -14,7 +14,9 @@ from newsletter.links import PersonLinks
 from newsletter.per_recipient import merge_values
 from newsletter.personalize import merge, placeholder
 from newsletter.render import Rendered, content_for, render_email, render_issue
+from newsletter.template_sources import BUILTIN_TEMPLATES
 from tests.compose.conftest import SAMPLE, SECOND_SAMPLE
+from tests.conftest import write_project
 
 SEED_HEADINGS = [
     "KILDEDAL – et nyt erhvervs- og boligområde",
@@ -342,3 +344,34 @@ def test_sample_issue_is_the_seed_word_for_word(compose_settings: Settings) -> N
     html_body = html[start : html.index("Jette Rau, Erhvervsudviklingschef", start)]
     assert _words(html_body + "Jette Rau, Erhvervsudviklingschef") == body
     assert "Kære" not in html and _words(f"{title} {date}") in _words(html)
+
+
+@pytest.mark.parametrize("name", [SAMPLE, SECOND_SAMPLE])
+def test_css_kept_from_earlier_renders_gives_the_html_premailer_makes_alone(
+    compose_settings: Settings, name: str
+) -> None:
+    issue = load_issue(resolve_issue(name, compose_settings), compose_settings)
+    alone = render_issue(issue, compose_settings, reuse_parsed_css=False).html
+    first = render_issue(issue, compose_settings).html
+    other = SECOND_SAMPLE if name == SAMPLE else SAMPLE
+    render(compose_settings, other)  # the other design's stylesheets in between
+    again = render_issue(issue, compose_settings).html
+    assert first == alone and again == alone
+
+
+def test_a_changed_stylesheet_is_inlined_at_once(compose_settings: Settings, tmp_path: Path) -> None:
+    before = render(compose_settings, SECOND_SAMPLE).html  # the built-in link colour, now kept
+    other = load_settings(write_project(tmp_path / "other", f"sqlite:///{tmp_path / 'other.db'}"))
+    layout = (BUILTIN_TEMPLATES / "base.mjml.j2").read_text(encoding="utf-8")
+    assert "a { color: #00507a;" in layout
+    (other.templates_dir / "base.mjml.j2").write_text(
+        layout.replace("a { color: #00507a;", "a { color: #8b0000;"), encoding="utf-8"
+    )
+    changed = render(other, SECOND_SAMPLE)
+    link = re.search(
+        r'<a href="https://example.org/businessballerup/PLACEHOLDER-kildedal"[^>]*>', changed.html
+    )
+    assert link and "color:#8b0000" in link.group(0).replace(" ", "")
+    assert "#00507a" in before
+    issue = load_issue(resolve_issue(SECOND_SAMPLE, other), other)
+    assert changed.html == render_issue(issue, other, reuse_parsed_css=False).html
