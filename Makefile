@@ -44,8 +44,10 @@ test: $(STAMP) tools
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not browser and not slow" $(PYTEST_ARGS)
 
+## Every benchmark, then the README's table from their results (bench/results/, committed with it).
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.readme_table
 
 lint: $(STAMP)
 	$(BIN)/ruff check newsletter tests bench
@@ -57,4 +59,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix newsletter tests bench
 
 clean:
-	rm -rf build outbox newsletter.db newsletter.db-* .pytest_cache bench/results
+	rm -rf build outbox newsletter.db newsletter.db-* .pytest_cache

@@ -176,8 +176,6 @@ def save(results: Results) -> Path:
     return path
 
 
-def load_all() -> dict[str, dict[str, Any]]:
-    """Every results file, by benchmark name."""
-    return {
-        path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(RESULTS.glob("*.json"))
-    }
+def load_all(folder: Path = RESULTS) -> dict[str, dict[str, Any]]:
+    """Every results file in ``folder``, by benchmark name."""
+    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))}
