@@ -9,7 +9,10 @@ people share, a rare address part, a name part with ø (SQLite's GLOB path),
 two letters (too short for PostgreSQL's trigram index), no text at all (first
 and last page), and the same within a list.
 
-Each figure is the median of 7 runs after one warm-up, in milliseconds.
+Each search runs once for a warm-up and then 7 times, the searches taking
+turns round by round; figures are min/median/max in milliseconds. The
+README's table shows the searches in :data:`TABLE_SEARCHES`; the results
+file holds them all.
 With ``NEWSLETTER_TEST_DATABASE_URL`` set to a PostgreSQL server, the same
 searches run on a throwaway database there. A search stops counting at
 1,000 matches (``MATCH_LIMIT``), so "matches" is at most that.
@@ -21,14 +24,15 @@ from __future__ import annotations
 
 import os
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, text
 
+from bench.measure import Results, Row, interleave, seconds_of
 from bench.seeding import FIRST_NAMES, LAST_NAMES, PG_ENV, ROWS, throwaway_database
 from newsletter.store import db
 from newsletter.store.addresses import email_hash
@@ -52,6 +56,15 @@ SEARCHES: tuple[tuple[str, str, str | None, int | str], ...] = (
     ("list of 10,000, 'hansen'", "hansen", "lille", 1),
     ("list of 10,000, 'je'", "je", "lille", 1),
     ("list of 10,000, everyone", "", "lille", 1),
+)
+# The broad and the narrow search, the two slow shapes (the last page, two letters) and PostgreSQL's
+# slow case, a list of 10,000.
+TABLE_SEARCHES = (
+    "common surname 'hansen' (1 in 8)",
+    "rare address part 'person99999'",
+    "two letters 'je'",
+    "everyone, last page (the 20th)",
+    "list of 10,000, 'hansen'",
 )
 
 
@@ -93,18 +106,10 @@ def seed(engine: Engine, rows: int = ROWS, seed_value: int = 11) -> dict[str, in
     return {"stor": big.id, "lille": small.id}
 
 
-def _median_ms(run: Callable[[], Any]) -> float:
-    run()
-    times = []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000, 1)
-
-
 def measure(engine: Engine, list_ids: dict[str, int]) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
+    """Each search's spread in ms over :data:`RUNS` rounds (every search once a round) and its matches."""
+    contenders: dict[str, Callable[[], float]] = {}
+    matches: dict[str, int] = {}
     with engine.connect() as conn:
         for label, query, list_name, page in SEARCHES:
             list_id = list_ids[list_name] if list_name else None
@@ -113,9 +118,31 @@ def measure(engine: Engine, list_ids: dict[str, int]) -> dict[str, Any]:
             def run(query: str = query, list_id: int | None = list_id, number: int = number) -> Any:
                 return search_subscribers(conn, query, list_id=list_id, page=number)
 
-            found = run()
-            figures[label] = {"ms": _median_ms(run), "matches": found.total}
-    return figures
+            matches[label] = run().total  # the warm-up
+            contenders[label] = lambda run=run: seconds_of(run) * 1000
+        spreads = interleave(RUNS, contenders)
+    return {label: {"ms": spread, "matches": matches[label]} for label, spread in spreads.items()}
+
+
+def rows(database: str, figures: dict[str, Any]) -> list[Row]:
+    """The README's rows for one database: the searches in :data:`TABLE_SEARCHES`."""
+    return [
+        Row(
+            work=f"subscriber search at {ROWS:,} ({database}), count + page of 50: {label}",
+            unit="ms",
+            project=figures[label]["ms"],
+            note=f"{figures[label]['matches']:,} matches",
+        )
+        for label in TABLE_SEARCHES
+    ]
+
+
+def plain(figures: dict[str, Any]) -> dict[str, Any]:
+    """``figures`` with each spread as a dict, for the results file."""
+    return {
+        label: {**value, "ms": asdict(value["ms"])} if isinstance(value, dict) else value
+        for label, value in figures.items()
+    }
 
 
 def _sqlite() -> dict[str, Any]:
@@ -141,22 +168,21 @@ def _postgresql() -> dict[str, Any] | None:
         return {"seed_seconds": round(seeded, 1), **measure(engine, list_ids)}
 
 
-def main() -> dict[str, Any]:
-    figures = {
-        "subscribers": ROWS,
-        "load_average": round(os.getloadavg()[0], 2),
-        "sqlite": _sqlite(),
-        "postgresql": _postgresql() or f"not measured: set {PG_ENV} to a server URL",
-    }
-    for database in ("sqlite", "postgresql"):
-        print(f"  {database}:")
-        found = figures[database]
-        if isinstance(found, str):
-            print(f"    {found}")
+def main() -> Results:
+    measured = {"sqlite": _sqlite(), "postgresql": _postgresql()}
+    results = Results("search", figures={"subscribers": ROWS})
+    for database, figures in measured.items():
+        if figures is None:
+            results.figures[database] = f"not measured: set {PG_ENV} to a server URL"
+            print(f"  {database}: {results.figures[database]}")
             continue
-        for label, value in found.items():
-            print(f"    {label}: {value}")
-    return figures
+        results.figures[database] = plain(figures)
+        for row in rows("SQLite" if database == "sqlite" else "PostgreSQL", figures):
+            results.add(row)
+        for label, value in figures.items():
+            if label not in TABLE_SEARCHES and isinstance(value, dict):
+                print(f"    {database}, {label}: {value['ms'].shown('ms')}, {value['matches']} matches")
+    return results
 
 
 if __name__ == "__main__":
