@@ -29,6 +29,10 @@ Beside the wall-clock times each figure carries the server's own CPU time
 shared with other work that is what a page costs, while the wall clock also
 counts waiting for a core. The load average at the start and end says how
 shared the machine was.
+
+Rows for the README's table: typing → preview (min/median/max of the edits,
+the bare render as its peer) and, per database, the pages in
+:data:`TABLE_PAGES`; the results file holds every page's figures.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ import httpx
 from sqlalchemy import Engine, create_engine, select, text, update
 from starlette.routing import Match
 
+from bench.measure import Results, Row, Spread
 from bench.seeding import PG_ENV, bulk_insert, seed_sent_list, throwaway_database
 from newsletter.config import Settings, load_settings
 from newsletter.issue import parse_issue
@@ -109,6 +114,17 @@ PAGES: dict[str, str] = {
     "audit, rare action": "/admin/audit?action=list.deleted",
     "account": "/admin/account",
 }
+# The pages the README's table shows (the results file holds every page): the busiest and the slowest.
+TABLE_PAGES = (
+    "issues",
+    "edit (sample issue)",
+    "test and send, 100k list chosen",
+    "test and send, list it was sent to",
+    "progress of the 100k send",
+    "lists",
+    "subscribers, search",
+    "audit",
+)
 
 
 # --- measuring -----------------------------------------------------------------------------------
@@ -196,7 +212,7 @@ def workspace(config: Path) -> Iterator[tuple[httpx.Client, int]]:
 # --- typing → preview ----------------------------------------------------------------------------
 
 
-def typing_to_preview(folder: Path) -> dict[str, Any]:
+def typing_to_preview(folder: Path) -> tuple[dict[str, Any], Row]:
     config = bench_project(folder / "typing", "sqlite:///newsletter.db")
     settings = load_settings(config)
     add_admin(settings)
@@ -269,7 +285,18 @@ def typing_to_preview(folder: Path) -> dict[str, Any]:
     print(f"  preview function, no HTTP                  {shown(figures['preview_function_in_process_ms'])}")
     print(f"  bare render (parse + render)               {shown(figures['bare_render_ms'])}")
     print(f"  end to end ÷ bare render (medians): ×{figures['ratio_end_to_end_to_bare_render_median']}")
-    return figures
+    row = Row(
+        work=f"workspace: typing → new preview in the editor ({EDITS} one-character edits to the sample issue, "
+        "its POST and the frame's document over HTTP)",
+        unit="ms",
+        project=Spread.of(end_to_end),
+        peer=Spread.of(bare),
+        peer_label="parse + render in-process",
+        target=f"p95 < {TYPING_TARGET_MS:.0f} ms",
+        met=figures["meets_target"],
+        note=f"p95 {figures['end_to_end_ms']['p95']} ms; the server's CPU {figures['server_cpu_ms_mean']} ms an edit",
+    )
+    return figures, row
 
 
 # --- pages with 100,000 subscribers --------------------------------------------------------------
@@ -379,7 +406,9 @@ def fill_issues_folder(settings: Settings, count: int) -> None:
         )
 
 
-def pages_with_subscribers(folder: Path, database: str, database_url: str) -> dict[str, Any]:
+def pages_with_subscribers(
+    folder: Path, database: str, database_url: str
+) -> tuple[dict[str, Any], list[Row]]:
     config = bench_project(folder / database, database_url)
     settings = load_settings(config)
     fill_issues_folder(settings, ISSUE_FILES - 2)
@@ -410,7 +439,20 @@ def pages_with_subscribers(folder: Path, database: str, database_url: str) -> di
     )
     for name, page in figures["pages"].items():
         print(f"    {name:38} {shown({k: v for k, v in page.items() if k != 'path'})}")
-    return figures
+    shown_name = "SQLite" if database == "sqlite" else "PostgreSQL"
+    rows = [
+        Row(
+            work=f"workspace page with {SUBSCRIBERS:,} subscribers ({shown_name}, {ROUNDS} GETs over HTTP): {name}",
+            unit="ms",
+            project=Spread.of(samples[name]),
+            target=f"p95 < {PAGE_TARGET_MS:.0f} ms",
+            met=figures["pages"][name]["p95"] < PAGE_TARGET_MS,
+            note=f"p95 {figures['pages'][name]['p95']} ms; the server's CPU {figures['pages'][name]['server_cpu_mean']} ms",
+        )
+        for name in TABLE_PAGES
+        if name in samples
+    ]
+    return figures, rows
 
 
 def postgresql_server() -> str | None:
@@ -427,27 +469,35 @@ def postgresql_server() -> str | None:
     return server
 
 
-def main() -> dict[str, Any]:
+def main() -> Results:
     os.environ["NEWSLETTER_SECRET_KEY"] = SECRET
     # Other work on the machine stretches wall-clock times; the server's CPU per request does not.
-    figures: dict[str, Any] = {"load_average_at_start": round(os.getloadavg()[0], 2)}
+    results = Results("workspace", figures={"load_average_at_start": round(os.getloadavg()[0], 2)})
+    figures = results.figures
     with tempfile.TemporaryDirectory(prefix="nl-bench-workspace-") as name:
         folder = Path(name)
         print("typing → preview")
-        figures["typing_to_preview"] = typing_to_preview(folder)
+        figures["typing_to_preview"], typing_row = typing_to_preview(folder)
         print(f"pages with {SUBSCRIBERS:,} subscribers")
-        figures["pages_sqlite"] = pages_with_subscribers(folder, "sqlite", "sqlite:///newsletter.db")
+        figures["pages_sqlite"], page_rows = pages_with_subscribers(
+            folder, "sqlite", "sqlite:///newsletter.db"
+        )
         server = postgresql_server()
         if server is None:
             figures["pages_postgresql"] = "not measured: no PostgreSQL answered"
         else:
             with throwaway_database(server) as url:
-                figures["pages_postgresql"] = pages_with_subscribers(folder, "postgresql", url)
+                figures["pages_postgresql"], postgresql_rows = pages_with_subscribers(
+                    folder, "postgresql", url
+                )
+            page_rows += postgresql_rows
     figures["load_average_at_end"] = round(os.getloadavg()[0], 2)
     print(
         f"  load average: {figures['load_average_at_start']} at the start, {figures['load_average_at_end']} at the end"
     )
-    return figures
+    for row in [typing_row, *page_rows]:
+        results.add(row)
+    return results
 
 
 if __name__ == "__main__":
