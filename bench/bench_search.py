@@ -131,7 +131,7 @@ def rows(database: str, figures: dict[str, Any]) -> list[Row]:
             work=f"subscriber search at {ROWS:,} ({database}), count + page of 50: {label}",
             unit="ms",
             project=figures[label]["ms"],
-            note=f"{figures[label]['matches']:,} matches",
+            note=f"{figures[label]['matches']:,} {'match' if figures[label]['matches'] == 1 else 'matches'}",
         )
         for label in TABLE_SEARCHES
     ]

@@ -203,7 +203,7 @@ def main() -> Results:
         results.add(
             Row(
                 work=work,
-                unit="/s",
+                unit="req/s",
                 project=project,
                 peer=spreads[f"bare {kind}"],
                 peer_label="bare uvicorn + Starlette answering 200",

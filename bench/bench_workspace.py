@@ -294,7 +294,7 @@ def typing_to_preview(folder: Path) -> tuple[dict[str, Any], Row]:
         peer_label="parse + render in-process",
         target=f"p95 < {TYPING_TARGET_MS:.0f} ms",
         met=figures["meets_target"],
-        note=f"p95 {figures['end_to_end_ms']['p95']} ms; the server's CPU {figures['server_cpu_ms_mean']} ms an edit",
+        note=f"p95 {figures['end_to_end_ms']['p95']:,} ms; the server's CPU {figures['server_cpu_ms_mean']:,} ms an edit",
     )
     return figures, row
 
@@ -447,7 +447,7 @@ def pages_with_subscribers(
             project=Spread.of(samples[name]),
             target=f"p95 < {PAGE_TARGET_MS:.0f} ms",
             met=figures["pages"][name]["p95"] < PAGE_TARGET_MS,
-            note=f"p95 {figures['pages'][name]['p95']} ms; the server's CPU {figures['pages'][name]['server_cpu_mean']} ms",
+            note=f"p95 {figures['pages'][name]['p95']:,} ms; the server's CPU {figures['pages'][name]['server_cpu_mean']:,} ms",
         )
         for name in TABLE_PAGES
         if name in samples

@@ -31,7 +31,7 @@ def cell(text: str) -> str:
 
 
 def table_line(row: Row) -> str:
-    work = f"{row.work} ({row.note})" if row.note else row.work
+    work = f"{row.work} — {row.note}" if row.note else row.work
     peer = f"{row.peer_label or 'peer'}: {row.peer.shown(row.unit)}" if row.peer is not None else ""
     ratio = f"{row.ratio:.2f}×" if row.ratio is not None else ""
     met = {True: "yes", False: "**no**", None: ""}[row.met]

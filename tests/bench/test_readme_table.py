@@ -70,7 +70,7 @@ def test_results_become_the_table_between_the_markers_and_nothing_else_changes(t
             "",
             "| work | project (median, min–max) | peer (median, min–max) | ratio | target | met |",
             "|---|---|---|---|---|---|",
-            "| render of the sample issue (41,512 bytes) | 6.75 ms (5.50–114) | cache off: 8.50 ms (7.25–24.00) "
+            "| render of the sample issue — 41,512 bytes | 6.75 ms (5.50–114) | cache off: 8.50 ms (7.25–24.00) "
             "| 0.79× | < 25 ms | yes |",
             "| merge \\| per recipient | 61.00 µs (60.00–62.00) |  |  |  | **no** |",
             "| one-click unsubscribes | 900 /s (800–1,000) | bare: 3,600 /s (3,000–4,000) | 0.25× | ≥ 500/s | yes |",
