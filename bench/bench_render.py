@@ -41,7 +41,7 @@ from newsletter.render import Rendered, render_issue
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = "2019-12-20-tak-for-et-godt-2019"
 RENDER_RUNS = 200
-LARGE_RUNS = 20
+LARGE_RUNS = 50
 LARGE_HTML_BYTES = 200_000
 WARM_UP = 5
 MERGE_ROUNDS = 5
