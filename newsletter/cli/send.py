@@ -60,7 +60,7 @@ def _duration(seconds: float) -> str:
     return f"{number} {unit}"
 
 
-def _require_credentials(settings: Settings) -> None:
+def require_credentials(settings: Settings) -> None:
     """Fail before any summary or question when the signing key or the provider's key is missing."""
     secret_key()
     make_provider(settings.provider).close()
@@ -313,7 +313,7 @@ def send_command(
             "and --retry-failed (use them on a send now)"
         )
     if not dry_run:
-        _require_credentials(settings)
+        require_credentials(settings)
     slug = issue_key(settings, issue)
     frozen = None
     if not test_addresses and at is None:  # a send planned before goes on with what it froze

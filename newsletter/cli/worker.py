@@ -8,11 +8,10 @@ from pathlib import Path
 import click
 
 from newsletter.cli.group import settings_of
-from newsletter.cli.send import stop_on_signals
+from newsletter.cli.send import require_credentials, stop_on_signals
 from newsletter.errors import SendError
 from newsletter.send.worker import Worker
 from newsletter.store.db import open_engine, safe_url
-from newsletter.tokens import secret_key
 
 
 @click.command("worker")
@@ -49,7 +48,7 @@ def worker_command(ctx: click.Context, once: bool, interval: float, health_file:
         newsletter worker --interval 30 --health-file /run/newsletter/worker.alive
     """
     settings = settings_of(ctx)
-    secret_key()  # the links in every message are signed: fail now, not at 08:00 on the day
+    require_credentials(settings)  # fail now, not at 08:00 on the day
     db = open_engine(settings.database_url)
     worker = Worker(db, settings, say=click.echo, health_file=health_file)
     one = " (SQLite: one worker at a time)" if db.dialect.name == "sqlite" else ""

@@ -163,8 +163,9 @@ class Worker:
             )
             self._failed_at[send.send_id] = self.clock()
             return
-        provider = self.make(self.settings.provider)
+        provider: Provider | None = None
         try:
+            provider = self.make(self.settings.provider)
             totals = execute_send(
                 self.db,
                 self.settings,
@@ -181,7 +182,8 @@ class Worker:
             totals = RunTotals(error=exc)
         finally:
             self._sender = None
-            provider.close()
+            if provider is not None:
+                provider.close()
         self._settled(send, totals, cycle, resumed)
 
     def _started(self, started: Started) -> None:
