@@ -243,9 +243,10 @@ def _schedule_lines(s: SendStatus) -> list[str]:
         out.append(f"  cancelled: it was scheduled for {s.schedule.when}, and nothing was sent")
     planned = f"{s.planned_at:%Y-%m-%d %H:%M} UTC" if s.planned_at else ""
     if s.file == "changed":
+        gets = "got" if s.status == "done" else "gets"
         out.append(
             f"  the issue was changed after this send was planned ({planned}): "
-            "everyone on this send gets it as it was planned, not the change"
+            f"everyone on this send {gets} it as it was planned, not the change"
         )
         if s.status == "scheduled":
             out.append(f"  to send the changed issue instead: {cancel}, then schedule it again")
