@@ -165,6 +165,7 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
     },
     "checks_broken": {"da": "Kan ikke læses: {message}", "en": "Cannot be read: {message}"},
     "status_draft": {"da": "Kladde", "en": "Draft"},
+    "status_scheduled": {"da": "Tidsplanlagt til {lists}", "en": "Scheduled to {lists}"},
     "status_sending": {"da": "Sendes til {lists}", "en": "Sending to {lists}"},
     "status_sent": {"da": "Sendt til {lists}", "en": "Sent to {lists}"},
     "no_date": {"da": "ingen dato", "en": "no date"},

@@ -586,6 +586,8 @@ def test_a_scheduled_send_says_when_it_goes_and_how_to_call_it_off(
     assert "Fortsæt" not in text and "hx-trigger" not in page.text
     assert_strict(page)
     assert "tidsplanlagt" in client.get(SEND_PAGE).text
+    assert "Tidsplanlagt til erhverv" in client.get("/admin/").text
     cancel(engine, SAMPLE, "erhverv")
     assert "Annulleret – intet blev sendt" in visible_text(client.get(PROGRESS).text)
+    assert "Tidsplanlagt til erhverv" not in client.get("/admin/").text
     assert outbox_messages(settings) == []
