@@ -29,14 +29,14 @@ from newsletter.message import Batch, Content, content_fingerprint
 from newsletter.per_recipient import SamplePerson, sample_recipient
 from newsletter.providers.base import Provider, RecipientResult
 from newsletter.render import content_for, render_issue
-from newsletter.send import ledger
+from newsletter.send import ledger, snapshot
 from newsletter.send.engine import Limits, RunTotals, Sender
 from newsletter.send.lock import send_lock
 from newsletter.send.plan import AudienceCount, count_audience, find_list_id, get_send
 from newsletter.send.recipients import RecipientBuilder
 from newsletter.send.recovery import Recovery, prepare_resume
 from newsletter.send.schedule import refuse_if_scheduled
-from newsletter.send.snapshot import Snapshot, load, plan_frozen
+from newsletter.send.snapshot import Snapshot
 from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.tokens import Signer
 
@@ -95,7 +95,7 @@ def planned_snapshot(db: Engine, issue: str, list_name: str) -> Snapshot | None:
     """What the send of ``issue`` to the list sends, frozen when it was planned; None before that."""
     with db.connect() as conn:
         send = get_send(conn, issue, find_list_id(conn, list_name))
-        return load(conn, send.id, issue) if send is not None else None
+        return snapshot.load(conn, send.id, issue) if send is not None else None
 
 
 def check_not_scheduled(db: Engine, issue: str, list_name: str) -> None:
@@ -194,7 +194,7 @@ def execute_send(
     with send_lock(db, prepared.slug):
         with db.begin() as conn:
             refuse_if_scheduled(conn, get_send(conn, prepared.slug, find_list_id(conn, list_name)))
-            planned_send = plan_frozen(
+            planned_send = snapshot.plan_frozen(
                 conn,
                 settings,
                 issue=prepared.slug,
