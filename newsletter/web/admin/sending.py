@@ -16,7 +16,8 @@ Every step is the library's, as ``newsletter send`` takes it:
   :func:`~newsletter.send.report.issue_status` — the ledger, so it survives a
   reload and a restart — and says how to continue a send that is not running
   and what to do about failed and unknown rows, with a button and the command;
-  when a send is scheduled (``newsletter send --at``), and when the issue was
+  when a send is scheduled (``newsletter send --at``), with a button that calls
+  it off (audited as ``issue.schedule_cancelled``), and when the issue was
   changed after the send was planned (the send goes on with what it froze).
 
 Tests are audited as ``issue.test_sent``, every start (first, continued or
@@ -56,7 +57,7 @@ from newsletter.send.report import (
     send_command_line,
     send_progress,
 )
-from newsletter.send.schedule import local_text
+from newsletter.send.schedule import cancel, local_text
 from newsletter.send.service import (
     PreparedIssue,
     SendOptions,
@@ -593,7 +594,7 @@ async def progress_page(request: Request, visitor: Visitor, form: FormData) -> R
     )
 
 
-_PROGRESS_ERRORS = ("error_busy", "error_nothing_ticked")
+_PROGRESS_ERRORS = ("error_busy", "error_nothing_ticked", "error_not_scheduled")
 
 
 @guarded("issue.send")
@@ -662,6 +663,32 @@ async def stop_send(request: Request, visitor: Visitor, form: FormData) -> Respo
     return see_other(progress_page_url(slug, list_name))
 
 
+def _cancel(context: WebContext, visitor: Visitor, slug: str, list_name: str) -> None:
+    cancelled = cancel(context.engine, slug, list_name)
+    with context.write() as conn:
+        record(
+            conn,
+            visitor.actor(),
+            "issue.schedule_cancelled",
+            slug,
+            {"list": list_name, "scheduled_for": cancelled.send.at.isoformat(), "removed": cancelled.removed},
+        )
+
+
+@guarded("issue.send")
+async def cancel_scheduled(request: Request, visitor: Visitor, form: FormData) -> Response:
+    """Call off a send waiting for its time: it never goes out, its queued rows are removed."""
+    slug = request.path_params["slug"]
+    list_name = request.path_params["list"]
+    try:
+        await in_thread(_cancel, web(request), visitor, slug, list_name)
+    except (
+        NewsletterError
+    ):  # started meanwhile, cancelled already, or never scheduled: the page says how it is
+        return _progress_with_error(slug, list_name, "error_not_scheduled")
+    return see_other(progress_page_url(slug, list_name))
+
+
 SENDS = ISSUE_PATH + "/sends/{list}"
 routes = [
     Route(ISSUE_PATH + "/send", send_page, methods=["GET"]),
@@ -671,4 +698,5 @@ routes = [
     Route(SENDS + "/progress", progress_fragment, methods=["GET"]),
     Route(SENDS + "/continue", continue_send, methods=["POST"]),
     Route(SENDS + "/stop", stop_send, methods=["POST"]),
+    Route(SENDS + "/cancel", cancel_scheduled, methods=["POST"]),
 ]

@@ -676,9 +676,14 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
     "run_done": {"da": "Færdig", "en": "Done"},
     "run_scheduled": {"da": "Sendes automatisk {when}", "en": "Sent automatically at {when}"},
     "run_cancelled": {"da": "Annulleret – intet blev sendt", "en": "Cancelled – nothing was sent"},
-    "scheduled_cancel": {
-        "da": "Forsendelsen er tidsplanlagt. Vil du aflyse den, så gør det i en terminal:",
-        "en": "The send is scheduled. To call it off, do so in a terminal:",
+    "cancel_button": {"da": "Aflys forsendelsen", "en": "Call the send off"},
+    "cancel_hint": {
+        "da": "Ingen får den. Du kan sende eller tidsplanlægge udgaven igen bagefter.",
+        "en": "Nobody gets it. You can send or schedule the issue again afterwards.",
+    },
+    "error_not_scheduled": {
+        "da": "Forsendelsen venter ikke længere på sit tidspunkt – den er gået i gang eller allerede aflyst.",
+        "en": "The send no longer waits for its time – it has started or was already called off.",
     },
     "issue_changed": {
         "da": "Nyhedsbrevet er ændret, efter at denne forsendelse blev planlagt ({at} UTC). Alle på forsendelsen får det, som det var dengang – ikke ændringen.",

@@ -26,7 +26,7 @@ from newsletter.providers.outbox import OutboxProvider
 from newsletter.send import ledger
 from newsletter.send.lock import send_lock
 from newsletter.send.plan import find_list_id, get_send, plan
-from newsletter.send.schedule import cancel, schedule_send
+from newsletter.send.schedule import schedule_send
 from newsletter.send.service import prepare_issue
 from newsletter.store.lists import ListRow
 from newsletter.store.schema import deliveries, sends
@@ -587,7 +587,15 @@ def test_a_scheduled_send_says_when_it_goes_and_how_to_call_it_off(
     assert_strict(page)
     assert "tidsplanlagt" in client.get(SEND_PAGE).text
     assert "Tidsplanlagt til erhverv" in client.get("/admin/").text
-    cancel(engine, SAMPLE, "erhverv")
-    assert "Annulleret – intet blev sendt" in visible_text(client.get(PROGRESS).text)
+    answer = client.post(PROGRESS + "/cancel", data={"csrf_token": csrf_of(page.text)})
+    assert answer.status_code == 303 and answer.headers["location"] == PROGRESS
+    cancelled = client.get(PROGRESS)
+    assert "Annulleret – intet blev sendt" in visible_text(cancelled.text)
+    assert 'id="cancel-send"' not in cancelled.text
     assert "Tidsplanlagt til erhverv" not in client.get("/admin/").text
+    [entry] = audit(engine, "issue.schedule_cancelled")
+    assert (entry.subject, entry.detail["list"], entry.detail["removed"]) == (SAMPLE, "erhverv", 3)
+    again = client.post(PROGRESS + "/cancel", data={"csrf_token": csrf_of(cancelled.text)})
+    assert "error=error_not_scheduled" in again.headers["location"]
+    assert "allerede aflyst" in client.get(again.headers["location"]).text
     assert outbox_messages(settings) == []
