@@ -63,6 +63,7 @@ from newsletter.send.service import (
     SendOptions,
     SendPreview,
     current_fingerprint,
+    planned_snapshot,
     prepare_issue,
     preview_send,
     send_test,
@@ -341,7 +342,10 @@ def _start(
     if context.settings.admin.four_eyes:
         with context.read() as conn:
             approval = current_approval(conn, prepared.slug, find_list_id(conn, list_name))
-        check_may_start(approval, visitor.user, content_fingerprint(prepared.content), list_name)
+        # A send planned before goes on with its frozen copy: that is what the approval must cover.
+        frozen = planned_snapshot(context.engine, prepared.slug, list_name)
+        fingerprint = frozen.fingerprint if frozen is not None else content_fingerprint(prepared.content)
+        check_may_start(approval, visitor.user, fingerprint, list_name)
     run = runs.start(
         context.engine,
         context.settings,

@@ -27,7 +27,7 @@ from newsletter.send import ledger
 from newsletter.send.lock import send_lock
 from newsletter.send.plan import find_list_id, get_send, plan
 from newsletter.send.schedule import schedule_send
-from newsletter.send.service import prepare_issue
+from newsletter.send.service import SendOptions, execute_send, prepare_issue
 from newsletter.store.lists import ListRow
 from newsletter.store.schema import deliveries, sends
 from newsletter.web import RateLimits, create_app
@@ -508,6 +508,43 @@ def test_with_four_eyes_a_send_needs_another_senders_approval_of_this_version(
         ("issue.approval_requested", "lise@kommune.dk"),
     ]
     for client in people.values():
+        client.close()
+
+
+def test_with_four_eyes_an_approved_send_continues_after_an_edit_with_what_was_approved(
+    four_eyes_app: Any,
+    settings: Settings,
+    make_user: MakeUser,
+    engine: Engine,
+    members: list[int],
+    outbox: GatedOutbox,
+) -> None:
+    lise, ole = AppClient(four_eyes_app), AppClient(four_eyes_app)
+    for client, address in ((lise, "lise@kommune.dk"), (ole, "ole@kommune.dk")):
+        make_user(address, "sender")
+        assert log_in(client, address).status_code == 303
+    for client, step in ((lise, "approval"), (ole, "approval/approve")):
+        token = csrf_of(client.get(SEND_PAGE + "?list=erhverv").text)
+        answer = client.post(
+            f"{SEND_PAGE[:-5]}/{step}", data={"csrf_token": token, "list": "erhverv", "confirm": "erhverv"}
+        )
+        assert answer.status_code == 303
+    # Started (from a terminal), stopped after one message; then the file is edited.
+    first = execute_send(
+        engine, settings, prepare_issue(settings, SAMPLE), "erhverv", outbox, SendOptions(limit=1)
+    )
+    assert first.sent == 1
+    issue_file = settings.issues_dir / f"{SAMPLE}.md"
+    issue_file.write_text(issue_file.read_text(encoding="utf-8").replace("godt", "RETTET", 1), "utf-8")
+
+    page = lise.get(PROGRESS)
+    assert "Nyhedsbrevet er ændret" in visible_text(page.text)
+    answer = lise.post(PROGRESS + "/continue", data={"csrf_token": csrf_of(page.text)})
+    assert answer.status_code == 303 and answer.headers["location"] == PROGRESS
+    assert the_run(four_eyes_app).wait(30)
+    assert sorted(str(m["To"]) for m in outbox_messages(settings)) == sorted(PEOPLE)
+    assert {str(m["Subject"]) for m in outbox_messages(settings)} == {"Tak for et godt 2019"}
+    for client in (lise, ole):
         client.close()
 
 
