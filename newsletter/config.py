@@ -74,6 +74,8 @@ class Settings:
     language: str = "da"
     template: str = "newsletter"
     default_list: str = "erhverv"
+    # The time zone of the wall-clock times a user types (``newsletter send --at``) and is shown.
+    timezone: str = "Europe/Copenhagen"
     database_url: str = "sqlite:///newsletter.db"
     issues_dir: Path = Path("issues")
     templates_dir: Path = Path("templates")
@@ -145,6 +147,7 @@ def settings_from_dict(
     language = reader.choice("defaults", "language", LANGUAGES, default="da")
     template = reader.text("defaults", "template", default="newsletter")
     default_list = reader.text("defaults", "list", default="erhverv")
+    timezone = reader.time_zone("defaults", "timezone", default="Europe/Copenhagen")
 
     database_url = reader.text("database", "url", default="sqlite:///newsletter.db")
     database_url = os.environ.get("NEWSLETTER_DATABASE_URL") or database_url
@@ -164,6 +167,7 @@ def settings_from_dict(
         language=language,
         template=template,
         default_list=default_list,
+        timezone=timezone,
         database_url=database_url,
         issues_dir=base_dir / reader.text("paths", "issues", default="issues"),
         templates_dir=base_dir / reader.text("paths", "templates", default="templates"),

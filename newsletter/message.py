@@ -3,6 +3,7 @@
 - :class:`Content`: an issue (or system email) rendered once, with merge placeholders.
 - :class:`Recipient`: one addressee, the values merged for them, their headers and metadata.
 - :class:`Batch`: what a provider adapter is handed: content and recipients.
+- :func:`content_fingerprint`: what recipients would get, as one hash.
 
 Plain data that imports nothing of the project but the header check, so that
 even the settings (which know the providers) sit above it. Each recipient's
@@ -11,6 +12,7 @@ pieces are built in :mod:`newsletter.per_recipient`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +42,19 @@ class Content:
             ("Reply-To", self.reply_to),
         ):
             check_header_text(value, what)
+
+
+def content_fingerprint(content: Content) -> str:
+    """The SHA-256 of what recipients would get: subject, HTML and text as rendered.
+
+    An approval is for one fingerprint; a planned send keeps the one it froze, so an issue
+    edited since is recognised.
+    """
+    digest = hashlib.sha256()
+    for part in (content.subject, content.html, content.text):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -124,6 +125,21 @@ class SettingsReader:
         value = self.text(table, key, default=default)
         if value not in options:
             self._fail(table, key, f"{value!r} is not one of: {', '.join(options)}")
+            return default
+        return value
+
+    def time_zone(self, table: str, key: str, *, default: str) -> str:
+        """An IANA time zone name this computer knows, e.g. ``Europe/Copenhagen``."""
+        value = self.text(table, key, default=default)
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            self._fail(
+                table,
+                key,
+                f"{value!r} is not a time zone this computer knows — write a name like "
+                f'"Europe/Copenhagen" (Area/City, as in the IANA time zone database)',
+            )
             return default
         return value
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -29,21 +29,28 @@ from newsletter.providers.registry import make_provider
 from newsletter.send.engine import RunTotals, Sender
 from newsletter.send.report import (
     duration_parts,
+    file_state,
     issue_status,
     send_command_line,
     status_as_json,
     status_lines,
 )
+from newsletter.send.schedule import instant_of, local_text, schedule_send, when_text
 from newsletter.send.service import (
     PreparedIssue,
     SendOptions,
     SendPreview,
     Started,
+    check_not_scheduled,
+    current_fingerprint,
     execute_send,
+    planned_snapshot,
     prepare_issue,
+    prepared_from,
     preview_send,
     send_test,
 )
+from newsletter.send.snapshot import Snapshot
 from newsletter.store.db import open_engine
 from newsletter.tokens import secret_key
 
@@ -53,7 +60,7 @@ def _duration(seconds: float) -> str:
     return f"{number} {unit}"
 
 
-def _require_credentials(settings: Settings) -> None:
+def require_credentials(settings: Settings) -> None:
     """Fail before any summary or question when the signing key or the provider's key is missing."""
     secret_key()
     make_provider(settings.provider).close()
@@ -88,18 +95,17 @@ def _show_preview(preview: SendPreview) -> None:
 
 
 @contextmanager
-def _stop_on_interrupt(holder: dict[str, Sender]) -> Iterator[None]:
-    """First Ctrl-C (or SIGTERM): finish and record the batches in flight, then stop. Second: now."""
+def stop_on_signals(stop_gently: Callable[[], bool]) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM): ``stop_gently()`` — finish and record the batches in flight,
+    then stop. Second, or when ``stop_gently`` says there is nothing to stop gently: now."""
     previous: dict[int, Any] = {}
 
     def handle(signum: int, _frame: FrameType | None) -> None:
-        sender = holder.get("sender")
-        if sender is None or sender.stop_requested:
+        if not stop_gently():
             raise KeyboardInterrupt
         click.echo(
             "\nStopping after the batches in flight are recorded (Ctrl-C again to quit now)…", err=True
         )
-        sender.request_stop()
 
     for stop_signal in (signal.SIGINT.value, signal.SIGTERM.value):
         previous[stop_signal] = signal.signal(stop_signal, handle)
@@ -218,8 +224,15 @@ def _run(settings: Settings, prepared: PreparedIssue, list_name: str, options: S
         sender = holder.get("sender")
         progress.update(totals, sender.clock() - sender.started if sender and sender.started else 0.0)
 
+    def stop_gently() -> bool:
+        sender = holder.get("sender")
+        if sender is None or sender.stop_requested:
+            return False
+        sender.request_stop()
+        return True
+
     try:
-        with _stop_on_interrupt(holder):
+        with stop_on_signals(stop_gently):
             return execute_send(
                 db,
                 settings,
@@ -253,6 +266,12 @@ def _run(settings: Settings, prepared: PreparedIssue, list_name: str, options: S
 )
 @click.option("--retry-failed", is_flag=True, help="Try failed rows again (suppressed addresses excepted).")
 @click.option("--force", is_flag=True, help="Send even when the pre-send checks report errors.")
+@click.option(
+    "--at",
+    "at",
+    metavar='"YYYY-MM-DD HH:MM"',
+    help="Do not send now: schedule the send for this time ([defaults] timezone); a worker sends it.",
+)
 @click.pass_context
 def send_command(
     ctx: click.Context,
@@ -265,13 +284,18 @@ def send_command(
     resend_unknown: bool,
     retry_failed: bool,
     force: bool,
+    at: str | None,
 ) -> None:
     """Send ISSUE to everyone on a list, exactly once; run it again to resume.
 
     Checks the issue, shows subject, audience, provider and an estimate, and
     asks before sending. Every message is recorded in the ledger before and
     after the provider call, so an interrupted send resumes where it stopped
-    and nobody gets the issue twice.
+    and nobody gets the issue twice. The issue is frozen when the send is
+    planned: a resume sends it as it was then, even if the file was edited.
+
+    With --at the same checks and question schedule the send instead; a
+    running 'newsletter worker' sends it at that time.
 
     Example:
 
@@ -279,13 +303,30 @@ def send_command(
         newsletter send 2019-12-20-tak-for-et-godt-2019 --list erhverv --test jrau@balk.dk
         newsletter send 2019-12-20-tak-for-et-godt-2019 --list erhverv --dry-run
         newsletter send 2019-12-20-tak-for-et-godt-2019 --list erhverv --yes
+        newsletter send 2019-12-20-tak-for-et-godt-2019 --list erhverv --at "2026-12-24 08:00"
     """
     settings = settings_of(ctx)
     list_name = list_name_of(ctx, list_name)
+    if at is not None and (test_addresses or limit or resend_unknown or retry_failed):
+        raise SendError(
+            "--at schedules the whole send for later: leave out --test, --limit, --resend-unknown "
+            "and --retry-failed (use them on a send now)"
+        )
     if not dry_run:
-        _require_credentials(settings)
-    prepared = prepare_issue(settings, issue)
-    _report_findings(prepared, force)
+        require_credentials(settings)
+    slug = issue_key(settings, issue)
+    frozen = None
+    if not test_addresses and at is None:  # a send planned before goes on with what it froze
+        frozen = planned_snapshot(open_engine(settings.database_url), slug, list_name)
+    if frozen is not None:
+        prepared = prepared_from(slug, frozen)
+        _report_planned(settings, prepared.slug, frozen)
+    else:
+        prepared = prepare_issue(settings, issue)
+        _report_findings(prepared, force)
+    if at is not None:
+        _schedule(settings, prepared, list_name, at, yes=yes, dry_run=dry_run)
+        return
     if test_addresses:
         provider = make_provider(settings.provider)
         try:
@@ -307,6 +348,7 @@ def send_command(
             raise SendError(f"{refused} test message(s) were not accepted (see above)")
         return
     options = SendOptions(limit=limit, resend_unknown=resend_unknown, retry_failed=retry_failed)
+    check_not_scheduled(open_engine(settings.database_url), prepared.slug, list_name)
     preview = preview_send(
         open_engine(settings.database_url), settings, prepared.slug, prepared.subject, list_name, options
     )
@@ -323,7 +365,68 @@ def send_command(
     _finish(prepared.slug, list_name, totals)
 
 
-def _issue_key(settings: Settings, name: str) -> str:
+def _report_planned(settings: Settings, slug: str, frozen: Snapshot) -> None:
+    """A send planned before goes on with what it froze; say so when the issue changed since."""
+    state = file_state(frozen.fingerprint, lambda: current_fingerprint(settings, slug))
+    planned = f"{frozen.planned_at:%Y-%m-%d %H:%M} UTC"
+    if state == "changed":
+        click.echo(
+            f"Note: the issue was changed after this send was planned ({planned}); the rest of the list "
+            "gets it as it was planned, not the change",
+            err=True,
+        )
+    elif state == "unreadable":
+        click.echo(
+            f"Note: the issue file can no longer be read; the rest of the list gets the issue as "
+            f"planned ({planned})",
+            err=True,
+        )
+
+
+def _schedule(
+    settings: Settings, prepared: PreparedIssue, list_name: str, at: str, *, yes: bool, dry_run: bool
+) -> None:
+    """``send --at``: the checks, summary and question of a send, then a scheduled send."""
+    when = instant_of(at, settings.timezone)
+    db = open_engine(settings.database_url)
+    preview = preview_send(db, settings, prepared.slug, prepared.subject, list_name, SendOptions())
+    _show_preview(preview)
+    click.echo(f"When:      {when_text(when, settings.timezone)}")
+    if dry_run:
+        click.echo("Dry run: nothing was scheduled and no ledger rows were written.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise SendError(
+                "not scheduling without confirmation: no terminal to ask on — add --yes to schedule"
+            )
+        click.confirm(
+            f"Schedule {prepared.slug} to {preview.to_send} recipient(s) on {list_name} "
+            f"for {local_text(when, settings.timezone)}?",
+            abort=True,
+        )
+    scheduled = schedule_send(
+        db,
+        settings,
+        issue=prepared.slug,
+        content=prepared.content,
+        lang=prepared.lang,
+        list_name=list_name,
+        provider=settings.provider.name,
+        at=when,
+        zone=settings.timezone,
+    )
+    click.echo(
+        f"Scheduled: {prepared.slug} to list {list_name} at {scheduled.when}, "
+        f"{scheduled.recipients} recipient(s) so far (people who join before then are included)."
+    )
+    click.echo(
+        "A running 'newsletter worker' sends it then. See it with: newsletter schedule list; "
+        f"call it off with: newsletter schedule cancel {prepared.slug} --list {list_name}"
+    )
+
+
+def issue_key(settings: Settings, name: str) -> str:
     """The ledger key (slug) of ``name``: a slug, a date or a path; works after the file is gone."""
     if name.endswith(".md"):
         return Path(name).stem
@@ -349,7 +452,14 @@ def status_command(ctx: click.Context, issue: str, list_name: str | None, as_jso
     """
     settings = settings_of(ctx)
     db = open_engine(settings.database_url)
-    statuses = issue_status(db, _issue_key(settings, issue), list_name, listed=None if as_json else 50)
+    key = issue_key(settings, issue)
+    statuses = issue_status(
+        db,
+        key,
+        list_name,
+        listed=None if as_json else 50,
+        current_fingerprint=lambda: current_fingerprint(settings, key),
+    )
     if as_json:
         click.echo(json.dumps(status_as_json(statuses), indent=2, ensure_ascii=False))
         return

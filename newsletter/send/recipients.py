@@ -11,6 +11,8 @@ the ledger. ``List-Id`` and ``Feedback-ID``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from newsletter.config import Settings
 from newsletter.links import person_links
 from newsletter.message import Recipient
@@ -32,13 +34,19 @@ class RecipientBuilder:
         list_title: str = "",
         lang: str | None = None,
         signer: Signer | None = None,
+        frozen_headers: Mapping[str, str] | None = None,
     ):
         self.settings = settings
         self.issue = issue
         self.list_id = list_id
         self.lang = lang or settings.language
         self.signer = signer or Signer()
-        self.list_headers = list_headers(settings, campaign=issue, list_name=list_name, list_title=list_title)
+        # A planned send's List-Id and Feedback-ID come from its snapshot, as they were when planned.
+        self.list_headers = (
+            dict(frozen_headers)
+            if frozen_headers is not None
+            else list_headers(settings, campaign=issue, list_name=list_name, list_title=list_title)
+        )
 
     def for_row(self, row: ClaimedRow) -> Recipient:
         owner = LinkOwner(row.subscriber_id, row.link_key)

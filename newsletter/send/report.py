@@ -8,7 +8,9 @@ send (:func:`send_command_line`), which the CLI and the workspace both print.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,8 +18,9 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from newsletter.errors import NotFound
-from newsletter.send import ledger
+from newsletter.send import ledger, snapshot
 from newsletter.send.plan import find_list_id, get_send, sends_of_issue
+from newsletter.send.schedule import ScheduledSend, schedule_of
 from newsletter.store.schema import deliveries, sends, subscribers
 
 # More than this many failures / unknowns are summarised rather than listed in full.
@@ -66,10 +69,28 @@ class SendStatus:
     skipped: list[RowProblem] = field(default_factory=list)
     # Queued rows waiting out a retry delay, and when the last of them is due.
     waiting: ledger.Waiting = field(default_factory=lambda: ledger.Waiting(0, None))
+    # Its time, when it was scheduled (``newsletter send --at``).
+    schedule: ScheduledSend | None = None
+    # When what it sends was frozen; None for a send planned before sends kept a snapshot.
+    planned_at: datetime | None = None
+    # The issue now against what was planned (:func:`file_state`); "" when not compared.
+    file: str = ""
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+def file_state(planned: str | None, current: Callable[[], str | None]) -> str:
+    """How the issue now compares with what a send froze: ``same``, ``changed``, ``unreadable``
+    (the file is gone or does not render), or "" when the send froze nothing. ``current`` is
+    asked only when there is something to compare."""
+    if planned is None:
+        return ""
+    now = current()
+    if now is None:
+        return "unreadable"
+    return "same" if now == planned else "changed"
 
 
 def _problems(engine: Engine, send_id: int, state: str, limit: int | None) -> list[RowProblem]:
@@ -89,9 +110,18 @@ def _problems(engine: Engine, send_id: int, state: str, limit: int | None) -> li
 
 
 def issue_status(
-    engine: Engine, issue: str, list_name: str | None = None, *, listed: int | None = DEFAULT_LISTED
+    engine: Engine,
+    issue: str,
+    list_name: str | None = None,
+    *,
+    listed: int | None = DEFAULT_LISTED,
+    current_fingerprint: Callable[[], str | None] | None = None,
 ) -> list[SendStatus]:
-    """One :class:`SendStatus` per list the issue was sent (or planned) to."""
+    """One :class:`SendStatus` per list the issue was sent (or planned) to.
+
+    ``current_fingerprint`` renders the issue as it is now, to say whether it changed after a
+    send was planned (asked once, and only when a send has a snapshot).
+    """
     with engine.connect() as conn:
         if list_name is not None:
             list_id = find_list_id(conn, list_name)
@@ -107,6 +137,13 @@ def issue_status(
             )
         counts = {send.id: ledger.counts_by_state(conn, send.id) for send in found}
         waiting = {send.id: ledger.waiting_for_retry(conn, send.id) for send in found}
+        schedules = {send.id: schedule_of(conn, send.id) for send in found}
+        frozen = snapshot.fingerprints(conn, [send.id for send in found])
+    rendered_now = functools.cache(current_fingerprint) if current_fingerprint is not None else None
+    files = {
+        send.id: file_state(frozen[send.id][0], rendered_now) if send.id in frozen and rendered_now else ""
+        for send in found
+    }
     return [
         SendStatus(
             issue=send.issue,
@@ -119,6 +156,9 @@ def issue_status(
             unknown=_problems(engine, send.id, "unknown", listed),
             skipped=_problems(engine, send.id, "skipped", None) if listed is None else [],
             waiting=waiting[send.id],
+            schedule=schedules[send.id],
+            planned_at=frozen[send.id][1] if send.id in frozen else None,
+            file=files[send.id],
         )
         for send in found
     ]
@@ -142,6 +182,10 @@ def status_as_json(statuses: list[SendStatus]) -> dict[str, Any]:
                     "count": s.waiting.count,
                     "until": s.waiting.until.isoformat() if s.waiting.until else None,
                 },
+                "scheduled_at": s.schedule.at.isoformat() if s.schedule else None,
+                "timezone": s.schedule.zone if s.schedule else None,
+                "planned_at": s.planned_at.isoformat() if s.planned_at else None,
+                "issue_file": s.file or None,
             }
             for s in statuses
         ],
@@ -156,6 +200,7 @@ def status_lines(statuses: list[SendStatus]) -> list[str]:
         out.append(
             "  " + ", ".join(f"{state} {s.counts[state]}" for state in ledger.STATES) + f"  (total {s.total})"
         )
+        out += _schedule_lines(s)
         for title, problems, count in (
             ("failed", s.failed, s.counts["failed"]),
             ("unknown — may or may not have been delivered", s.unknown, s.counts["unknown"]),
@@ -182,8 +227,35 @@ def status_lines(statuses: list[SendStatus]) -> list[str]:
                 f"  {s.waiting.count} of the queued wait for a retry until "
                 f"{s.waiting.until:%Y-%m-%d %H:%M:%S} UTC"
             )
-        if s.counts["queued"] or s.counts["sending"]:
+        if (s.counts["queued"] or s.counts["sending"]) and s.status != "scheduled":
             out.append("  to finish sending: " + send_command_line(s.issue, s.list_name))
+    return out
+
+
+def _schedule_lines(s: SendStatus) -> list[str]:
+    """When a scheduled send goes (or went), and whether the issue changed after it was planned."""
+    out = []
+    cancel = f"newsletter schedule cancel {s.issue} --list {s.list_name}"
+    if s.schedule is not None and s.status == "scheduled":
+        out.append(f"  scheduled for {s.schedule.when}: a running 'newsletter worker' sends it then")
+        out.append(f"  to call it off: {cancel}")
+    elif s.schedule is not None and s.status == "cancelled":
+        out.append(f"  cancelled: it was scheduled for {s.schedule.when}, and nothing was sent")
+    planned = f"{s.planned_at:%Y-%m-%d %H:%M} UTC" if s.planned_at else ""
+    if s.file == "changed":
+        gets = "got" if s.status == "done" else "gets"
+        out.append(
+            f"  the issue was changed after this send was planned ({planned}): "
+            f"everyone on this send {gets} it as it was planned, not the change"
+        )
+        if s.status == "scheduled":
+            out.append(f"  to send the changed issue instead: {cancel}, then schedule it again")
+        elif s.status != "done":
+            out.append("  only a new send (to another list) carries the change")
+    elif s.file == "unreadable":
+        out.append(
+            f"  the issue file can no longer be read: this send goes on with the issue as planned ({planned})"
+        )
     return out
 
 

@@ -1,10 +1,12 @@
 """The steps of ``newsletter send``, as library calls the CLI (and tests) put together.
 
-1. :func:`prepare_issue` — find, render (once) and check the issue.
+1. :func:`prepare_issue` — find, render (once) and check the issue; a send planned
+   before sends its snapshot instead (:func:`planned_snapshot`, :func:`prepared_from`).
 2. :func:`preview_send` — what would happen: audience, rows already in the
    ledger, messages to send, an estimate. Reads only; ``--dry-run`` stops here.
-3. :func:`execute_send` — under a per-issue lock: plan the ledger rows, settle
-   what an interrupted run left, then run the :class:`~newsletter.send.engine.Sender`.
+3. :func:`execute_send` — under a per-issue lock: plan the ledger rows (and freeze
+   the snapshot the first time), settle what an interrupted run left, then run the
+   :class:`~newsletter.send.engine.Sender` with the snapshot.
 
 :func:`send_test` sends ``--test`` copies straight through the provider,
 with no ledger rows.
@@ -21,20 +23,21 @@ from sqlalchemy import Engine
 
 from newsletter.checks import Finding, check_issue
 from newsletter.config import Settings
-from newsletter.errors import SendError
+from newsletter.errors import IssueError, RenderError, SendError
 from newsletter.issue import load_issue, resolve_issue
-from newsletter.message import Batch, Content
+from newsletter.message import Batch, Content, content_fingerprint
 from newsletter.per_recipient import SamplePerson, sample_recipient
 from newsletter.providers.base import Provider, RecipientResult
 from newsletter.render import content_for, render_issue
-from newsletter.send import ledger
+from newsletter.send import ledger, snapshot
 from newsletter.send.engine import Limits, RunTotals, Sender
 from newsletter.send.lock import send_lock
-from newsletter.send.plan import AudienceCount, count_audience, find_list_id, get_send, plan
+from newsletter.send.plan import AudienceCount, count_audience, find_list_id, get_send
 from newsletter.send.recipients import RecipientBuilder
 from newsletter.send.recovery import Recovery, prepare_resume
+from newsletter.send.schedule import refuse_if_scheduled
+from newsletter.send.snapshot import Snapshot
 from newsletter.store.addresses import InvalidAddress, normalise
-from newsletter.store.lists import get_list_by_id
 from newsletter.tokens import Signer
 
 # Without a configured rate, assume about two requests a second per connection for the estimate.
@@ -79,6 +82,34 @@ def prepare_issue(settings: Settings, name: str, *, run_checks: bool = True) -> 
     return PreparedIssue(
         slug=rendered.slug, subject=rendered.subject, content=content, findings=findings, lang=rendered.lang
     )
+
+
+def prepared_from(issue: str, frozen: Snapshot) -> PreparedIssue:
+    """A planned send's snapshot as the issue to send: no file is read, no check is run again."""
+    return PreparedIssue(
+        slug=issue, subject=frozen.content.subject, content=frozen.content, findings=[], lang=frozen.lang
+    )
+
+
+def planned_snapshot(db: Engine, issue: str, list_name: str) -> Snapshot | None:
+    """What the send of ``issue`` to the list sends, frozen when it was planned; None before that."""
+    with db.connect() as conn:
+        send = get_send(conn, issue, find_list_id(conn, list_name))
+        return snapshot.load(conn, send.id, issue) if send is not None else None
+
+
+def check_not_scheduled(db: Engine, issue: str, list_name: str) -> None:
+    """Refuse (one line: when, and how to cancel) a send of ``issue`` that waits for its time."""
+    with db.connect() as conn:
+        refuse_if_scheduled(conn, get_send(conn, issue, find_list_id(conn, list_name)))
+
+
+def current_fingerprint(settings: Settings, issue: str) -> str | None:
+    """The fingerprint of the issue file as it renders now; None when it cannot be read or rendered."""
+    try:
+        return content_fingerprint(prepare_issue(settings, issue, run_checks=False).content)
+    except (IssueError, RenderError):
+        return None
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -155,33 +186,42 @@ def execute_send(
 ) -> RunTotals:
     """Plan, recover and send; returns this run's totals (``totals.error`` when it had to stop).
 
+    What is sent is the send's snapshot, frozen the first time it was planned: ``prepared``
+    (the file as rendered now) only freezes a send planned here for the first time.
+
     ``clock`` and ``sleep`` replace ``time.monotonic`` and ``time.sleep`` (tests drive time by hand).
     """
     with send_lock(db, prepared.slug):
         with db.begin() as conn:
-            list_id = find_list_id(conn, list_name)
-            the_list = get_list_by_id(conn, list_id)
-            _, planned = plan(
-                conn, issue=prepared.slug, list_id=list_id, subject=prepared.subject, provider=provider.name
+            refuse_if_scheduled(conn, get_send(conn, prepared.slug, find_list_id(conn, list_name)))
+            planned_send = snapshot.plan_frozen(
+                conn,
+                settings,
+                issue=prepared.slug,
+                content=prepared.content,
+                lang=prepared.lang,
+                list_name=list_name,
+                provider=provider.name,
             )
-            send = get_send(conn, prepared.slug, list_id)
-        assert send is not None
+        send, frozen, the_list = planned_send.send, planned_send.snapshot, planned_send.the_list
+        planned = planned_send.planned
         recovery = prepare_resume(
             db, send, provider, resend_unknown=options.resend_unknown, retry_failed=options.retry_failed
         )
         builder = RecipientBuilder(
             settings,
             issue=prepared.slug,
-            list_id=list_id,
+            list_id=the_list.id,
             list_name=the_list.name,
             list_title=the_list.title,
-            lang=prepared.lang,
+            lang=frozen.lang,
+            frozen_headers=frozen.list_headers,
         )
         sender = Sender(
             db,
             send,
             provider,
-            prepared.content,
+            frozen.content,
             builder,
             limits or limits_of(settings),
             on_progress=on_progress,

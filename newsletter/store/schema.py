@@ -5,7 +5,8 @@ compares the migrated database with this metadata so the two cannot drift.
 
 Who owns what:
 - subscribers, lists, memberships, consent_log, suppressions: who may be mailed (store).
-- sends, deliveries: the ledger, one row per (issue, subscriber) (send).
+- sends, send_snapshots, deliveries: the ledger, one row per (issue, subscriber), and what each
+  send sends, frozen when planned (send).
 - events: what providers reported back through webhooks (web).
 - rate_limits: sign-up attempts counted across every web service instance (web).
 - users, user_tokens, sessions, audit_log: the /admin workspace's people, their one-time
@@ -186,15 +187,42 @@ sends = Table(
     Column("list_id", Integer, ForeignKey("lists.id", ondelete="SET NULL")),
     Column("subject", Text, nullable=False),
     Column("provider", String(32), nullable=False),
-    # planned | sending | done
+    # planned | scheduled | sending | done | cancelled (a scheduled send called off before it fired)
     Column("status", String(16), nullable=False, server_default="planned"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     # The provider asked everyone to wait (a 429's Retry-After, a backoff after 5xx or a refused
     # connection): no batch of this send is posted before this moment, not even by a restarted run.
     Column("not_before", DateTime(timezone=True)),
+    # ``newsletter send --at``: the instant (UTC) a worker starts it, and the time zone the user
+    # gave the wall-clock time in (shown back to them in it). Kept once the send has fired: a
+    # send the schedule started is one a worker resumes.
+    Column("scheduled_at", DateTime(timezone=True)),
+    Column("timezone", String(64)),
     UniqueConstraint("issue", "list_id", name="uq_sends_issue_list"),
     sqlite_autoincrement=True,
+)
+
+# What a send sends, frozen when it is planned: every batch, every resume and every worker sends
+# this, never the issue file again (an edit made after planning does not reach the rest of the
+# list). ``fingerprint`` is the content's (subject, HTML, text: ``message.content_fingerprint``),
+# compared with the file's to say that it changed; ``list_headers`` are List-Id and Feedback-ID.
+send_snapshots = Table(
+    "send_snapshots",
+    metadata,
+    Column("send_id", Integer, ForeignKey("sends.id", ondelete="CASCADE"), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("from_email", String(320), nullable=False),
+    Column("from_name", Text, nullable=False),
+    Column("reply_to", String(320), nullable=False, server_default=""),
+    Column("tags", JSON, nullable=False),
+    # The issue's language: the fallback for a missing name in the greeting.
+    Column("lang", String(8), nullable=False),
+    Column("list_headers", JSON, nullable=False),
+    Column("planned_at", DateTime(timezone=True), nullable=False),
 )
 
 deliveries = Table(

@@ -21,7 +21,6 @@ workspace; ``newsletter send`` on the server is for whoever runs the server.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,7 +28,9 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import aliased
 
 from newsletter.errors import ApprovalRefused
-from newsletter.message import Content
+
+# Built below, in the message model: a planned send's snapshot carries the same fingerprint.
+from newsletter.message import content_fingerprint as content_fingerprint
 from newsletter.store.lists import aware, utcnow
 from newsletter.store.schema import send_approvals, users
 from newsletter.workspace.audit import Actor, record
@@ -54,15 +55,6 @@ class Approval:
     @property
     def approved(self) -> bool:
         return self.approved_by is not None
-
-
-def content_fingerprint(content: Content) -> str:
-    """The SHA-256 of what recipients would get: subject, HTML and text as rendered."""
-    digest = hashlib.sha256()
-    for part in (content.subject, content.html, content.text):
-        digest.update(part.encode("utf-8"))
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 _REQUESTER = aliased(users)

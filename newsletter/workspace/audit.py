@@ -59,6 +59,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     "issue.test_sent": "a test copy of an issue was sent",
     "issue.sent": "an issue was sent to a list",
     "issue.scheduled": "a send to a list was scheduled",
+    "issue.schedule_cancelled": "a scheduled send to a list was called off before it went out",
     "issue.approval_requested": "a send to a list was put up for a second sender's approval (four-eyes)",
     "issue.approved": "a send to a list was approved",
     "list.created": "a list was created",

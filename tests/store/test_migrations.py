@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
+from newsletter.send import schedule, snapshot
 from newsletter.store import db
 from newsletter.store.addresses import email_hash
 from newsletter.store.audience import iter_audience
@@ -168,3 +169,36 @@ def test_without_rights_to_pg_trgm_the_search_works_by_reading_the_table(
             conn.execute(text(f'DROP OWNED BY "{role}"'))
             conn.execute(text(f'DROP ROLE "{role}"'))
         owner.dispose()
+
+
+def test_upgrade_to_0011_keeps_a_send_under_way_which_has_no_frozen_copy_yet(database_url: str) -> None:
+    old = db.create(database_url)
+    config = db.alembic_config()
+    with old.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0010")
+    when = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    with old.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO lists (id, name, title, description, language, consent_text, created_at) "
+                "VALUES (1, 'erhverv', 'Erhvervsnyt', '', 'da', 'Ja tak', :when)"
+            ),
+            {"when": when},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO sends (id, issue, list_id, subject, provider, status, created_at) "
+                "VALUES (1, '2026-12-24-god-jul', 1, 'God jul', 'outbox', 'sending', :when)"
+            ),
+            {"when": when},
+        )
+    old.dispose()
+
+    engine = db.open_engine(database_url)
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+        row = conn.execute(select(metadata.tables["sends"])).one()
+        assert (row.status, row.scheduled_at, row.timezone) == ("sending", None, None)
+        assert snapshot.load(conn, 1, "2026-12-24-god-jul") is None  # frozen on its next run
+        assert schedule.waiting_sends(conn) == []

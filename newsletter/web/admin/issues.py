@@ -5,8 +5,9 @@ very function ``newsletter check`` uses — through the workspace's
 :class:`~newsletter.checks.files.CheckedFiles`, so a file that has not changed
 since the last load (nor its images, nor the templates) is not rendered and
 checked again — and the send ledger says whether it went out: no send yet is
-a draft; a send still planned or under way is "sending"; every send done is
-"sent", naming the lists.
+a draft (so is one whose sends were all cancelled); sends that all wait for
+their time are "scheduled"; a send still planned or under way is "sending";
+every send done is "sent", naming the lists.
 """
 
 from __future__ import annotations
@@ -35,15 +36,22 @@ class IssueRow:
         return self.checked.path.stem
 
     @property
+    def _sends(self) -> list[SendRow]:
+        """The sends that count: a cancelled one sent nothing."""
+        return [send for send in self.sends if send.status != "cancelled"]
+
+    @property
     def state(self) -> str:
-        """``draft``, ``sending`` or ``sent``, from the ledger."""
-        if not self.sends:
+        """``draft``, ``scheduled`` (every send waits for its time), ``sending`` or ``sent``, from the ledger."""
+        if not self._sends:
             return "draft"
-        return "sent" if all(send.status == "done" for send in self.sends) else "sending"
+        if all(send.status == "scheduled" for send in self._sends):
+            return "scheduled"
+        return "sent" if all(send.status == "done" for send in self._sends) else "sending"
 
     @property
     def lists(self) -> str:
-        return ", ".join(send.list_name for send in self.sends)
+        return ", ".join(send.list_name for send in self._sends)
 
 
 def issue_rows(context: WebContext, checks: CheckedFiles) -> list[IssueRow]:

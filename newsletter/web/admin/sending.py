@@ -15,7 +15,10 @@ Every step is the library's, as ``newsletter send`` takes it:
 - the progress page reads :func:`~newsletter.send.report.send_progress` and
   :func:`~newsletter.send.report.issue_status` — the ledger, so it survives a
   reload and a restart — and says how to continue a send that is not running
-  and what to do about failed and unknown rows, with a button and the command.
+  and what to do about failed and unknown rows, with a button and the command;
+  when a send is scheduled (``newsletter send --at``), with a button that calls
+  it off (audited as ``issue.schedule_cancelled``), and when the issue was
+  changed after the send was planned (the send goes on with what it froze).
 
 Tests are audited as ``issue.test_sent``, every start (first, continued or
 repaired) as ``issue.sent``. Editors may test; sending to a list and its
@@ -54,10 +57,13 @@ from newsletter.send.report import (
     send_command_line,
     send_progress,
 )
+from newsletter.send.schedule import cancel, local_text
 from newsletter.send.service import (
     PreparedIssue,
     SendOptions,
     SendPreview,
+    current_fingerprint,
+    planned_snapshot,
     prepare_issue,
     preview_send,
     send_test,
@@ -336,7 +342,10 @@ def _start(
     if context.settings.admin.four_eyes:
         with context.read() as conn:
             approval = current_approval(conn, prepared.slug, find_list_id(conn, list_name))
-        check_may_start(approval, visitor.user, content_fingerprint(prepared.content), list_name)
+        # A send planned before goes on with its frozen copy: that is what the approval must cover.
+        frozen = planned_snapshot(context.engine, prepared.slug, list_name)
+        fingerprint = frozen.fingerprint if frozen is not None else content_fingerprint(prepared.content)
+        check_may_start(approval, visitor.user, fingerprint, list_name)
     run = runs.start(
         context.engine,
         context.settings,
@@ -476,16 +485,21 @@ class ProgressView:
 
 
 def run_state(run: SendRun | None, progress: Progress | None, held: Callable[[], bool]) -> str:
-    """``starting``, ``running``, ``stopping``, ``elsewhere``, ``paused`` or ``done``.
+    """``starting``, ``running``, ``stopping``, ``elsewhere``, ``paused``, ``done``, ``scheduled``
+    or ``cancelled``.
 
-    A run of this process is asked first; without one, rows still waiting mean
-    either another process holds the issue's send lock (``elsewhere``) or
-    nobody is sending (``paused``: stopped, failed, or the server restarted).
+    A run of this process is asked first; without one, a send waiting for its
+    time (``newsletter send --at``) is ``scheduled`` and one called off
+    ``cancelled``; else rows still waiting mean either another process holds
+    the issue's send lock (``elsewhere``) or nobody is sending (``paused``:
+    stopped, failed, or the server restarted).
     """
     if run is not None and run.alive:
         if run.stop_asked:
             return "stopping"
         return "running" if progress is not None else "starting"
+    if progress is not None and progress.status in ("scheduled", "cancelled"):
+        return progress.status
     if progress is None or not progress.remaining:
         return "done"
     return "elsewhere" if held() else "paused"
@@ -500,8 +514,14 @@ def _progress_view(context: WebContext, run: SendRun | None, slug: str, list_nam
         return ProgressView(None, None, run, "starting")
     state = run_state(run, progress, lambda: is_locked(context.engine, slug))
     status = None
-    if state not in LIVE_STATES:
-        status = issue_status(context.engine, slug, list_name, listed=DEFAULT_LISTED)[0]
+    if state not in LIVE_STATES:  # with whether the issue changed after the send was planned
+        status = issue_status(
+            context.engine,
+            slug,
+            list_name,
+            listed=DEFAULT_LISTED,
+            current_fingerprint=lambda: current_fingerprint(context.settings, slug),
+        )[0]
     return ProgressView(progress, status, run, state)
 
 
@@ -542,12 +562,22 @@ def _progress_values(request: Request, visitor: Visitor, view: ProgressView) -> 
         "archive_url": issue_url(web(request).settings, slug),
         "poll_seconds": POLL_SECONDS,
         "utc": utc_text,
+        "scheduled_for": _scheduled_for(view),
         "commands": {
+            "cancel": f"newsletter schedule cancel {slug} --list {list_name}",
             "finish": send_command_line(slug, list_name),
             "retry_failed": send_command_line(slug, list_name, "--retry-failed"),
             "resend_unknown": send_command_line(slug, list_name, "--resend-unknown"),
         },
     }
+
+
+def _scheduled_for(view: ProgressView) -> str:
+    """``2026-12-24 08:00 (Europe/Copenhagen)``: when a scheduled send goes, in its own time zone."""
+    schedule = view.status.schedule if view.status is not None else None
+    if schedule is None:
+        return ""
+    return f"{local_text(schedule.at, schedule.zone)} ({schedule.zone})"
 
 
 @guarded("issue.send")
@@ -568,7 +598,7 @@ async def progress_page(request: Request, visitor: Visitor, form: FormData) -> R
     )
 
 
-_PROGRESS_ERRORS = ("error_busy", "error_nothing_ticked")
+_PROGRESS_ERRORS = ("error_busy", "error_nothing_ticked", "error_not_scheduled")
 
 
 @guarded("issue.send")
@@ -637,6 +667,32 @@ async def stop_send(request: Request, visitor: Visitor, form: FormData) -> Respo
     return see_other(progress_page_url(slug, list_name))
 
 
+def _cancel(context: WebContext, visitor: Visitor, slug: str, list_name: str) -> None:
+    cancelled = cancel(context.engine, slug, list_name)
+    with context.write() as conn:
+        record(
+            conn,
+            visitor.actor(),
+            "issue.schedule_cancelled",
+            slug,
+            {"list": list_name, "scheduled_for": cancelled.send.at.isoformat(), "removed": cancelled.removed},
+        )
+
+
+@guarded("issue.send")
+async def cancel_scheduled(request: Request, visitor: Visitor, form: FormData) -> Response:
+    """Call off a send waiting for its time: it never goes out, its queued rows are removed."""
+    slug = request.path_params["slug"]
+    list_name = request.path_params["list"]
+    try:
+        await in_thread(_cancel, web(request), visitor, slug, list_name)
+    except (
+        NewsletterError
+    ):  # started meanwhile, cancelled already, or never scheduled: the page says how it is
+        return _progress_with_error(slug, list_name, "error_not_scheduled")
+    return see_other(progress_page_url(slug, list_name))
+
+
 SENDS = ISSUE_PATH + "/sends/{list}"
 routes = [
     Route(ISSUE_PATH + "/send", send_page, methods=["GET"]),
@@ -646,4 +702,5 @@ routes = [
     Route(SENDS + "/progress", progress_fragment, methods=["GET"]),
     Route(SENDS + "/continue", continue_send, methods=["POST"]),
     Route(SENDS + "/stop", stop_send, methods=["POST"]),
+    Route(SENDS + "/cancel", cancel_scheduled, methods=["POST"]),
 ]

@@ -165,6 +165,7 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
     },
     "checks_broken": {"da": "Kan ikke læses: {message}", "en": "Cannot be read: {message}"},
     "status_draft": {"da": "Kladde", "en": "Draft"},
+    "status_scheduled": {"da": "Tidsplanlagt til {lists}", "en": "Scheduled to {lists}"},
     "status_sending": {"da": "Sendes til {lists}", "en": "Sending to {lists}"},
     "status_sent": {"da": "Sendt til {lists}", "en": "Sent to {lists}"},
     "no_date": {"da": "ingen dato", "en": "no date"},
@@ -655,6 +656,8 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
     "send_status_planned": {"da": "planlagt", "en": "planned"},
     "send_status_sending": {"da": "sendes", "en": "sending"},
     "send_status_done": {"da": "færdig", "en": "done"},
+    "send_status_scheduled": {"da": "tidsplanlagt", "en": "scheduled"},
+    "send_status_cancelled": {"da": "annulleret", "en": "cancelled"},
     "see_progress": {"da": "Se forløbet for {list}", "en": "See the progress for {list}"},
     # The progress of a send
     "progress_title": {"da": "{subject} → {list}", "en": "{subject} → {list}"},
@@ -671,6 +674,33 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
     },
     "run_paused": {"da": "Kører ikke – {count} venter stadig", "en": "Not running – {count} still waiting"},
     "run_done": {"da": "Færdig", "en": "Done"},
+    "run_scheduled": {"da": "Sendes automatisk {when}", "en": "Sent automatically at {when}"},
+    "run_cancelled": {"da": "Annulleret – intet blev sendt", "en": "Cancelled – nothing was sent"},
+    "cancel_button": {"da": "Aflys forsendelsen", "en": "Call the send off"},
+    "cancel_hint": {
+        "da": "Ingen får den. Du kan sende eller tidsplanlægge udgaven igen bagefter.",
+        "en": "Nobody gets it. You can send or schedule the issue again afterwards.",
+    },
+    "error_not_scheduled": {
+        "da": "Forsendelsen venter ikke længere på sit tidspunkt – den er gået i gang eller allerede aflyst.",
+        "en": "The send no longer waits for its time – it has started or was already called off.",
+    },
+    "issue_changed": {
+        "da": "Nyhedsbrevet er ændret, efter at denne forsendelse blev planlagt ({at} UTC). Alle på forsendelsen får det, som det var dengang – ikke ændringen.",
+        "en": "The issue was changed after this send was planned ({at} UTC). Everyone on the send gets it as it was then – not the change.",
+    },
+    "issue_changed_scheduled": {
+        "da": "Skal ændringen med, så aflys forsendelsen og planlæg den igen.",
+        "en": "To send the change, call the send off and schedule it again.",
+    },
+    "issue_changed_started": {
+        "da": "Kun en ny forsendelse (til en anden liste) får ændringen med.",
+        "en": "Only a new send (to another list) carries the change.",
+    },
+    "issue_unreadable": {
+        "da": "Filen med nyhedsbrevet kan ikke længere læses. Forsendelsen fortsætter med nyhedsbrevet, som det var, da den blev planlagt ({at} UTC).",
+        "en": "The issue file can no longer be read. The send goes on with the issue as it was when planned ({at} UTC).",
+    },
     "run_started_by": {"da": "Startet af {who} {at} (UTC).", "en": "Started by {who} at {at} (UTC)."},
     "run_finished_at": {"da": "Færdig {at} (UTC).", "en": "Finished at {at} (UTC)."},
     "run_error": {"da": "Forsendelsen stoppede: {error}", "en": "The send stopped: {error}"},

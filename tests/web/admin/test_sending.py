@@ -12,6 +12,7 @@ import html
 import re
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from newsletter.providers.outbox import OutboxProvider
 from newsletter.send import ledger
 from newsletter.send.lock import send_lock
 from newsletter.send.plan import find_list_id, get_send, plan
+from newsletter.send.schedule import schedule_send
+from newsletter.send.service import SendOptions, execute_send, prepare_issue
 from newsletter.store.lists import ListRow
 from newsletter.store.schema import deliveries, sends
 from newsletter.web import RateLimits, create_app
@@ -508,6 +511,43 @@ def test_with_four_eyes_a_send_needs_another_senders_approval_of_this_version(
         client.close()
 
 
+def test_with_four_eyes_an_approved_send_continues_after_an_edit_with_what_was_approved(
+    four_eyes_app: Any,
+    settings: Settings,
+    make_user: MakeUser,
+    engine: Engine,
+    members: list[int],
+    outbox: GatedOutbox,
+) -> None:
+    lise, ole = AppClient(four_eyes_app), AppClient(four_eyes_app)
+    for client, address in ((lise, "lise@kommune.dk"), (ole, "ole@kommune.dk")):
+        make_user(address, "sender")
+        assert log_in(client, address).status_code == 303
+    for client, step in ((lise, "approval"), (ole, "approval/approve")):
+        token = csrf_of(client.get(SEND_PAGE + "?list=erhverv").text)
+        answer = client.post(
+            f"{SEND_PAGE[:-5]}/{step}", data={"csrf_token": token, "list": "erhverv", "confirm": "erhverv"}
+        )
+        assert answer.status_code == 303
+    # Started (from a terminal), stopped after one message; then the file is edited.
+    first = execute_send(
+        engine, settings, prepare_issue(settings, SAMPLE), "erhverv", outbox, SendOptions(limit=1)
+    )
+    assert first.sent == 1
+    issue_file = settings.issues_dir / f"{SAMPLE}.md"
+    issue_file.write_text(issue_file.read_text(encoding="utf-8").replace("godt", "RETTET", 1), "utf-8")
+
+    page = lise.get(PROGRESS)
+    assert "Nyhedsbrevet er ændret" in visible_text(page.text)
+    answer = lise.post(PROGRESS + "/continue", data={"csrf_token": csrf_of(page.text)})
+    assert answer.status_code == 303 and answer.headers["location"] == PROGRESS
+    assert the_run(four_eyes_app).wait(30)
+    assert sorted(str(m["To"]) for m in outbox_messages(settings)) == sorted(PEOPLE)
+    assert {str(m["Subject"]) for m in outbox_messages(settings)} == {"Tak for et godt 2019"}
+    for client in (lise, ole):
+        client.close()
+
+
 def test_a_send_running_in_a_terminal_is_watched_and_a_start_is_refused(
     signed_in: SignIn, settings: Settings, engine: Engine, members: list[int]
 ) -> None:
@@ -523,3 +563,76 @@ def test_a_send_running_in_a_terminal_is_watched_and_a_start_is_refused(
         assert refused.status_code == 409 and "er ved at blive sendt allerede" in refused.text
     assert "Kører ikke – 3 venter stadig" in client.get(PROGRESS).text
     assert outbox_messages(settings) == [] and audit(engine, "issue.sent") == []
+
+
+def test_an_issue_edited_mid_send_is_reported_and_the_rest_get_what_was_planned(
+    settings: Settings,
+    erhverv: ListRow,
+    outbox: GatedOutbox,
+    make_user: MakeUser,
+    members: list[int],
+) -> None:
+    one_by_one = dataclasses.replace(settings, provider=dataclasses.replace(settings.provider, batch_size=1))
+    app = app_for(one_by_one, outbox)
+    client = AppClient(app)
+    make_user("sender@kommune.dk", "sender")
+    assert log_in(client, "sender@kommune.dk").status_code == 303
+    outbox.gate.clear()
+    assert start(client).status_code == 303
+    assert outbox.waiting.wait(10)
+    page = client.get(PROGRESS)
+    assert client.post(PROGRESS + "/stop", data={"csrf_token": csrf_of(page.text)}).status_code == 303
+    outbox.gate.set()
+    finish(app)
+    issue_file = settings.issues_dir / f"{SAMPLE}.md"
+    issue_file.write_text(issue_file.read_text(encoding="utf-8").replace("godt", "RETTET", 1), "utf-8")
+
+    stopped = client.get(PROGRESS)
+    text = visible_text(stopped.text)
+    assert "Nyhedsbrevet er ændret, efter at denne forsendelse blev planlagt" in text
+    assert "Kun en ny forsendelse (til en anden liste) får ændringen med." in text
+    answer = client.post(PROGRESS + "/continue", data={"csrf_token": csrf_of(stopped.text)})
+    assert answer.status_code == 303
+    finish(app)
+    assert sorted(str(m["To"]) for m in outbox_messages(settings)) == sorted(PEOPLE)
+    assert {str(m["Subject"]) for m in outbox_messages(settings)} == {"Tak for et godt 2019"}
+    app.state.admin.runs.stop_all(timeout=10)
+    client.close()
+
+
+def test_a_scheduled_send_says_when_it_goes_and_how_to_call_it_off(
+    app: Any, signed_in: SignIn, settings: Settings, engine: Engine, members: list[int]
+) -> None:
+    prepared = prepare_issue(settings, SAMPLE)
+    schedule_send(
+        engine,
+        settings,
+        issue=SAMPLE,
+        content=prepared.content,
+        lang=prepared.lang,
+        list_name="erhverv",
+        provider="outbox",
+        at=datetime(2099, 12, 24, 7, 0, tzinfo=UTC),
+        zone="Europe/Copenhagen",
+    )
+    client = signed_in("sender")
+    page = client.get(PROGRESS)
+    text = visible_text(page.text)
+    assert "Sendes automatisk 2099-12-24 08:00 (Europe/Copenhagen)" in text
+    assert f"newsletter schedule cancel {SAMPLE} --list erhverv" in text
+    assert "Fortsæt" not in text and "hx-trigger" not in page.text
+    assert_strict(page)
+    assert "tidsplanlagt" in client.get(SEND_PAGE).text
+    assert "Tidsplanlagt til erhverv" in client.get("/admin/").text
+    answer = client.post(PROGRESS + "/cancel", data={"csrf_token": csrf_of(page.text)})
+    assert answer.status_code == 303 and answer.headers["location"] == PROGRESS
+    cancelled = client.get(PROGRESS)
+    assert "Annulleret – intet blev sendt" in visible_text(cancelled.text)
+    assert 'id="cancel-send"' not in cancelled.text
+    assert "Tidsplanlagt til erhverv" not in client.get("/admin/").text
+    [entry] = audit(engine, "issue.schedule_cancelled")
+    assert (entry.subject, entry.detail["list"], entry.detail["removed"]) == (SAMPLE, "erhverv", 3)
+    again = client.post(PROGRESS + "/cancel", data={"csrf_token": csrf_of(cancelled.text)})
+    assert "error=error_not_scheduled" in again.headers["location"]
+    assert "allerede aflyst" in client.get(again.headers["location"]).text
+    assert outbox_messages(settings) == []
