@@ -59,6 +59,14 @@ def _variable_key(prefix: str, name: str) -> str:
     return prefix + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
+def _html_variable(name: str) -> str:
+    return f"%recipient.{name}_html%"
+
+
+def _text_variable(name: str) -> str:
+    return f"%recipient.{name}_text%"
+
+
 API_KEY = SecretVariable("NEWSLETTER_MAILGUN_API_KEY", "your Mailgun private API key (Settings → API Keys)")
 
 
@@ -130,8 +138,8 @@ class MailgunProvider(Provider):
             ("from", display_address(content.from_name, content.from_email)),
             *[("to", display_address(r.name, r.email)) for r in chosen],
             ("subject", content.subject),
-            ("text", translate(content.text, lambda n: f"%recipient.{n}_text%")),
-            ("html", translate(content.html, lambda n: f"%recipient.{n}_html%")),
+            ("text", translate(content.text, _text_variable)),
+            ("html", translate(content.html, _html_variable)),
             ("recipient-variables", json.dumps(variables, ensure_ascii=False, separators=(",", ":"))),
         ]
         if content.reply_to:

@@ -63,8 +63,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from newsletter.errors import ConfigError, ProviderPermanent, ProviderRetryable
 from newsletter.message import Batch, Recipient
-from newsletter.personalize import merge
 from newsletter.providers import ses_webhook
+from newsletter.providers._json_body import CONTENT_TYPE, json_object, merged_html, merged_text
 from newsletter.providers._shared import (
     check_batch_size,
     name_value_tags,
@@ -250,24 +250,26 @@ class SesProvider(Provider):
         )
 
     # -- building ---------------------------------------------------------------------------------
-    def build_message(self, batch: Batch, recipient: Recipient) -> dict[str, Any]:
-        """The ``SendEmail`` request body for ``recipient`` (UnsendableAddress for their address)."""
+    def message_body(self, batch: Batch, recipient: Recipient) -> bytes:
+        """The ``SendEmail`` request body for ``recipient`` (UnsendableAddress for their address).
+
+        The issue's content is escaped once, not per message (:mod:`newsletter.providers._json_body`).
+        """
         content = batch.content
-        html, text = merge(content.html, content.text, recipient.values)
-        simple: dict[str, Any] = {
-            "Subject": {"Data": content.subject, "Charset": CHARSET},
-            "Body": {"Text": {"Data": text, "Charset": CHARSET}, "Html": {"Data": html, "Charset": CHARSET}},
-        }
+        simple: dict[str, Any] = {"Subject": {"Data": content.subject, "Charset": CHARSET}}
         headers = dict(recipient.headers)
         feedback = headers.pop(FEEDBACK_ID, "")
         if headers:
             simple["Headers"] = [
                 {"Name": name, "Value": _header_value(name, value)} for name, value in headers.items()
             ]
+        parts = {
+            "Text": json_object({"Charset": CHARSET}, {"Data": merged_text(content.text, recipient.values)}),
+            "Html": json_object({"Charset": CHARSET}, {"Data": merged_html(content.html, recipient.values)}),
+        }
         message: dict[str, Any] = {
             "FromEmailAddress": ses_address(content.from_name, content.from_email),
             "Destination": {"ToAddresses": [ses_address(recipient.name, recipient.email)]},
-            "Content": {"Simple": simple},
         }
         if content.reply_to:
             message["ReplyToAddresses"] = [ses_address(None, content.reply_to)]
@@ -276,11 +278,12 @@ class SesProvider(Provider):
             message["EmailTags"] = [{"Name": name, "Value": value} for name, value in tags.items()]
         if self.configuration_set:
             message["ConfigurationSetName"] = self.configuration_set
-        return message
+        body = json_object(simple, {"Body": json_object({}, parts)})
+        return b"".join(json_object(message, {"Content": json_object({}, {"Simple": body})}))
 
     def build_payload(self, batch: Batch) -> list[dict[str, Any]]:
-        """Every request body of the batch, in order (one message each)."""
-        return [self.build_message(batch, recipient) for recipient in batch.recipients]
+        """Every request body of the batch, in order (one message each), as SES reads it."""
+        return [json.loads(self.message_body(batch, recipient)) for recipient in batch.recipients]
 
     # -- sending ----------------------------------------------------------------------------------
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
@@ -297,8 +300,7 @@ class SesProvider(Provider):
                 except UnsendableAddress as exc:
                     settled[index] = RecipientResult(Outcome.REJECTED, reason=f"ses: {exc}")
                     continue
-                message = self.build_message(batch, recipient)
-                bodies[index] = json.dumps(message, separators=(",", ":")).encode()
+                bodies[index] = self.message_body(batch, recipient)
         sender = batch.content.from_email
         return send_one_by_one(
             self.name,
@@ -313,7 +315,7 @@ class SesProvider(Provider):
             method="POST",
             url=self.base_url + SEND_PATH,
             data=body,
-            headers={"Content-Type": "application/json"},
+            headers=dict(CONTENT_TYPE),
         )
         self._signer.add_auth(request)
         return dict(request.headers.items())
