@@ -29,9 +29,14 @@ from newsletter.personalize import compile_content, escape_value_html
 Chunks = list[bytes]
 
 
+# What httpx's ``json=`` writes: compact, UTF-8 rather than \u escapes, no NaN. Made once: a send
+# encodes a few small values per recipient, and ``json.dumps`` with options makes an encoder each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode(value: object) -> bytes:
     """``value`` as compact UTF-8 JSON (what httpx's ``json=`` sends)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def _escaped(text: str) -> bytes:

@@ -71,16 +71,18 @@ class SendGridProvider(ApiKeyProvider):
         """The ``/v3/mail/send`` body for ``recipients`` (default: the batch's); the content is encoded once per issue."""
         content = batch.content
         chosen = batch.recipients if recipients is None else recipients
-        html_names = sorted(used_placeholders(content.html))
-        text_names = sorted(used_placeholders(content.text))
+        # Each value's substitution tag, worked out once per batch rather than per recipient.
+        html_tags = [(html_tag(n), n) for n in sorted(used_placeholders(content.html))]
+        text_tags = [(text_tag(n), n) for n in sorted(used_placeholders(content.text))]
         personalizations = []
         for recipient in chosen:
             to: dict[str, str] = {"email": recipient.email}
             if recipient.name:
                 to["name"] = recipient.name
             personalization: dict[str, Any] = {"to": [to]}
-            substitutions = {html_tag(n): escape_value_html(recipient.values.get(n, "")) for n in html_names}
-            substitutions.update({text_tag(n): recipient.values.get(n, "") for n in text_names})
+            values = recipient.values
+            substitutions = {tag: escape_value_html(values.get(name, "")) for tag, name in html_tags}
+            substitutions.update({tag: values.get(name, "") for tag, name in text_tags})
             if substitutions:
                 personalization["substitutions"] = substitutions
             if recipient.headers:

@@ -51,6 +51,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -155,6 +156,10 @@ def ses_address(name: str | None, address: str) -> str:
         )
     clean = " ".join((name or "").split())
     return email.utils.formataddr((clean, ascii_address), charset="utf-8")
+
+
+# The sender's and the Reply-To address are the same in every message of an issue: checked once.
+issue_address = lru_cache(maxsize=32)(ses_address)
 
 
 def endpoint(region: str) -> str:
@@ -268,11 +273,11 @@ class SesProvider(Provider):
             "Html": json_object({"Charset": CHARSET}, {"Data": merged_html(content.html, recipient.values)}),
         }
         message: dict[str, Any] = {
-            "FromEmailAddress": ses_address(content.from_name, content.from_email),
+            "FromEmailAddress": issue_address(content.from_name, content.from_email),
             "Destination": {"ToAddresses": [ses_address(recipient.name, recipient.email)]},
         }
         if content.reply_to:
-            message["ReplyToAddresses"] = [ses_address(None, content.reply_to)]
+            message["ReplyToAddresses"] = [issue_address(None, content.reply_to)]
         tags = {**name_value_tags(content, recipient), **feedback_tags(feedback)}
         if tags:
             message["EmailTags"] = [{"Name": name, "Value": value} for name, value in tags.items()]
@@ -291,17 +296,21 @@ class SesProvider(Provider):
         recipients = list(batch.recipients)
         settled = rejected_invalid_addresses(self.name, recipients)
         bodies: dict[int, bytes] = {}
-        with self.building():  # all of them before the first goes out; a bad sender stops the issue
+        content = batch.content
+        with self.building():  # all of them before the first goes out
+            # The issue's own addresses first: one SES cannot carry stops the issue (raised here),
+            # so an UnsendableAddress from a message below is about its recipient.
+            issue_address(content.from_name, content.from_email)
+            if content.reply_to:
+                issue_address(None, content.reply_to)
             for index, recipient in enumerate(recipients):
                 if index in settled:
                     continue
                 try:
-                    ses_address(recipient.name, recipient.email)
+                    bodies[index] = self.message_body(batch, recipient)
                 except UnsendableAddress as exc:
                     settled[index] = RecipientResult(Outcome.REJECTED, reason=f"ses: {exc}")
-                    continue
-                bodies[index] = self.message_body(batch, recipient)
-        sender = batch.content.from_email
+        sender = content.from_email
         return send_one_by_one(
             self.name,
             len(recipients),
