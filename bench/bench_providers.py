@@ -1,44 +1,66 @@
 """Provider adapters against the local emulator and SMTP relay: messages per second, per provider.
 
-For each provider, two figures over the same number of messages:
-- ``adapter``: ``send_batch`` end to end (per-recipient merge or translation,
-  JSON / form / MIME encoding, HTTP or SMTP over loopback, reading results);
-- ``bare``: only sending what the adapter sends for the first batch, built
-  (and encoded) beforehand, as many times — the ceiling the server and loopback
-  allow. For an HTTP API that is its requests replayed as captured (without the
-  idempotency key, which the emulator would rightly refuse to see twice); for
-  SMTP it is :mod:`smtplib` ``sendmail`` of the same complete messages over one
-  connection.
+The content is the real sample issue (``issues/2019-12-20-tak-for-et-godt-2019``), rendered by
+the project's own render as :mod:`bench.bench_render` does and made into the ``Content`` a send
+hands its provider (:func:`newsletter.render.content_for`): about 41 KB of HTML and 4 KB of
+text. The *large issue* is that sample with the inside of its ``<body>`` repeated, and its text
+part likewise, until the HTML is about 200 KB (five copies). Each recipient is built by the
+project's per-recipient builders (merge values, List-Unsubscribe, List-Id and Feedback-ID), as
+in a send.
 
-``bare / adapter`` is the adapter's overhead; the absolute rates say more about
-the machine than the code. The emulator and the relay run as separate processes
-(as a provider would). The content is a realistic newsletter size (about 20 KB
-of HTML). Set ``BENCH_PROVIDER_MESSAGES`` to change the count (default 10,000
-per provider). The outbox (files, no network) is measured over
-``BENCH_OUTBOX_MESSAGES`` (500).
+For each HTTP provider two contenders, interleaved round by round (:func:`bench.measure.interleave`):
+
+- the *adapter*: ``send_batch`` end to end over all the messages (per-recipient merge or
+  translation, JSON / form encoding, signing, HTTP over loopback, reading the results);
+- the *bare replay of the same requests*: what the adapter posts for one batch, captured
+  just before (an SES signature is good for five minutes) and posted again once per batch,
+  as they are — the ceiling the emulator and loopback allow. Captured without an idempotency
+  key, which the emulator would rightly refuse to see twice.
+
+``adapter ÷ bare`` is the row's ratio (target ≥ 0.6×: the adapter's own work costs at most
+two thirds of what the network and the API cost). The emulator and the SMTP relay run as
+processes of their own, as a provider would. The SMTP adapter is measured against
+:mod:`smtplib` sending the same complete messages over one connection; the outbox (files,
+no network) alone.
+
+Counts (environment): ``BENCH_PROVIDER_MESSAGES`` (10,000 per HTTP provider, real sample),
+``BENCH_LARGE_MESSAGES`` (2,000, large issue), ``BENCH_SMTP_MESSAGES`` (2,000: every message is
+built as MIME and the relay is slow), ``BENCH_OUTBOX_MESSAGES`` (500), ``BENCH_ROUNDS`` (3).
+Run: ``.venv/bin/python -m bench providers`` (about a quarter of an hour on two busy cores).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import smtplib
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 import httpx
 
-from newsletter.config import settings_from_dict
+from bench.measure import Results, Row, Spread, interleave, ratio_target
+from newsletter.config import Settings, load_settings, settings_from_dict
+from newsletter.issue import load_issue, resolve_issue
+from newsletter.links import PersonLinks
 from newsletter.message import Batch, Content, Recipient
 from newsletter.mime import build_message
-from newsletter.personalize import placeholder
+from newsletter.per_recipient import list_headers, list_unsubscribe_headers, merge_values
 from newsletter.providers.outbox import OutboxProvider
 from newsletter.providers.registry import make_provider, provider_class
 from newsletter.providers.settings import ProviderSettings
-from tests.emulator import running_emulator
+from newsletter.render import content_for, render_issue
+from tests.emulator import RemoteEmulator, running_emulator
 from tests.smtp_relay import running_relay
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = "2019-12-20-tak-for-et-godt-2019"
+LARGE_HTML_BYTES = 200_000
+TARGET = 0.6
+PEER = "bare replay of the same requests"
 
 
 @dataclass(frozen=True)
@@ -60,47 +82,42 @@ EMULATED = {
 }
 
 
-def content() -> Content:
-    block = (
-        '<tr><td style="padding:16px;font-family:Arial,sans-serif;font-size:16px;color:#222">'
-        "<h2>Nyt fra erhvervslivet i Ballerup</h2><p>Lorem ipsum dolor sit amet, æøå ÆØÅ, consectetur "
-        'adipiscing elit.</p><a href="https://example.org/artikel">Læs mere</a></td></tr>'
-    )
-    html = (
-        f'<html><body><p>Kære {placeholder("name")},</p><table role="presentation">'
-        + block * 60
-        + f'</table><a href="{placeholder("unsubscribe_url")}">Afmeld</a></body></html>'
-    )
-    text = f"Kære {placeholder('name')},\n\n" + "Nyt fra erhvervslivet i Ballerup.\n" * 60
-    text += f"\nAfmeld: {placeholder('unsubscribe_url')}\n"
-    return Content(
-        subject="Nyhedsbrev december — æøå",
-        html=html,
-        text=text,
-        from_email="nyhedsbrev@example.org",
-        from_name="BusinessBallerup",
-        reply_to="jrau@balk.dk",
-        issue="2019-12-20-tak-for-et-godt-2019",
-    )
+def sample_content(settings: Settings) -> Content:
+    """The sample issue rendered by the project and made into what a send hands its provider."""
+    rendered = render_issue(load_issue(resolve_issue(SAMPLE, settings), settings), settings)
+    return content_for(rendered, settings)
 
 
-def recipients(count: int) -> list[Recipient]:
-    out = []
-    for i in range(count):
-        url = f"https://nyhedsbrev.example.org/u/tok{i:08d}"
-        out.append(
+def large_content(sample: Content) -> Content:
+    """The sample with the inside of its ``<body>`` (and its text) repeated to about 200 KB of HTML."""
+    opened = sample.html.index(">", sample.html.index("<body")) + 1
+    closed = sample.html.rindex("</body>")
+    head, inside, tail = sample.html[:opened], sample.html[opened:closed], sample.html[closed:]
+    copies = max(1, round((LARGE_HTML_BYTES - len(head) - len(tail)) / len(inside)))
+    return dataclasses.replace(sample, html=head + inside * copies + tail, text=sample.text * copies)
+
+
+def recipients(settings: Settings, count: int) -> list[Recipient]:
+    """``count`` subscribers of the list "erhverv", each built as a send builds them."""
+    shared = list_headers(settings, campaign=SAMPLE, list_name="erhverv", list_title="Erhvervsnyt fra Ærø")
+    people = []
+    for number in range(count):
+        address = f"modtager{number}@example.com"
+        links = PersonLinks(
+            settings.url(f"u/token-{number:08d}-abcdefghijklmnopqrstuvwxyz"),
+            settings.url(f"preferences/token-{number:08d}"),
+        )
+        name = f"Modtager {number} & Søn" if number % 3 else None
+        people.append(
             Recipient(
-                email=f"m{i}@example.com",
-                name=f"Modtager {i}",
-                values={"name": f"Modtager {i}", "unsubscribe_url": url},
-                headers={
-                    "List-Unsubscribe": f"<{url}>",
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                },
-                metadata={"nl_issue": "2019-12-20", "nl_subscriber": str(i), "nl_delivery": str(i)},
+                email=address,
+                name=name,
+                values=merge_values(settings, email=address, name=name, lang="da", links=links, issue=SAMPLE),
+                headers={**list_unsubscribe_headers(settings, links.unsubscribe_url), **shared},
+                metadata={"nl_issue": SAMPLE, "nl_subscriber": str(number), "nl_delivery": str(number)},
             )
         )
-    return out
+    return people
 
 
 def provider_settings(name: str, secrets: tuple[str, ...] = (), **fields: object) -> ProviderSettings:
@@ -120,118 +137,179 @@ def provider_settings(name: str, secrets: tuple[str, ...] = (), **fields: object
     return settings.provider
 
 
-def batches(name: str, count: int) -> list[Batch]:
-    """``count`` recipients in batches as large as the provider takes, each with its own key."""
-    body = content()
-    people = recipients(count)
+def batches(name: str, content: Content, people: list[Recipient]) -> list[Batch]:
+    """The recipients in batches as large as the provider takes, each with its own key."""
     size = provider_class(name).max_batch
-    return [Batch(body, people[i : i + size], f"bench-{name}-{i}") for i in range(0, count, size)]
+    return [Batch(content, people[i : i + size], f"bench-{name}-{i}") for i in range(0, len(people), size)]
 
 
-def timed(send: Callable[[], None], count: int) -> int:
+def rate(count: int, send: Callable[[], object]) -> float:
     """Messages per second of ``send``, which sends ``count`` messages."""
     started = time.perf_counter()
     send()
-    return round(count / (time.perf_counter() - started))
+    return count / (time.perf_counter() - started)
 
 
-def adapter_and_bare(adapter: int, bare: int) -> dict[str, float]:
-    return {
-        "adapter_messages_per_second": adapter,
-        "bare_messages_per_second": bare,
-        "bare_over_adapter": round(bare / adapter, 2),
-    }
+@dataclass(frozen=True)
+class Measured:
+    adapter: Spread
+    bare: Spread
+    requests_per_batch: int
 
 
-def measure(name: str, count: int) -> dict[str, float]:
-    """One provider's adapter against the emulator, then its first batch's requests replayed."""
-    work = batches(name, count)
-    captured: list[httpx.Request] = []
-    with (
-        running_emulator(record="counts") as emulator,
-        httpx.Client(timeout=60) as client,
-        httpx.Client(timeout=60, event_hooks={"request": [captured.append]}) as capturing,
-    ):
-        needs = EMULATED[name]
-        settings = provider_settings(name, needs.secrets, base_url=emulator.url, **needs.fields)
+def measure_http(name: str, work: list[Batch], emulator: RemoteEmulator, rounds: int) -> Measured:
+    """The adapter sending ``work`` against the emulator, interleaved with the bare replay of its requests."""
+    count = sum(len(batch.recipients) for batch in work)
+    needs = EMULATED[name]
+    settings = provider_settings(name, needs.secrets, base_url=emulator.url, **needs.fields)
+    first = work[0]
+    requests_per_batch = 0
+    with httpx.Client(timeout=120) as client:
         provider = make_provider(settings, client)
 
-        def send_all() -> None:
-            for batch in work:
-                provider.send_batch(batch)
+        def adapter() -> float:
+            emulator.reset()
+            sent = rate(count, lambda: [provider.send_batch(batch) for batch in work])
+            assert emulator.accepted_count(name) == count, f"{name}: not every message was accepted"
+            return sent
 
-        adapter = timed(send_all, count)
-        assert emulator.accepted_count(name) == count
+        def bare() -> float:
+            nonlocal requests_per_batch
+            captured: list[httpx.Request] = []
+            with httpx.Client(timeout=120, event_hooks={"request": [captured.append]}) as capturing:
+                make_provider(settings, capturing).send_batch(Batch(first.content, first.recipients))
+            requests = [(r.method, str(r.url), r.read(), dict(r.headers)) for r in captured]
+            requests_per_batch = len(requests)
+            emulator.reset()
 
-        first = work[0]
-        make_provider(settings, capturing).send_batch(Batch(first.content, first.recipients))
-        requests = [(r.method, str(r.url), r.read(), dict(r.headers)) for r in captured]
-        emulator.reset()
+            def replay() -> None:
+                for _ in work:
+                    for method, url, body, headers in requests:
+                        client.request(method, url, content=body, headers=headers).raise_for_status()
 
-        def replay() -> None:
-            for _ in work:
-                for method, url, body, headers in requests:
-                    client.request(method, url, content=body, headers=headers).raise_for_status()
+            replayed = len(work) * len(first.recipients)
+            sent = rate(replayed, replay)
+            assert emulator.accepted_count(name) == replayed, f"{name}: the replay was not accepted"
+            return sent
 
-        bare = timed(replay, len(work) * len(first.recipients))
-        assert emulator.accepted_count(name) == len(work) * len(first.recipients)
-    return {"requests_per_batch": len(requests), **adapter_and_bare(adapter, bare)}
+        spreads = interleave(rounds, {"adapter": adapter, "bare": bare})
+    return Measured(spreads["adapter"], spreads["bare"], requests_per_batch)
 
 
-def measure_smtp(count: int) -> dict[str, float]:
-    """The SMTP adapter against the aiosmtpd relay, then smtplib sending its first batch's messages."""
-    work = batches("smtp", count)
+def http_row(name: str, issue: str, measured: Measured, count: int) -> Row:
+    label = provider_class(name).label
+    row = Row(
+        work=f"send, {name}, {issue}, {count:,} messages",
+        unit="msg/s",
+        project=measured.adapter,
+        peer=measured.bare,
+        peer_label=PEER,
+        higher_is_better=True,
+        target=f"≥ {TARGET}×",
+        note=f"{label}: {measured.requests_per_batch} request(s) per batch of "
+        f"{provider_class(name).max_batch}",
+    )
+    return dataclasses.replace(row, met=ratio_target(row.ratio, at_least=TARGET))
+
+
+def smtp_row(content: Content, people: list[Recipient], rounds: int) -> Row:
+    """The SMTP adapter against the aiosmtpd relay, interleaved with smtplib sending the same messages."""
+    work = batches("smtp", content, people)
+    count = len(people)
     with running_relay() as relay:
         settings = provider_settings("smtp", smtp_host=relay.host, smtp_port=relay.port, smtp_security="none")
         provider = make_provider(settings)
 
-        def send_all() -> None:
-            for batch in work:
-                provider.send_batch(batch)
-            provider.close()
+        def adapter() -> float:
+            def send_all() -> None:
+                for batch in work:
+                    provider.send_batch(batch)
+                provider.close()
 
-        adapter = timed(send_all, count)
-        assert sum(relay.count_by_address().values()) == count
+            return rate(count, send_all)
 
         first = work[0]
         # The adapter's own builder: the very same messages, complete.
         messages = [(r.email, build_message(first.content, r).as_bytes()) for r in first.recipients]
         sender = first.content.from_email
 
-        def bare_smtplib() -> None:
-            with smtplib.SMTP(relay.host, relay.port) as connection:
-                for _ in work:
-                    for address, data in messages:
-                        connection.sendmail(sender, [address], data)
+        def bare() -> float:
+            def send_all() -> None:
+                with smtplib.SMTP(relay.host, relay.port) as connection:
+                    for _ in work:
+                        for address, data in messages:
+                            connection.sendmail(sender, [address], data)
 
-        bare = timed(bare_smtplib, len(work) * len(messages))
-        assert sum(relay.count_by_address().values()) == count + len(work) * len(messages)
-    return adapter_and_bare(adapter, bare)
+            return rate(len(work) * len(messages), send_all)
+
+        spreads = interleave(rounds, {"adapter": adapter, "bare": bare})
+        sent = sum(relay.count_by_address().values())
+        assert sent == rounds * (count + len(work) * len(messages)), "smtp: not every message arrived"
+    return Row(
+        work=f"send, smtp, real sample, {count:,} messages",
+        unit="msg/s",
+        project=spreads["adapter"],
+        peer=spreads["bare"],
+        peer_label="smtplib sendmail of the same messages",
+        higher_is_better=True,
+    )
 
 
-def measure_outbox(count: int) -> dict[str, float]:
-    """The file outbox: one full MIME message per recipient, built with the email package."""
-    with tempfile.TemporaryDirectory() as folder:
-        provider = OutboxProvider(folder)
-        people = recipients(count)
-        started = time.perf_counter()
-        for i in range(0, count, 1000):
-            provider.send_batch(Batch(content(), people[i : i + 1000]))
-        return {"messages": count, "messages_per_second": round(count / (time.perf_counter() - started))}
+def outbox_row(content: Content, people: list[Recipient], rounds: int) -> Row:
+    """The file outbox: one complete MIME message per recipient, written to a folder."""
+
+    def write_all() -> float:
+        with tempfile.TemporaryDirectory() as folder:
+            provider = OutboxProvider(folder)
+            return rate(
+                len(people),
+                lambda: [provider.send_batch(batch) for batch in batches("outbox", content, people)],
+            )
+
+    spreads = interleave(rounds, {"outbox": write_all})
+    return Row(
+        work=f"send, outbox, real sample, {len(people):,} messages",
+        unit="msg/s",
+        project=spreads["outbox"],
+        higher_is_better=True,
+    )
 
 
-def main() -> dict[str, Any]:
+def main() -> Results:
     count = int(os.environ.get("BENCH_PROVIDER_MESSAGES", "10000"))
-    results: dict[str, Any] = {"messages_per_provider": count, "html_bytes": len(content().html)}
-    for name in EMULATED:
-        results[name] = measure(name, count)
-        print(f"{name:9s} {results[name]}")
-    results["smtp"] = measure_smtp(count)
-    print(f"smtp      {results['smtp']}")
-    results["outbox"] = measure_outbox(int(os.environ.get("BENCH_OUTBOX_MESSAGES", "500")))
-    print(f"outbox    {results['outbox']}")
+    large_count = int(os.environ.get("BENCH_LARGE_MESSAGES", "2000"))
+    smtp_count = int(os.environ.get("BENCH_SMTP_MESSAGES", "2000"))
+    outbox_count = int(os.environ.get("BENCH_OUTBOX_MESSAGES", "500"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    settings = load_settings(ROOT / "newsletter.toml")
+    sample = sample_content(settings)
+    large = large_content(sample)
+    people = recipients(settings, max(count, large_count, smtp_count, outbox_count))
+    results = Results(
+        "providers",
+        figures={
+            "sample_html_bytes": len(sample.html.encode()),
+            "sample_text_bytes": len(sample.text.encode()),
+            "large_html_bytes": len(large.html.encode()),
+            "large_text_bytes": len(large.text.encode()),
+            "rounds": rounds,
+        },
+    )
+    print(
+        f"sample {results.figures['sample_html_bytes']:,} B HTML, large issue "
+        f"{results.figures['large_html_bytes']:,} B; {rounds} interleaved rounds"
+    )
+    with running_emulator(record="counts") as emulator:
+        for name in EMULATED:
+            measured = measure_http(name, batches(name, sample, people[:count]), emulator, rounds)
+            results.add(http_row(name, "real sample", measured, count))
+        for name in EMULATED:
+            measured = measure_http(name, batches(name, large, people[:large_count]), emulator, rounds)
+            results.add(http_row(name, "large issue (~200 KB)", measured, large_count))
+    results.add(smtp_row(sample, people[:smtp_count], rounds))
+    results.add(outbox_row(sample, people[:outbox_count], rounds))
     return results
 
 
 if __name__ == "__main__":
-    print(main())
+    main()

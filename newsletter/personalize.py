@@ -106,8 +106,13 @@ def used_placeholders(content: str) -> set[str]:
     return set(compile_content(content).names)
 
 
+@lru_cache(maxsize=64)
 def translate(content: str, key_for: Callable[[str], str]) -> str:
-    """Rewrite placeholders into a provider's merge syntax, e.g. ``%recipient.name_html%``."""
+    """Rewrite placeholders into a provider's merge syntax, e.g. ``%recipient.name_html%``.
+
+    Cached like the split (``key_for`` a module-level function, not a fresh lambda): every
+    batch of a send asks for the same translation.
+    """
     compile_content(content)  # validates the placeholder names
     return _PATTERN.sub(lambda match: key_for(match.group(1)), content)
 

@@ -4,8 +4,9 @@ A send hands an adapter one :class:`~newsletter.message.Batch` (the message
 model lives in :mod:`newsletter.message`): the issue's content rendered once
 (HTML and text with merge placeholders, see :mod:`newsletter.personalize`) and
 a list of :class:`~newsletter.message.Recipient` s, each with the values to merge. Adapters that
-must render each message (Postmark, Resend, the outbox) call
-:func:`newsletter.personalize.merge`; adapters whose API merges per recipient
+must render each message merge it: as JSON from the issue's pre-encoded parts (Postmark, Resend,
+Brevo, SES: :mod:`newsletter.providers._json_body`) or as MIME (the outbox, SMTP:
+:func:`newsletter.personalize.merge`); adapters whose API merges per recipient
 (SendGrid substitutions, Mailgun recipient-variables) translate the
 placeholders into the provider's own syntax and send the content once.
 

@@ -29,6 +29,7 @@ again). Every 5xx is ambiguous (base class).
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -39,8 +40,8 @@ import httpx
 
 from newsletter.errors import ProviderPermanent, ProviderRetryable
 from newsletter.message import Batch, Recipient
-from newsletter.personalize import merge
 from newsletter.providers import brevo_webhook
+from newsletter.providers._json_body import CONTENT_TYPE, json_object, merged_html, merged_text
 from newsletter.providers._shared import (
     check_batch_size,
     rejected_invalid_addresses,
@@ -89,15 +90,13 @@ class BrevoProvider(ApiKeyProvider):
     documented_suffix = "/v3"  # the documentation writes URLs with /v3
     webhook = brevo_webhook.RECEIVER
 
-    def build_message(self, batch: Batch, recipient: Recipient, position: int = 0) -> dict[str, Any]:
+    def message_body(self, batch: Batch, recipient: Recipient, position: int = 0) -> bytes:
+        """The request body of ``recipient``'s message; the issue's content is escaped once, not per message."""
         content = batch.content
-        html, text = merge(content.html, content.text, recipient.values)
         message: dict[str, Any] = {
             "sender": _contact(content.from_email, content.from_name),
             "to": [_contact(recipient.email, recipient.name)],
             "subject": content.subject,
-            "htmlContent": html,
-            "textContent": text,
         }
         if content.reply_to:
             message["replyTo"] = {"email": content.reply_to}
@@ -111,11 +110,15 @@ class BrevoProvider(ApiKeyProvider):
         tags = list(dict.fromkeys([*([content.issue] if content.issue else []), *content.tags]))
         if tags:
             message["tags"] = tags
-        return message
+        bodies = {
+            "htmlContent": merged_html(content.html, recipient.values),
+            "textContent": merged_text(content.text, recipient.values),
+        }
+        return b"".join(json_object(message, bodies))
 
     def build_payload(self, batch: Batch) -> list[dict[str, Any]]:
-        """Every request body of the batch, in order (one message each)."""
-        return [self.build_message(batch, r, i) for i, r in enumerate(batch.recipients)]
+        """Every request body of the batch, in order (one message each), as Brevo reads it."""
+        return [json.loads(self.message_body(batch, r, i)) for i, r in enumerate(batch.recipients)]
 
     def raise_for_transport_status(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -139,8 +142,8 @@ class BrevoProvider(ApiKeyProvider):
         recipients = list(batch.recipients)
         settled = rejected_invalid_addresses(self.name, recipients)
         with self.building():  # all of them before the first goes out
-            messages = {
-                index: self.build_message(batch, recipient, index)
+            bodies = {
+                index: self.message_body(batch, recipient, index)
                 for index, recipient in enumerate(recipients)
                 if index not in settled
             }
@@ -148,12 +151,14 @@ class BrevoProvider(ApiKeyProvider):
             self.name,
             len(recipients),
             settled,
-            lambda index: self._send_one(messages[index], recipients[index]),
+            lambda index: self._send_one(bodies[index], recipients[index]),
         )
 
-    def _send_one(self, message: dict[str, Any], recipient: Recipient) -> RecipientResult:
+    def _send_one(self, message: bytes, recipient: Recipient) -> RecipientResult:
         response = self.post(
-            "/v3/smtp/email", json=message, headers={"api-key": self._api_key, "Accept": "application/json"}
+            "/v3/smtp/email",
+            content=message,
+            headers={"api-key": self._api_key, "Accept": "application/json", **CONTENT_TYPE},
         )
         body = response_json(response)
         status = response.status_code

@@ -30,6 +30,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -57,6 +58,20 @@ _ADDRESS_PROBLEM = re.compile(r"(?i)\b(to|recipient)\b.*\b(address|invalid)\b|no
 
 def _variable_key(prefix: str, name: str) -> str:
     return prefix + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _html_variable(name: str) -> str:
+    return f"%recipient.{name}_html%"
+
+
+def _text_variable(name: str) -> str:
+    return f"%recipient.{name}_text%"
+
+
+@lru_cache(maxsize=64)
+def _content_field(name: str, content: str) -> bytes:
+    """The issue's text or HTML as a form field, percent-encoded once per issue rather than per batch."""
+    return urlencode([(name, content)]).encode("ascii")
 
 
 API_KEY = SecretVariable("NEWSLETTER_MAILGUN_API_KEY", "your Mailgun private API key (Settings → API Keys)")
@@ -104,53 +119,58 @@ class MailgunProvider(Provider):
     def __repr__(self) -> str:
         return f"MailgunProvider(base_url={self.base_url!r}, domain={self.domain!r})"
 
-    def build_form(
-        self, batch: Batch, recipients: Sequence[Recipient] | None = None
-    ) -> list[tuple[str, str]]:
+    def request_body(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> bytes:
+        """The urlencoded form for ``recipients`` (default: the batch's); the content is encoded once per issue."""
         content = batch.content
         chosen = list(batch.recipients if recipients is None else recipients)
-        html_names = sorted(used_placeholders(content.html))
-        text_names = sorted(used_placeholders(content.text))
-        header_names = sorted({h for r in chosen for h in r.headers})
-        metadata_names = sorted({m for r in chosen for m in r.metadata})
+        # Each value's key in recipient-variables, worked out once per batch rather than per recipient.
+        html_keys = [(f"{n}_html", n) for n in sorted(used_placeholders(content.html))]
+        text_keys = [(f"{n}_text", n) for n in sorted(used_placeholders(content.text))]
+        header_keys = {h: _variable_key("h_", h) for h in sorted({h for r in chosen for h in r.headers})}
+        metadata_keys = {m: _variable_key("v_", m) for m in sorted({m for r in chosen for m in r.metadata})}
 
         variables: dict[str, dict[str, str]] = {}
         for recipient in chosen:
             if recipient.email in variables:
                 raise ValueError(f"mailgun: {recipient.email} appears twice in one batch")
-            values = {f"{n}_html": escape_value_html(recipient.values.get(n, "")) for n in html_names}
-            values.update({f"{n}_text": recipient.values.get(n, "") for n in text_names})
-            values.update({_variable_key("h_", h): recipient.headers.get(h, "") for h in header_names})
-            values.update(
-                {_variable_key("v_", m): str(recipient.metadata.get(m, "")) for m in metadata_names}
-            )
+            merged = recipient.values
+            values = {key: escape_value_html(merged.get(name, "")) for key, name in html_keys}
+            values.update({key: merged.get(name, "") for key, name in text_keys})
+            values.update({key: recipient.headers.get(h, "") for h, key in header_keys.items()})
+            values.update({key: str(recipient.metadata.get(m, "")) for m, key in metadata_keys.items()})
             variables[recipient.email] = values
 
-        form: list[tuple[str, str]] = [
-            ("from", display_address(content.from_name, content.from_email)),
-            *[("to", display_address(r.name, r.email)) for r in chosen],
-            ("subject", content.subject),
-            ("text", translate(content.text, lambda n: f"%recipient.{n}_text%")),
-            ("html", translate(content.html, lambda n: f"%recipient.{n}_html%")),
-            ("recipient-variables", json.dumps(variables, ensure_ascii=False, separators=(",", ":"))),
-        ]
-        if content.reply_to:
-            form.append(("h:Reply-To", content.reply_to))
-        form += [(f"h:{h}", f"%recipient.{_variable_key('h_', h)}%") for h in header_names]
-        form += [(f"v:{m}", f"%recipient.{_variable_key('v_', m)}%") for m in metadata_names]
         tags = list(dict.fromkeys([*([content.issue] if content.issue else []), *content.tags]))
         if len(tags) > MAX_TAGS:
             raise ProviderPermanent(
                 f"mailgun: at most {MAX_TAGS} tags per message; this issue has {len(tags)} "
                 "(issue slug + tags) — remove some tags"
             )
-        form += [("o:tag", tag) for tag in tags]
-        return form
+        head: list[tuple[str, str]] = [
+            ("from", display_address(content.from_name, content.from_email)),
+            *[("to", display_address(r.name, r.email)) for r in chosen],
+            ("subject", content.subject),
+        ]
+        tail: list[tuple[str, str]] = [
+            ("recipient-variables", json.dumps(variables, ensure_ascii=False, separators=(",", ":"))),
+            *([("h:Reply-To", content.reply_to)] if content.reply_to else []),
+            *[(f"h:{h}", f"%recipient.{key}%") for h, key in header_keys.items()],
+            *[(f"v:{m}", f"%recipient.{key}%") for m, key in metadata_keys.items()],
+            *[("o:tag", tag) for tag in tags],
+        ]
+        return b"&".join(
+            [
+                urlencode(head).encode("ascii"),
+                _content_field("text", translate(content.text, _text_variable)),
+                _content_field("html", translate(content.html, _html_variable)),
+                urlencode(tail).encode("ascii"),
+            ]
+        )
 
-    def _post(self, form: list[tuple[str, str]]) -> httpx.Response:
+    def _post(self, form: bytes) -> httpx.Response:
         return self.post(
             f"/v3/{quote(self.domain, safe='')}/messages",
-            content=urlencode(form).encode("ascii"),
+            content=form,
             auth=("api", self._api_key),
             headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
         )
@@ -161,7 +181,7 @@ class MailgunProvider(Provider):
 
         def attempt(indexes: list[int]) -> list[RecipientResult] | str:
             with self.building():
-                form = self.build_form(batch, [recipients[i] for i in indexes])
+                form = self.request_body(batch, [recipients[i] for i in indexes])
             response = self._post(form)
             if 200 <= response.status_code < 300:
                 body = response_json(response)

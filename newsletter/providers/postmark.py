@@ -29,8 +29,15 @@ import httpx
 
 from newsletter.errors import ProviderPermanent
 from newsletter.message import Batch, Recipient
-from newsletter.personalize import merge
 from newsletter.providers import postmark_webhook
+from newsletter.providers._json_body import (
+    CONTENT_TYPE,
+    Chunks,
+    json_array,
+    json_object,
+    merged_html,
+    merged_text,
+)
 from newsletter.providers._shared import check_batch_size, display_address, response_json, short_text
 from newsletter.providers.base import Outcome, Provider, RecipientResult, http_client
 from newsletter.providers.settings import ProviderSettings, SecretVariable
@@ -96,7 +103,8 @@ class PostmarkProvider(Provider):
     def __repr__(self) -> str:  # never show the token
         return f"PostmarkProvider(base_url={self.base_url!r}, message_stream={self.message_stream!r})"
 
-    def build_payload(self, batch: Batch) -> list[dict[str, Any]]:
+    def request_body(self, batch: Batch) -> bytes:
+        """The ``/email/batch`` body: every recipient's message, the issue's content escaped once."""
         content = batch.content
         sender = display_address(content.from_name, content.from_email)
         # Postmark has one Tag (the issue); further tags travel in Metadata.
@@ -106,15 +114,12 @@ class PostmarkProvider(Provider):
                 f"postmark: the issue's tags ({extra_tags[:40]}…) exceed the {MAX_METADATA_VALUE} characters "
                 "a Metadata value may hold — use fewer or shorter tags"
             )
-        messages: list[dict[str, Any]] = []
+        messages: list[Chunks] = []
         for recipient in batch.recipients:
-            html, text = merge(content.html, content.text, recipient.values)
             message: dict[str, Any] = {
                 "From": sender,
                 "To": display_address(recipient.name, recipient.email),
                 "Subject": content.subject,
-                "HtmlBody": html,
-                "TextBody": text,
                 "MessageStream": self.message_stream,
             }
             if content.reply_to:
@@ -128,19 +133,24 @@ class PostmarkProvider(Provider):
                 metadata["nl_tags"] = extra_tags
             if metadata:
                 message["Metadata"] = metadata
-            messages.append(message)
-        return messages
+            bodies = {
+                "HtmlBody": merged_html(content.html, recipient.values),
+                "TextBody": merged_text(content.text, recipient.values),
+            }
+            messages.append(json_object(message, bodies))
+        return b"".join(json_array(messages))
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         check_batch_size(self.name, batch, self.max_batch)
         with self.building():
-            payload = self.build_payload(batch)
+            payload = self.request_body(batch)
         response = self.post(
             "/email/batch",
-            json=payload,
+            content=payload,
             headers={
                 "X-Postmark-Server-Token": self._server_token,
                 "Accept": "application/json",
+                **CONTENT_TYPE,
             },
         )
         body = response_json(response)

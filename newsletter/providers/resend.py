@@ -24,6 +24,7 @@ under the same key (the provider answers from its memory if it had it).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -33,8 +34,15 @@ import httpx
 
 from newsletter.errors import ProviderPermanent, ProviderRetryable
 from newsletter.message import Batch, Recipient
-from newsletter.personalize import merge
 from newsletter.providers import resend_webhook
+from newsletter.providers._json_body import (
+    CONTENT_TYPE,
+    Chunks,
+    json_array,
+    json_object,
+    merged_html,
+    merged_text,
+)
 from newsletter.providers._shared import (
     check_batch_size,
     name_value_tags,
@@ -82,20 +90,16 @@ class ResendProvider(ApiKeyProvider):
     credential = API_KEY
     webhook = resend_webhook.RECEIVER
 
-    def build_payload(
-        self, batch: Batch, recipients: Sequence[Recipient] | None = None
-    ) -> list[dict[str, Any]]:
+    def request_body(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> bytes:
+        """The ``/emails/batch`` body for ``recipients`` (default: the batch's), the content escaped once."""
         content = batch.content
         sender = resend_address(content.from_name, content.from_email)
-        emails: list[dict[str, Any]] = []
+        emails: list[Chunks] = []
         for recipient in batch.recipients if recipients is None else recipients:
-            html, text = merge(content.html, content.text, recipient.values)
             email: dict[str, Any] = {
                 "from": sender,
                 "to": [resend_address(recipient.name, recipient.email)],
                 "subject": content.subject,
-                "html": html,
-                "text": text,
             }
             if content.reply_to:
                 email["reply_to"] = content.reply_to
@@ -104,14 +108,25 @@ class ResendProvider(ApiKeyProvider):
             tags = name_value_tags(content, recipient)
             if tags:
                 email["tags"] = [{"name": name, "value": value} for name, value in tags.items()]
-            emails.append(email)
-        return emails
+            bodies = {
+                "html": merged_html(content.html, recipient.values),
+                "text": merged_text(content.text, recipient.values),
+            }
+            emails.append(json_object(email, bodies))
+        return b"".join(json_array(emails))
 
-    def _post(self, payload: list[dict[str, Any]], key: str | None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+    def build_payload(
+        self, batch: Batch, recipients: Sequence[Recipient] | None = None
+    ) -> list[dict[str, Any]]:
+        """The emails of :meth:`request_body` as Resend reads them."""
+        payload: list[dict[str, Any]] = json.loads(self.request_body(batch, recipients))
+        return payload
+
+    def _post(self, payload: bytes, key: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json", **CONTENT_TYPE}
         if key:
             headers["Idempotency-Key"] = key
-        return self.post("/emails/batch", json=payload, headers=headers)
+        return self.post("/emails/batch", content=payload, headers=headers)
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         check_batch_size(self.name, batch, self.max_batch)
@@ -126,7 +141,7 @@ class ResendProvider(ApiKeyProvider):
                 left_out = [i for i in everyone if i not in set(indexes)]
                 key = idempotency_key(batch.idempotency_key, left_out)
             with self.building():
-                payload = self.build_payload(batch, [recipients[i] for i in indexes])
+                payload = self.request_body(batch, [recipients[i] for i in indexes])
             response = self._post(payload, key)
             if response.status_code == 200:
                 return self._accepted(response, len(indexes))

@@ -22,6 +22,7 @@ than the documented 202.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetr
 from newsletter.message import Batch, Recipient
 from newsletter.personalize import escape_value_html, translate, used_placeholders
 from newsletter.providers import sendgrid_webhook
+from newsletter.providers._json_body import CONTENT_TYPE, fixed_string, json_array, json_object
 from newsletter.providers._shared import check_batch_size, response_json, short_text
 from newsletter.providers.base import ApiKeyProvider, Outcome, RecipientResult
 from newsletter.providers.settings import SecretVariable
@@ -65,19 +67,22 @@ class SendGridProvider(ApiKeyProvider):
     documented_suffix = "/v3"  # the documentation writes URLs with /v3
     webhook = sendgrid_webhook.RECEIVER
 
-    def build_payload(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> dict[str, Any]:
+    def request_body(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> bytes:
+        """The ``/v3/mail/send`` body for ``recipients`` (default: the batch's); the content is encoded once per issue."""
         content = batch.content
         chosen = batch.recipients if recipients is None else recipients
-        html_names = sorted(used_placeholders(content.html))
-        text_names = sorted(used_placeholders(content.text))
+        # Each value's substitution tag, worked out once per batch rather than per recipient.
+        html_tags = [(html_tag(n), n) for n in sorted(used_placeholders(content.html))]
+        text_tags = [(text_tag(n), n) for n in sorted(used_placeholders(content.text))]
         personalizations = []
         for recipient in chosen:
             to: dict[str, str] = {"email": recipient.email}
             if recipient.name:
                 to["name"] = recipient.name
             personalization: dict[str, Any] = {"to": [to]}
-            substitutions = {html_tag(n): escape_value_html(recipient.values.get(n, "")) for n in html_names}
-            substitutions.update({text_tag(n): recipient.values.get(n, "") for n in text_names})
+            values = recipient.values
+            substitutions = {tag: escape_value_html(values.get(name, "")) for tag, name in html_tags}
+            substitutions.update({tag: values.get(name, "") for tag, name in text_tags})
             if substitutions:
                 personalization["substitutions"] = substitutions
             if recipient.headers:
@@ -92,11 +97,6 @@ class SendGridProvider(ApiKeyProvider):
             "personalizations": personalizations,
             "from": sender,
             "subject": content.subject,
-            # SendGrid requires text/plain before text/html.
-            "content": [
-                {"type": "text/plain", "value": translate(content.text, text_tag)},
-                {"type": "text/html", "value": translate(content.html, html_tag)},
-            ],
         }
         if content.reply_to:
             payload["reply_to"] = {"email": content.reply_to}
@@ -108,13 +108,33 @@ class SendGridProvider(ApiKeyProvider):
             )
         if categories:
             payload["categories"] = [c[:255] for c in categories]
+        # SendGrid requires text/plain before text/html.
+        parts = json_array(
+            [
+                json_object(
+                    {"type": "text/plain"}, {"value": fixed_string(translate(content.text, text_tag))}
+                ),
+                json_object(
+                    {"type": "text/html"}, {"value": fixed_string(translate(content.html, html_tag))}
+                ),
+            ]
+        )
+        return b"".join(json_object(payload, {"content": parts}))
+
+    def build_payload(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> dict[str, Any]:
+        """The request of :meth:`request_body` as SendGrid reads it."""
+        payload: dict[str, Any] = json.loads(self.request_body(batch, recipients))
         return payload
 
-    def _post(self, payload: Mapping[str, Any]) -> httpx.Response:
+    def _post(self, payload: bytes) -> httpx.Response:
         return self.post(
             "/v3/mail/send",
-            json=payload,
-            headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
+            content=payload,
+            headers={
+                "Authorization": f"Bearer {self._api_key}",
+                "Accept": "application/json",
+                **CONTENT_TYPE,
+            },
         )
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
@@ -126,7 +146,7 @@ class SendGridProvider(ApiKeyProvider):
         while remaining:
             chosen = [batch.recipients[i] for i in remaining]
             with self.building():
-                payload = self.build_payload(batch, chosen)
+                payload = self.request_body(batch, chosen)
             try:
                 response = self._post(payload)
             except (ProviderAmbiguous, ProviderRetryable) as exc:

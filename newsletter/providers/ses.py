@@ -51,6 +51,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,8 +64,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from newsletter.errors import ConfigError, ProviderPermanent, ProviderRetryable
 from newsletter.message import Batch, Recipient
-from newsletter.personalize import merge
 from newsletter.providers import ses_webhook
+from newsletter.providers._json_body import CONTENT_TYPE, json_object, merged_html, merged_text
 from newsletter.providers._shared import (
     check_batch_size,
     name_value_tags,
@@ -155,6 +156,10 @@ def ses_address(name: str | None, address: str) -> str:
         )
     clean = " ".join((name or "").split())
     return email.utils.formataddr((clean, ascii_address), charset="utf-8")
+
+
+# The sender's and the Reply-To address are the same in every message of an issue: checked once.
+issue_address = lru_cache(maxsize=32)(ses_address)
 
 
 def endpoint(region: str) -> str:
@@ -250,37 +255,40 @@ class SesProvider(Provider):
         )
 
     # -- building ---------------------------------------------------------------------------------
-    def build_message(self, batch: Batch, recipient: Recipient) -> dict[str, Any]:
-        """The ``SendEmail`` request body for ``recipient`` (UnsendableAddress for their address)."""
+    def message_body(self, batch: Batch, recipient: Recipient) -> bytes:
+        """The ``SendEmail`` request body for ``recipient`` (UnsendableAddress for their address).
+
+        The issue's content is escaped once, not per message (:mod:`newsletter.providers._json_body`).
+        """
         content = batch.content
-        html, text = merge(content.html, content.text, recipient.values)
-        simple: dict[str, Any] = {
-            "Subject": {"Data": content.subject, "Charset": CHARSET},
-            "Body": {"Text": {"Data": text, "Charset": CHARSET}, "Html": {"Data": html, "Charset": CHARSET}},
-        }
+        simple: dict[str, Any] = {"Subject": {"Data": content.subject, "Charset": CHARSET}}
         headers = dict(recipient.headers)
         feedback = headers.pop(FEEDBACK_ID, "")
         if headers:
             simple["Headers"] = [
                 {"Name": name, "Value": _header_value(name, value)} for name, value in headers.items()
             ]
+        parts = {
+            "Text": json_object({"Charset": CHARSET}, {"Data": merged_text(content.text, recipient.values)}),
+            "Html": json_object({"Charset": CHARSET}, {"Data": merged_html(content.html, recipient.values)}),
+        }
         message: dict[str, Any] = {
-            "FromEmailAddress": ses_address(content.from_name, content.from_email),
+            "FromEmailAddress": issue_address(content.from_name, content.from_email),
             "Destination": {"ToAddresses": [ses_address(recipient.name, recipient.email)]},
-            "Content": {"Simple": simple},
         }
         if content.reply_to:
-            message["ReplyToAddresses"] = [ses_address(None, content.reply_to)]
+            message["ReplyToAddresses"] = [issue_address(None, content.reply_to)]
         tags = {**name_value_tags(content, recipient), **feedback_tags(feedback)}
         if tags:
             message["EmailTags"] = [{"Name": name, "Value": value} for name, value in tags.items()]
         if self.configuration_set:
             message["ConfigurationSetName"] = self.configuration_set
-        return message
+        body = json_object(simple, {"Body": json_object({}, parts)})
+        return b"".join(json_object(message, {"Content": json_object({}, {"Simple": body})}))
 
     def build_payload(self, batch: Batch) -> list[dict[str, Any]]:
-        """Every request body of the batch, in order (one message each)."""
-        return [self.build_message(batch, recipient) for recipient in batch.recipients]
+        """Every request body of the batch, in order (one message each), as SES reads it."""
+        return [json.loads(self.message_body(batch, recipient)) for recipient in batch.recipients]
 
     # -- sending ----------------------------------------------------------------------------------
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
@@ -288,18 +296,21 @@ class SesProvider(Provider):
         recipients = list(batch.recipients)
         settled = rejected_invalid_addresses(self.name, recipients)
         bodies: dict[int, bytes] = {}
-        with self.building():  # all of them before the first goes out; a bad sender stops the issue
+        content = batch.content
+        with self.building():  # all of them before the first goes out
+            # The issue's own addresses first: one SES cannot carry stops the issue (raised here),
+            # so an UnsendableAddress from a message below is about its recipient.
+            issue_address(content.from_name, content.from_email)
+            if content.reply_to:
+                issue_address(None, content.reply_to)
             for index, recipient in enumerate(recipients):
                 if index in settled:
                     continue
                 try:
-                    ses_address(recipient.name, recipient.email)
+                    bodies[index] = self.message_body(batch, recipient)
                 except UnsendableAddress as exc:
                     settled[index] = RecipientResult(Outcome.REJECTED, reason=f"ses: {exc}")
-                    continue
-                message = self.build_message(batch, recipient)
-                bodies[index] = json.dumps(message, separators=(",", ":")).encode()
-        sender = batch.content.from_email
+        sender = content.from_email
         return send_one_by_one(
             self.name,
             len(recipients),
@@ -313,7 +324,7 @@ class SesProvider(Provider):
             method="POST",
             url=self.base_url + SEND_PATH,
             data=body,
-            headers={"Content-Type": "application/json"},
+            headers=dict(CONTENT_TYPE),
         )
         self._signer.add_auth(request)
         return dict(request.headers.items())
