@@ -287,9 +287,7 @@ class SmtpProvider(Provider):
         check_batch_size(self.name, batch, self.max_batch)
         # Every message is built before the first goes out: one that cannot be built sends nothing.
         planned: list[tuple[bytes, str] | RecipientResult] = [
-            item
-            if isinstance(item, RecipientResult)
-            else (_data_bytes(item.as_bytes()), str(item["Message-ID"]))
+            item if isinstance(item, RecipientResult) else (_data_bytes(item.data), item.message_id)
             for item in build_each(self, batch)
         ]
         sender = batch.content.from_email
