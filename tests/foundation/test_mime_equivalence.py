@@ -249,6 +249,16 @@ def test_random_texts_and_values_decode_the_same() -> None:
         assert_same_message(content, person("Ida", {"name": value}))
 
 
+def short_content() -> Content:
+    return Content(
+        subject="Nyt",
+        html="<p>Hej</p>",
+        text="Hej",
+        from_email="nyhedsbrev@example.org",
+        from_name="Kommunen",
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -265,17 +275,13 @@ def test_random_texts_and_values_decode_the_same() -> None:
     ],
 )
 def test_a_recipients_own_headers(name: str, value: str) -> None:
-    content = Content(
-        subject="Nyt", html="<p>Hej</p>", text="Hej", from_email="nyhedsbrev@example.org", from_name="Kommunen"
-    )
+    content = short_content()
     recipient = Recipient(email="ida@example.com", name="Ida", values={}, headers={name: value})
     assert_same_message(content, recipient)
 
 
 def test_a_recipients_headers_cannot_replace_the_builders() -> None:
-    content = Content(
-        subject="Nyt", html="<p>Hej</p>", text="Hej", from_email="nyhedsbrev@example.org", from_name="Kommunen"
-    )
+    content = short_content()
     recipient = Recipient(email="ida@example.com", name="Ida", values={}, headers={"Subject": "Andet"})
     with pytest.raises(ValueError, match="cannot set Subject"):
         build_message(content, recipient)
