@@ -230,7 +230,7 @@ def smtp_row(content: Content, people: list[Recipient], rounds: int) -> Row:
 
         first = work[0]
         # The adapter's own builder: the very same messages, complete.
-        messages = [(r.email, build_message(first.content, r).as_bytes()) for r in first.recipients]
+        messages = [(r.email, build_message(first.content, r).data) for r in first.recipients]
         sender = first.content.from_email
 
         def bare() -> float:

@@ -61,7 +61,7 @@ def write_build(rendered: Rendered, settings: Settings, out_dir: Path) -> Built:
         html, text = sample_parts(rendered, settings)
         (staging / "email.html").write_text(html, encoding="utf-8")
         (staging / "email.txt").write_text(text, encoding="utf-8")
-        (staging / "message.eml").write_bytes(sample_message(rendered, settings).as_bytes())
+        (staging / "message.eml").write_bytes(sample_message(rendered, settings))
         files = ["email.html", "email.txt", "message.eml"]
         for source, _url in rendered.assets:
             # Read again through the checks: the file may have become a link since the issue was loaded.

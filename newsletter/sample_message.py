@@ -8,8 +8,6 @@ placeholders stay an internal detail of the send).
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-
 from newsletter.config import Settings
 from newsletter.mime import build_message
 from newsletter.per_recipient import sample_recipient
@@ -17,10 +15,10 @@ from newsletter.personalize import merge
 from newsletter.render import Rendered, content_for
 
 
-def sample_message(rendered: Rendered, settings: Settings) -> EmailMessage:
+def sample_message(rendered: Rendered, settings: Settings) -> bytes:
     """``rendered`` merged for ``[sample]`` with the headers a send adds, as a MIME message."""
     sample = sample_recipient(settings, rendered.slug, lang=rendered.lang)
-    return build_message(content_for(rendered, settings), sample)
+    return build_message(content_for(rendered, settings), sample).data
 
 
 def sample_parts(rendered: Rendered, settings: Settings) -> tuple[str, str]:

@@ -91,7 +91,7 @@ def check_issue_file(
 
 def _spam_findings(rendered: Rendered, settings: Settings, program: str, file: str) -> list[Finding]:
     try:
-        score = spam_score(sample_message(rendered, settings).as_bytes(), program)
+        score = spam_score(sample_message(rendered, settings), program)
     except SpamAssassinFailed as exc:
         return [Finding.worded("warning", CHECK_TEXTS("spam-score-unknown", problem=str(exc)), file)]
     if score.points <= 0:

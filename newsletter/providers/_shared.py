@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from email.message import EmailMessage
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
 from newsletter.message import Batch, Content, Recipient
-from newsletter.mime import build_message
+from newsletter.mime import MimeMessage, build_message
 from newsletter.providers.base import Outcome, Provider, RecipientResult, UnreadableAnswer, body_excerpt
 from newsletter.safe_text import UnsafeText
 
@@ -172,13 +171,13 @@ def send_isolating_bad_addresses(
     return [results[i] for i in range(len(recipients))]
 
 
-def build_each(provider: Provider, batch: Batch) -> list[EmailMessage | RecipientResult]:
+def build_each(provider: Provider, batch: Batch) -> list[MimeMessage | RecipientResult]:
     """Every recipient's complete message, all built before the first goes out.
 
     A recipient whose values a mail header cannot carry is ``REJECTED`` here (provably not
     sent); any other failure to build stops the batch with nothing sent (:meth:`Provider.building`).
     """
-    built: list[EmailMessage | RecipientResult] = []
+    built: list[MimeMessage | RecipientResult] = []
     with provider.building():
         for recipient in batch.recipients:
             try:

@@ -96,7 +96,7 @@ class OutboxProvider(Provider):
         planned: list[tuple[Path, bytes, str] | RecipientResult] = [
             item
             if isinstance(item, RecipientResult)
-            else (folder / message_file_name(recipient), item.as_bytes(), str(item["Message-ID"]))
+            else (folder / message_file_name(recipient), item.data, item.message_id)
             for recipient, item in zip(batch.recipients, build_each(self, batch), strict=True)
         ]
         results: list[RecipientResult] = []

@@ -55,7 +55,7 @@ def as_received(value: str) -> tuple[bytes, str]:
         subject="Nyt", html="<p>x</p>", text="x", from_email="nyhedsbrev@example.org", from_name="B"
     )
     recipient = Recipient(email="ida@example.com", name=None, values={}, headers={"List-Id": value})
-    raw = build_message(content, recipient).as_bytes()
+    raw = build_message(content, recipient).data
     (line,) = [line for line in raw.split(b"\r\n") if line.startswith(b"List-Id:")]
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)

@@ -30,7 +30,7 @@ RECIPIENT = Recipient(
 
 
 def parsed() -> email.message.EmailMessage:
-    raw = build_message(CONTENT, RECIPIENT).as_bytes()
+    raw = build_message(CONTENT, RECIPIENT).data
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, email.message.EmailMessage)
     return message
@@ -48,7 +48,7 @@ def test_headers() -> None:
 
 
 def test_non_ascii_subject_is_encoded_and_round_trips() -> None:
-    raw = build_message(CONTENT, RECIPIENT).as_bytes()
+    raw = build_message(CONTENT, RECIPIENT).data
     subject_line = next(line for line in raw.split(b"\r\n") if line.startswith(b"Subject:"))
     assert subject_line.isascii() and b"=?utf-8?" in subject_line.lower()
     assert parsed()["Subject"] == "Tak for et godt 2019 – glædelig jul, Ærø"
@@ -77,7 +77,7 @@ def test_a_long_list_unsubscribe_header_stays_plain_for_gmail() -> None:
         values=RECIPIENT.values,
         headers={"List-Unsubscribe": header},
     )
-    raw = build_message(CONTENT, recipient).as_bytes()
+    raw = build_message(CONTENT, recipient).data
     line = next(line for line in raw.split(b"\r\n") if line.startswith(b"List-Unsubscribe:"))
     assert line == b"List-Unsubscribe: " + header.encode()
     assert b"=?utf-8?" not in line.lower()
@@ -96,7 +96,7 @@ def test_body_lines_are_at_most_76_characters_as_rfc_2045_asks() -> None:
         from_name=CONTENT.from_name,
         issue=CONTENT.issue,
     )
-    raw = build_message(content, RECIPIENT).as_bytes()
+    raw = build_message(content, RECIPIENT).data
     head, _, body = raw.partition(b"\r\n\r\n")
     too_long = [line for line in body.split(b"\r\n") if len(line) > 76]
     assert too_long == []

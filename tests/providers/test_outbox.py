@@ -11,6 +11,7 @@ import pytest
 
 from newsletter.errors import ProviderPermanent
 from newsletter.message import Batch, Content, Recipient
+from newsletter.mime import MimeMessage
 from newsletter.providers import _shared as shared_module
 from newsletter.providers.base import Outcome
 from newsletter.providers.outbox import OutboxProvider, message_file_name
@@ -134,7 +135,7 @@ def test_a_message_that_cannot_be_built_writes_nothing_and_says_so(
     good, bad = make_recipient(0), make_recipient(1)
     real_build = shared_module.build_message
 
-    def build_failing_for_the_second(content: Content, recipient: Recipient) -> EmailMessage:
+    def build_failing_for_the_second(content: Content, recipient: Recipient) -> MimeMessage:
         if recipient is bad:
             raise LookupError("a merge value is missing")
         return real_build(content, recipient)
