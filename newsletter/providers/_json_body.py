@@ -12,7 +12,9 @@ only the recipient's own values — HTML-escaped first in the HTML part, exactly
 
 A body is a list of byte chunks (:data:`Chunks`) that share the cached parts;
 :func:`json_object` writes an object whose small fields go through :func:`json.dumps` and whose
-large ones are spliced in as chunks, and the adapter joins the chunks once, just before posting.
+large ones are spliced in as chunks. A batch of 500 messages of a 40 KB issue is a 21 MB
+document; :class:`Body` posts it from its chunks in writes of :data:`WRITE_SIZE` rather than as
+one joined copy, so a send holds the issue once, not once per message in flight.
 The bytes are compact UTF-8 JSON, as httpx's ``json=`` writes it, and parse to the very message
 ``json.dumps`` of the merged fields would give.
 """
@@ -20,7 +22,7 @@ The bytes are compact UTF-8 JSON, as httpx's ``json=`` writes it, and parse to t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 
 from newsletter.personalize import compile_content, escape_value_html
@@ -110,3 +112,39 @@ def json_array(items: Iterable[Chunks]) -> Chunks:
 
 # What an adapter posts with a body built here (``content=`` bytes carry no type of their own).
 CONTENT_TYPE = {"Content-Type": "application/json"}
+
+# The size of each write of a :class:`Body`: large enough that a 21 MB batch is a few dozen
+# socket writes, small enough that no copy of the batch is ever made.
+WRITE_SIZE = 256 * 1024
+
+
+class Body:
+    """A JSON document posted from its chunks (``content=body``, ``headers=body.headers``).
+
+    It can be iterated more than once (a request posted again sends it again) and knows its
+    length, so the request carries ``Content-Length`` rather than being chunked.
+    """
+
+    def __init__(self, chunks: Chunks) -> None:
+        self.chunks = chunks
+        self.length = sum(map(len, chunks))
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def __iter__(self) -> Iterator[bytes]:
+        group: list[bytes] = []
+        size = 0
+        for chunk in self.chunks:
+            group.append(chunk)
+            size += len(chunk)
+            if size >= WRITE_SIZE:
+                yield b"".join(group)
+                group, size = [], 0
+        if group:
+            yield b"".join(group)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """``Content-Type`` and ``Content-Length`` of the document."""
+        return {**CONTENT_TYPE, "Content-Length": str(self.length)}

@@ -31,7 +31,7 @@ from newsletter.errors import ProviderPermanent
 from newsletter.message import Batch, Recipient
 from newsletter.providers import postmark_webhook
 from newsletter.providers._json_body import (
-    CONTENT_TYPE,
+    Body,
     Chunks,
     json_array,
     json_object,
@@ -103,7 +103,7 @@ class PostmarkProvider(Provider):
     def __repr__(self) -> str:  # never show the token
         return f"PostmarkProvider(base_url={self.base_url!r}, message_stream={self.message_stream!r})"
 
-    def request_body(self, batch: Batch) -> bytes:
+    def request_body(self, batch: Batch) -> Body:
         """The ``/email/batch`` body: every recipient's message, the issue's content escaped once."""
         content = batch.content
         sender = display_address(content.from_name, content.from_email)
@@ -138,7 +138,7 @@ class PostmarkProvider(Provider):
                 "TextBody": merged_text(content.text, recipient.values),
             }
             messages.append(json_object(message, bodies))
-        return b"".join(json_array(messages))
+        return Body(json_array(messages))
 
     def send_batch(self, batch: Batch) -> list[RecipientResult]:
         check_batch_size(self.name, batch, self.max_batch)
@@ -150,7 +150,7 @@ class PostmarkProvider(Provider):
             headers={
                 "X-Postmark-Server-Token": self._server_token,
                 "Accept": "application/json",
-                **CONTENT_TYPE,
+                **payload.headers,
             },
         )
         body = response_json(response)

@@ -36,7 +36,7 @@ from newsletter.errors import ProviderPermanent, ProviderRetryable
 from newsletter.message import Batch, Recipient
 from newsletter.providers import resend_webhook
 from newsletter.providers._json_body import (
-    CONTENT_TYPE,
+    Body,
     Chunks,
     json_array,
     json_object,
@@ -90,7 +90,7 @@ class ResendProvider(ApiKeyProvider):
     credential = API_KEY
     webhook = resend_webhook.RECEIVER
 
-    def request_body(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> bytes:
+    def request_body(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> Body:
         """The ``/emails/batch`` body for ``recipients`` (default: the batch's), the content escaped once."""
         content = batch.content
         sender = resend_address(content.from_name, content.from_email)
@@ -113,17 +113,21 @@ class ResendProvider(ApiKeyProvider):
                 "text": merged_text(content.text, recipient.values),
             }
             emails.append(json_object(email, bodies))
-        return b"".join(json_array(emails))
+        return Body(json_array(emails))
 
     def build_payload(
         self, batch: Batch, recipients: Sequence[Recipient] | None = None
     ) -> list[dict[str, Any]]:
         """The emails of :meth:`request_body` as Resend reads them."""
-        payload: list[dict[str, Any]] = json.loads(self.request_body(batch, recipients))
+        payload: list[dict[str, Any]] = json.loads(bytes(self.request_body(batch, recipients)))
         return payload
 
-    def _post(self, payload: bytes, key: str | None) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json", **CONTENT_TYPE}
+    def _post(self, payload: Body, key: str | None) -> httpx.Response:
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Accept": "application/json",
+            **payload.headers,
+        }
         if key:
             headers["Idempotency-Key"] = key
         return self.post("/emails/batch", content=payload, headers=headers)
