@@ -147,7 +147,9 @@ class _FastSerializer(URLSafeSerializer):
     more than the signature itself.
     """
 
-    signer = _KeyCachingSigner
+    # itsdangerous reads the signer class from ``default_signer`` (a ``signer`` attribute is
+    # overwritten by its __init__).
+    default_signer = _KeyCachingSigner
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itsdangerous
 import pytest
 
 from newsletter.errors import ConfigError, TokenError, TokenExpired
@@ -81,3 +82,22 @@ def test_short_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "short-key")
     with pytest.raises(ConfigError, match="too short — use at least 16 characters"):
         Signer()
+
+
+def test_a_send_derives_the_signing_key_once_not_per_link(
+    signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send signs two links per recipient: deriving the HMAC key each time was a third of its CPU."""
+    derived: list[object] = []
+    original = itsdangerous.Signer.derive_key
+
+    def counting(self: itsdangerous.Signer, secret_key: str | bytes | None = None) -> bytes:
+        derived.append(secret_key)
+        return original(self, secret_key)
+
+    monkeypatch.setattr(itsdangerous.Signer, "derive_key", counting)
+    tokens = [signer.unsubscribe_token(LinkOwner(n, f"key-{n:08d}"), 1, "2019-12-20-tak") for n in range(200)]
+    tokens += [signer.preferences_token(LinkOwner(n, f"key-{n:08d}")) for n in range(200)]
+    assert len(set(tokens)) == 400
+    assert len(derived) <= 2  # once per kind of link
+    assert signer.read_unsubscribe(tokens[7]).subscriber_id == 7
