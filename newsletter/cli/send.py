@@ -355,9 +355,3 @@ def status_command(ctx: click.Context, issue: str, list_name: str | None, as_jso
         return
     for line in status_lines(statuses):
         click.echo(line)
-
-
-def register(main: click.Group) -> None:
-    """Add this area's commands to the ``newsletter`` group."""
-    main.add_command(send_command)
-    main.add_command(status_command)

@@ -150,8 +150,3 @@ async def _serve_both(public: uvicorn.Server, workspace: uvicorn.Server) -> None
     finally:
         workspace.should_exit = True
         await companion
-
-
-def register(main: click.Group) -> None:
-    """Add this area's commands to the ``newsletter`` group."""
-    main.add_command(serve)
