@@ -7,7 +7,7 @@ group imports a command's module only when that command is used. ``newsletter
 --help`` therefore loads none of them, and ``newsletter build`` no web
 service, database layer or HTTP client (a test, ``tests/foundation/test_cli_help.py``,
 keeps the table equal to the commands). Commands read settings through
-:func:`~newsletter.cli.group.settings_of` and let
+:func:`~newsletter.cli.context.settings_of` and let
 :class:`~newsletter.errors.NewsletterError` propagate: the group turns it into
 one ``Error: …`` line on stderr and the error's exit code. Every command's
 help carries an ``Example:`` (a test checks it).

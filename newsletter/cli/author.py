@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from newsletter.cli.check import issue_paths
-from newsletter.cli.group import settings_of
+from newsletter.cli.context import settings_of
 from newsletter.config import Settings
 from newsletter.issue import resolve_issue
 from newsletter.per_recipient import SamplePerson

@@ -14,7 +14,7 @@ import click
 from newsletter.checks import Finding, has_errors
 from newsletter.checks.files import check_issue_file
 from newsletter.checks.spam import spamassassin_program
-from newsletter.cli.group import settings_of
+from newsletter.cli.context import settings_of
 from newsletter.config import Settings
 from newsletter.errors import CheckError
 from newsletter.issue import resolve_issue

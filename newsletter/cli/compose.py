@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from newsletter.build import build
-from newsletter.cli.group import settings_of
+from newsletter.cli.context import settings_of
 from newsletter.issue import resolve_issue
 from newsletter.scaffold import NewIssue, NewIssueProblem, create_issue
 

@@ -5,9 +5,10 @@ module, its name there and its one-line help — and imports the module only
 when the command runs (or shows its own ``--help``), so ``newsletter --help``
 and a quick ``newsletter build`` do not load the web service, the database
 layer or the HTTP clients. It turns a :class:`~newsletter.errors.NewsletterError`
-into one ``Error: …`` line on stderr and the error's exit code; commands read
-settings through :func:`settings_of`. The area modules (``newsletter.cli.*``)
-import from here; :mod:`newsletter.cli` holds the table of commands.
+into one ``Error: …`` line on stderr and the error's exit code. It imports no
+settings code: commands read the settings through :mod:`newsletter.cli.context`.
+The area modules (``newsletter.cli.*``) import from here and from there;
+:mod:`newsletter.cli` holds the table of commands.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 
 import click
 
-from newsletter.config import Settings, load_settings
 from newsletter.errors import NewsletterError
 from newsletter.secrets import install_log_redaction
 
@@ -83,22 +83,15 @@ class NewsletterGroup(click.Group):
             sys.exit(exc.exit_code)
 
 
-class AppContext:
-    """Settings loaded on first use, so ``--help`` works without a settings file."""
+@dataclass(frozen=True)
+class GroupOptions:
+    """What ``newsletter``'s own options say to every command: the settings file ``--config`` names.
 
-    def __init__(self, config_path: str | None) -> None:
-        self.config_path = config_path
-        self._settings: Settings | None = None
+    The settings are read from it on first use (:func:`newsletter.cli.context.settings_of`),
+    so ``--help`` needs no settings file and loads no settings code.
+    """
 
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_path)
-        return self._settings
-
-
-def settings_of(ctx: click.Context) -> Settings:
-    return ctx.find_object(AppContext).settings  # type: ignore[union-attr]
+    config_path: str | None
 
 
 @click.group(cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,12 +118,4 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
         stream=sys.stderr,
     )
     install_log_redaction()
-    ctx.obj = AppContext(config_path)
-
-
-LIST_OPTION_HELP = "List name (default: [defaults] list in newsletter.toml)."
-
-
-def list_name_of(ctx: click.Context, given: str | None) -> str:
-    """The list a command works on: ``--list`` when given, else ``[defaults] list``."""
-    return given or settings_of(ctx).default_list
+    ctx.obj = GroupOptions(config_path)

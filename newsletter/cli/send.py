@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from newsletter.cli.group import LIST_OPTION_HELP, list_name_of, settings_of
+from newsletter.cli.context import LIST_OPTION_HELP, list_name_of, settings_of
 from newsletter.config import Settings
 from newsletter.errors import CheckError, IssueError, SendError
 from newsletter.issue import resolve_issue

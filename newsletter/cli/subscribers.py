@@ -18,7 +18,7 @@ from typing import IO
 
 import click
 
-from newsletter.cli.group import LIST_OPTION_HELP, list_name_of
+from newsletter.cli.context import LIST_OPTION_HELP, list_name_of
 from newsletter.cli.lists import StoreCommands, state_counts, store_engine
 from newsletter.dates import LANGUAGES
 from newsletter.errors import NotFound, StoreError

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import click
 
-from newsletter.cli.group import settings_of
+from newsletter.cli.context import settings_of
 from newsletter.cli.lists import StoreCommands, store_engine
 from newsletter.cli.subscribers import output_file
 from newsletter.config import Settings

@@ -90,8 +90,8 @@ def test_newsletter_help_lists_what_the_loaded_commands_would_list() -> None:
 
 def test_a_table_entry_that_is_not_a_command_is_a_clear_error() -> None:
     group = NewsletterGroup(name="newsletter")
-    group.lazy_commands = {"wrong": LazyCommand("newsletter.cli.group", "LIST_OPTION_HELP", "Not a command.")}
-    with pytest.raises(TypeError, match=r"newsletter\.cli\.group\.LIST_OPTION_HELP is not a click command"):
+    group.lazy_commands = {"wrong": LazyCommand("newsletter.cli.group", "GroupOptions", "Not a command.")}
+    with pytest.raises(TypeError, match=r"newsletter\.cli\.group\.GroupOptions is not a click command"):
         group.get_command(click.Context(group), "wrong")
     assert group.get_command(click.Context(group), "nosuch") is None
 
