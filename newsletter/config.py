@@ -20,7 +20,7 @@ from typing import Any
 
 from newsletter.dates import LANGUAGES
 from newsletter.errors import ConfigError
-from newsletter.providers import registry
+from newsletter.providers import catalogue
 from newsletter.providers.settings import ProviderSettings
 from newsletter.settings_reader import SettingsReader
 from newsletter.workspace.settings import AdminSettings, read_admin_settings
@@ -189,18 +189,18 @@ def settings_from_dict(
 
 
 def _every_provider_field(data: dict[str, Any], base_dir: Path) -> set[tuple[str, str]]:
-    """The ``[provider]`` fields of every registered provider, not only the chosen one's: a field
+    """The ``[provider]`` fields of every declared provider, not only the chosen one's: a field
     kept for another provider (switched from, or kept for tests) is not a typo."""
     scratch = SettingsReader(data, None)
-    for name in registry.names():
-        registry.provider_class(name).read_options(scratch, base_dir)
+    for declared in catalogue.declared().values():
+        declared.read_options(scratch, base_dir)
     return scratch.asked
 
 
 def _provider_settings(reader: SettingsReader, base_dir: Path) -> ProviderSettings:
-    """``[provider]``: the fields every provider shares, and the chosen one's own (its class reads them)."""
-    name = reader.choice("provider", "name", registry.names(), default="outbox")
-    provider = registry.provider_class(name)
+    """``[provider]``: the fields every provider shares, and the chosen one's own (its declaration reads them)."""
+    name = reader.choice("provider", "name", catalogue.names(), default="outbox")
+    provider = catalogue.declaration(name)
     max_batch = provider.max_batch
     return ProviderSettings(
         name=name,

@@ -2,7 +2,7 @@
 
 :class:`SettingsReader` is what :mod:`newsletter.config` reads the common
 settings with, and what each provider class reads its own ``[provider]``
-fields with (:meth:`newsletter.providers.base.Provider.read_options`), so a
+fields with (:meth:`newsletter.providers.settings.ProviderDeclaration.read_options`), so a
 provider's settings are checked, reported and defaulted like everyone else's.
 """
 

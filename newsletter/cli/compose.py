@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from newsletter.build import build
-from newsletter.cli.group import settings_of
+from newsletter.cli.context import settings_of
 from newsletter.issue import resolve_issue
 from newsletter.scaffold import NewIssue, NewIssueProblem, create_issue
 
@@ -76,9 +76,3 @@ def new_command(
         raise click.BadParameter(str(exc), param_hint=OPTION_OF_FIELD.get(exc.field, "TITLE")) from None
     click.echo(f"Created {path}")
     click.echo(f"Build it with: newsletter build {path.stem}")
-
-
-def register(main: click.Group) -> None:
-    """Add this area's commands to the ``newsletter`` group."""
-    main.add_command(build_command)
-    main.add_command(new_command)

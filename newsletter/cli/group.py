@@ -1,27 +1,79 @@
 """The ``newsletter`` click group and what every command module shares.
 
-:class:`NewsletterGroup` turns a :class:`~newsletter.errors.NewsletterError`
-into one ``Error: …`` line on stderr and the error's exit code; commands read
-settings through :func:`settings_of`. The area modules (``newsletter.cli.*``)
-import from here; :mod:`newsletter.cli` imports them and registers their
-commands.
+:class:`NewsletterGroup` knows each command by a :class:`LazyCommand` — its
+module, its name there and its one-line help — and imports the module only
+when the command runs (or shows its own ``--help``), so ``newsletter --help``
+and a quick ``newsletter build`` do not load the web service, the database
+layer or the HTTP clients. It turns a :class:`~newsletter.errors.NewsletterError`
+into one ``Error: …`` line on stderr and the error's exit code. It imports no
+settings code: commands read the settings through :mod:`newsletter.cli.context`.
+The area modules (``newsletter.cli.*``) import from here and from there;
+:mod:`newsletter.cli` holds the table of commands.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from newsletter.config import Settings, load_settings
 from newsletter.errors import NewsletterError
 from newsletter.secrets import install_log_redaction
 
 
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command of the group, known without importing it."""
+
+    module: str  # e.g. "newsletter.cli.compose"
+    attribute: str  # the click command in that module, e.g. "build_command"
+    # The first sentence of its help: what ``newsletter --help`` lists beside its name.
+    short_help: str
+
+
 class NewsletterGroup(click.Group):
-    """A click group that reports library errors as one clean line."""
+    """A click group that loads a command's module when the command is used, and reports library errors as one clean line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Filled in by newsletter.cli, which holds the table (the command modules import this one).
+        self.lazy_commands: Mapping[str, LazyCommand] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        lazy = self.lazy_commands.get(cmd_name)
+        if lazy is None:
+            return super().get_command(ctx, cmd_name)
+        command = getattr(importlib.import_module(lazy.module), lazy.attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{lazy.module}.{lazy.attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, shortened as click shortens it, from the table: listing loads no command."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [(name, self._listed(ctx, name).get_short_help_str(limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def _listed(self, ctx: click.Context, name: str) -> click.Command:
+        """The command itself, or for a lazy one a stand-in that carries its help line."""
+        lazy = self.lazy_commands.get(name)
+        if lazy is not None:
+            return click.Command(name, help=lazy.short_help)
+        command = super().get_command(ctx, name)
+        assert command is not None, f"listed command {name!r} is not in the group"
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -31,22 +83,15 @@ class NewsletterGroup(click.Group):
             sys.exit(exc.exit_code)
 
 
-class AppContext:
-    """Settings loaded on first use, so ``--help`` works without a settings file."""
+@dataclass(frozen=True)
+class GroupOptions:
+    """What ``newsletter``'s own options say to every command: the settings file ``--config`` names.
 
-    def __init__(self, config_path: str | None) -> None:
-        self.config_path = config_path
-        self._settings: Settings | None = None
+    The settings are read from it on first use (:func:`newsletter.cli.context.settings_of`),
+    so ``--help`` needs no settings file and loads no settings code.
+    """
 
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_path)
-        return self._settings
-
-
-def settings_of(ctx: click.Context) -> Settings:
-    return ctx.find_object(AppContext).settings  # type: ignore[union-attr]
+    config_path: str | None
 
 
 @click.group(cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,12 +118,4 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
         stream=sys.stderr,
     )
     install_log_redaction()
-    ctx.obj = AppContext(config_path)
-
-
-LIST_OPTION_HELP = "List name (default: [defaults] list in newsletter.toml)."
-
-
-def list_name_of(ctx: click.Context, given: str | None) -> str:
-    """The list a command works on: ``--list`` when given, else ``[defaults] list``."""
-    return given or settings_of(ctx).default_list
+    ctx.obj = GroupOptions(config_path)

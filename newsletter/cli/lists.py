@@ -13,7 +13,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from newsletter.cli.group import settings_of
+from newsletter.cli.context import settings_of
 from newsletter.dates import LANGUAGES
 from newsletter.errors import StoreError
 from newsletter.safe_text import terminal_text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from newsletter.cli.group import LIST_OPTION_HELP, list_name_of, settings_of
+from newsletter.cli.context import LIST_OPTION_HELP, list_name_of, settings_of
 from newsletter.cli.send import issue_key
 from newsletter.send.schedule import cancel, local_text, waiting_sends
 from newsletter.store.db import open_engine
@@ -83,8 +83,3 @@ def cancel_command(ctx: click.Context, issue: str, list_name: str | None) -> Non
         f"Cancelled: {cancelled.send.issue} to list {list_name}, which was scheduled for "
         f"{cancelled.send.when}. Nothing was sent; {cancelled.removed} queued message(s) removed."
     )
-
-
-def register(main: click.Group) -> None:
-    """Add this area's commands to the ``newsletter`` group."""
-    main.add_command(schedule_group)

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from newsletter.cli.group import LIST_OPTION_HELP, list_name_of, settings_of
+from newsletter.cli.context import LIST_OPTION_HELP, list_name_of, settings_of
 from newsletter.config import Settings
 from newsletter.errors import CheckError, IssueError, SendError
 from newsletter.issue import resolve_issue
@@ -465,9 +465,3 @@ def status_command(ctx: click.Context, issue: str, list_name: str | None, as_jso
         return
     for line in status_lines(statuses):
         click.echo(line)
-
-
-def register(main: click.Group) -> None:
-    """Add this area's commands to the ``newsletter`` group."""
-    main.add_command(send_command)
-    main.add_command(status_command)

@@ -18,7 +18,7 @@ import uvicorn
 from starlette.applications import Starlette
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from newsletter.cli.group import settings_of
+from newsletter.cli.context import settings_of
 from newsletter.errors import ConfigError
 from newsletter.tokens import secret_key
 from newsletter.web import create_app
@@ -150,8 +150,3 @@ async def _serve_both(public: uvicorn.Server, workspace: uvicorn.Server) -> None
     finally:
         workspace.should_exit = True
         await companion
-
-
-def register(main: click.Group) -> None:
-    """Add this area's commands to the ``newsletter`` group."""
-    main.add_command(serve)

@@ -1,4 +1,4 @@
-"""The ``subscribers`` commands (and registration of ``lists``): a thin layer over :mod:`newsletter.store`.
+"""The ``subscribers`` commands: a thin layer over :mod:`newsletter.store`.
 
 Commands that take ``--list`` default to ``[defaults] list`` in newsletter.toml.
 Library errors propagate as :class:`~newsletter.errors.NewsletterError` and are
@@ -18,8 +18,8 @@ from typing import IO
 
 import click
 
-from newsletter.cli.group import LIST_OPTION_HELP, list_name_of
-from newsletter.cli.lists import StoreCommands, lists_group, state_counts, store_engine
+from newsletter.cli.context import LIST_OPTION_HELP, list_name_of
+from newsletter.cli.lists import StoreCommands, state_counts, store_engine
 from newsletter.dates import LANGUAGES
 from newsletter.errors import NotFound, StoreError
 from newsletter.safe_text import terminal_text
@@ -417,9 +417,3 @@ def subscribers_erase(ctx: click.Context, email: str, yes: bool) -> None:
         f"{result.events} event(s) deleted, {result.deliveries_detached} delivery record(s) anonymised; "
         "the address stays blocked by its hash."
     )
-
-
-def register(main: click.Group) -> None:
-    """Add this area's commands to the ``newsletter`` group."""
-    main.add_command(lists_group)  # defined in newsletter.cli.lists
-    main.add_command(subscribers_group)

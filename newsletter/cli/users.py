@@ -11,7 +11,7 @@ from datetime import datetime
 
 import click
 
-from newsletter.cli.group import settings_of
+from newsletter.cli.context import settings_of
 from newsletter.cli.lists import StoreCommands, store_engine
 from newsletter.cli.subscribers import output_file
 from newsletter.config import Settings
@@ -240,8 +240,3 @@ def users_audit(ctx: click.Context, limit: int, out: str | None, excel: bool) ->
         count = write_csv(iter_entries(conn), handle, delimiter=";" if excel else ",")
         record(conn, Actor.cli(), "audit.exported", out, {"entries": count})
     click.echo(f"Wrote {count} audit entries to {out}.")
-
-
-def register(main: click.Group) -> None:
-    """Add this area's commands to the ``newsletter`` group."""
-    main.add_command(users_group)

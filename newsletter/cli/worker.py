@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli.group import settings_of
+from newsletter.cli.context import settings_of
 from newsletter.cli.send import require_credentials, stop_on_signals
 from newsletter.errors import SendError
 from newsletter.send.worker import Worker
@@ -69,8 +69,3 @@ def worker_command(ctx: click.Context, once: bool, interval: float, health_file:
     if once and problems:
         raise SendError(f"{problems} send(s) stopped on an error (listed above)")
     click.echo("worker: stopped" if not once else "worker: done")
-
-
-def register(main: click.Group) -> None:
-    """Add this area's commands to the ``newsletter`` group."""
-    main.add_command(worker_command)

@@ -44,17 +44,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from pathlib import Path
 from typing import ClassVar, Self
 
 import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderError, ProviderPermanent, ProviderRetryable
 from newsletter.message import Batch
-from newsletter.providers.settings import ProviderSettings, SecretVariable
+from newsletter.providers.settings import ProviderDeclaration, ProviderSettings
 from newsletter.providers.webhook import WebhookReceiver
 from newsletter.secrets import redact
-from newsletter.settings_reader import SettingsReader
 
 
 class Outcome(enum.Enum):
@@ -86,39 +84,28 @@ class RecipientResult:
     unreadable: bool = False
 
 
-class Provider(ABC):
+class Provider(ProviderDeclaration, ABC):
     """An email provider's HTTP API (or the outbox folder, or an SMTP relay) behind the project's types.
 
-    The class is everything the project knows about the provider: the registry
-    (:mod:`newsletter.providers.registry`) finds it by ``name``, and config,
-    secrets, recovery and the web service ask it rather than naming providers.
+    The class is everything the project knows about the provider: what the
+    settings know (its :class:`~newsletter.providers.settings.ProviderDeclaration`:
+    name, batch maximum, key, ``read_options``) and how it sends and reads its
+    webhook. The registry (:mod:`newsletter.providers.registry`) finds it by
+    ``name``, and config, secrets, recovery and the web service ask it rather
+    than naming providers.
     """
 
-    # The value of ``[provider] name`` that chooses this class, and how people call the provider.
-    name: ClassVar[str] = ""
-    label: ClassVar[str] = ""
-    # Largest number of recipients one ``send_batch`` takes (the API's own limit per request).
-    max_batch: ClassVar[int] = 1
-    # The API's address when ``[provider] base_url`` is not set (EU hosts where there is a choice).
-    default_base_url: ClassVar[str] = ""
     # True when the API honours an idempotency key: an ambiguous batch may be resent under it …
     idempotent: ClassVar[bool] = False
     # … for this long after it was first posted (None: forever). Say it when idempotent: a key
     # the provider has forgotten dedupes nothing, so an interrupted batch older than this is unknown.
     idempotency_window: ClassVar[timedelta | None] = timedelta(hours=24)
-    # The environment variable of the API key, and where a user finds one; None: no key needed.
-    credential: ClassVar[SecretVariable | None] = None
     # How the provider's events arrive at ``POST /webhooks/NAME``; None: it sends none.
     webhook: ClassVar[WebhookReceiver | None] = None
 
     def __init__(self, client: httpx.Client | None = None, base_url: str = "") -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
-
-    @classmethod
-    def read_options(cls, reader: SettingsReader, root: Path) -> object:
-        """This provider's own ``[provider]`` fields (``reader`` reports bad ones); ``root``: the project."""
-        return None
 
     @classmethod
     @abstractmethod

@@ -50,10 +50,9 @@ from newsletter.providers._shared import (
     short_text,
 )
 from newsletter.providers.base import ApiKeyProvider, Outcome, RecipientResult, retry_after_seconds
-from newsletter.providers.settings import SecretVariable
+from newsletter.providers.brevo_declaration import API_KEY, BrevoDeclaration
 from newsletter.secrets import redact
 
-API_KEY = SecretVariable("NEWSLETTER_BREVO_API_KEY", "a Brevo API v3 key (SMTP & API → API Keys)")
 CUSTOM_HEADER = "X-Mailin-custom"
 # Fixed namespace: the same batch key and delivery give the same idempotencyKey on every machine.
 _KEY_NAMESPACE = uuid.UUID("6f1c3f8e-7d0a-4c55-9a3e-b7e5f0d1c2a4")
@@ -79,14 +78,8 @@ def _contact(address: str, name: str | None) -> dict[str, str]:
     return contact
 
 
-class BrevoProvider(ApiKeyProvider):
-    name = "brevo"
-    label = "Brevo"
-    # Messages handed over per ledger batch; each is its own request (see the module docstring).
-    max_batch = 100
-    default_base_url = "https://api.brevo.com"  # Brevo's only API host; its data centres are in the EU
+class BrevoProvider(BrevoDeclaration, ApiKeyProvider):
     idempotent = False
-    credential = API_KEY
     documented_suffix = "/v3"  # the documentation writes URLs with /v3
     webhook = brevo_webhook.RECEIVER
 

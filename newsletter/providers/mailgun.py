@@ -29,9 +29,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -48,8 +46,8 @@ from newsletter.providers._shared import (
     short_text,
 )
 from newsletter.providers.base import Outcome, Provider, RecipientResult, http_client
-from newsletter.providers.settings import ProviderSettings, SecretVariable
-from newsletter.settings_reader import SettingsReader
+from newsletter.providers.mailgun_declaration import API_KEY, MailgunDeclaration, MailgunOptions
+from newsletter.providers.settings import ProviderSettings
 
 EU_BASE_URL = "https://api.eu.mailgun.net"
 MAX_TAGS = 3
@@ -74,26 +72,9 @@ def _content_field(name: str, content: str) -> bytes:
     return urlencode([(name, content)]).encode("ascii")
 
 
-API_KEY = SecretVariable("NEWSLETTER_MAILGUN_API_KEY", "your Mailgun private API key (Settings → API Keys)")
-
-
-@dataclass(frozen=True)
-class MailgunOptions:
-    domain: str  # [provider] mailgun_domain: the sending domain, e.g. mg.example.dk
-
-
-class MailgunProvider(Provider):
-    name = "mailgun"
-    label = "Mailgun"
-    max_batch = 1000
-    default_base_url = "https://api.mailgun.net"  # EU accounts: EU_BASE_URL
+class MailgunProvider(MailgunDeclaration, Provider):
     idempotent = False
-    credential = API_KEY
     webhook = mailgun_webhook.RECEIVER
-
-    @classmethod
-    def read_options(cls, reader: SettingsReader, root: Path) -> MailgunOptions:
-        return MailgunOptions(domain=reader.text("provider", "mailgun_domain", required=True, header=True))
 
     @classmethod
     def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> MailgunProvider:

@@ -25,7 +25,6 @@ import hashlib
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -34,8 +33,8 @@ from newsletter.errors import ProviderPermanent
 from newsletter.message import Batch, Recipient
 from newsletter.providers._shared import build_each, check_batch_size
 from newsletter.providers.base import Outcome, Provider, RecipientResult
+from newsletter.providers.outbox_declaration import OutboxDeclaration, OutboxOptions
 from newsletter.providers.settings import ProviderSettings
-from newsletter.settings_reader import SettingsReader
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -54,21 +53,9 @@ def message_file_name(recipient: Recipient) -> str:
     return f"addr-{digest}.eml"
 
 
-@dataclass(frozen=True)
-class OutboxOptions:
-    outbox_dir: Path  # [provider] outbox_dir, relative to newsletter.toml's folder
-
-
-class OutboxProvider(Provider):
-    name = "outbox"
-    label = "the outbox folder"
-    max_batch = 1000
+class OutboxProvider(OutboxDeclaration, Provider):
     idempotent = True
     idempotency_window = None  # a written file stays: the same batch again rewrites the same files
-
-    @classmethod
-    def read_options(cls, reader: SettingsReader, root: Path) -> OutboxOptions:
-        return OutboxOptions(outbox_dir=root / reader.text("provider", "outbox_dir", default="outbox"))
 
     @classmethod
     def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> OutboxProvider:

@@ -21,8 +21,6 @@ accepted entry must carry a ``MessageID`` and the recipient's address in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,9 +38,9 @@ from newsletter.providers._json_body import (
 )
 from newsletter.providers._shared import check_batch_size, display_address, response_json, short_text
 from newsletter.providers.base import Outcome, Provider, RecipientResult, http_client
-from newsletter.providers.settings import ProviderSettings, SecretVariable
+from newsletter.providers.postmark_declaration import TOKEN, PostmarkDeclaration, PostmarkOptions
+from newsletter.providers.settings import ProviderSettings
 from newsletter.secrets import redact
-from newsletter.settings_reader import SettingsReader
 
 MAX_METADATA_VALUE = 80
 INACTIVE_RECIPIENT = 406
@@ -51,30 +49,9 @@ INVALID_EMAIL_REQUEST = 300
 _TEMPORARY_CODES = {100, 429}
 
 
-TOKEN = SecretVariable(
-    "NEWSLETTER_POSTMARK_TOKEN", "the Server API token of your Postmark server (Servers → API Tokens)"
-)
-
-
-@dataclass(frozen=True)
-class PostmarkOptions:
-    message_stream: str = "broadcast"  # [provider] message_stream: the Broadcast stream of the server
-
-
-class PostmarkProvider(Provider):
-    name = "postmark"
-    label = "Postmark"
-    max_batch = 500
-    default_base_url = "https://api.postmarkapp.com"
+class PostmarkProvider(PostmarkDeclaration, Provider):
     idempotent = False
-    credential = TOKEN
     webhook = postmark_webhook.RECEIVER
-
-    @classmethod
-    def read_options(cls, reader: SettingsReader, root: Path) -> PostmarkOptions:
-        return PostmarkOptions(
-            message_stream=reader.text("provider", "message_stream", default="broadcast", header=True)
-        )
 
     @classmethod
     def from_settings(

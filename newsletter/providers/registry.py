@@ -1,89 +1,42 @@
-"""Which providers exist: the project's own adapters and any installed as plug-ins.
+"""The adapters: each declared provider's class that sends (and reads its webhook), loaded when asked for.
 
-A built-in provider is a module of this package that names its class in
-``PROVIDER``; a third party's is a package that registers its class under the
-entry-point group :data:`ENTRY_POINT_GROUP` in its own ``pyproject.toml``::
-
-    [project.entry-points."newsletter.providers"]
-    acme = "newsletter_acme:AcmeProvider"
-
-Config, secrets, recovery and the web service ask this registry and name no
-provider themselves. A plug-in may not take a built-in's name: the built-in
-keeps it and the plug-in is skipped with a warning in the log.
+:mod:`newsletter.providers.catalogue` knows every provider by its declaration
+(built-in ``<name>_declaration.py`` modules and plug-ins); this module loads
+the adapter behind one — a built-in's from the module its declaration names
+(``adapter_module``, whose ``PROVIDER`` is the class), a plug-in's is its
+registered class — so a send loads its own provider's adapter only. Sending
+and the web service ask here; reading the settings asks the catalogue.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
-import logging
-import pkgutil
-from importlib.metadata import entry_points
 
 import httpx
 
-from newsletter import providers as package
 from newsletter.errors import ConfigError
+from newsletter.providers import catalogue
 from newsletter.providers.base import Provider
 from newsletter.providers.settings import ProviderSettings
 
-ENTRY_POINT_GROUP = "newsletter.providers"
-log = logging.getLogger("newsletter.providers")
-
-
-def _built_in() -> dict[str, type[Provider]]:
-    found: dict[str, type[Provider]] = {}
-    for module_info in pkgutil.iter_modules(package.__path__):
-        if module_info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
-        provider = getattr(module, "PROVIDER", None)
-        if provider is not None:
-            found[provider.name] = provider
-    return found
-
-
-def _plug_ins(taken: set[str]) -> dict[str, type[Provider]]:
-    found: dict[str, type[Provider]] = {}
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            provider = entry.load()
-        except Exception as exc:  # a broken plug-in must not stop the providers that work
-            log.warning("provider plug-in %r (%s) could not be loaded: %s", entry.name, entry.value, exc)
-            continue
-        if not (isinstance(provider, type) and issubclass(provider, Provider)) or provider.name != entry.name:
-            log.warning(
-                "provider plug-in %r (%s) is skipped: it must be a newsletter Provider class whose name is %r",
-                entry.name, entry.value, entry.name,
-            )  # fmt: skip
-            continue
-        if entry.name in taken or entry.name in found:
-            log.warning("provider plug-in %r (%s) is skipped: that name is taken", entry.name, entry.value)
-            continue
-        found[entry.name] = provider
-    return found
-
-
-@functools.cache
-def registered() -> dict[str, type[Provider]]:
-    """Every provider by name: the built-in ones first, then plug-ins, each group sorted."""
-    built_in = _built_in()
-    plug_ins = _plug_ins(set(built_in))
-    return {name: found[name] for found in (built_in, plug_ins) for name in sorted(found)}
-
-
-def names() -> tuple[str, ...]:
-    return tuple(registered())
-
 
 def provider_class(name: str) -> type[Provider]:
-    """The class registered as ``name``; a ConfigError that lists the registered names otherwise."""
-    try:
-        return registered()[name]
-    except KeyError:
+    """The adapter of the provider ``name``; a ConfigError that lists the declared names otherwise."""
+    declared = catalogue.declaration(name)
+    if issubclass(declared, Provider):  # a plug-in, or an adapter already in hand
+        return declared
+    if not declared.adapter_module:
         raise ConfigError(
-            f"[provider] name: unknown provider {name!r} — use one of: {', '.join(names())}"
-        ) from None
+            f"[provider] name: {name!r} declares no adapter — its plug-in must register a newsletter "
+            "Provider class (see docs/providers.md, Write your own provider)"
+        )
+    adapter: type[Provider] = importlib.import_module(declared.adapter_module).PROVIDER
+    return adapter
+
+
+def registered() -> dict[str, type[Provider]]:
+    """Every provider's adapter by name, in the catalogue's order (the web service's webhooks)."""
+    return {name: provider_class(name) for name in catalogue.names()}
 
 
 def make_provider(settings: ProviderSettings, client: httpx.Client | None = None) -> Provider:

@@ -51,7 +51,7 @@ from newsletter.providers._shared import (
     short_text,
 )
 from newsletter.providers.base import ApiKeyProvider, Outcome, RecipientResult
-from newsletter.providers.settings import SecretVariable
+from newsletter.providers.resend_declaration import ResendDeclaration
 from newsletter.secrets import redact
 
 MAX_KEY_LENGTH = 256
@@ -77,17 +77,9 @@ def idempotency_key(base: str, excluded: Sequence[int] = ()) -> str:
     return key
 
 
-API_KEY = SecretVariable("NEWSLETTER_RESEND_API_KEY", "a Resend API key with sending access (API Keys)")
-
-
-class ResendProvider(ApiKeyProvider):
-    name = "resend"
-    label = "Resend"
-    max_batch = 100
-    default_base_url = "https://api.resend.com"
+class ResendProvider(ResendDeclaration, ApiKeyProvider):
     idempotent = True
     idempotency_window = timedelta(hours=24)  # Resend's documented memory of a key
-    credential = API_KEY
     webhook = resend_webhook.RECEIVER
 
     def request_body(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> Body:

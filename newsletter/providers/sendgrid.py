@@ -36,7 +36,7 @@ from newsletter.providers import sendgrid_webhook
 from newsletter.providers._json_body import CONTENT_TYPE, fixed_string, json_array, json_object
 from newsletter.providers._shared import check_batch_size, response_json, short_text
 from newsletter.providers.base import ApiKeyProvider, Outcome, RecipientResult
-from newsletter.providers.settings import SecretVariable
+from newsletter.providers.sendgrid_declaration import SendGridDeclaration
 from newsletter.secrets import redact
 
 EU_BASE_URL = "https://api.eu.sendgrid.com"  # for EU regional subusers
@@ -52,18 +52,8 @@ def text_tag(name: str) -> str:
     return f"-nl_{name}_text-"
 
 
-API_KEY = SecretVariable(
-    "NEWSLETTER_SENDGRID_API_KEY", "a SendGrid API key with Mail Send permission (Settings → API Keys)"
-)
-
-
-class SendGridProvider(ApiKeyProvider):
-    name = "sendgrid"
-    label = "SendGrid"
-    max_batch = 1000
-    default_base_url = "https://api.sendgrid.com"
+class SendGridProvider(SendGridDeclaration, ApiKeyProvider):
     idempotent = False
-    credential = API_KEY
     documented_suffix = "/v3"  # the documentation writes URLs with /v3
     webhook = sendgrid_webhook.RECEIVER
 

@@ -50,9 +50,7 @@ import email.utils
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,31 +80,21 @@ from newsletter.providers.base import (
     http_client,
     retry_after_seconds,
 )
-from newsletter.providers.settings import ProviderSettings, SecretVariable
+from newsletter.providers.ses_declaration import (
+    ACCESS_KEY_ID,
+    DEFAULT_REGION,
+    SECRET_ACCESS_KEY,
+    SESSION_TOKEN,
+    SesDeclaration,
+    SesOptions,
+)
+from newsletter.providers.settings import ProviderSettings
 from newsletter.secrets import redact
-from newsletter.settings_reader import SettingsReader
 
-ACCESS_KEY_ID = SecretVariable(
-    "NEWSLETTER_SES_ACCESS_KEY_ID", "the access key ID of an IAM user allowed ses:SendEmail"
-)
-SECRET_ACCESS_KEY = SecretVariable(
-    "NEWSLETTER_SES_SECRET_ACCESS_KEY", "the secret access key of NEWSLETTER_SES_ACCESS_KEY_ID's IAM user"
-)
-# Only for temporary credentials (AWS STS, IAM Identity Center); long-term keys have none.
-SESSION_TOKEN = SecretVariable(
-    "NEWSLETTER_SES_SESSION_TOKEN", "the session token of temporary AWS credentials"
-)
-
-# Stockholm: the SES region nearest the first users (Denmark), in the EU like Frankfurt and Ireland.
-DEFAULT_REGION = "eu-north-1"
 SEND_PATH = "/v2/email/outbound-emails"
 # The name SigV4 signs SES API v2 requests with (botocore's model: "signingName": "ses").
 SIGNING_NAME = "ses"
 CHARSET = "UTF-8"
-# eu-north-1, us-gov-west-1, cn-north-1, …
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
-# SES: "up to 64 characters: letters, numbers, hyphens and underscores".
-_CONFIGURATION_SET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # SES's own API host, e.g. email.eu-north-1.amazonaws.com (also .amazonaws.com.cn).
 _SES_HOST = re.compile(r"email(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 # botocore's sesv2 model: a header value is printable ASCII, at most 995 characters.
@@ -131,12 +119,6 @@ _WHAT_TO_DO = {
     "NotFoundException": "check [provider] ses_configuration_set: SES knows no configuration set of "
     "that name in ses_region",
 }
-
-
-@dataclass(frozen=True)
-class SesOptions:
-    region: str = DEFAULT_REGION  # [provider] ses_region
-    configuration_set: str = ""  # [provider] ses_configuration_set: publishes events (tags included)
 
 
 class UnsendableAddress(ValueError):
@@ -185,36 +167,9 @@ def _error_text(response: httpx.Response, body: object) -> str:
     return short_text(response)
 
 
-class SesProvider(Provider):
-    name = "ses"
-    label = "Amazon SES"
-    # Messages handed over per ledger batch; each is its own request. Fewer than Brevo's 100:
-    # a batch lost in flight makes all of its messages unknown, and SES accounts start at
-    # 14 messages a second, so 50 is already several seconds of sending.
-    max_batch = 50
-    # Depends on ses_region: endpoint(region); a set base_url (the emulator, a VPC endpoint) wins.
-    default_base_url = ""
+class SesProvider(SesDeclaration, Provider):
     idempotent = False
-    credential = SECRET_ACCESS_KEY
     webhook = ses_webhook.RECEIVER
-
-    @classmethod
-    def read_options(cls, reader: SettingsReader, root: Path) -> SesOptions:
-        region = reader.text("provider", "ses_region", default=DEFAULT_REGION)
-        if not _REGION.fullmatch(region):
-            reader.errors.append(
-                f"[provider] ses_region: {region!r} is not an AWS region name — write e.g. "
-                f'ses_region = "{DEFAULT_REGION}" (the region where your SES identities are verified)'
-            )
-            region = DEFAULT_REGION
-        configuration_set = reader.text("provider", "ses_configuration_set")
-        if configuration_set and not _CONFIGURATION_SET.fullmatch(configuration_set):
-            reader.errors.append(
-                f"[provider] ses_configuration_set: {configuration_set!r} is not a configuration set name "
-                "— SES names have at most 64 letters, digits, - and _"
-            )
-            configuration_set = ""
-        return SesOptions(region=region, configuration_set=configuration_set)
 
     @classmethod
     def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> SesProvider:

@@ -2,16 +2,25 @@
 
 :class:`ProviderSettings` has the fields every provider shares (batch size,
 pacing, timeouts); ``options`` holds the fields of the chosen provider alone,
-read and checked by its class (:meth:`newsletter.providers.base.Provider.read_options`).
+read and checked by its class (:meth:`ProviderDeclaration.read_options`).
+
+:class:`ProviderDeclaration` is what the settings know of a provider — its
+name, batch maximum, default address, key and own fields — and nothing that
+sends: reading newsletter.toml (every command does) loads no HTTP client, no
+database layer and no adapter. Each built-in provider declares itself in
+``<name>_declaration.py``, and its adapter class in ``<name>.py`` inherits the
+declaration (:class:`newsletter.providers.base.Provider` is a declaration too).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from newsletter.errors import ConfigError
 from newsletter.secrets import declare_secret, get_secret
+from newsletter.settings_reader import SettingsReader
 
 
 @dataclass(frozen=True)
@@ -52,3 +61,25 @@ class ProviderSettings:
     max_wait_seconds: float = 900.0
     # The chosen provider's own fields (mailgun_domain, smtp_host, …), as its class read them.
     options: Any = None
+
+
+class ProviderDeclaration:
+    """A provider as the settings know it; :mod:`newsletter.providers.catalogue` finds them by ``name``."""
+
+    # The value of ``[provider] name`` that chooses this provider, and how people call the provider.
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    # Largest number of recipients one ``send_batch`` takes (the API's own limit per request).
+    max_batch: ClassVar[int] = 1
+    # The API's address when ``[provider] base_url`` is not set (EU hosts where there is a choice).
+    default_base_url: ClassVar[str] = ""
+    # The environment variable of the API key, and where a user finds one; None: no key needed.
+    credential: ClassVar[SecretVariable | None] = None
+    # The module whose ``PROVIDER`` is the adapter, loaded only to send or to read a webhook;
+    # empty for a plug-in, whose registered class is the adapter itself.
+    adapter_module: ClassVar[str] = ""
+
+    @classmethod
+    def read_options(cls, reader: SettingsReader, root: Path) -> object:
+        """This provider's own ``[provider]`` fields (``reader`` reports bad ones); ``root``: the project."""
+        return None

@@ -39,14 +39,9 @@ from newsletter.errors import ConfigError, ProviderError, ProviderPermanent, Pro
 from newsletter.message import Batch
 from newsletter.providers._shared import build_each, check_batch_size
 from newsletter.providers.base import Outcome, Provider, RecipientResult
-from newsletter.providers.settings import ProviderSettings, SecretVariable
+from newsletter.providers.settings import ProviderSettings
+from newsletter.providers.smtp_declaration import PASSWORD, SECURITY_CHOICES, SmtpDeclaration, SmtpOptions
 from newsletter.secrets import redact
-from newsletter.settings_reader import SettingsReader
-
-PASSWORD = SecretVariable("NEWSLETTER_SMTP_PASSWORD", "the password of [provider] smtp_username")
-SECURITY_CHOICES = ("starttls", "tls", "none")
-# Plain SMTP (no TLS) only to a relay on this machine: elsewhere the password and mail cross a network.
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 # RCPT TO codes that say the address itself is wrong (RFC 5321 §4.2.2/§4.2.3): 550 "mailbox
 # unavailable (e.g. not found)", 551 "user not local", 553 "mailbox name not allowed". 550 is also
@@ -113,43 +108,8 @@ def _data_bytes(message: bytes) -> bytes:
     return body if body.endswith(b"\r\n") else body + b"\r\n"
 
 
-@dataclass(frozen=True)
-class SmtpOptions:
-    host: str
-    port: int = 587
-    security: str = "starttls"  # "tls": implicit TLS (port 465); "none": loopback only
-    username: str = ""
-    ca_file: Path | None = None  # a CA bundle to trust instead of the system's (own CA)
-
-
-class SmtpProvider(Provider):
-    name = "smtp"
-    label = "your SMTP relay"
-    # One SMTP transaction per message: a batch is only how many go between two ledger writes.
-    max_batch = 100
+class SmtpProvider(SmtpDeclaration, Provider):
     idempotent = False
-    credential = PASSWORD
-
-    @classmethod
-    def read_options(cls, reader: SettingsReader, root: Path) -> SmtpOptions:
-        security = reader.choice("provider", "smtp_security", SECURITY_CHOICES, default="starttls")
-        host = reader.text("provider", "smtp_host", required=True)
-        if security == "none" and host not in LOOPBACK_HOSTS:
-            reader.errors.append(
-                '[provider] smtp_security: "none" sends the password and mail unencrypted, so it is allowed '
-                f"only for a relay on this machine (127.0.0.1 or localhost), not {host!r} — "
-                'use "starttls" or "tls"'
-            )
-        ca_file = reader.text("provider", "smtp_ca_file")
-        return SmtpOptions(
-            host=host,
-            port=reader.integer(
-                "provider", "smtp_port", default=465 if security == "tls" else 587, low=1, high=65535
-            ),
-            security=security,
-            username=reader.text("provider", "smtp_username"),
-            ca_file=root / ca_file if ca_file else None,
-        )
 
     @classmethod
     def from_settings(cls, settings: ProviderSettings, client: httpx.Client | None = None) -> SmtpProvider:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import Result
 
@@ -143,8 +144,8 @@ def test_slugify_transliterates_danish() -> None:
 
 def test_commands_document_an_example() -> None:
     for name in ("build", "new"):
-        command = main.commands[name]
-        assert "Example:" in (command.help or "")
+        command = main.get_command(click.Context(main), name)
+        assert command is not None and "Example:" in (command.help or "")
 
 
 def test_new_refuses_an_unknown_template(run_cli: Callable[..., Result], project: Path) -> None:

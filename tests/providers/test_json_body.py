@@ -28,7 +28,8 @@ from newsletter.providers._json_body import (
     merged_html,
     merged_text,
 )
-from newsletter.providers.registry import make_provider, names
+from newsletter.providers.catalogue import names
+from newsletter.providers.registry import make_provider
 from tests.providers.conftest import make_content, make_recipient, settings_for
 
 # Everything JSON makes a fuss of: quotes, backslashes, control characters, line separators,

@@ -2,7 +2,7 @@
 
 The page's Python block becomes a module on ``sys.path`` with a ``*.dist-info``
 whose ``entry_points.txt`` says what the page's ``pyproject.toml`` block says,
-so the registry finds it through :mod:`importlib.metadata` exactly as it finds
+so the catalogue finds it through :mod:`importlib.metadata` exactly as it finds
 an installed package. Then ``newsletter send`` sends the sample issue through
 it to a small Acme Mail API on 127.0.0.1. If the page drifts from the code, this
 fails.
@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from newsletter.cli import main
 from newsletter.config import load_settings
 from newsletter.errors import ConfigError
-from newsletter.providers import registry
+from newsletter.providers import catalogue, registry
 from newsletter.store.db import open_engine
 from tests.conftest import REPO
 from tests.send.conftest import write_settings
@@ -47,7 +47,7 @@ def acme_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     code = _page_blocks("python")[0]
     entry_points = tomllib.loads(_page_blocks("toml")[0])["project"]["entry-points"]
     [(group, declared)] = entry_points.items()
-    assert group == registry.ENTRY_POINT_GROUP
+    assert group == catalogue.ENTRY_POINT_GROUP
     site = tmp_path / "site"
     site.mkdir()
     module, _, _ = declared["acme"].partition(":")
@@ -58,9 +58,9 @@ def acme_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     lines = [f"[{group}]", *(f"{name} = {target}" for name, target in declared.items())]
     (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
     monkeypatch.syspath_prepend(str(site))
-    registry.registered.cache_clear()
+    catalogue.declared.cache_clear()
     yield
-    registry.registered.cache_clear()
+    catalogue.declared.cache_clear()
 
 
 class AcmeApi(BaseHTTPRequestHandler):
@@ -109,9 +109,10 @@ def acme_api() -> Iterator[str]:
 
 
 def test_the_page_s_provider_is_registered_beside_the_built_in_ones(acme_installed: None) -> None:
-    assert "acme" in registry.names()
-    assert registry.names()[-1] == "acme"  # plug-ins after the built-ins
-    assert registry.provider_class("acme").label == "Acme Mail"
+    assert "acme" in catalogue.names()
+    assert catalogue.names()[-1] == "acme"  # plug-ins after the built-ins
+    assert catalogue.declaration("acme").label == "Acme Mail"
+    assert registry.provider_class("acme") is catalogue.declaration("acme")  # the plug-in is its own adapter
 
 
 def test_a_send_through_the_plug_in_reaches_everyone_once(
@@ -185,14 +186,14 @@ def test_a_plug_in_cannot_take_a_built_in_s_name(
         "Metadata-Version: 2.1\nName: impostor\nVersion: 0.1\n"
     )
     (site / "impostor-0.1.dist-info" / "entry_points.txt").write_text(
-        f"[{registry.ENTRY_POINT_GROUP}]\npostmark = impostor:Impostor\n"
+        f"[{catalogue.ENTRY_POINT_GROUP}]\npostmark = impostor:Impostor\n"
     )
     monkeypatch.syspath_prepend(str(site))
-    registry.registered.cache_clear()
+    catalogue.declared.cache_clear()
     try:
         with caplog.at_level("WARNING", logger="newsletter.providers"):
             chosen = registry.provider_class("postmark")
     finally:
-        registry.registered.cache_clear()
+        catalogue.declared.cache_clear()
     assert chosen.__module__ == "newsletter.providers.postmark"
     assert "provider plug-in 'postmark' (impostor:Impostor) is skipped: that name is taken" in caplog.text

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
@@ -174,7 +175,8 @@ def test_a_second_send_of_the_same_issue_is_refused_while_one_runs(outbox_projec
 
 def test_every_command_has_an_example() -> None:
     for name in ("send", "status"):
-        assert "Example:" in (main.commands[name].help or "")
+        command = main.get_command(click.Context(main), name)
+        assert command is not None and "Example:" in (command.help or "")
 
 
 def test_unsubscribe_between_plan_and_claim_is_honoured_and_status_json_says_why(  # type: ignore[no-untyped-def]
