@@ -7,12 +7,15 @@
   :func:`insert_rows_with_ids` does the same and says which id each new row got.
 - :func:`update_rows`: one ``UPDATE … FROM unnest(arrays)`` on PostgreSQL (one
   round trip for the whole set), one ``executemany`` of ``UPDATE … WHERE key = ?`` on SQLite.
-- :func:`given_values`, :func:`one_of` and :func:`listed`: a list of values as a
-  table to join (``unnest(:array)`` on PostgreSQL, ``json_each(:json)`` on SQLite),
-  or ``column = ANY(:array)`` / ``column IN (SELECT value FROM json_each(:json))``.
-  One bound value whatever the number of values, so a statement is built and
-  compiled once and then reused; an ``IN`` list of n parameters is a new
-  statement for every n.
+- :func:`listed` binds a list of values as one value, so a statement is built and
+  compiled once and then reused (an ``IN`` list of n parameters is a new
+  statement for every n); :func:`given_values` makes it a table (``unnest`` on
+  PostgreSQL, ``json_each`` on SQLite), :func:`one_of` a condition
+  (``column = ANY(:array)``, ``column IN (SELECT value FROM json_each(:json))``).
+- :func:`join_each`: for each given value, the row of a table whose unique key
+  it is — found through the key's index whatever the planner knows. While a
+  table is being filled, PostgreSQL has no statistics of it yet and plans a
+  plain join with the list as a hash join over the whole table, for every chunk.
 
 Values are given as Python values (``datetime``, ``dict`` for a JSON column) and
 reach the driver exactly as SQLAlchemy would hand them over: through the
@@ -39,12 +42,13 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.sql.selectable import FromClause, NamedFromClause, TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
 Convert = Callable[[Any], Any]
@@ -171,7 +175,11 @@ def update_rows(
             name: cast(given.c[name], JSON) if isinstance(table.c[name].type, JSON) else given.c[name]
             for name in columns
         }
-        conn.execute(update(table).values(new_values).where(table.c[key] == given.c[key]))
+        # The key also as = ANY(array): the rows are found by index even without statistics.
+        keys = bindparam(None, [row[0] for row in rows], type_=ARRAY(table.c[key].type))
+        conn.execute(
+            update(table).values(new_values).where(table.c[key] == given.c[key], table.c[key] == any_(keys))
+        )
         return
     converters = [_converter(conn, table.c[name]) for name in (*columns, key)]
     assignments = ", ".join(f"{name} = ?" for name in columns)
@@ -187,8 +195,28 @@ def update_rows(
 
 
 def given_values(conn: Connection, name: str, type_: TypeEngine[Any]) -> TableValuedAlias:
-    """The values bound as ``name`` (give them as :func:`listed`) as a table with one column, ``value``."""
-    return _given(conn.dialect.name, name, type_)
+    """The values bound as ``name`` (give them as :func:`listed`) as a table ``given`` with a column ``value``."""
+    if conn.dialect.name == "postgresql":
+        values = func.unnest(bindparam(name, type_=ARRAY(type_)))
+        return values.table_valued("value").render_derived(name="given")
+    # SQLite's json_each has a column "value" of its own (and takes no column list).
+    return func.json_each(bindparam(name, type_=Text)).table_valued("value").alias("given")
+
+
+def join_each(
+    conn: Connection, left: FromClause, value: ColumnElement[Any], table: Table, key: str, name: str
+) -> tuple[FromClause, NamedFromClause]:
+    """``left`` joined (outer) with the row of ``table`` whose ``key`` is ``value``, and that row as ``name``.
+
+    PostgreSQL: a ``LATERAL`` subquery with ``LIMIT 1``, which the planner cannot turn
+    into a join over the whole table, so each value is one probe of the key's
+    index. SQLite joins by probing an index anyway.
+    """
+    if conn.dialect.name == "postgresql":
+        row = select(table).where(table.c[key] == value).limit(1).lateral(name)
+        return left.outerjoin(row, true()), row
+    alias = table.alias(name)
+    return left.outerjoin(alias, alias.c[key] == value), alias
 
 
 def one_of(conn: Connection, column: Column[Any], name: str) -> ColumnElement[bool]:
@@ -197,27 +225,17 @@ def one_of(conn: Connection, column: Column[Any], name: str) -> ColumnElement[bo
 
 
 def listed(conn: Connection, values: Iterable[Any]) -> Any:
-    """``values`` as the one bound value :func:`one_of` and :func:`given_values` expect."""
+    """``values`` as the one bound value :func:`one_of` expects."""
     if conn.dialect.name == "postgresql":
         return list(values)
     return json.dumps(list(values))
 
 
-def _given(dialect: str, name: str, type_: TypeEngine[Any]) -> TableValuedAlias:
-    if dialect == "postgresql":
-        return (
-            func.unnest(bindparam(name, type_=ARRAY(type_)))
-            .table_valued("value")
-            .render_derived(name="given")
-        )
-    # SQLite's json_each has its own column "value"; it takes no column list.
-    return func.json_each(bindparam(name, type_=Text)).table_valued("value").alias("given")
-
-
 def _one_of(dialect: str, column: Column[Any], name: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(column.type)))
-    return column.in_(select(_given(dialect, name, column.type).c.value))
+    values = func.json_each(bindparam(name, type_=Text)).table_valued("value")
+    return column.in_(select(values.c.value))
 
 
 def _converter(conn: Connection, column: Column[Any]) -> Convert | None:

@@ -26,11 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Delete, Engine, Select, Update, and_, bindparam, or_, select
+from sqlalchemy import Connection, Delete, Engine, Select, Update, bindparam, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import StoreError
-from newsletter.store.bulk import given_values, insert_rows, insert_rows_with_ids, listed, one_of, update_rows
+from newsletter.store.bulk import (
+    given_values,
+    insert_rows,
+    insert_rows_with_ids,
+    join_each,
+    listed,
+    one_of,
+    update_rows,
+)
 from newsletter.store.csv_reader import ENCODING_NAMES, ROW_TEXTS, CsvRow, RowProblem, SheetInfo, read_rows
 from newsletter.store.lists import ListRow, get_list, utcnow
 from newsletter.store.schema import consent_log, memberships, new_link_key, subscribers, suppressions
@@ -96,13 +104,6 @@ CHECKPOINT_PAGES = 16_384
 # SQLite: page cache while importing (KiB, as SQLite's negative cache_size), so the indexes stay in memory.
 CACHE_KIB = 65_536
 
-_KNOWN_COLUMNS = (
-    subscribers.c.id,
-    subscribers.c.name,
-    subscribers.c.language,
-    subscribers.c.attributes,
-    subscribers.c.status,
-)
 _PROFILE_COLUMNS = ("name", "language", "attributes", "status", "updated_at")
 
 
@@ -139,26 +140,28 @@ class _Statements:
     @classmethod
     def for_list(cls, conn: Connection, list_id: int) -> _Statements:
         given = given_values(conn, "hashes", subscribers.c.email_hash.type)
-        of_this_list = and_(memberships.c.subscriber_id == subscribers.c.id, memberships.c.list_id == list_id)
+        joined, person = join_each(conn, given, given.c.value, subscribers, "email_hash", "person")
+        joined, suppressed = join_each(conn, joined, given.c.value, suppressions, "email_hash", "suppressed")
+        state = (
+            select(memberships.c.state)
+            .where(memberships.c.subscriber_id == person.c.id, memberships.c.list_id == list_id)
+            .scalar_subquery()
+        )
         found = (
             select(
                 given.c.value.label("email_hash"),
-                *_KNOWN_COLUMNS,
-                memberships.c.state,
-                suppressions.c.reason.label("suppressed_as"),
+                *(person.c[name] for name in ("id", "name", "language", "attributes", "status")),
+                state.label("state"),
+                suppressed.c.reason.label("suppressed_as"),
             )
-            .select_from(
-                given.outerjoin(subscribers, subscribers.c.email_hash == given.c.value)
-                .outerjoin(memberships, of_this_list)
-                .outerjoin(suppressions, suppressions.c.email_hash == given.c.value)
-            )
-            .where(or_(subscribers.c.id.is_not(None), suppressions.c.reason.is_not(None)))
+            .select_from(joined)
+            .where(or_(person.c.id.is_not(None), suppressed.c.reason.is_not(None)))
         )
         return cls(
             found=found,
             lift=suppressions.delete().where(one_of(conn, suppressions.c.email_hash, "hashes")),
             subscribe_again=memberships.update()
-            .where(memberships.c.list_id == list_id, one_of(conn, memberships.c.subscriber_id, "ids"))
+            .where(one_of(conn, memberships.c.subscriber_id, "ids"), memberships.c.list_id == list_id)
             .values(
                 state="subscribed",
                 updated_at=bindparam("now"),
@@ -190,6 +193,7 @@ def _apply_chunk(conn: Connection, chunk: list[CsvRow], options: _Options, summa
     statements = options.statements
     hashes = listed(conn, (candidate.hashed for candidate in chunk))
     found = {row.email_hash: row for row in conn.execute(statements.found, {"hashes": hashes})}
+    known = {hashed: row for hashed, row in found.items() if row.id is not None}
     now = utcnow()
     tally = _Tally()
     new_people: list[CsvRow] = []
@@ -200,9 +204,8 @@ def _apply_chunk(conn: Connection, chunk: list[CsvRow], options: _Options, summa
     lifted: list[str] = []
 
     for candidate in chunk:
-        seen = found.get(candidate.hashed)
-        suppressed_as = seen.suppressed_as if seen is not None else None
-        current = seen if seen is not None and seen.id is not None else None
+        current = known.get(candidate.hashed)
+        suppressed_as = found[candidate.hashed].suppressed_as if candidate.hashed in found else None
         state = current.state if current is not None else None
         refused = refusal_reason(suppressed_as, current.status if current is not None else None, state)
         if refused and not options.resubscribe:
@@ -243,7 +246,7 @@ def _apply_chunk(conn: Connection, chunk: list[CsvRow], options: _Options, summa
     list_id = options.the_list.id
     if lifted:
         conn.execute(statements.lift, {"hashes": listed(conn, lifted)})
-    id_of = {hashed: row.id for hashed, row in found.items() if row.id is not None}
+    id_of = {hashed: row.id for hashed, row in known.items()}
     if new_people:
         language = options.the_list.language
         new_ids = insert_rows_with_ids(
