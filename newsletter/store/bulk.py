@@ -126,7 +126,9 @@ def insert_rows_with_ids(
         ids = [
             new_id
             for (new_id,) in conn.exec_driver_sql(
-                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, %s)",
+                # The sequence is looked up once (an InitPlan), not once a row.
+                f"SELECT nextval((SELECT pg_get_serial_sequence('{table.name}', 'id')::regclass))"
+                " FROM generate_series(1, %s)",
                 (len(rows),),
             )
         ]

@@ -16,6 +16,14 @@ invalid rows are reported with their line number and reason; an address that
 unsubscribed from the list or is suppressed is skipped, unless ``resubscribe``
 is given with a consent note, which is then logged; a second row for the same
 address (differing only in case or spaces) is reported as a duplicate.
+
+A chunk costs a handful of statements, not several per row: one look-up of
+who among its addresses is known, a member or suppressed; the rules applied
+row by row in Python; then new people, new memberships and consent rows go in
+by ``COPY`` (PostgreSQL) or one ``executemany`` (SQLite), and profile changes,
+memberships subscribed again and lifted suppressions are one statement each
+(:mod:`newsletter.store.bulk`). The rows written are the ones the one-by-one
+functions write.
 """
 
 from __future__ import annotations
