@@ -190,7 +190,7 @@ class _Options:
 
 
 def _apply_chunk(conn: Connection, chunk: list[CsvRow], options: _Options, summary: ImportSummary) -> None:
-    """Apply one chunk: two look-ups, the rules row by row, then each kind of change in one go.
+    """Apply one chunk: one look-up, the rules row by row, then each kind of change in one go.
 
     Who is known, a member or suppressed is read for the whole chunk at once. New
     people, new memberships and the consent log go in by ``COPY`` (PostgreSQL) or
@@ -311,7 +311,7 @@ def _profile_changes(current: Any, candidate: CsvRow) -> dict[str, Any]:
 
 
 def _full_profile(current: Any, changes: dict[str, Any]) -> dict[str, Any]:
-    # One executemany statement updates every column, so unchanged ones carry their stored value.
+    # One statement updates every column of the whole set, so unchanged ones carry their stored value.
     profile = {
         "name": current.name,
         "language": current.language,
