@@ -514,11 +514,21 @@ def _candidate(
     language_at: int | None,
     attribute_columns: dict[int, str],
 ) -> CsvRow | RowProblem:
-    undecodable = _undecodable_byte(cells)
-    if undecodable is not None:
-        return RowProblem.of(line, ROW_TEXTS("row-not-utf8", byte=undecodable))
-    # An exported file marks formula-like cells with a leading "'": take exactly that mark off again.
-    cells = [unescape_spreadsheet_cell(cell.strip()) for cell in cells[:width]] + [""] * (width - len(cells))
+    # Most rows hold only printable text and no "'": one look at the whole row says so, and
+    # then no cell needs the checks below one by one (a byte that was not UTF-8, kept by
+    # surrogateescape, and every character the text checks refuse, are unprintable).
+    whole = "".join(cells)
+    printable = whole.isprintable()
+    if not printable:
+        undecodable = _undecodable_byte(whole)
+        if undecodable is not None:
+            return RowProblem.of(line, ROW_TEXTS("row-not-utf8", byte=undecodable))
+    if "'" in whole:
+        # An exported file marks formula-like cells with a leading "'": take exactly that mark off again.
+        cells = [unescape_spreadsheet_cell(cell.strip()) for cell in cells[:width]]
+    else:
+        cells = [cell.strip() for cell in cells[:width]]
+    cells += [""] * (width - len(cells))
     raw_email = cells[email_at]
     if not raw_email:
         return RowProblem.of(line, ROW_TEXTS("email-missing"))
@@ -530,19 +540,20 @@ def _candidate(
     name = cells[name_at] if name_at is not None else ""
     if len(name) > MAX_NAME_LENGTH:
         return RowProblem.of(line, ROW_TEXTS("name-too-long", most=MAX_NAME_LENGTH))
-    # The name becomes the To: header's display name; a NUL or line break must not get that far.
-    problem = header_text_fault(name)
-    if problem is not None:
-        return RowProblem.of(line, ROW_TEXTS("name-unsafe", problem=problem))
     attributes = {key: cells[index] for index, key in attribute_columns.items() if cells[index]}
-    for key, value in attributes.items():
-        problem = stored_text_fault(value)
+    if not printable:
+        # The name becomes the To: header's display name; a NUL or line break must not get that far.
+        problem = header_text_fault(name)
         if problem is not None:
-            return RowProblem.of(line, ROW_TEXTS("value-unsafe", column=key, problem=problem))
+            return RowProblem.of(line, ROW_TEXTS("name-unsafe", problem=problem))
+        for key, value in attributes.items():
+            problem = stored_text_fault(value)
+            if problem is not None:
+                return RowProblem.of(line, ROW_TEXTS("value-unsafe", column=key, problem=problem))
     return CsvRow(line, address, email_hash(address), name or None, language, attributes)
 
 
-def _undecodable_byte(cells: list[str]) -> int | None:
-    """The first byte that was not UTF-8 (kept by surrogateescape), or None."""
-    found = _NOT_UTF8.search("".join(cells))  # one search a row, not one a cell
+def _undecodable_byte(row: str) -> int | None:
+    """The first byte of the row's text that was not UTF-8 (kept by surrogateescape), or None."""
+    found = _NOT_UTF8.search(row)
     return None if found is None else ord(found.group()) - 0xDC00

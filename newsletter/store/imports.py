@@ -16,22 +16,40 @@ invalid rows are reported with their line number and reason; an address that
 unsubscribed from the list or is suppressed is skipped, unless ``resubscribe``
 is given with a consent note, which is then logged; a second row for the same
 address (differing only in case or spaces) is reported as a duplicate.
+
+A chunk costs a handful of statements, not several per row: one look-up of
+who among its addresses is known, a member or suppressed; the rules applied
+row by row in Python; then new people, new memberships and consent rows go in
+by ``COPY`` (PostgreSQL) or one ``executemany`` (SQLite), and profile changes,
+memberships subscribed again and lifted suppressions are one statement each
+(:mod:`newsletter.store.bulk`). The rows written are the ones the one-by-one
+functions write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, literal, select
+from sqlalchemy import Connection, Delete, Engine, Select, Update, bindparam, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import StoreError
+from newsletter.store.bulk import (
+    given_values,
+    insert_rows,
+    insert_rows_with_ids,
+    join_each,
+    listed,
+    one_of,
+    update_rows,
+)
 from newsletter.store.csv_reader import ENCODING_NAMES, ROW_TEXTS, CsvRow, RowProblem, SheetInfo, read_rows
 from newsletter.store.lists import ListRow, get_list, utcnow
-from newsletter.store.schema import consent_log, memberships, subscribers, suppressions
+from newsletter.store.schema import consent_log, memberships, new_link_key, subscribers, suppressions
 from newsletter.store.subscribers import check_method, refusal_reason
 from newsletter.wording import Wording
 
@@ -86,6 +104,81 @@ class ImportSummary(SheetInfo):
         return f"{prefix}{parts}{resubscribed}"
 
 
+# SQLite: the write-ahead log is copied into the database (a checkpoint) once it holds this many
+# pages, instead of SQLite's 1000. A chunk rewrites a good part of the unique indexes' pages
+# (addresses, hashes and link keys arrive in no order), so at 1000 every chunk's commit did a
+# checkpoint: the same pages copied a hundred times for 100,000 rows. 16,384 pages are 64 MB.
+CHECKPOINT_PAGES = 16_384
+# SQLite: page cache while importing (KiB, as SQLite's negative cache_size), so the indexes stay in memory.
+CACHE_KIB = 65_536
+
+_PROFILE_COLUMNS = ("name", "language", "attributes", "status", "updated_at")
+
+
+@dataclass
+class _Tally:
+    """What one chunk did, added to the summary once the chunk's writes have succeeded."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    resubscribed: int = 0
+    skipped_suppressed: int = 0
+    skipped_unsubscribed: int = 0
+
+    def add_to(self, summary: ImportSummary) -> None:
+        summary.added += self.added
+        summary.updated += self.updated
+        summary.unchanged += self.unchanged
+        summary.resubscribed += self.resubscribed
+        summary.skipped_suppressed += self.skipped_suppressed
+        summary.skipped_unsubscribed += self.skipped_unsubscribed
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements every chunk runs, built once per import; each takes the chunk's values as one."""
+
+    # Of the chunk's hashes ("hashes"), those of people known or suppressed: the person with their
+    # state on the list (id None: nobody), and the suppression reason (None: not suppressed).
+    found: Select[Any]
+    lift: Delete  # suppression entries of people resubscribed ("hashes")
+    subscribe_again: Update  # memberships of the list subscribed again ("ids", "now")
+
+    @classmethod
+    def for_list(cls, conn: Connection, list_id: int) -> _Statements:
+        given = given_values(conn, "hashes", subscribers.c.email_hash.type)
+        joined, person = join_each(conn, given, given.c.value, subscribers, "email_hash", "person")
+        joined, suppressed = join_each(conn, joined, given.c.value, suppressions, "email_hash", "suppressed")
+        state = (
+            select(memberships.c.state)
+            .where(memberships.c.subscriber_id == person.c.id, memberships.c.list_id == list_id)
+            .scalar_subquery()
+        )
+        found = (
+            select(
+                given.c.value.label("email_hash"),
+                *(person.c[name] for name in ("id", "name", "language", "attributes", "status")),
+                state.label("state"),
+                suppressed.c.reason.label("suppressed_as"),
+            )
+            .select_from(joined)
+            .where(or_(person.c.id.is_not(None), suppressed.c.reason.is_not(None)))
+        )
+        return cls(
+            found=found,
+            lift=suppressions.delete().where(one_of(conn, suppressions.c.email_hash, "hashes")),
+            subscribe_again=memberships.update()
+            .where(one_of(conn, memberships.c.subscriber_id, "ids"), memberships.c.list_id == list_id)
+            .values(
+                state="subscribed",
+                updated_at=bindparam("now"),
+                unsubscribed_at=None,
+                unsubscribe_source=None,
+            ),
+        )
+
+
 @dataclass
 class _Options:
     the_list: ListRow
@@ -93,174 +186,114 @@ class _Options:
     consent_note: str
     method: str
     source: str
+    statements: _Statements
 
 
 def _apply_chunk(conn: Connection, chunk: list[CsvRow], options: _Options, summary: ImportSummary) -> None:
-    """Apply one chunk with a handful of set-based statements (not several per row)."""
-    hashes = [candidate.hashed for candidate in chunk]
-    existing = {
-        row.email_hash: row
-        for row in conn.execute(
-            select(
-                subscribers.c.id,
-                subscribers.c.email_hash,
-                subscribers.c.name,
-                subscribers.c.language,
-                subscribers.c.attributes,
-                subscribers.c.status,
-            ).where(subscribers.c.email_hash.in_(hashes))
-        )
-    }
-    suppressed = dict(
-        conn.execute(
-            select(suppressions.c.email_hash, suppressions.c.reason).where(
-                suppressions.c.email_hash.in_(hashes)
-            )
-        ).all()
-    )
-    ids = [row.id for row in existing.values()]
-    states: dict[int, str] = {}
-    if ids:
-        states = dict(
-            conn.execute(
-                select(memberships.c.subscriber_id, memberships.c.state).where(
-                    memberships.c.list_id == options.the_list.id, memberships.c.subscriber_id.in_(ids)
-                )
-            ).all()
-        )
+    """Apply one chunk: one look-up, the rules row by row, then each kind of change in one go.
+
+    Who is known, a member or suppressed is read for the whole chunk at once. New
+    people, new memberships and the consent log go in by ``COPY`` (PostgreSQL) or
+    one ``executemany`` (SQLite); profile changes, memberships subscribed again and
+    lifted suppressions are one statement each. The summary counts the chunk only
+    once every write has succeeded.
+    """
+    statements = options.statements
+    hashes = listed(conn, (candidate.hashed for candidate in chunk))
+    found = {row.email_hash: row for row in conn.execute(statements.found, {"hashes": hashes})}
+    known = {hashed: row for hashed, row in found.items() if row.id is not None}
     now = utcnow()
-    new_rows: list[dict[str, Any]] = []
-    profile_updates: list[dict[str, Any]] = []
-    membership_inserts: list[dict[str, Any]] = []
-    membership_updates: list[dict[str, Any]] = []
-    consents: list[tuple[str, CsvRow, str]] = []  # (hash, row, action)
+    tally = _Tally()
+    new_people: list[CsvRow] = []
+    profile_updates: list[tuple[Any, ...]] = []  # (id, *_PROFILE_COLUMNS)
+    members_to_add: list[int] = []
+    members_again: list[int] = []  # pending or unsubscribed until now
+    consents: list[tuple[CsvRow, str]] = []  # (row, action) in the file's order
     lifted: list[str] = []
 
     for candidate in chunk:
-        current = existing.get(candidate.hashed)
-        state = states.get(current.id) if current is not None else None
-        refused = refusal_reason(
-            suppressed.get(candidate.hashed), current.status if current is not None else None, state
-        )
+        current = known.get(candidate.hashed)
+        suppressed_as = found[candidate.hashed].suppressed_as if candidate.hashed in found else None
+        state = current.state if current is not None else None
+        refused = refusal_reason(suppressed_as, current.status if current is not None else None, state)
         if refused and not options.resubscribe:
-            if state == "unsubscribed" and not suppressed.get(candidate.hashed):
-                summary.skipped_unsubscribed += 1
+            if state == "unsubscribed" and not suppressed_as:
+                tally.skipped_unsubscribed += 1
             else:
-                summary.skipped_suppressed += 1
+                tally.skipped_suppressed += 1
             continue
+        action = "resubscribe" if refused else "subscribe"
         if refused:
             lifted.append(candidate.hashed)
-            summary.resubscribed += 1
+            tally.resubscribed += 1
         if current is None:
-            new_rows.append(
-                {
-                    "email": candidate.address,
-                    "email_hash": candidate.hashed,
-                    "name": candidate.name,
-                    "language": candidate.language or options.the_list.language,
-                    "attributes": candidate.attributes,
-                    "status": "active",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            consents.append((candidate.hashed, candidate, "resubscribe" if refused else "subscribe"))
-            summary.added += 1
+            new_people.append(candidate)
+            consents.append((candidate, action))
+            tally.added += 1
             continue
         changes = _profile_changes(current, candidate)
         if refused and current.status != "active":
             changes["status"] = "active"
         if changes:
-            profile_updates.append(
-                {"target_id": current.id, **_full_profile(current, changes), "updated_at": now}
-            )
-        if state != "subscribed":
-            target = {"subscriber_id": current.id, "list_id": options.the_list.id, "state": "subscribed"}
-            if state is None:
-                membership_inserts.append({**target, "created_at": now, "updated_at": now})
-            else:
-                membership_updates.append({"target_id": current.id, "updated_at": now})
+            profile = _full_profile(current, changes)
+            profile_updates.append((current.id, *(profile[name] for name in _PROFILE_COLUMNS[:-1]), now))
+        if state is None:
+            members_to_add.append(current.id)
+        elif state != "subscribed":
+            members_again.append(current.id)
         if state != "subscribed" or refused:
             # A lifted suppression is renewed consent even when the membership never changed.
-            consents.append((candidate.hashed, candidate, "resubscribe" if refused else "subscribe"))
+            consents.append((candidate, action))
         if state is None:
-            summary.added += 1
+            tally.added += 1
         elif changes or state != "subscribed" or refused:
-            summary.updated += 1
+            tally.updated += 1
         else:
-            summary.unchanged += 1
+            tally.unchanged += 1
 
+    list_id = options.the_list.id
     if lifted:
-        conn.execute(suppressions.delete().where(suppressions.c.email_hash.in_(lifted)))
-    id_of = {row.email_hash: row.id for row in existing.values()}
-    if new_rows:
-        # Plain executemany and one read-back is much cheaper than RETURNING row by row;
-        # the memberships are then written by one INSERT … SELECT.
-        conn.execute(subscribers.insert(), new_rows)
-        new_hashes = [row["email_hash"] for row in new_rows]
-        fresh = select(subscribers.c.id, subscribers.c.email_hash).where(
-            subscribers.c.email_hash.in_(new_hashes)
-        )
-        id_of.update({hashed: new_id for new_id, hashed in conn.execute(fresh).all()})
-        conn.execute(
-            memberships.insert().from_select(
-                ["subscriber_id", "list_id", "state", "created_at", "updated_at"],
-                select(
-                    subscribers.c.id,
-                    literal(options.the_list.id),
-                    literal("subscribed"),
-                    literal(now, memberships.c.created_at.type),
-                    literal(now, memberships.c.updated_at.type),
-                ).where(subscribers.c.email_hash.in_(new_hashes)),
-            )
-        )
-    if profile_updates:
-        conn.execute(
-            subscribers.update()
-            .where(subscribers.c.id == bindparam("target_id"))
-            .values(
-                name=bindparam("name"),
-                language=bindparam("language"),
-                attributes=bindparam("attributes"),
-                status=bindparam("status"),
-                updated_at=bindparam("updated_at"),
-            ),
-            profile_updates,
-        )
-    if membership_inserts:
-        conn.execute(memberships.insert(), membership_inserts)
-    if membership_updates:
-        conn.execute(
-            memberships.update()
-            .where(
-                memberships.c.subscriber_id == bindparam("target_id"),
-                memberships.c.list_id == options.the_list.id,
-            )
-            .values(
-                state="subscribed",
-                updated_at=bindparam("updated_at"),
-                unsubscribed_at=None,
-                unsubscribe_source=None,
-            ),
-            membership_updates,
-        )
-    if consents:
-        conn.execute(
-            consent_log.insert(),
+        conn.execute(statements.lift, {"hashes": listed(conn, lifted)})
+    id_of = {hashed: row.id for hashed, row in known.items()}
+    if new_people:
+        language = options.the_list.language
+        new_ids = insert_rows_with_ids(
+            conn,
+            subscribers,
+            "email_hash",
+            ("email", "email_hash", "name", "language", "attributes", "link_key"),
             [
-                {
-                    "subscriber_id": id_of[hashed],
-                    "list_id": options.the_list.id,
-                    "action": action,
-                    "method": options.method,
-                    "source": f"{options.source} line {candidate.line}",
-                    "consent_text": options.consent_note or options.the_list.consent_text,
-                    "ip": None,
-                    "at": now,
-                }
-                for hashed, candidate, action in consents
+                (row.address, row.hashed, row.name, row.language or language, row.attributes, new_link_key())
+                for row in new_people
             ],
+            same={"status": "active", "created_at": now, "updated_at": now, "v1_links": False},
         )
+        id_of.update(new_ids)
+        members_to_add += new_ids.values()
+    update_rows(conn, subscribers, "id", _PROFILE_COLUMNS, profile_updates)
+    insert_rows(
+        conn,
+        memberships,
+        ("subscriber_id",),
+        ((subscriber_id,) for subscriber_id in members_to_add),
+        same={"list_id": list_id, "state": "subscribed", "created_at": now, "updated_at": now},
+    )
+    if members_again:
+        conn.execute(statements.subscribe_again, {"ids": listed(conn, members_again), "now": now})
+    insert_rows(
+        conn,
+        consent_log,
+        ("subscriber_id", "action", "source"),
+        ((id_of[row.hashed], action, f"{options.source} line {row.line}") for row, action in consents),
+        same={
+            "list_id": list_id,
+            "method": options.method,
+            "consent_text": options.consent_note or options.the_list.consent_text,
+            "ip": None,
+            "at": now,
+        },
+    )
+    tally.add_to(summary)
 
 
 def _profile_changes(current: Any, candidate: CsvRow) -> dict[str, Any]:
@@ -278,7 +311,7 @@ def _profile_changes(current: Any, candidate: CsvRow) -> dict[str, Any]:
 
 
 def _full_profile(current: Any, changes: dict[str, Any]) -> dict[str, Any]:
-    # One executemany statement updates every column, so unchanged ones carry their stored value.
+    # One statement updates every column of the whole set, so unchanged ones carry their stored value.
     profile = {
         "name": current.name,
         "language": current.language,
@@ -314,44 +347,64 @@ def import_csv(
     with engine.connect() as conn:
         the_list = get_list(conn, list_name)
     source = f"import {Path(file_name).name if file_name else path.name}"
-    options = _Options(the_list, resubscribe, consent_note.strip(), method, source)
     rows = read_rows(path, summary)
     first_lines: dict[str, int] = {}
-    # A dry run applies everything in one transaction and rolls it back.
-    dry_conn = engine.connect() if dry_run else None
-    dry_transaction = dry_conn.begin() if dry_conn is not None else None
-    try:
-        while True:
-            chunk = _next_chunk(rows, chunk_size, first_lines, summary)
-            if not chunk:
-                break
-            try:
-                if dry_conn is not None:
-                    _apply_chunk(dry_conn, chunk, options, summary)
-                else:
-                    with engine.begin() as conn:
-                        _widen_cache(conn)
+    with engine.connect() as conn, _bulk_settings(conn):
+        statements = _Statements.for_list(conn, the_list.id)
+        options = _Options(the_list, resubscribe, consent_note.strip(), method, source, statements)
+        # A dry run applies everything in one transaction and rolls it back.
+        dry_transaction = conn.begin() if dry_run else None
+        try:
+            while chunk := _next_chunk(rows, chunk_size, first_lines, summary):
+                try:
+                    with nullcontext() if dry_run else conn.begin():
                         _apply_chunk(conn, chunk, options, summary)
-            except SQLAlchemyError as exc:
-                raise StoreError(
-                    f"{summary.path}:{chunk[0].line}: the database failed ({type(getattr(exc, 'orig', None) or exc).__name__}); rows up "
-                    f"to line {summary.last_committed_line} are saved — run the same import again to "
-                    "finish (saved rows will count as unchanged)"
-                ) from exc
-            summary.last_committed_line = chunk[-1].line
-            if progress is not None:
-                progress(summary)
-    finally:
-        if dry_transaction is not None and dry_conn is not None:
-            dry_transaction.rollback()
-            dry_conn.close()
+                except SQLAlchemyError as exc:
+                    raise StoreError(
+                        f"{summary.path}:{chunk[0].line}: the database failed ({type(getattr(exc, 'orig', None) or exc).__name__}); rows up "
+                        f"to line {summary.last_committed_line} are saved — run the same import again to "
+                        "finish (saved rows will count as unchanged)"
+                    ) from exc
+                summary.last_committed_line = chunk[-1].line
+                if progress is not None:
+                    progress(summary)
+        finally:
+            if dry_transaction is not None:
+                dry_transaction.rollback()
     return summary
 
 
-def _widen_cache(conn: Connection) -> None:
-    """SQLite: 64 MB of page cache while importing, so the unique hash index stays in memory."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("PRAGMA cache_size=-65536")
+@contextmanager
+def _bulk_settings(conn: Connection) -> Iterator[None]:
+    """SQLite: a large page cache and rarer checkpoints while importing; as they were afterwards.
+
+    These are settings of the one connection the import uses; it goes back to the
+    pool as it came. A checkpoint at most every :data:`CHECKPOINT_PAGES` pages
+    changes nothing of what a commit promises: each chunk is committed, and on a
+    crash of the program SQLite keeps it (the log is read on the next open). The
+    import ends with a checkpoint of its own, so that the next commit of somebody
+    else (a sign-up on the web) does not have to copy what the import left in the log.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    # Through the driver: a PRAGMA through SQLAlchemy would begin the connection's transaction.
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    before = {
+        name: driver.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "wal_autocheckpoint")
+    }
+    driver.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    driver.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+    try:
+        yield
+    finally:
+        try:
+            driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            for name, value in before.items():
+                driver.execute(f"PRAGMA {name}={int(value)}")
+        except conn.dialect.loaded_dbapi.Error:
+            conn.invalidate()  # broken anyway: the pool opens a fresh one, with the usual settings
 
 
 def _next_chunk(

@@ -1,0 +1,251 @@
+"""Many rows at once, the way each database does it fastest: for the import's chunks.
+
+- :func:`insert_rows`: ``COPY … FROM STDIN`` on PostgreSQL, one ``executemany`` of
+  ready values on SQLite. Neither builds a statement or processes a parameter
+  per row in SQLAlchemy, which is where a 1000-row ``conn.execute(table.insert(), dicts)``
+  spends most of its time; values that every row shares are prepared once.
+  :func:`insert_rows_with_ids` does the same and says which id each new row got.
+- :func:`update_rows`: one ``UPDATE … FROM unnest(arrays)`` on PostgreSQL (one
+  round trip for the whole set), one ``executemany`` of ``UPDATE … WHERE key = ?`` on SQLite.
+- :func:`listed` binds a list of values as one value, so a statement is built and
+  compiled once and then reused (an ``IN`` list of n parameters is a new
+  statement for every n); :func:`given_values` makes it a table (``unnest`` on
+  PostgreSQL, ``json_each`` on SQLite), :func:`one_of` a condition
+  (``column = ANY(:array)``, ``column IN (SELECT value FROM json_each(:json))``).
+- :func:`join_each`: for each given value, the row of a table whose unique key
+  it is — found through the key's index whatever the planner knows. While a
+  table is being filled, PostgreSQL has no statistics of it yet and plans a
+  plain join with the list as a hash join over the whole table, for every chunk.
+
+Values are given as Python values (``datetime``, ``dict`` for a JSON column) and
+reach the driver exactly as SQLAlchemy would hand them over: through the
+dialect's own processor for the column's type.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Select,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause, NamedFromClause, TableValuedAlias
+from sqlalchemy.types import TypeEngine
+
+Convert = Callable[[Any], Any]
+
+
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    same: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert ``rows`` into ``table`` in the current transaction.
+
+    Each row holds the values of ``columns`` in that order; ``same`` gives the
+    columns whose value every row shares. Column defaults computed in Python
+    (``default=``) are not applied: give every column that has one.
+    """
+    given = iter(rows)
+    first = next(given, None)
+    if first is None:
+        return
+    shared = dict(same or {})
+    tail = tuple(_prepared(conn, table.c[name], value) for name, value in shared.items())
+    converters = [
+        (position, convert)
+        for position, name in enumerate(columns)
+        if (convert := _converter(conn, table.c[name])) is not None
+    ]
+
+    def ready(row: Sequence[Any]) -> tuple[Any, ...]:
+        if not converters:
+            return (*row, *tail)
+        values = list(row)
+        for position, convert in converters:
+            values[position] = convert(values[position])
+        return (*values, *tail)
+
+    prepared = map(ready, itertools.chain((first,), given))
+    names = ", ".join((*columns, *shared))
+    if conn.dialect.name == "postgresql":
+        statement = f"COPY {table.name} ({names}) FROM STDIN"
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(statement) as copy:
+                for row in prepared:
+                    copy.write_row(row)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            # The exception a statement through SQLAlchemy raises (IntegrityError, OperationalError …).
+            raise DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error) from exc
+        finally:
+            cursor.close()
+        return
+    placeholders = ", ".join("?" for _ in range(len(columns) + len(shared)))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({placeholders})", list(prepared))
+
+
+def insert_rows_with_ids(
+    conn: Connection,
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    same: Mapping[str, Any] | None = None,
+) -> dict[Any, int]:
+    """:func:`insert_rows`, then the new rows' ids by the value of ``key`` (a unique column among ``columns``).
+
+    PostgreSQL hands out the ids first (``nextval`` of the table's sequence, one round
+    trip) and ``COPY`` writes them; SQLite assigns them and one look-up by ``key`` reads them.
+    """
+    if not rows:
+        return {}
+    keys = [row[columns.index(key)] for row in rows]
+    if conn.dialect.name == "postgresql":
+        ids = [
+            new_id
+            for (new_id,) in conn.exec_driver_sql(
+                # The sequence is looked up once (an InitPlan), not once a row.
+                f"SELECT nextval((SELECT pg_get_serial_sequence('{table.name}', 'id')::regclass))"
+                " FROM generate_series(1, %s)",
+                (len(rows),),
+            )
+        ]
+        insert_rows(
+            conn,
+            table,
+            ("id", *columns),
+            ((new_id, *row) for new_id, row in zip(ids, rows, strict=True)),
+            same,
+        )
+        return dict(zip(keys, ids, strict=True))
+    insert_rows(conn, table, columns, rows, same)
+    found: dict[Any, int] = dict(
+        conn.execute(_ids_by(conn.dialect.name, table, key), {"keys": listed(conn, keys)}).all()
+    )
+    return found
+
+
+@cache
+def _ids_by(dialect: str, table: Table, key: str) -> Select[Any]:
+    return select(table.c[key], table.c.id).where(_one_of(dialect, table.c[key], "keys"))
+
+
+def update_rows(
+    conn: Connection, table: Table, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Set ``columns`` of the rows of ``table`` whose ``key`` is each row's first value.
+
+    ``rows`` hold the key followed by the new values, in the order of ``columns``.
+    """
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        # One statement: the new values arrive as one array per column, joined to the table by key.
+        names = [key, *columns]
+        arrays = []
+        for position, name in enumerate(names):
+            column = table.c[name]
+            values = [row[position] for row in rows]
+            if isinstance(column.type, JSON):
+                arrays.append(bindparam(None, [json.dumps(value) for value in values], type_=ARRAY(Text)))
+            else:
+                arrays.append(bindparam(None, values, type_=ARRAY(column.type)))
+        given = func.unnest(*arrays).table_valued(*names).render_derived()
+        new_values = {
+            name: cast(given.c[name], JSON) if isinstance(table.c[name].type, JSON) else given.c[name]
+            for name in columns
+        }
+        # The key also as = ANY(array): the rows are found by index even without statistics.
+        keys = bindparam(None, [row[0] for row in rows], type_=ARRAY(table.c[key].type))
+        conn.execute(
+            update(table).values(new_values).where(table.c[key] == given.c[key], table.c[key] == any_(keys))
+        )
+        return
+    converters = [_converter(conn, table.c[name]) for name in (*columns, key)]
+    assignments = ", ".join(f"{name} = ?" for name in columns)
+    statement = f"UPDATE {table.name} SET {assignments} WHERE {key} = ?"
+    batch = [
+        tuple(
+            value if convert is None else convert(value)
+            for value, convert in zip((*row[1:], row[0]), converters, strict=True)
+        )
+        for row in rows
+    ]
+    conn.exec_driver_sql(statement, batch)
+
+
+def given_values(conn: Connection, name: str, type_: TypeEngine[Any]) -> TableValuedAlias:
+    """The values bound as ``name`` (give them as :func:`listed`) as a table ``given`` with a column ``value``."""
+    if conn.dialect.name == "postgresql":
+        values = func.unnest(bindparam(name, type_=ARRAY(type_)))
+        return values.table_valued("value").render_derived(name="given")
+    # SQLite's json_each has a column "value" of its own (and takes no column list).
+    return func.json_each(bindparam(name, type_=Text)).table_valued("value").alias("given")
+
+
+def join_each(
+    conn: Connection, left: FromClause, value: ColumnElement[Any], table: Table, key: str, name: str
+) -> tuple[FromClause, NamedFromClause]:
+    """``left`` joined (outer) with the row of ``table`` whose ``key`` is ``value``, and that row as ``name``.
+
+    PostgreSQL: a ``LATERAL`` subquery with ``LIMIT 1``, which the planner cannot turn
+    into a join over the whole table, so each value is one probe of the key's
+    index. SQLite joins by probing an index anyway.
+    """
+    if conn.dialect.name == "postgresql":
+        row = select(table).where(table.c[key] == value).limit(1).lateral(name)
+        return left.outerjoin(row, true()), row
+    alias = table.alias(name)
+    return left.outerjoin(alias, alias.c[key] == value), alias
+
+
+def one_of(conn: Connection, column: Column[Any], name: str) -> ColumnElement[bool]:
+    """``column`` is one of the values bound as ``name`` (give them as :func:`listed`)."""
+    return _one_of(conn.dialect.name, column, name)
+
+
+def listed(conn: Connection, values: Iterable[Any]) -> Any:
+    """``values`` as the one bound value :func:`one_of` expects."""
+    if conn.dialect.name == "postgresql":
+        return list(values)
+    return json.dumps(list(values))
+
+
+def _one_of(dialect: str, column: Column[Any], name: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    values = func.json_each(bindparam(name, type_=Text)).table_valued("value")
+    return column.in_(select(values.c.value))
+
+
+def _converter(conn: Connection, column: Column[Any]) -> Convert | None:
+    """How a value of ``column`` reaches the driver when SQLAlchemy hands it over, or None as it is."""
+    processor: Convert | None = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return processor
+
+
+def _prepared(conn: Connection, column: Column[Any], value: Any) -> Any:
+    convert = _converter(conn, column)
+    return value if convert is None else convert(value)

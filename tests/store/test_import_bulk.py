@@ -1,0 +1,324 @@
+"""The import's chunks go in by COPY (PostgreSQL) or executemany (SQLite): what that path could get wrong.
+
+Each test runs on SQLite and on PostgreSQL, mostly with small chunks so that a
+file of a few lines spans several of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, func, select, text
+
+from newsletter.errors import StoreError
+from newsletter.store import imports
+from newsletter.store.audience import iter_audience
+from newsletter.store.imports import import_csv
+from newsletter.store.lists import ListRow, aware
+from newsletter.store.schema import consent_log, memberships, subscribers, suppressions
+from newsletter.store.subscribers import (
+    add_subscriber,
+    get_subscriber,
+    mark_complained,
+    membership_state,
+    set_pending,
+    suppress,
+    unsubscribe,
+)
+
+
+def write(tmp_path: Path, text_: str, name: str = "people.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text_, encoding="utf-8")
+    return path
+
+
+def count(conn: Connection, table: Any) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def consent_rows(conn: Connection) -> list[tuple[str, str, str, str]]:
+    """(address, action, source, consent text) of every consent row, in the order written."""
+    return [
+        (row.email, row.action, row.source, row.consent_text)
+        for row in conn.execute(
+            select(
+                subscribers.c.email, consent_log.c.action, consent_log.c.source, consent_log.c.consent_text
+            )
+            .join(subscribers, subscribers.c.id == consent_log.c.subscriber_id)
+            .order_by(consent_log.c.id)
+        )
+    ]
+
+
+def test_rows_are_stored_as_the_one_by_one_path_stores_them(
+    engine: Engine, erhverv: ListRow, tmp_path: Path
+) -> None:
+    """Every column of subscriber, membership and consent row, including text COPY must escape."""
+    sheet = (
+        "email;navn;sprog;Adresse;Note\n"
+        'søren@æblegården.dk;Søren Ærø;engelsk;"Hovedgaden 1\nBallerup";C:\\temp\\x "citat"\n'
+        "mette@firma.dk;;;ind\trykket;\\N\n"
+    )
+    summary = import_csv(engine, write(tmp_path, sheet), "erhverv", chunk_size=1)
+    assert (summary.added, summary.rejected) == (2, [])
+    with engine.begin() as conn:
+        soeren = get_subscriber(conn, "søren@æblegården.dk")
+        mette = get_subscriber(conn, "mette@firma.dk")
+        assert soeren is not None and mette is not None
+        assert (soeren.email, soeren.name, soeren.language, soeren.status) == (
+            "søren@æblegården.dk",
+            "Søren Ærø",
+            "en",
+            "active",
+        )
+        assert soeren.attributes == {"Adresse": "Hovedgaden 1\nBallerup", "Note": 'C:\\temp\\x "citat"'}
+        # No name in the file: none stored (not an empty text), the list's language, the "\N" kept as text.
+        assert (mette.name, mette.language, mette.attributes) == (
+            None,
+            "da",
+            {"Adresse": "ind\trykket", "Note": "\\N"},
+        )
+        for person in (soeren, mette):
+            assert person.created_at == person.updated_at
+            assert person.v1_links is False
+            assert len(person.link_key) == 16
+        assert soeren.link_key != mette.link_key
+        # The JSON text itself is what SQLAlchemy writes for the same value (someone added one by one).
+        twin = add_subscriber(conn, "twin@firma.dk", "erhverv", attributes=soeren.attributes)
+        stored = dict(conn.execute(text("SELECT email, CAST(attributes AS TEXT) FROM subscribers")).all())
+        assert stored["søren@æblegården.dk"] == stored[twin.email]
+
+        member = conn.execute(select(memberships).where(memberships.c.subscriber_id == soeren.id)).one()
+        assert (member.list_id, member.state, member.unsubscribed_at, member.unsubscribe_source) == (
+            erhverv.id,
+            "subscribed",
+            None,
+            None,
+        )
+        # SQLite hands timestamps back without their zone: compare them as the store reads them.
+        assert aware(member.created_at) == aware(member.updated_at) == soeren.created_at
+        log = conn.execute(select(consent_log).where(consent_log.c.subscriber_id == soeren.id)).one()
+        assert (log.list_id, log.action, log.method, log.source, log.consent_text, log.ip) == (
+            erhverv.id,
+            "subscribe",
+            "import",
+            "import people.csv line 2",
+            "Ja tak til nyhedsbrevet",
+            None,
+        )
+        assert aware(log.at) == soeren.created_at
+
+
+def test_duplicates_within_a_chunk_and_across_chunks(
+    engine: Engine, erhverv: ListRow, tmp_path: Path
+) -> None:
+    sheet = (
+        "email;navn\n"
+        "jens@firma.dk;Jens\n"  # line 2
+        "  JENS@firma.dk ;Jens igen\n"  # line 3: same chunk as line 2
+        "mette@firma.dk;Mette\n"  # line 4
+        "ole@firma.dk;Ole\n"  # line 5
+        "Jens@FIRMA.DK;Jens tredje gang\n"  # line 6: two chunks later
+        "Mette@Firma.dk;Mette igen\n"  # line 7
+    )
+    summary = import_csv(engine, write(tmp_path, sheet), "erhverv", chunk_size=2)
+    assert summary.added == 3
+    assert [(problem.line, problem.reason) for problem in summary.duplicates] == [
+        (3, "same address as line 2 (JENS@firma.dk) — skipped"),
+        (6, "same address as line 2 (Jens@firma.dk) — skipped"),
+        (7, "same address as line 4 (Mette@firma.dk) — skipped"),
+    ]
+    with engine.connect() as conn:
+        assert count(conn, subscribers) == 3
+        jens = get_subscriber(conn, "JENS@FIRMA.DK")
+        assert jens is not None and (jens.email, jens.name) == ("jens@firma.dk", "Jens")
+        assert consent_rows(conn) == [
+            ("jens@firma.dk", "subscribe", "import people.csv line 2", "Ja tak til nyhedsbrevet"),
+            ("mette@firma.dk", "subscribe", "import people.csv line 4", "Ja tak til nyhedsbrevet"),
+            ("ole@firma.dk", "subscribe", "import people.csv line 5", "Ja tak til nyhedsbrevet"),
+        ]
+
+
+def test_a_variant_of_a_stored_address_is_that_person(
+    engine: Engine, erhverv: ListRow, tmp_path: Path
+) -> None:
+    with engine.begin() as conn:
+        jens = add_subscriber(conn, "Jens@Firma.dk", "erhverv", name="Jens")
+        before = count(conn, consent_log)
+    summary = import_csv(engine, write(tmp_path, "email;navn\n  jens@FIRMA.DK ;Jens\n"), "erhverv")
+    assert (summary.added, summary.updated, summary.unchanged) == (0, 0, 1)
+    with engine.connect() as conn:
+        assert count(conn, subscribers) == 1
+        again = get_subscriber(conn, "jens@firma.dk")
+        assert again is not None and (again.id, again.email) == (jens.id, "Jens@firma.dk")
+        assert count(conn, consent_log) == before
+
+
+def test_suppressed_and_unsubscribed_people_inside_a_bulk_chunk(
+    engine: Engine, erhverv: ListRow, tmp_path: Path
+) -> None:
+    """Refused addresses among many new ones in one chunk stay out; with a consent note they come back."""
+    with engine.begin() as conn:
+        gone = add_subscriber(conn, "gone@firma.dk", "erhverv")
+        unsubscribe(conn, gone.id, erhverv.id, source="one-click")
+        angry = add_subscriber(conn, "angry@firma.dk", "erhverv")
+        mark_complained(conn, angry.id, "spam report")
+        suppress(conn, "erased@firma.dk", "erased")
+    people = [f"p{number}@firma.dk" for number in range(30)]
+    people[7:7] = ["GONE@firma.dk"]
+    people[15:15] = ["angry@Firma.dk"]
+    people[22:22] = ["erased@FIRMA.dk "]
+    sheet = write(tmp_path, "email\n" + "".join(f"{address}\n" for address in people))
+    summary = import_csv(engine, sheet, "erhverv", chunk_size=50)
+    assert (summary.added, summary.skipped_unsubscribed, summary.skipped_suppressed) == (30, 1, 2)
+    mailed = {member.email for member in iter_audience(engine, erhverv.id)}
+    assert mailed == {f"p{number}@firma.dk" for number in range(30)}
+    with engine.connect() as conn:
+        assert get_subscriber(conn, "erased@firma.dk") is None
+        refused_logged = [row for row in consent_rows(conn) if row[0] in ("gone@firma.dk", "angry@firma.dk")]
+        assert [action for _, action, _, _ in refused_logged] == ["subscribe", "unsubscribe", "subscribe"]
+
+    note = "Bekræftet pr. telefon 2/3"
+    summary = import_csv(engine, sheet, "erhverv", chunk_size=50, resubscribe=True, consent_note=note)
+    assert (summary.resubscribed, summary.updated, summary.unchanged) == (3, 2, 30)
+    assert summary.added == 1  # erased@firma.dk: nobody was stored, only the hash was suppressed
+    with engine.connect() as conn:
+        assert count(conn, suppressions) == 0
+        angry_now = get_subscriber(conn, "angry@firma.dk")
+        gone_now = get_subscriber(conn, "gone@firma.dk")
+        assert angry_now is not None and angry_now.status == "active"
+        assert gone_now is not None and membership_state(conn, gone_now.id, erhverv.id) == "subscribed"
+        member = conn.execute(select(memberships).where(memberships.c.subscriber_id == gone_now.id)).one()
+        assert (member.unsubscribed_at, member.unsubscribe_source) == (None, None)
+        resubscribed = [row for row in consent_rows(conn) if row[1] == "resubscribe"]
+        assert sorted((address, source, consent) for address, _, source, consent in resubscribed) == [
+            ("angry@firma.dk", "import people.csv line 17", note),
+            ("erased@firma.dk", "import people.csv line 24", note),
+            ("gone@firma.dk", "import people.csv line 9", note),
+        ]
+    assert len(list(iter_audience(engine, erhverv.id))) == 33
+
+
+def test_a_database_failure_mid_import_then_the_same_import_finishes(
+    engine: Engine, erhverv: ListRow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk whose consent rows fail leaves none of its people behind; running again completes."""
+    path = write(
+        tmp_path, "email;navn\n" + "".join(f"p{number}@firma.dk;P {number}\n" for number in range(10))
+    )
+    real_insert = imports.insert_rows
+    consent_writes: list[int] = []
+
+    def third_consent_write_breaks(conn, table, columns, rows, same=None):  # type: ignore[no-untyped-def]
+        if table is consent_log:
+            consent_writes.append(1)
+            if len(consent_writes) == 3:
+                same = {**(same or {}), "method": "carrier-pigeon"}  # refused by the table's CHECK
+        real_insert(conn, table, columns, rows, same)
+
+    monkeypatch.setattr(imports, "insert_rows", third_consent_write_breaks)
+    with pytest.raises(StoreError, match=r"people.csv:10: the database failed .*rows up to line 9 are saved"):
+        import_csv(engine, path, "erhverv", chunk_size=4)
+    with engine.connect() as conn:
+        # Chunks 1 and 2 (lines 2–9) are saved whole; chunk 3 (lines 10–11) left nothing.
+        assert count(conn, subscribers) == count(conn, memberships) == count(conn, consent_log) == 8
+        assert get_subscriber(conn, "p8@firma.dk") is None
+    monkeypatch.setattr(imports, "insert_rows", real_insert)
+
+    summary = import_csv(engine, path, "erhverv", chunk_size=4)
+    assert (summary.added, summary.unchanged) == (2, 8)
+    again = import_csv(engine, path, "erhverv", chunk_size=4)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 10)
+    with engine.connect() as conn:
+        assert count(conn, subscribers) == count(conn, memberships) == count(conn, consent_log) == 10
+        sources = sorted(source for _, _, source, _ in consent_rows(conn))
+        assert sources == sorted(f"import people.csv line {line}" for line in range(2, 12))
+
+
+def test_profile_changes_and_unchanged_rows_in_one_chunk(
+    engine: Engine, erhverv: ListRow, tmp_path: Path
+) -> None:
+    first = "email;navn;sprog;Firma;By\n" + "".join(
+        f"p{number}@firma.dk;P {number};da;Firma {number};Ballerup\n" for number in range(6)
+    )
+    import_csv(engine, write(tmp_path, first), "erhverv")
+    with engine.connect() as conn:
+        before = {row.email: row for row in conn.execute(select(subscribers))}
+        logged = count(conn, consent_log)
+    second = (
+        "email;navn;sprog;Firma;By\n"
+        "p0@firma.dk;P 0;da;Firma 0;Ballerup\n"  # the same
+        "p1@firma.dk;Ny P 1;;;\n"  # new name; empty cells keep what is stored
+        "p2@firma.dk;;engelsk;;\n"  # new language
+        "p3@firma.dk;;;Firma ApS;\n"  # one attribute changed
+        "p4@firma.dk;P 4;da;Firma 4;Ballerup\n"  # the same
+        "p5@firma.dk;;;;Skovlunde\n"  # the other attribute changed
+    )
+    summary = import_csv(engine, write(tmp_path, second, "changes.csv"), "erhverv")
+    assert (summary.added, summary.updated, summary.unchanged) == (0, 4, 2)
+    with engine.connect() as conn:
+        after = {row.email: row for row in conn.execute(select(subscribers))}
+        assert count(conn, consent_log) == logged  # a changed profile is not a new consent
+    assert (after["p1@firma.dk"].name, after["p1@firma.dk"].attributes) == (
+        "Ny P 1",
+        {"Firma": "Firma 1", "By": "Ballerup"},
+    )
+    assert (after["p2@firma.dk"].name, after["p2@firma.dk"].language) == ("P 2", "en")
+    assert after["p3@firma.dk"].attributes == {"Firma": "Firma ApS", "By": "Ballerup"}
+    assert after["p5@firma.dk"].attributes == {"Firma": "Firma 5", "By": "Skovlunde"}
+    for address in ("p0@firma.dk", "p4@firma.dk"):
+        assert after[address] == before[address]
+    for address in ("p1@firma.dk", "p2@firma.dk", "p3@firma.dk", "p5@firma.dk"):
+        assert after[address].updated_at > before[address].updated_at
+        assert (after[address].created_at, after[address].link_key) == (
+            before[address].created_at,
+            before[address].link_key,
+        )
+
+
+def test_pending_and_new_memberships_of_known_people_in_one_chunk(
+    engine: Engine, erhverv: ListRow, tmp_path: Path
+) -> None:
+    """Known people: one pending on this list, one on another list only, one already subscribed."""
+    with engine.begin() as conn:
+        set_pending(
+            conn, "pending@firma.dk", erhverv.id, name=None, language=None, method="form",
+            source="", consent_text="", ip=None,
+        )  # fmt: skip
+        other = add_subscriber(conn, "other@firma.dk", "erhverv")
+        conn.execute(memberships.delete().where(memberships.c.subscriber_id == other.id))
+        add_subscriber(conn, "member@firma.dk", "erhverv")
+    sheet = write(tmp_path, "email\npending@firma.dk\nother@firma.dk\nmember@firma.dk\nnew@firma.dk\n")
+    summary = import_csv(engine, sheet, "erhverv")
+    assert (summary.added, summary.updated, summary.unchanged) == (2, 1, 1)
+    assert sorted(member.email for member in iter_audience(engine, erhverv.id)) == [
+        "member@firma.dk",
+        "new@firma.dk",
+        "other@firma.dk",
+        "pending@firma.dk",
+    ]
+    with engine.connect() as conn:
+        imported = [row for row in consent_rows(conn) if row[2].startswith("import")]
+        assert [(address, action) for address, action, _, _ in imported] == [
+            ("pending@firma.dk", "subscribe"),
+            ("other@firma.dk", "subscribe"),
+            ("new@firma.dk", "subscribe"),
+        ]
+
+
+def test_sqlite_settings_of_the_import_are_undone(engine: Engine, erhverv: ListRow, tmp_path: Path) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's own settings")
+    with engine.connect() as conn:
+        before = [
+            conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("cache_size", "wal_autocheckpoint")
+        ]
+    import_csv(engine, write(tmp_path, "email\njens@firma.dk\n"), "erhverv")
+    with engine.connect() as conn:
+        after = [
+            conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("cache_size", "wal_autocheckpoint")
+        ]
+    assert after == before
