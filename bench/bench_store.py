@@ -3,14 +3,14 @@
 Import (issue 13): the project's ``import_csv`` and a bare *peer* take the same
 100,000-row CSV file (a Danish Excel export: ``;``-separated, æøå names, two
 attribute columns) into a fresh database, in interleaved rounds. The peer is the
-least that gets the same people onto the list: it reads the file with the
-standard ``csv`` module (trim the address, hash it lower-cased, the other columns
-as attributes, no validation) and writes the rows into ``subscribers`` and
-``memberships`` in one transaction — ``COPY`` on PostgreSQL, ``executemany`` on
-SQLite, straight through the driver. The import does everything it promises on
-top: validation, the duplicate check, suppressions and unsubscriptions, the
-consent log, a commit every 1000 rows. Target: the import takes at most 1.5× the
-peer's time. The peer's writing alone (the parsed rows already in memory) is
+least that leaves the same rows behind: it reads the file with the standard
+``csv`` module (trim the address, hash it lower-cased, the other columns as
+attributes, no validation) and writes ``subscribers``, ``memberships`` and the
+consent log's line for each person in one transaction — ``COPY`` on PostgreSQL,
+``executemany`` on SQLite, straight through the driver. The import does
+everything it promises on top: validation, the duplicate check, suppressions
+and unsubscriptions, a commit every 1000 rows. Target: the import takes at most
+1.5× the peer's time. The peer's writing alone (the parsed rows already in memory) is
 reported beside it, and on SQLite the import as one chunk (one commit): the
 difference is what committing every 1000 rows costs there.
 
@@ -172,8 +172,16 @@ _PEER_COLUMNS = (
 )
 
 
+_CONSENT_COLUMNS = "subscriber_id, list_id, action, method, source, consent_text, ip, at"
+
+
+def _consent_row(subscriber_id: int, list_id: int, line: int, at: object) -> tuple[object, ...]:
+    """The consent the import logs for a row it subscribes (the list has no consent text of its own)."""
+    return (subscriber_id, list_id, "subscribe", "import", f"stor.csv line {line}", "", None, at)
+
+
 def _peer_write(engine: Any, rows: list[tuple[Any, ...]]) -> None:
-    """``rows`` into subscribers and memberships of list 'stor' in one transaction, through the driver."""
+    """``rows`` into subscribers, memberships and the consent log of list 'stor' in one transaction."""
     with engine.connect() as conn:
         list_id = get_list(conn, "stor").id
         conn.commit()
@@ -184,12 +192,15 @@ def _peer_write(engine: Any, rows: list[tuple[Any, ...]]) -> None:
                     for row in rows:
                         copy.write_row(row)
                 ids = [row[0] for row in cursor.execute("SELECT id FROM subscribers ORDER BY id")]
+                now = utcnow()
                 with cursor.copy(
                     "COPY memberships (subscriber_id, list_id, state, created_at, updated_at) FROM STDIN"
                 ) as copy:
-                    now = utcnow()
                     for subscriber_id in ids:
                         copy.write_row((subscriber_id, list_id, "subscribed", now, now))
+                with cursor.copy(f"COPY consent_log ({_CONSENT_COLUMNS}) FROM STDIN") as copy:
+                    for line, subscriber_id in enumerate(ids, start=2):
+                        copy.write_row(_consent_row(subscriber_id, list_id, line, now))
             driver.commit()
             return
         # SQLite keeps timestamps as text; the peer writes them as SQLAlchemy would.
@@ -203,6 +214,13 @@ def _peer_write(engine: Any, rows: list[tuple[Any, ...]]) -> None:
             "INSERT INTO memberships (subscriber_id, list_id, state, created_at, updated_at) "
             "VALUES (?, ?, 'subscribed', ?, ?)",
             ((subscriber_id, list_id, stamp, stamp) for subscriber_id in ids),
+        )
+        driver.executemany(
+            f"INSERT INTO consent_log ({_CONSENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                _consent_row(subscriber_id, list_id, line, stamp)
+                for line, subscriber_id in enumerate(ids, start=2)
+            ),
         )
         driver.commit()
 
