@@ -27,6 +27,7 @@ from newsletter.errors import CheckError, IssueError, SendError
 from newsletter.issue import resolve_issue
 from newsletter.providers.registry import make_provider
 from newsletter.send.engine import RunTotals, Sender
+from newsletter.send.reconcile import summary_lines
 from newsletter.send.report import (
     duration_parts,
     file_state,
@@ -132,6 +133,9 @@ class _Progress:
                 "marked unknown (see newsletter status)",
                 err=True,
             )
+        if started.reconciled is not None:
+            for line in summary_lines(started.reconciled):
+                click.echo(line, err=True)
         if recovery.waiting.count and recovery.waiting.until is not None:
             click.echo(
                 f"{recovery.waiting.count} message(s) wait for a retry until "

@@ -31,6 +31,14 @@ class: :meth:`Provider.raise_for_transport_status` and ``not_processed``.
 
 Per-recipient outcomes come back as :class:`RecipientResult` in the order of
 ``batch.recipients``.
+
+A provider whose declaration names a ``log_search`` also answers
+:meth:`Provider.find_accepted`: is the message of one ledger row (an
+:class:`AcceptedQuery`) in the provider's log of accepted messages?
+:meth:`Provider.search` is its HTTP step: a refused key is
+:class:`ProviderPermanent`, a 429 :class:`ProviderRetryable`, anything else
+that is not an answer :class:`ProviderAmbiguous` — for a look-up all three
+mean "undecided" (:mod:`newsletter.send.reconcile`).
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Self
 
 import httpx
@@ -84,6 +92,16 @@ class RecipientResult:
     unreadable: bool = False
 
 
+@dataclass(frozen=True)
+class AcceptedQuery:
+    """One ledger row to look up in the provider's log: the ids every message of it carried."""
+
+    delivery_id: int  # nl_delivery
+    issue: str  # nl_issue (the slug; also the issue's tag)
+    email: str | None  # the recipient; None once the person was erased (searched by the ids alone)
+    since: datetime  # the message cannot have been posted before this (the row was planned then)
+
+
 class Provider(ProviderDeclaration, ABC):
     """An email provider's HTTP API (or the outbox folder, or an SMTP relay) behind the project's types.
 
@@ -122,6 +140,46 @@ class Provider(ProviderDeclaration, ABC):
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+
+    def find_accepted(self, query: AcceptedQuery) -> str | None:
+        """The provider's message id when its log holds the message of ``query``; None when it does not.
+
+        "None" means only "not in the log now": whether the log is complete for the moment the
+        message was posted is the caller's to judge (``log_search``). Raises ProviderError when
+        the log cannot be read. Adapters whose declaration names a ``log_search`` override it.
+        """
+        raise ProviderPermanent(f"{self.label or self.name} keeps no log that newsletter can search")
+
+    def search(self, url: str, **kwargs: object) -> httpx.Response:
+        """GET ``url`` (a path under ``base_url``, or a whole URL the provider gave) and return a 2xx.
+
+        Mapped at this one boundary: 401/403 → permanent (the key); 429 → retryable; any other
+        status, an answer we could not read or no connection → ambiguous. Keys stay out of the text.
+        """
+        assert self.client is not None, f"{self.name} needs an httpx.Client"
+        full = url if url.startswith(("http://", "https://")) else self.base_url + url
+        if not full.startswith(self.base_url + "/"):  # a next-page link elsewhere must not get our key
+            raise ProviderAmbiguous(f"{self.name}: its log pointed to another address ({redact(full[:80])})")
+        try:
+            response = self.client.get(full, **kwargs)  # type: ignore[arg-type]
+        except httpx.HTTPError as exc:
+            raise ProviderAmbiguous(
+                f"{self.name}: could not read its log at {self.base_url} ({type(exc).__name__})"
+            ) from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        if status in (401, 403):
+            raise ProviderPermanent(
+                f"{self.name}: HTTP {status}: the API key was refused for reading the log — "
+                "check the key's environment variable and that the key may read it"
+            )
+        if status == 429:
+            raise ProviderRetryable(
+                f"{self.name}: HTTP 429: too many look-ups, the provider asks us to slow down",
+                retry_after=retry_after_seconds(response.headers),
+            )
+        raise ProviderAmbiguous(f"{self.name}: HTTP {status} {body_excerpt(response)} from its log search")
 
     # Statuses that, for this provider, prove the request was not processed (the batch may be
     # posted again without an idempotency key). 429 is documented as such by all four; a 5xx is

@@ -22,6 +22,11 @@ refuse the request, 429 is a rate limit. A 500 is an internal error for which
 Mailgun recommends retrying, which does not prove nothing was queued; a
 502/503/504 may come from a proxy: ambiguous (the base class), as is a 200
 without a message id or any other success.
+
+Mailgun's events API (``GET /v3/{domain}/events``) lists what happened to each
+message, filtered by ``recipient`` and ``user-variables`` (our ``v:`` ids):
+:meth:`find_accepted` pages through the row's events from the moment it was
+planned. Any event but ``rejected`` means Mailgun accepted the message.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from newsletter.errors import ConfigError, ProviderPermanent
+from newsletter.errors import ConfigError, ProviderAmbiguous, ProviderPermanent
 from newsletter.message import Batch, Recipient
 from newsletter.personalize import escape_value_html, translate, used_placeholders
 from newsletter.providers import mailgun_webhook
@@ -45,12 +50,17 @@ from newsletter.providers._shared import (
     send_isolating_bad_addresses,
     short_text,
 )
-from newsletter.providers.base import Outcome, Provider, RecipientResult, http_client
+from newsletter.providers.base import AcceptedQuery, Outcome, Provider, RecipientResult, http_client
 from newsletter.providers.mailgun_declaration import API_KEY, MailgunDeclaration, MailgunOptions
 from newsletter.providers.settings import ProviderSettings
 
 EU_BASE_URL = "https://api.eu.mailgun.net"
 MAX_TAGS = 3
+# Events per page (Mailgun's maximum), and pages one row's search may take before giving up.
+EVENTS_PAGE = 300
+MAX_EVENT_PAGES = 20
+# Clocks differ: search from a little before the row was planned.
+_CLOCK_MARGIN_SECONDS = 3600
 _ADDRESS_PROBLEM = re.compile(r"(?i)\b(to|recipient)\b.*\b(address|invalid)\b|not a valid address")
 
 
@@ -178,6 +188,57 @@ class MailgunProvider(MailgunDeclaration, Provider):
             raise ProviderPermanent(f"mailgun: HTTP {response.status_code}: {message}")
 
         return send_isolating_bad_addresses(recipients, attempt, self.name, idempotent=self.idempotent)
+
+    def find_accepted(self, query: AcceptedQuery) -> str | None:
+        auth = ("api", self._api_key)
+        params = {
+            "begin": str(int(query.since.timestamp()) - _CLOCK_MARGIN_SECONDS),
+            "ascending": "yes",
+            "limit": str(EVENTS_PAGE),
+            "user-variables": json.dumps({"nl_delivery": str(query.delivery_id)}),
+            **({"recipient": query.email} if query.email else {}),
+        }
+        url = f"/v3/{quote(self.domain, safe='')}/events"
+        for _page in range(MAX_EVENT_PAGES):
+            response = self.search(url, params=params, auth=auth, headers={"Accept": "application/json"})
+            body = response_json(response)
+            items = body.get("items") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise ProviderAmbiguous(
+                    f"mailgun: the events API answered without items ({short_text(response, 120)}) — "
+                    "check [provider] base_url and mailgun_domain"
+                )
+            if not items:
+                return None  # the last page is the empty one
+            for item in items:
+                message_id = _accepted_id(item, query)
+                if message_id:
+                    return message_id
+            paging = body.get("paging") if isinstance(body, dict) else None
+            following = paging.get("next") if isinstance(paging, dict) else None
+            if not isinstance(following, str) or not following:
+                raise ProviderAmbiguous("mailgun: the events API gave no next page to read on")
+            url, params = following, {}
+        raise ProviderAmbiguous(
+            f"mailgun: more than {MAX_EVENT_PAGES * EVENTS_PAGE} events for message {query.delivery_id}"
+        )
+
+
+def _accepted_id(item: object, query: AcceptedQuery) -> str | None:
+    """Mailgun's message id when ``item`` is an event of this row's message that says Mailgun took it."""
+    if not isinstance(item, dict) or item.get("event") == "rejected":
+        return None
+    variables = item.get("user-variables")
+    if not isinstance(variables, dict) or str(variables.get("nl_delivery")) != str(query.delivery_id):
+        return None
+    if variables.get("nl_issue") not in (None, query.issue):
+        return None
+    if query.email is not None and str(item.get("recipient", "")).lower() != query.email.lower():
+        return None
+    message = item.get("message")
+    headers = message.get("headers") if isinstance(message, dict) else None
+    message_id = headers.get("message-id") if isinstance(headers, dict) else None
+    return str(message_id).strip().strip("<>") if message_id else f"mailgun-event-{item.get('id', '')}"
 
 
 def _message(response: httpx.Response) -> str:

@@ -16,6 +16,11 @@ accept the batch: those are ambiguous (the base class). A 200 must be a list
 with one entry per message, each with an integer ``ErrorCode``, and an
 accepted entry must carry a ``MessageID`` and the recipient's address in
 ``To``; anything else about an entry is unknown, never "not sent".
+
+Postmark's outbound message search (``GET /messages/outbound``, Messages API) finds
+what it accepted by recipient and ``metadata_<name>``: :meth:`find_accepted`
+asks for the row's ``nl_delivery`` and ``nl_issue`` (and its recipient) and
+takes an entry only when its ``Metadata`` says the same.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from newsletter.errors import ProviderPermanent
+from newsletter.errors import ProviderAmbiguous, ProviderPermanent
 from newsletter.message import Batch, Recipient
 from newsletter.providers import postmark_webhook
 from newsletter.providers._json_body import (
@@ -37,7 +42,7 @@ from newsletter.providers._json_body import (
     merged_text,
 )
 from newsletter.providers._shared import check_batch_size, display_address, response_json, short_text
-from newsletter.providers.base import Outcome, Provider, RecipientResult, http_client
+from newsletter.providers.base import AcceptedQuery, Outcome, Provider, RecipientResult, http_client
 from newsletter.providers.postmark_declaration import TOKEN, PostmarkDeclaration, PostmarkOptions
 from newsletter.providers.settings import ProviderSettings
 from newsletter.secrets import redact
@@ -47,6 +52,8 @@ INACTIVE_RECIPIENT = 406
 INVALID_EMAIL_REQUEST = 300
 # Per-message codes that say "try again later" rather than "never".
 _TEMPORARY_CODES = {100, 429}
+# One row's search finds one message; a few more leave room for what we must filter out ourselves.
+SEARCH_PAGE = 50
 
 
 class PostmarkProvider(PostmarkDeclaration, Provider):
@@ -145,11 +152,59 @@ class PostmarkProvider(PostmarkDeclaration, Provider):
         # 4xx other than 401/403/429: Postmark refused the request as a whole, before sending.
         raise ProviderPermanent(f"postmark: HTTP {response.status_code}: {_describe(body, response)}")
 
+    def find_accepted(self, query: AcceptedQuery) -> str | None:
+        params = {
+            "count": str(SEARCH_PAGE),
+            "offset": "0",
+            "metadata_nl_delivery": str(query.delivery_id),
+            "metadata_nl_issue": query.issue,
+            **({"recipient": query.email} if query.email else {}),
+        }
+        response = self.search(
+            "/messages/outbound",
+            params=params,
+            headers={"X-Postmark-Server-Token": self._server_token, "Accept": "application/json"},
+        )
+        body = response_json(response)
+        messages = body.get("Messages") if isinstance(body, Mapping) else None
+        total = body.get("TotalCount") if isinstance(body, Mapping) else None
+        if not isinstance(messages, list) or not isinstance(total, int):
+            raise ProviderAmbiguous(
+                f"postmark: the message search answered something else than TotalCount and Messages "
+                f"({short_text(response, 120)}) — check [provider] base_url"
+            )
+        for message in messages:
+            if _is_the_row(message, query):
+                message_id = message.get("MessageID")
+                if isinstance(message_id, str) and message_id:
+                    return message_id
+        if total > len(messages):
+            raise ProviderAmbiguous(
+                f"postmark: the search for message {query.delivery_id} found {total} messages, "
+                "too many to tell whether it is among them"
+            )
+        return None
+
 
 def _describe(body: object, response: httpx.Response) -> str:
     if isinstance(body, Mapping) and "Message" in body:
         return f"ErrorCode {body.get('ErrorCode')}: {redact(str(body['Message']))}"
     return short_text(response)
+
+
+def _is_the_row(message: object, query: AcceptedQuery) -> bool:
+    """The search's entry carries this row's ids (and goes to its recipient, when we know them)."""
+    if not isinstance(message, Mapping):
+        return False
+    metadata = message.get("Metadata")
+    if not isinstance(metadata, Mapping) or metadata.get("nl_delivery") != str(query.delivery_id):
+        return False
+    if metadata.get("nl_issue") not in (None, query.issue):
+        return False
+    if query.email is None:
+        return True
+    recipients = message.get("Recipients")
+    return isinstance(recipients, list) and query.email.lower() in [str(r).lower() for r in recipients]
 
 
 def _unreadable(entry: object) -> RecipientResult:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-from newsletter.providers.settings import ProviderDeclaration, SecretVariable
+from newsletter.providers.settings import LogSearch, ProviderDeclaration, SecretVariable
 from newsletter.settings_reader import SettingsReader
 
 TOKEN = SecretVariable(
@@ -25,6 +26,14 @@ class PostmarkDeclaration(ProviderDeclaration):
     default_base_url = "https://api.postmarkapp.com"
     credential = TOKEN
     adapter_module = "newsletter.providers.postmark"
+    # Postmark documents no delay before a message is searchable (it is listed, "Queued", as soon
+    # as it is accepted); five minutes of margin. Messages are kept 45 days by default, and a
+    # server can be set to as few as 7.
+    log_search = LogSearch(
+        "Postmark's outbound message search",
+        consistent_after=timedelta(minutes=5),
+        kept_for=timedelta(days=7),
+    )
 
     @classmethod
     def read_options(cls, reader: SettingsReader, root: Path) -> PostmarkOptions:

@@ -18,6 +18,11 @@ What an answer proves (SendGrid v3 "Errors"): 400, 413 and 429 refuse the
 request before it is processed. A 5xx means "an error occurred when SendGrid
 attempted to process it": ambiguous (the base class), as is any success other
 than the documented 202.
+
+SendGrid's Email Activity API (``GET /v3/messages?query=…``) can look a message
+up by its ``custom_args`` (``unique_args['nl_delivery']``) and recipient — on
+accounts that bought the "additional email activity history" add-on, with a key
+allowed Email Activity. Without it the look-up is refused and rows stay unknown.
 """
 
 from __future__ import annotations
@@ -35,12 +40,14 @@ from newsletter.personalize import escape_value_html, translate, used_placeholde
 from newsletter.providers import sendgrid_webhook
 from newsletter.providers._json_body import CONTENT_TYPE, fixed_string, json_array, json_object
 from newsletter.providers._shared import check_batch_size, response_json, short_text
-from newsletter.providers.base import ApiKeyProvider, Outcome, RecipientResult
+from newsletter.providers.base import AcceptedQuery, ApiKeyProvider, Outcome, RecipientResult
 from newsletter.providers.sendgrid_declaration import SendGridDeclaration
 from newsletter.secrets import redact
 
 EU_BASE_URL = "https://api.eu.sendgrid.com"  # for EU regional subusers
 MAX_CATEGORIES = 10
+# Messages one row's look-up asks for: one is expected.
+ACTIVITY_LIMIT = 10
 _RECIPIENT_FIELD = re.compile(r"^personalizations\.(\d+)\.(?:to|cc|bcc)\b")
 
 
@@ -179,6 +186,47 @@ class SendGridProvider(SendGridDeclaration, ApiKeyProvider):
             message_id = f"{request_id}.{suffix}" if request_id else None
             results.append(RecipientResult(Outcome.ACCEPTED, message_id=message_id))
         return results
+
+    def find_accepted(self, query: AcceptedQuery) -> str | None:
+        conditions = [
+            f"unique_args['nl_delivery']=\"{query.delivery_id}\"",
+            f"unique_args['nl_issue']=\"{_quoted(query.issue)}\"",
+        ]
+        if query.email:
+            conditions.append(f'to_email="{_quoted(query.email)}"')
+        try:
+            response = self.search(
+                "/v3/messages",
+                params={"query": " AND ".join(conditions), "limit": str(ACTIVITY_LIMIT)},
+                headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
+            )
+        except ProviderPermanent as exc:
+            raise ProviderPermanent(
+                f"{exc} — SendGrid's Email Activity API needs the paid add-on \"additional email "
+                'activity history" and a key with Email Activity access'
+            ) from exc
+        body = response_json(response)
+        messages = body.get("messages") if isinstance(body, Mapping) else None
+        if not isinstance(messages, list):
+            raise ProviderAmbiguous(
+                f"sendgrid: the Email Activity API answered without messages ({short_text(response, 120)})"
+            )
+        for message in messages:
+            if not isinstance(message, Mapping) or not message.get("msg_id"):
+                continue
+            if query.email and str(message.get("to_email", "")).lower() != query.email.lower():
+                continue
+            return str(message["msg_id"])
+        if len(messages) >= ACTIVITY_LIMIT:
+            raise ProviderAmbiguous(
+                f"sendgrid: the look-up of message {query.delivery_id} found {len(messages)} others"
+            )
+        return None
+
+
+def _quoted(value: str) -> str:
+    """``value`` inside a double-quoted string of SendGrid's query language."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _errors(response: httpx.Response) -> list[Mapping[str, Any]]:

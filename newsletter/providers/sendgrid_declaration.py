@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from newsletter.providers.settings import ProviderDeclaration, SecretVariable
+from datetime import timedelta
+
+from newsletter.providers.settings import LogSearch, ProviderDeclaration, SecretVariable
 
 API_KEY = SecretVariable(
     "NEWSLETTER_SENDGRID_API_KEY", "a SendGrid API key with Mail Send permission (Settings → API Keys)"
@@ -16,6 +18,13 @@ class SendGridDeclaration(ProviderDeclaration):
     default_base_url = "https://api.sendgrid.com"
     credential = API_KEY
     adapter_module = "newsletter.providers.sendgrid"
+    # The Email Activity feed is filled from the same event stream as the webhooks, minutes behind;
+    # half an hour of margin. The add-on keeps 30 days of history.
+    log_search = LogSearch(
+        "SendGrid's Email Activity API (a paid add-on)",
+        consistent_after=timedelta(minutes=30),
+        kept_for=timedelta(days=30),
+    )
 
 
 DECLARATION = SendGridDeclaration

@@ -15,6 +15,7 @@ declaration (:class:`newsletter.providers.base.Provider` is a declaration too).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,6 +64,23 @@ class ProviderSettings:
     options: Any = None
 
 
+@dataclass(frozen=True)
+class LogSearch:
+    """A provider keeps a searchable log of what it accepted: how far it can be trusted.
+
+    ``newsletter reconcile`` looks ``unknown`` rows up in it. Finding a message
+    there proves it was accepted; *not* finding it proves nothing was accepted
+    only for a moment the log is complete for — older than ``consistent_after``
+    (the time the provider takes to make an accepted message searchable) and
+    younger than ``kept_for`` (how long it keeps it; the shortest any plan keeps).
+    """
+
+    # The provider's own search, in words a user recognises (docs/providers.md says more).
+    what: str
+    consistent_after: timedelta
+    kept_for: timedelta
+
+
 class ProviderDeclaration:
     """A provider as the settings know it; :mod:`newsletter.providers.catalogue` finds them by ``name``."""
 
@@ -78,6 +96,9 @@ class ProviderDeclaration:
     # The module whose ``PROVIDER`` is the adapter, loaded only to send or to read a webhook;
     # empty for a plug-in, whose registered class is the adapter itself.
     adapter_module: ClassVar[str] = ""
+    # The log of accepted messages ``newsletter reconcile`` can search; None: it has none we can
+    # use, and its ``unknown`` rows stay unknown (the adapter then has no ``find_accepted``).
+    log_search: ClassVar[LogSearch | None] = None
 
     @classmethod
     def read_options(cls, reader: SettingsReader, root: Path) -> object:

@@ -34,6 +34,7 @@ from newsletter.send.engine import Limits, RunTotals, Sender
 from newsletter.send.lock import send_lock
 from newsletter.send.plan import AudienceCount, count_audience, find_list_id, get_send
 from newsletter.send.recipients import RecipientBuilder
+from newsletter.send.reconcile import Reconciliation, before_sending
 from newsletter.send.recovery import Recovery, prepare_resume
 from newsletter.send.schedule import refuse_if_scheduled
 from newsletter.send.snapshot import Snapshot
@@ -168,6 +169,8 @@ class Started:
     recovery: Recovery
     planned: int  # rows added by this run's planning
     queued: int  # rows waiting to be sent, including interrupted batches re-sent under their key
+    # Unknown rows looked up in the provider's log before sending (None: nothing to look up).
+    reconciled: Reconciliation | None = None
 
 
 def execute_send(
@@ -208,6 +211,7 @@ def execute_send(
         recovery = prepare_resume(
             db, send, provider, resend_unknown=options.resend_unknown, retry_failed=options.retry_failed
         )
+        reconciled = before_sending(db, send, provider)
         builder = RecipientBuilder(
             settings,
             issue=prepared.slug,
@@ -234,7 +238,7 @@ def execute_send(
         if options.limit is not None:
             queued = min(queued, options.limit)
         if on_start is not None:
-            on_start(Started(sender, recovery, planned, queued))
+            on_start(Started(sender, recovery, planned, queued, reconciled))
         return sender.run(limit=options.limit, resend=recovery.resend)
 
 
