@@ -48,9 +48,16 @@ next ``times`` matching send requests:
 ``unreadable_ok``      accept and record, then answer 200 with a body the adapter cannot
                        read; ``shape``: ``ok_strings`` (Postmark ``["OK", …]``),
                        ``not_json``, ``truncated``, ``wrong_length``, ``missing_ids``
+``search_error``       a log search (not a send) answers ``status`` (default 500; 429 with
+                       ``retry_after``; 403 as SendGrid without its Email Activity add-on)
 ``huge_retry_after``   429 with ``Retry-After: 99999999999999`` (``retry_after``) and
                        ``X-RateLimit-Reset`` in epoch milliseconds (``reset_ms``); nothing accepted
 =====================  ===========================================================
+
+Log searches (:mod:`tests.emulator.search`): Postmark ``GET /messages/outbound``,
+Mailgun ``GET /v3/{domain}/events``, SendGrid ``GET /v3/messages`` find what was
+accepted by recipient and correlation ids, ``set_log_delay(seconds)`` after it was
+accepted (``POST /_emulator/log {"delay": s}``, ``--log-delay``).
 
 Any fault takes ``every=N``: only every N-th matching request gets it (the
 others go on to the next fault in line), so rare faults mix with a steady one.
@@ -176,6 +183,10 @@ class Emulator:
     def inject(self, fault: str, provider: str | None = None, times: int = 1, **params: Any) -> None:
         inject_fault(self._state, fault, provider, times, params)
 
+    def set_log_delay(self, seconds: float) -> None:
+        """Accepted messages show in the log searches only ``seconds`` after they were accepted."""
+        self._state.log_delay = seconds
+
     def reset(self) -> None:
         """Forget accepted messages, requests, faults and idempotency keys."""
         self._state.reset()
@@ -213,6 +224,9 @@ class RemoteEmulator:
 
     def mark_invalid(self, *addresses: str) -> None:
         self._http.post("/_emulator/addresses", json={"invalid": list(addresses)}).raise_for_status()
+
+    def set_log_delay(self, seconds: float) -> None:
+        self._http.post("/_emulator/log", json={"delay": seconds}).raise_for_status()
 
     def reset(self) -> None:
         self._http.post("/_emulator/reset").raise_for_status()
@@ -257,9 +271,13 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument(
         "--key", action="append", default=[], metavar="PROVIDER=KEY", help="require this API key"
     )
+    parser.add_argument(
+        "--log-delay", type=float, default=0.0, metavar="SECONDS", help="lag of the log searches"
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     keys = dict(item.split("=", 1) for item in args.key)
     emulator = Emulator(keys=keys, record=args.record, port=args.port)
+    emulator.set_log_delay(args.log_delay)
     print(emulator.url, flush=True)
     try:
         emulator._server.serve_forever()

@@ -60,7 +60,22 @@ def postmark(state: State, headers: Message, path: str, body: bytes, fault: Faul
             }
         )
     state.record_accepted("postmark", accepted, None)
+    by_id = {
+        mid: message
+        for message, (to, mid) in zip(_accepted_messages(messages, answers), accepted, strict=True)
+    }
+    state.log_accepted(
+        "postmark",
+        [
+            (to, mid, dict(by_id[mid].get("Metadata", {})), str(by_id[mid].get("Tag", "")))
+            for to, mid in accepted
+        ],
+    )
     return json_reply(200, answers)
+
+
+def _accepted_messages(messages: list[Any], answers: list[dict[str, Any]]) -> list[Any]:
+    return [m for m, a in zip(messages, answers, strict=True) if a["ErrorCode"] == 0]
 
 
 def _postmark_check(state: State, message: Any, to: str, fault: Fault | None) -> tuple[int, str]:
@@ -115,6 +130,15 @@ def sendgrid(state: State, headers: Message, path: str, body: bytes, fault: Faul
         for to in personalization["to"]
     ]
     state.record_accepted("sendgrid", accepted, None)
+    categories = mail.get("categories") or [""]
+    state.log_accepted(
+        "sendgrid",
+        [
+            (to["email"], f"{request_id}.{i}", dict(p.get("custom_args", {})), str(categories[0]))
+            for i, p in enumerate(mail["personalizations"])
+            for to in p["to"]
+        ],
+    )
     return Reply(202, b"", {"X-Message-Id": request_id})
 
 
@@ -214,7 +238,21 @@ def mailgun(state: State, headers: Message, path: str, body: bytes, fault: Fault
         return json_reply(400, {"message": f"emulator: recipient-variables has no entry for {missing[0]}"})
     message_id = f"<{state.next_id('mailgun')}@{domain}>"
     state.record_accepted("mailgun", [(t, message_id.strip("<>")) for t in tos], None)
+    tag = (fields.get("o:tag") or [""])[0]
+    state.log_accepted(
+        "mailgun",
+        [(t, message_id.strip("<>"), _user_variables(form, variables.get(t, {})), tag) for t in tos],
+    )
     return json_reply(200, {"id": message_id, "message": "Queued. Thank you."})
+
+
+def _user_variables(form: list[tuple[str, str]], values: dict[str, Any]) -> dict[str, str]:
+    """The ``v:`` fields of one recipient, ``%recipient.x%`` expanded as Mailgun does."""
+    return {
+        name[2:]: re.sub(r"%recipient\.([A-Za-z0-9_]+)%", lambda m: str(values.get(m.group(1), "")), value)
+        for name, value in form
+        if name.startswith("v:")
+    }
 
 
 # -- Resend -------------------------------------------------------------------

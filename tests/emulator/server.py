@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.emulator import apis
+from tests.emulator import apis, search
 from tests.emulator.state import Reply, State, inject_fault, json_reply
 
 
@@ -90,6 +90,11 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 data = {"by_provider": dict(state.counts)}
             self._send(json_reply(200, data))
+        elif (provider := search.provider_of(path)) is not None:
+            host, port = self.server.server_address[:2]
+            reply = search.answer(state, provider, self.headers, self.path, f"http://{host!s}:{port}")
+            with contextlib.suppress(OSError):
+                self._send(reply)
         else:
             self._send(json_reply(404, {"message": f"emulator: no GET {path}"}))
 
@@ -162,6 +167,8 @@ class Handler(BaseHTTPRequestHandler):
             inject_fault(
                 state, data["fault"], data.get("provider"), int(data.get("times", 1)), data.get("params", {})
             )
+        elif path == "/_emulator/log":
+            state.log_delay = float(data.get("delay", 0.0))
         elif path == "/_emulator/reset":
             state.reset()
         elif path == "/_emulator/addresses":

@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -23,6 +24,7 @@ FAULTS = (
     "processed_then_error",
     "unreadable_ok",
     "huge_retry_after",
+    "search_error",
 )
 # How ``unreadable_ok`` garbles a success (see tests.emulator).
 UNREADABLE_SHAPES = ("ok_strings", "not_json", "truncated", "wrong_length", "missing_ids")
@@ -58,6 +60,17 @@ class Accepted(NamedTuple):
     idempotency_key: str | None
 
 
+class LoggedMessage(NamedTuple):
+    """An accepted message as the provider's searchable log keeps it (Postmark search, Mailgun events, …)."""
+
+    provider: str
+    email: str
+    message_id: str
+    metadata: dict[str, str]  # Postmark Metadata, SendGrid custom_args, Mailgun user-variables
+    tag: str
+    at: float  # time.time() when it was accepted
+
+
 class RecordedRequest(NamedTuple):
     provider: str
     path: str
@@ -74,13 +87,14 @@ class Fault:
     seen: int = 0  # matching requests so far (``every``: only every n-th one gets the fault)
 
 
-def take_fault(faults: list[Fault], provider: str) -> Fault | None:
+def take_fault(faults: list[Fault], provider: str, *, search: bool = False) -> Fault | None:
     """The fault the next request to ``provider`` gets, used up from ``faults`` (hold their lock).
 
     Faults are tried in the order they were injected; one with ``every=N`` applies only to every
-    N-th request it sees, so the others go on to the next fault in line."""
+    N-th request it sees, so the others go on to the next fault in line. A log search takes only
+    ``search_error`` faults, a send every other kind."""
     for fault in faults:
-        if fault.provider in (None, provider):
+        if fault.provider in (None, provider) and (fault.name == "search_error") == search:
             fault.seen += 1
             if fault.seen % max(1, int(fault.params.get("every", 1))):
                 continue  # not this one's turn: the next fault in line may apply
@@ -121,20 +135,23 @@ class State:
         self.inactive_addresses: set[str] = set()
         self.invalid_addresses: set[str] = set()
         self.connections: set[socket.socket] = set()
+        # Seconds before an accepted message shows in the log searches (a provider's lag).
+        self.log_delay = 0.0
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
             self.accepted: list[Accepted] = []
+            self.log: list[LoggedMessage] = []
             self.requests: list[RecordedRequest] = []
             self.counts: Counter[str] = Counter()
             self.faults: list[Fault] = []
             self.idempotency: dict[str, tuple[str, Reply]] = {}
             self.in_flight: set[str] = set()
 
-    def take_fault(self, provider: str) -> Fault | None:
+    def take_fault(self, provider: str, *, search: bool = False) -> Fault | None:
         with self.lock:
-            return take_fault(self.faults, provider)
+            return take_fault(self.faults, provider, search=search)
 
     def is_valid(self, address: str) -> bool:
         return bool(VALID_ADDRESS.match(address)) and address.lower() not in self.invalid_addresses
@@ -147,6 +164,20 @@ class State:
             self.counts[provider] += len(entries)
             if self.record != "counts":
                 self.accepted.extend(Accepted(provider, email, mid, key) for email, mid in entries)
+
+    def log_accepted(self, provider: str, entries: list[tuple[str, str, dict[str, str], str]]) -> None:
+        """Keep accepted messages (email, id, metadata, tag) for the log searches."""
+        if self.record == "counts":
+            return
+        moment = time.time()
+        with self.lock:
+            self.log.extend(LoggedMessage(provider, *entry, at=moment) for entry in entries)
+
+    def searchable(self, provider: str) -> list[LoggedMessage]:
+        """What the provider's log shows now: messages accepted at least ``log_delay`` seconds ago."""
+        cutoff = time.time() - self.log_delay
+        with self.lock:
+            return [m for m in self.log if m.provider == provider and m.at <= cutoff]
 
     def record_request(self, request: RecordedRequest) -> None:
         if self.record == "all":
