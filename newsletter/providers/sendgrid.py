@@ -183,7 +183,7 @@ class SendGridProvider(SendGridDeclaration, ApiKeyProvider):
         results = []
         for index, recipient in enumerate(recipients):
             suffix = recipient.metadata.get("nl_delivery") or str(index)
-            message_id = f"{request_id}.{suffix}" if request_id else None
+            message_id = recorded_id(request_id, suffix) if request_id else None
             results.append(RecipientResult(Outcome.ACCEPTED, message_id=message_id))
         return results
 
@@ -216,12 +216,18 @@ class SendGridProvider(SendGridDeclaration, ApiKeyProvider):
                 continue
             if query.email and str(message.get("to_email", "")).lower() != query.email.lower():
                 continue
-            return str(message["msg_id"])
+            # SendGrid's msg_id starts with the request's X-Message-Id: recorded as a send records it.
+            return recorded_id(str(message["msg_id"]).split(".", 1)[0], str(query.delivery_id))
         if len(messages) >= ACTIVITY_LIMIT:
             raise ProviderAmbiguous(
                 f"sendgrid: the look-up of message {query.delivery_id} found {len(messages)} others"
             )
         return None
+
+
+def recorded_id(request_id: str, delivery: str) -> str:
+    """The id the ledger keeps for one recipient: the request's ``X-Message-Id`` and the row (``nl_delivery``)."""
+    return f"{request_id}.{delivery}"
 
 
 def _quoted(value: str) -> str:
