@@ -18,7 +18,7 @@ from newsletter.store.db import open_engine
 @click.option("--list", "list_name", metavar="NAME", help="Only the send to this list (default: every list).")
 @click.pass_context
 def reconcile_command(ctx: click.Context, issue: str, list_name: str | None) -> None:
-    """Look up unknown messages of ISSUE in the provider's own records.
+    """Look up unknown messages of ISSUE in the provider's own records and settle them.
 
     A message is unknown when a send was interrupted (or the provider's answer
     was lost) while the provider had it. Found in the provider's records: it
