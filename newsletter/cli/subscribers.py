@@ -311,7 +311,12 @@ def _column_roles(summary: ImportSummary) -> str:
 )
 @click.option("--method", type=click.Choice(CONSENT_METHODS), default="import", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Check and count everything, save nothing.")
-@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Rows saved per commit. Default: 1,000 at first, growing to 16,000.",
+)
 @click.pass_context
 def subscribers_import(
     ctx: click.Context,
@@ -321,7 +326,7 @@ def subscribers_import(
     resubscribe: bool,
     method: str,
     dry_run: bool,
-    chunk_size: int,
+    chunk_size: int | None,
 ) -> None:
     """Import subscribers from a CSV file or an Excel workbook (.xlsx).
 

@@ -6,7 +6,8 @@ same way without touching the database, for a look before importing.
 
 Everything that makes the file unusable as a whole (missing, unreadable, not
 text, no email column) is found before anything is written. Then rows are
-applied in chunks (1000 by default), each committed in its own transaction.
+applied in chunks, each committed in its own transaction: 1000 rows at first,
+twice as many in each next chunk up to 16,000 (or a fixed ``chunk_size``).
 A crash or a database failure loses at most the chunk in flight, and the
 error says which line was committed last. Because applying a row twice
 changes nothing, the recovery is simply to run the same import again.
@@ -28,6 +29,7 @@ functions write.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -109,6 +111,13 @@ class ImportSummary(SheetInfo):
 # (addresses, hashes and link keys arrive in no order), so at 1000 every chunk's commit did a
 # checkpoint: the same pages copied a hundred times for 100,000 rows. 16,384 pages are 64 MB.
 CHECKPOINT_PAGES = 16_384
+# Rows of the first chunk, and the most a chunk grows to. Each commit writes out every index page
+# its chunk touched, and addresses, hashes and link keys arrive in no order, so every chunk touches
+# most of them: fewer, larger chunks write them fewer times (on SQLite, 100,000 rows in one chunk
+# took 0.8× the time of 100 chunks). The first chunks stay small so that a file that fails early
+# loses little and the progress line moves at once.
+FIRST_CHUNK_ROWS = 1000
+LARGEST_CHUNK_ROWS = 16_000
 # SQLite: page cache while importing (KiB, as SQLite's negative cache_size), so the indexes stay in memory.
 CACHE_KIB = 65_536
 
@@ -329,7 +338,7 @@ def import_csv(
     resubscribe: bool = False,
     consent_note: str = "",
     method: str = "import",
-    chunk_size: int = 1000,
+    chunk_size: int | None = None,
     dry_run: bool = False,
     progress: Callable[[ImportSummary], None] | None = None,
     file_name: str | None = None,
@@ -338,7 +347,9 @@ def import_csv(
 
     ``file_name`` is how messages and the consent log name the file when
     ``path`` is a copy of it (an upload kept aside); by default, ``path``.
-    ``progress`` is called after each committed chunk.
+    ``progress`` is called after each committed chunk. ``chunk_size`` fixes the
+    rows of every chunk; by default chunks grow from :data:`FIRST_CHUNK_ROWS` to
+    :data:`LARGEST_CHUNK_ROWS`.
     """
     check_method(method)
     if resubscribe and not consent_note.strip():
@@ -355,7 +366,8 @@ def import_csv(
         # A dry run applies everything in one transaction and rolls it back.
         dry_transaction = conn.begin() if dry_run else None
         try:
-            while chunk := _next_chunk(rows, chunk_size, first_lines, summary):
+            sizes = _chunk_sizes(chunk_size)
+            while chunk := _next_chunk(rows, next(sizes), first_lines, summary):
                 try:
                     with nullcontext() if dry_run else conn.begin():
                         _apply_chunk(conn, chunk, options, summary)
@@ -405,6 +417,15 @@ def _bulk_settings(conn: Connection) -> Iterator[None]:
                 driver.execute(f"PRAGMA {name}={int(value)}")
         except conn.dialect.loaded_dbapi.Error:
             conn.invalidate()  # broken anyway: the pool opens a fresh one, with the usual settings
+
+
+def _chunk_sizes(fixed: int | None) -> Iterator[int]:
+    if fixed is not None:
+        yield from itertools.repeat(fixed)
+    size = FIRST_CHUNK_ROWS
+    while True:
+        yield size
+        size = min(2 * size, LARGEST_CHUNK_ROWS)
 
 
 def _next_chunk(

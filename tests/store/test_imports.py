@@ -212,6 +212,26 @@ def test_small_chunks_give_the_same_result(engine: Engine, erhverv: ListRow, tmp
     assert summary.last_committed_line == 8
 
 
+def test_chunks_grow_while_the_import_goes_well(
+    engine: Engine, erhverv: ListRow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Committed lines as the progress line shows them: 2 rows, then 4, then 8 (the largest here).
+    monkeypatch.setattr(imports, "FIRST_CHUNK_ROWS", 2)
+    monkeypatch.setattr(imports, "LARGEST_CHUNK_ROWS", 8)
+    path = write(tmp_path, "email\n" + "".join(f"p{number}@firma.dk\n" for number in range(25)))
+    saved: list[int] = []
+    summary = import_csv(
+        engine, path, "erhverv", progress=lambda done: saved.append(done.last_committed_line)
+    )
+    assert saved == [3, 7, 15, 23, 26]
+    assert summary.added == 25
+    fixed: list[int] = []
+    import_csv(
+        engine, path, "erhverv", chunk_size=10, progress=lambda done: fixed.append(done.last_committed_line)
+    )
+    assert fixed == [11, 21, 26]
+
+
 def test_dry_run_saves_nothing(engine: Engine, erhverv: ListRow) -> None:
     summary = import_csv(engine, DATA / "danish_excel_cp1252.csv", "erhverv", dry_run=True, chunk_size=2)
     assert summary.added == 4
