@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import itertools
 import json
 import re
@@ -56,6 +58,7 @@ class Accepted(NamedTuple):
     email: str
     message_id: str
     idempotency_key: str | None
+    at: float = 0.0  # when it was accepted (time.time()): what the shared pace test reads
 
 
 class RecordedRequest(NamedTuple):
@@ -146,7 +149,8 @@ class State:
         with self.lock:
             self.counts[provider] += len(entries)
             if self.record != "counts":
-                self.accepted.extend(Accepted(provider, email, mid, key) for email, mid in entries)
+                now = time.time()
+            self.accepted.extend(Accepted(provider, email, mid, key, now) for email, mid in entries)
 
     def record_request(self, request: RecordedRequest) -> None:
         if self.record == "all":
