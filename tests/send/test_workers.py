@@ -29,7 +29,7 @@ import pytest
 from newsletter.send.ledger import utcnow
 from newsletter.store.db import open_engine
 from tests.emulator import running_emulator
-from tests.send.conftest import write_settings
+from tests.send.conftest import with_lease_seconds, write_settings
 from tests.send.helpers import addresses, subscribe_many
 from tests.send.test_kill_resume import HTTP_HALF_ANSWERS, NEWSLETTER, _environment, _ledger
 from tests.send.test_worker import ISSUE, _schedule
@@ -83,12 +83,7 @@ def test_three_workers_killed_at_random_share_a_send_and_nobody_gets_it_twice(
             concurrency=WORKERS,
             max_wait_seconds=1,
         )
-        config.write_text(
-            config.read_text(encoding="utf-8").replace(
-                "[database]\n", f"[database]\nlease_seconds = {LEASE_SECONDS}\n"
-            ),
-            encoding="utf-8",
-        )
+        with_lease_seconds(config, LEASE_SECONDS)
         for fault, times, every, params in HTTP_HALF_ANSWERS:
             emulator.inject(fault, times=times, every=every * 3, **params)
         emulator.inject("slow", times=100_000, seconds=0.05)
