@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import subprocess
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ def test_three_pacers_share_one_schedule(database_url: str) -> None:
     pacers = [SharedPacer(db, "pace-test", RATE) for _ in range(3)]
     moments = [pacer.delay_for(BATCH) + time.monotonic() for pacer in pacers for _ in range(2)]
     # Six batches of 50 at 200 a second: 1.5 s of budget, handed out a quarter second apart.
-    gaps = [b - a for a, b in zip(moments, moments[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(moments)]
     assert gaps == pytest.approx([0.25] * 5, abs=0.02)
 
 
@@ -96,7 +97,9 @@ def test_three_workers_at_200_a_second_never_exceed_it_together(tmp_path: Path, 
     assert sorted(a.email for a in accepted) == sorted(people)
     seen = _max_in_a_second([a.at for a in accepted])
     elapsed = max(a.at for a in accepted) - min(a.at for a in accepted)
-    print(f"3 workers at {RATE}/s: at most {seen} accepted in one second; {len(people) / elapsed:.0f} msg/s overall")
+    print(
+        f"3 workers at {RATE}/s: at most {seen} accepted in one second; {len(people) / elapsed:.0f} msg/s overall"
+    )
     # The bound: the rate, plus one batch whose moment falls on the window's edge (its messages
     # are accepted together), plus one more whose post a busy worker delayed into the window
     # after its moment (a batch never goes early, but a late one can meet the next on time).
