@@ -62,7 +62,7 @@ def _whole_batches(conn: Connection, batches: list[InterruptedBatch]) -> list[In
     another transaction (its owner recording it, another worker taking it over) is not ours."""
     if not batches:
         return batches
-    in_flight = dict(
+    in_flight: dict[str, int] = dict(
         conn.execute(
             select(deliveries.c.batch_key, func.count())
             .where(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import itertools
 import json
 import re
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
