@@ -77,6 +77,9 @@ class Settings:
     # The time zone of the wall-clock times a user types (``newsletter send --at``) and is shown.
     timezone: str = "Europe/Copenhagen"
     database_url: str = "sqlite:///newsletter.db"
+    # How long a batch in flight stays a worker's without a renewal (``[database] lease_seconds``):
+    # a crashed worker's batch is recovered by another worker this long after its last heartbeat.
+    lease_seconds: int = 60
     issues_dir: Path = Path("issues")
     templates_dir: Path = Path("templates")
     build_dir: Path = Path("build")
@@ -169,6 +172,7 @@ def settings_from_dict(
         default_list=default_list,
         timezone=timezone,
         database_url=database_url,
+        lease_seconds=reader.integer("database", "lease_seconds", default=60, low=2, high=3600),
         issues_dir=base_dir / reader.text("paths", "issues", default="issues"),
         templates_dir=base_dir / reader.text("paths", "templates", default="templates"),
         build_dir=base_dir / reader.text("paths", "build", default="build"),

@@ -30,15 +30,27 @@ from newsletter.store.db import open_engine, safe_url
     metavar="PATH",
     help="Write the time into PATH on every cycle (and while sending), for a process supervisor.",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=64),
+    metavar="N",
+    help="Batches this worker keeps in flight (default and maximum: [provider] concurrency, "
+    "which all workers share).",
+)
 @click.pass_context
-def worker_command(ctx: click.Context, once: bool, interval: float, health_file: Path | None) -> None:
+def worker_command(
+    ctx: click.Context, once: bool, interval: float, health_file: Path | None, concurrency: int | None
+) -> None:
     """Send scheduled sends at their time; keep running until stopped.
 
     Starts each send scheduled with 'newsletter send --at' when it is due, and
     resumes one a stopped worker left unfinished. SIGTERM or Ctrl-C: the batch
     in hand is finished and recorded, then it exits. Prints a line per cycle.
     With SQLite one worker runs at a time (a second is refused); with
-    PostgreSQL several may run, and each send still fires once.
+    PostgreSQL several may run: each send still fires once, and they share
+    the sends in progress (never posting a message twice) within the
+    provider's pace ([provider] messages_per_second and concurrency hold for
+    all workers together).
 
     Example:
 
@@ -46,12 +58,18 @@ def worker_command(ctx: click.Context, once: bool, interval: float, health_file:
         newsletter worker
         newsletter worker --once
         newsletter worker --interval 30 --health-file /run/newsletter/worker.alive
+        newsletter worker --concurrency 2
     """
     settings = settings_of(ctx)
     require_credentials(settings)  # fail now, not at 08:00 on the day
     db = open_engine(settings.database_url)
-    worker = Worker(db, settings, say=click.echo, health_file=health_file)
-    one = " (SQLite: one worker at a time)" if db.dialect.name == "sqlite" else ""
+    worker = Worker(db, settings, say=click.echo, health_file=health_file, concurrency=concurrency)
+    cap = settings.provider.concurrency
+    one = (
+        " (SQLite: one worker at a time)"
+        if db.dialect.name == "sqlite"
+        else f" (shared by all workers: {cap} request(s) in flight at most, [provider] concurrency)"
+    )
     click.echo(
         f"worker: pid {os.getpid()}, database {safe_url(str(db.url))}{one}, "
         f"times in {settings.timezone}; "

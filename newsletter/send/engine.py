@@ -32,10 +32,19 @@ can mistake it for "maybe sent".
 
 :meth:`Sender.request_stop` (Ctrl-C) lets in-flight batches finish and be
 recorded, then returns.
+
+Sharing a send (PostgreSQL): every claim leases its rows to this run
+(:mod:`newsletter.send.lease`) and every later write about them is conditional on
+that lease; a heartbeat renews it while the provider call runs. Between batches
+the run takes over batches of the same send whose lease expired (a worker died
+with them), and it waits for other processes' batches in flight before it calls
+the send finished. The provider's ``messages_per_second`` and ``concurrency``
+are then shared by all of them (:mod:`newsletter.send.shared_pace`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -43,7 +52,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from newsletter.errors import (
     NewsletterError,
@@ -54,10 +63,14 @@ from newsletter.errors import (
 )
 from newsletter.message import Batch, Content
 from newsletter.providers.base import Outcome, Provider, RecipientResult, UnreadableAnswer
-from newsletter.send import ledger
+from newsletter.send import lease, ledger
+from newsletter.send.lease import Heartbeat
 from newsletter.send.ledger import ClaimedRow, InterruptedBatch, SendRow
 from newsletter.send.pacing import Pacer, backoff_delay, capped_wait
 from newsletter.send.recipients import RecipientBuilder
+from newsletter.send.recovery import take_over_expired
+from newsletter.send.shared_pace import SharedPacer, Slots
+from newsletter.store.schema import deliveries
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,7 @@ class _Job:
     rows: tuple[ClaimedRow, ...]
     batch: Batch
     tries: int = 1  # provider calls for this key in this run
+    slot: int | None = None  # the shared request slot it holds while posted (PostgreSQL)
     # True when this key was posted before (a retry, or a batch an interrupted run left in flight):
     # then a refusal no longer proves that nothing was sent.
     reused_key: bool = False
@@ -124,6 +138,8 @@ class Sender:
         on_progress: ProgressCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        owner: str | None = None,
+        lease_seconds: float = lease.DEFAULT_SECONDS,
     ) -> None:
         self.db = db
         self.send = send
@@ -135,7 +151,19 @@ class Sender:
         self.on_progress = on_progress
         self.clock = clock
         self.sleep = sleep
-        self.pacer = Pacer(limits.messages_per_second, clock=clock, sleep=sleep)
+        self.owner = owner or lease.new_owner()
+        self.lease_seconds = lease_seconds
+        self.sharing = lease.shared(db)
+        self.pacer: Pacer | SharedPacer = (
+            SharedPacer(db, provider.name, limits.messages_per_second, clock=clock, sleep=sleep)
+            if self.sharing and limits.messages_per_second > 0
+            else Pacer(limits.messages_per_second, clock=clock, sleep=sleep)
+        )
+        self.slots = (
+            Slots(db, provider.name, limits.concurrency, self.owner, lease_seconds) if self.sharing else None
+        )
+        self._starved = False  # every shared request slot was taken at the last look
+        self._looked_for_expired = clock()
         self.totals = RunTotals()
         self._stop_requested = False
         self._fatal: NewsletterError | None = None
@@ -185,23 +213,53 @@ class Sender:
             left = (paused - self._db_now()).total_seconds()
             self.pacer.pause_until(self.clock() + capped_wait(left, self.limits.max_wait))
         for interrupted in resend or []:
-            # Same rows, same order, same key: the provider drops it if it already has it.
-            # An earlier run may have been waiting out a backoff for it: so do we.
-            wait_for = 0.0
-            if interrupted.not_before is not None:
-                left = (interrupted.not_before - self._db_now()).total_seconds()
-                wait_for = capped_wait(left, self.limits.max_wait)
-            with self.db.begin() as conn:
-                ledger.count_attempt(conn, interrupted.batch_key, not_before=interrupted.not_before)
-            rows = tuple(replace(r, attempts=r.attempts + 1) for r in interrupted.rows)
-            resent = self._job(interrupted.batch_key, rows)  # may raise: rows stay "sending", as found
-            resent.reused_key = True
-            self._retry_later.append((self.clock() + wait_for, resent))
+            self._adopt(interrupted)
+        with contextlib.ExitStack() as stack:
+            if self.sharing:
+                stack.enter_context(Heartbeat(self.db, self.owner, self.send.id, self.lease_seconds))
+            self._loop()
+            if self.sharing:
+                # Batches still in hand (waiting to be posted again under their key) go to whoever looks next.
+                lease.release(self.db, self.owner, self.send.id)
+        self._finish(started, limit)
+        return self.totals
+
+    def _adopt(self, interrupted: InterruptedBatch) -> None:
+        """Post a batch an earlier run left in flight again: same rows, same order, same key — the
+        provider drops it if it already has it. An earlier run may have been waiting out a backoff
+        for it: so do we."""
+        wait_for = 0.0
+        if interrupted.not_before is not None:
+            left = (interrupted.not_before - self._db_now()).total_seconds()
+            wait_for = capped_wait(left, self.limits.max_wait)
+        with self.db.begin() as conn:
+            lease.adopt(conn, interrupted.batch_key, self.owner, self.lease_seconds)
+            ledger.count_attempt(
+                conn, interrupted.batch_key, not_before=interrupted.not_before, owner=self.owner
+            )
+        rows = tuple(replace(r, attempts=r.attempts + 1) for r in interrupted.rows)
+        resent = self._job(interrupted.batch_key, rows)  # may raise: rows stay "sending", as found
+        resent.reused_key = True
+        self._retry_later.append((self.clock() + wait_for, resent))
+
+    def _take_over_expired(self) -> None:
+        """Sharing a send: recover the batches whose lease expired (their worker died), now and then."""
+        if not self.sharing or self.clock() - self._looked_for_expired < min(1.0, self.lease_seconds / 3):
+            return
+        self._looked_for_expired = self.clock()
+        recovery = take_over_expired(self.db, self.send, self.provider, self.owner, self.lease_seconds)
+        self.totals.unknown += recovery.marked_unknown
+        for interrupted in recovery.resend:
+            log.warning("batch %s: its worker's lease expired, posting it again", interrupted.batch_key[:12])
+            self._adopt(interrupted)
+
+    def _loop(self) -> None:
         with ThreadPoolExecutor(max_workers=self.limits.concurrency, thread_name_prefix="send") as pool:
             in_flight: dict[Future[list[RecipientResult]], _Job] = {}
             while True:
                 while len(in_flight) < self.limits.concurrency and not self._stopping():
-                    job = self._next_job(limit)
+                    self._take_over_expired()
+                    job = self._next_job(self._limit)
                     if job is None:
                         break
                     self.totals.requests += 1
@@ -215,13 +273,15 @@ class Sender:
                 done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in done:
                     self._settle(in_flight.pop(future), future)
-        self._finish(started, limit)
-        return self.totals
 
     def _idle_wait(self) -> float | None:
         """Nothing in flight: seconds until a delayed retry is due, or None when all is done."""
         now = self.clock()
         due = [moment - now for moment, _ in self._retry_later]
+        if self._starved:  # other workers hold every request slot: look again soon
+            due.append(0.05)
+        if self.sharing and self._others_in_flight():
+            due.append(0.25)  # recorded by their owner soon, or recovered when their lease expires
         if not self._limit_reached():  # past --limit, rows still queued are left for the next run
             with self.db.connect() as conn:
                 queued_due = ledger.next_due(conn, self.send.id)
@@ -231,7 +291,39 @@ class Sender:
             return None
         return max(0.0, min(due))
 
+    def _others_in_flight(self) -> bool:
+        """Whether other processes have batches of this send in flight (they finish or expire)."""
+        with self.db.connect() as conn:
+            return (
+                conn.execute(
+                    select(deliveries.c.id)
+                    .where(
+                        deliveries.c.send_id == self.send.id,
+                        deliveries.c.state == "sending",
+                        deliveries.c.lease_owner != self.owner,
+                    )
+                    .limit(1)
+                ).first()
+                is not None
+            )
+
     def _next_job(self, limit: int | None) -> _Job | None:
+        """The next batch to post, holding a shared request slot when sharing; None for none now."""
+        slot = None
+        if self.slots is not None:
+            slot = self.slots.take()
+            self._starved = slot is None
+            if slot is None:
+                return None
+        job = self._next_unslotted(limit)
+        if job is None:
+            if slot is not None:
+                self.slots.give_back(slot)  # type: ignore[union-attr]
+            return None
+        job.slot = slot
+        return job
+
+    def _next_unslotted(self, limit: int | None) -> _Job | None:
         now = self.clock()
         for index, (moment, job) in enumerate(self._retry_later):
             if moment <= now:
@@ -250,7 +342,15 @@ class Sender:
             return None
         while True:
             with self.db.begin() as conn:
-                claim = ledger.claim(conn, self.send, size, now=self._db_now())
+                claim = ledger.claim(
+                    conn,
+                    self.send,
+                    size,
+                    now=self._db_now(),
+                    owner=self.owner,
+                    lease_until=lease.db_after(conn, self.lease_seconds),
+                    skip_locked=self.sharing,
+                )
             if claim is None:
                 return None
             self.totals.skipped += claim.skipped
@@ -276,7 +376,10 @@ class Sender:
         try:
             with self.db.begin() as conn:
                 ledger.requeue_batch(
-                    conn, key, f"not sent: the send stopped on an error ({type(exc).__name__})"
+                    conn,
+                    key,
+                    f"not sent: the send stopped on an error ({type(exc).__name__})",
+                    owner=self.owner,
                 )
             recorded = "those messages are queued again, nothing was lost"
         except Exception:
@@ -292,6 +395,12 @@ class Sender:
         # the rows must end up queued again, never left "sending" (a later run would call
         # them "maybe sent").
         provably_unsent = isinstance(error, ProviderRetryable | ProviderPermanent) and not job.reused_key
+        if job.slot is not None and self.slots is not None:
+            try:
+                self.slots.give_back(job.slot)
+            except Exception:  # its lease runs out on its own
+                log.exception("could not give back request slot %d", job.slot)
+            job.slot = None
         try:
             self._record_answer(job, future)
         except Exception as exc:
@@ -318,10 +427,13 @@ class Sender:
                 if job.reused_key:
                     # An earlier post of this key may have been accepted (e.g. a 409 idempotency conflict).
                     self.totals.unknown += ledger.mark_batch_unknown(
-                        conn, job.key, f"{exc} — an earlier try of this batch may have been delivered"
+                        conn,
+                        job.key,
+                        f"{exc} — an earlier try of this batch may have been delivered",
+                        owner=self.owner,
                     )
                 else:
-                    ledger.requeue_batch(conn, job.key, f"not sent: {exc}")
+                    ledger.requeue_batch(conn, job.key, f"not sent: {exc}", owner=self.owner)
             self._fatal = exc
         except Exception as exc:  # an adapter bug: we cannot know whether anything went out
             self._on_ambiguous(job, ProviderAmbiguous(f"{self.provider.name}: {type(exc).__name__}: {exc}"))
@@ -350,6 +462,7 @@ class Sender:
                 max_attempts=self.limits.max_attempts,
                 retry_delay=lambda row, result: self._backoff(row.attempts, result.retry_after),
                 now=self._db_now(),
+                owner=self.owner,
             )
         self._retryable_in_a_row = 0
         # A batch with an unclear answer about some of its messages counts like a batch without any
@@ -391,7 +504,11 @@ class Sender:
         delay = self._backoff(self._retryable_in_a_row, exc.retry_after)
         with self.db.begin() as conn:
             ledger.requeue_batch(
-                conn, job.key, f"not sent yet, will retry: {exc}", not_before=self._db_after(delay)
+                conn,
+                job.key,
+                f"not sent yet, will retry: {exc}",
+                not_before=self._db_after(delay),
+                owner=self.owner,
             )
             # Everyone waits, not only this batch: in this run (the pacer) and in a restarted one.
             ledger.pause_send(conn, self.send.id, self._db_after(delay))
@@ -416,6 +533,7 @@ class Sender:
                 conn,
                 job.key,
                 f"{exc} — it may or may not have been delivered; send again only with --resend-unknown",
+                owner=self.owner,
             )
         self.totals.unknown += marked
         self._ambiguous_in_a_row += 1
@@ -443,7 +561,7 @@ class Sender:
             capped_wait(exc.retry_after, self.limits.max_wait) if isinstance(exc, ProviderRetryable) else 0.0
         )
         with self.db.begin() as conn:
-            ledger.count_attempt(conn, job.key, not_before=self._db_after(delay))
+            ledger.count_attempt(conn, job.key, not_before=self._db_after(delay), owner=self.owner)
             if pause:
                 ledger.pause_send(conn, self.send.id, self._db_after(pause))
         job.tries += 1

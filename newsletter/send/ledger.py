@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, and_, bindparam, case, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, exists, func, or_, select, true, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.providers.base import Outcome, RecipientResult
 from newsletter.store.schema import deliveries, memberships, sends, subscribers, suppressions
@@ -127,8 +128,15 @@ def claim(
     size: int,
     *,
     now: datetime | None = None,
+    owner: str | None = None,
+    lease_until: object = None,
+    skip_locked: bool = False,
 ) -> Claim | None:
     """Mark up to ``size`` queued rows ``sending`` under a new batch key; None when none are due.
+
+    ``owner`` and ``lease_until`` (a moment, or a SQL expression of the database's clock) lease the
+    rows to one process (:mod:`newsletter.send.lease`). ``skip_locked`` (PostgreSQL): rows another
+    worker is claiming this instant are passed over (``FOR UPDATE SKIP LOCKED``), not waited for.
 
     Mailability is checked again here: rows whose subscriber unsubscribed,
     bounced, complained or was suppressed since planning become ``skipped``.
@@ -160,6 +168,8 @@ def claim(
         .order_by(deliveries.c.id)
         .limit(size)
     )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True, of=deliveries)
     candidates = conn.execute(query).all()
     if not candidates:
         return None
@@ -200,6 +210,8 @@ def claim(
                 provider=send.provider,
                 not_before=None,
                 updated_at=now,
+                lease_owner=owner,
+                lease_expires_at=lease_until,
             )
         )
     return Claim(batch_key=key, rows=tuple(claimed), skipped=len(skipped))
@@ -214,11 +226,14 @@ def record(
     max_attempts: int,
     retry_delay: RetryDelay | None = None,
     now: datetime | None = None,
+    owner: str | None = None,
 ) -> Recorded:
     """Write what the provider answered for each row of a claimed batch.
 
     A row to retry goes back to ``queued`` with ``not_before`` set ``retry_delay(row, result)``
     seconds after ``now`` (no delay without ``retry_delay``), so that a restarted run waits too.
+    With ``owner``, only rows still leased to it are written: a batch another worker recovered
+    (its lease expired) is that worker's now.
     """
     now = now or utcnow()
     outcome = Recorded()
@@ -264,6 +279,7 @@ def record(
         deliveries.c.id == bindparam("b_id"),
         deliveries.c.batch_key == batch_key,
         deliveries.c.state == "sending",
+        held_by(owner),
     )
     if sent:
         conn.execute(
@@ -323,14 +339,26 @@ def _suppress_deliveries(conn: Connection, delivery_ids: list[int], failed: list
     return len(hashes)
 
 
-def requeue_batch(conn: Connection, batch_key: str, error: str, *, not_before: datetime | None = None) -> int:
+def held_by(owner: str | None) -> ColumnElement[bool]:
+    """Rows leased to ``owner`` (any row when None): what a worker may still write about its batch."""
+    return deliveries.c.lease_owner == owner if owner is not None else true()
+
+
+def requeue_batch(
+    conn: Connection,
+    batch_key: str,
+    error: str,
+    *,
+    not_before: datetime | None = None,
+    owner: str | None = None,
+) -> int:
     """A batch that provably never reached the provider goes back to ``queued``; its attempt is refunded.
 
     ``not_before``: the backoff (or the provider's ``Retry-After``) it must wait out, even across a restart.
     """
     result = conn.execute(
         update(deliveries)
-        .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending")
+        .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending", held_by(owner))
         .values(
             state="queued",
             attempts=case((deliveries.c.attempts > 0, deliveries.c.attempts - 1), else_=0),
@@ -342,20 +370,22 @@ def requeue_batch(conn: Connection, batch_key: str, error: str, *, not_before: d
     return int(result.rowcount or 0)
 
 
-def mark_batch_unknown(conn: Connection, batch_key: str, error: str) -> int:
+def mark_batch_unknown(conn: Connection, batch_key: str, error: str, *, owner: str | None = None) -> int:
     result = conn.execute(
         update(deliveries)
-        .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending")
+        .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending", held_by(owner))
         .values(state="unknown", error=error, not_before=None, updated_at=utcnow())
     )
     return int(result.rowcount or 0)
 
 
-def count_attempt(conn: Connection, batch_key: str, *, not_before: datetime | None = None) -> None:
+def count_attempt(
+    conn: Connection, batch_key: str, *, not_before: datetime | None = None, owner: str | None = None
+) -> None:
     """One more try of the same batch under the same key (idempotent providers), due at ``not_before``."""
     conn.execute(
         update(deliveries)
-        .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending")
+        .where(deliveries.c.batch_key == batch_key, deliveries.c.state == "sending", held_by(owner))
         .values(attempts=deliveries.c.attempts + 1, not_before=not_before, updated_at=utcnow())
     )
 
@@ -425,9 +455,15 @@ class InterruptedBatch:
     not_before: datetime | None = None
 
 
-def interrupted_batches(conn: Connection, send_id: int) -> list[InterruptedBatch]:
-    """Rows a previous run left ``sending``, grouped by batch key, in their original order."""
-    rows = conn.execute(
+def interrupted_batches(
+    conn: Connection, send_id: int, *, only: ColumnElement[bool] | None = None, skip_locked: bool = False
+) -> list[InterruptedBatch]:
+    """Rows a previous run left ``sending``, grouped by batch key, in their original order.
+
+    ``only`` narrows the rows (e.g. to expired leases); ``skip_locked`` (PostgreSQL) locks the
+    rows found and passes over rows another transaction holds.
+    """
+    query = (
         select(
             *_RECIPIENT_COLUMNS,
             deliveries.c.batch_key,
@@ -436,9 +472,16 @@ def interrupted_batches(conn: Connection, send_id: int) -> list[InterruptedBatch
             deliveries.c.not_before,
         )
         .select_from(DELIVERY_PERSON)
-        .where(deliveries.c.send_id == send_id, deliveries.c.state == "sending")
+        .where(
+            deliveries.c.send_id == send_id,
+            deliveries.c.state == "sending",
+            only if only is not None else true(),
+        )
         .order_by(deliveries.c.id)
     )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True, of=deliveries)
+    rows = conn.execute(query)
     batches: dict[str, InterruptedBatch] = {}
     for row in rows:
         claimed_at = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)

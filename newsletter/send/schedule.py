@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.config import Settings
@@ -119,7 +119,9 @@ class ScheduledSend:
         return when_text(self.at, self.zone)
 
 
-def _scheduled(where: ColumnElement[bool], conn: Connection) -> list[ScheduledSend]:
+def _scheduled(
+    where: ColumnElement[bool], conn: Connection, *, any_send: bool = False
+) -> list[ScheduledSend]:
     queued = (
         select(func.count())
         .where(deliveries.c.send_id == sends.c.id, deliveries.c.state == "queued")
@@ -133,10 +135,11 @@ def _scheduled(where: ColumnElement[bool], conn: Connection) -> list[ScheduledSe
             sends.c.status,
             sends.c.scheduled_at,
             sends.c.timezone,
+            sends.c.created_at,
             queued.label("queued"),
         )
         .select_from(sends.outerjoin(lists, lists.c.id == sends.c.list_id))
-        .where(sends.c.scheduled_at.is_not(None), where)
+        .where(true() if any_send else sends.c.scheduled_at.is_not(None), where)
         .order_by(sends.c.scheduled_at, sends.c.id)
     )
     return [
@@ -145,7 +148,7 @@ def _scheduled(where: ColumnElement[bool], conn: Connection) -> list[ScheduledSe
             row.issue,
             row.name or "(deleted list)",
             row.status,
-            as_utc(row.scheduled_at),
+            as_utc(row.scheduled_at or row.created_at),
             row.timezone or "UTC",
             int(row.queued),
         )
@@ -315,11 +318,25 @@ def claim_due(db: Engine, now: datetime | None = None) -> list[ScheduledSend]:
 
 
 def started_unfinished(db: Engine) -> list[ScheduledSend]:
-    """Sends the schedule started that still have queued rows (a worker stopped or died mid-send)."""
+    """Sends the schedule started that still have queued rows (a worker stopped or died mid-send);
+    on PostgreSQL also any send another process is sending right now (a batch under a live lease),
+    which workers share. A send someone stopped by hand is left to them."""
     with db.connect() as conn:
         rows_waiting = (
             select(deliveries.c.id)
             .where(deliveries.c.send_id == sends.c.id, deliveries.c.state.in_(("queued", "sending")))
             .exists()
         )
-        return _scheduled(and_(sends.c.status == "sending", sends.c.list_id.is_not(None), rows_waiting), conn)
+        started = and_(sends.c.status == "sending", sends.c.list_id.is_not(None), rows_waiting)
+        if conn.dialect.name != "postgresql":
+            return _scheduled(started, conn)
+        running_now = (
+            select(deliveries.c.id)
+            .where(
+                deliveries.c.send_id == sends.c.id,
+                deliveries.c.state == "sending",
+                deliveries.c.lease_expires_at > func.clock_timestamp(),
+            )
+            .exists()
+        )
+        return _scheduled(and_(started, sends.c.scheduled_at.is_not(None) | running_now), conn, any_send=True)

@@ -4,8 +4,9 @@
    before sends its snapshot instead (:func:`planned_snapshot`, :func:`prepared_from`).
 2. :func:`preview_send` — what would happen: audience, rows already in the
    ledger, messages to send, an estimate. Reads only; ``--dry-run`` stops here.
-3. :func:`execute_send` — under a per-issue lock: plan the ledger rows (and freeze
-   the snapshot the first time), settle what an interrupted run left, then run the
+3. :func:`execute_send` — under the issue's send lock (SQLite: alone; PostgreSQL:
+   shared with workers sending it too): plan the ledger rows (and freeze the
+   snapshot the first time), settle what an interrupted run left, then run the
    :class:`~newsletter.send.engine.Sender` with the snapshot.
 
 :func:`send_test` sends ``--test`` copies straight through the provider,
@@ -29,9 +30,9 @@ from newsletter.message import Batch, Content, content_fingerprint
 from newsletter.per_recipient import SamplePerson, sample_recipient
 from newsletter.providers.base import Provider, RecipientResult
 from newsletter.render import content_for, render_issue
-from newsletter.send import ledger, snapshot
+from newsletter.send import lease, ledger, snapshot
 from newsletter.send.engine import Limits, RunTotals, Sender
-from newsletter.send.lock import send_lock
+from newsletter.send.lock import planning_lock, send_lock
 from newsletter.send.plan import AudienceCount, count_audience, find_list_id, get_send
 from newsletter.send.recipients import RecipientBuilder
 from newsletter.send.reconcile import Reconciliation, before_sending
@@ -186,6 +187,7 @@ def execute_send(
     on_progress: Callable[[RunTotals], None] | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
+    owner: str | None = None,
 ) -> RunTotals:
     """Plan, recover and send; returns this run's totals (``totals.error`` when it had to stop).
 
@@ -193,9 +195,12 @@ def execute_send(
     (the file as rendered now) only freezes a send planned here for the first time.
 
     ``clock`` and ``sleep`` replace ``time.monotonic`` and ``time.sleep`` (tests drive time by hand).
+    ``owner``: the lease id this run claims under (default: a new one).
     """
-    with send_lock(db, prepared.slug):
+    owner = owner or lease.new_owner()
+    with send_lock(db, prepared.slug, shared=True):
         with db.begin() as conn:
+            planning_lock(conn, prepared.slug)
             refuse_if_scheduled(conn, get_send(conn, prepared.slug, find_list_id(conn, list_name)))
             planned_send = snapshot.plan_frozen(
                 conn,
@@ -209,7 +214,13 @@ def execute_send(
         send, frozen, the_list = planned_send.send, planned_send.snapshot, planned_send.the_list
         planned = planned_send.planned
         recovery = prepare_resume(
-            db, send, provider, resend_unknown=options.resend_unknown, retry_failed=options.retry_failed
+            db,
+            send,
+            provider,
+            resend_unknown=options.resend_unknown,
+            retry_failed=options.retry_failed,
+            owner=owner,
+            lease_seconds=settings.lease_seconds,
         )
         reconciled = before_sending(db, send, provider)
         builder = RecipientBuilder(
@@ -231,6 +242,8 @@ def execute_send(
             on_progress=on_progress,
             clock=clock or time.monotonic,
             sleep=sleep or time.sleep,
+            owner=owner,
+            lease_seconds=settings.lease_seconds,
         )
         with db.connect() as conn:
             queued = ledger.counts_by_state(conn, send.id)["queued"]

@@ -19,15 +19,20 @@ start. A send that stopped on an error is tried again after
 :data:`RETRY_AFTER_ERROR` seconds (by this process; ``--once`` tries on each run).
 
 On SQLite one worker runs per database (:func:`~newsletter.send.lock.worker_lock`).
-On PostgreSQL several may run; each due send is still sent by one of them.
-Several workers sharing the rows of one send come in a later step.
+On PostgreSQL several may run: each due send is claimed by one of them, and the
+others join any send that is being sent right now — by a worker or by a
+``newsletter send`` — claiming its rows batch by batch under leases
+(:mod:`newsletter.send.lease`), within the provider's pace shared by all
+(:mod:`newsletter.send.shared_pace`). ``concurrency`` is how many batches this
+worker keeps in flight (never more than ``[provider] concurrency``, the cap for
+all workers together).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -45,7 +50,7 @@ from newsletter.send.engine import RunTotals, Sender
 from newsletter.send.ledger import utcnow
 from newsletter.send.lock import worker_lock
 from newsletter.send.schedule import ScheduledSend, claim_due, next_due, started_unfinished, waiting_sends
-from newsletter.send.service import SendOptions, Started, execute_send, prepared_from
+from newsletter.send.service import SendOptions, Started, execute_send, limits_of, prepared_from
 
 # A send that stopped on an error (the provider refused the key, the database went away) waits this
 # long before this worker tries it again, so one broken setting does not hammer the provider.
@@ -83,9 +88,12 @@ class Worker:
         now: Callable[[], datetime] = utcnow,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        concurrency: int | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
+        cap = settings.provider.concurrency
+        self.limits = replace(limits_of(settings), concurrency=min(concurrency or cap, cap))
         self.say = say
         self.health_file = health_file
         self.make = make
@@ -173,6 +181,7 @@ class Worker:
                 send.list_name,
                 provider,
                 SendOptions(),
+                limits=self.limits,
                 on_start=self._started,
                 on_progress=self._progress,
             )

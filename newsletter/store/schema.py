@@ -247,12 +247,36 @@ deliveries = Table(
     # before this moment; an in-flight batch waiting to be re-posted under its key is not re-posted
     # before it. In the ledger, not in memory, so that a restarted run honours the delay.
     Column("not_before", DateTime(timezone=True)),
+    # Who holds a row in flight (``sending``) and until when: a worker renews its lease while the
+    # provider call runs; only a row whose lease expired is recovered by another worker or send.
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", DateTime(timezone=True)),
     CheckConstraint("state IN ('queued', 'sending', 'sent', 'failed', 'skipped', 'unknown')", name="state"),
     UniqueConstraint("issue", "email_hash", name="uq_deliveries_issue_email_hash"),
     Index("ix_deliveries_send_state", "send_id", "state", "id"),
     Index("ix_deliveries_message_id", "message_id"),
     Index("ix_deliveries_subscriber", "subscriber_id"),
     sqlite_autoincrement=True,
+)
+
+# The provider's pace shared by every worker on one PostgreSQL (``messages_per_second``): the
+# moment the next message may go, pushed forward by each batch under ``FOR UPDATE``.
+send_pace = Table(
+    "send_pace",
+    metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("next_at", DateTime(timezone=True), nullable=False),
+)
+
+# The provider's ``concurrency`` shared by every worker: one row per request that may be in flight,
+# held (with a lease, renewed like a row's) by the worker posting through it.
+send_slots = Table(
+    "send_slots",
+    metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("holder", String(64)),
+    Column("expires_at", DateTime(timezone=True)),
 )
 
 events = Table(

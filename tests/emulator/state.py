@@ -58,6 +58,7 @@ class Accepted(NamedTuple):
     email: str
     message_id: str
     idempotency_key: str | None
+    at: float = 0.0  # when it was accepted (time.time()): what the shared pace test reads
 
 
 class LoggedMessage(NamedTuple):
@@ -163,7 +164,8 @@ class State:
         with self.lock:
             self.counts[provider] += len(entries)
             if self.record != "counts":
-                self.accepted.extend(Accepted(provider, email, mid, key) for email, mid in entries)
+                now = time.time()
+            self.accepted.extend(Accepted(provider, email, mid, key, now) for email, mid in entries)
 
     def log_accepted(self, provider: str, entries: list[tuple[str, str, dict[str, str], str]]) -> None:
         """Keep accepted messages (email, id, metadata, tag) for the log searches."""

@@ -60,6 +60,12 @@ def write_settings(
     return path
 
 
+def with_lease_seconds(config: Path, seconds: int) -> None:
+    """``[database] lease_seconds``: short leases let a killed run's batch be recovered in seconds."""
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[database]\n", f"[database]\nlease_seconds = {seconds}\n"), "utf-8")
+
+
 @pytest.fixture
 def configure(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
     """``configure("postmark", emulator.url, timeout_seconds=0.5)`` → loaded Settings."""

@@ -167,7 +167,10 @@ def test_a_second_send_of_the_same_issue_is_refused_while_one_runs(outbox_projec
 
     with send_lock(open_engine(outbox_project.database_url), ISSUE):
         result = _cli(outbox_project, "send", ISSUE, "--list", "erhverv", "--yes")
-    assert result.exit_code == 7 and "another 'newsletter send'" in result.output
+    # SQLite: one send of an issue at a time. PostgreSQL: sends share an issue; what holds the lock
+    # alone (scheduling it) holds it for an instant, and a send meanwhile is asked to try again.
+    alone = "another 'newsletter send'" if "sqlite" in outbox_project.database_url else "right now"
+    assert result.exit_code == 7 and alone in result.output
     assert _rows(outbox_project) == (0, 0)
     after = _cli(outbox_project, "send", ISSUE, "--list", "erhverv", "--yes")
     assert after.exit_code == 0 and "sent 12" in after.output
