@@ -7,7 +7,7 @@ same way without touching the database, for a look before importing.
 Everything that makes the file unusable as a whole (missing, unreadable, not
 text, no email column) is found before anything is written. Then rows are
 applied in chunks, each committed in its own transaction: 1000 rows at first,
-twice as many in each next chunk up to 16,000 (or a fixed ``chunk_size``).
+twice as many in each next chunk up to 8,000 (or a fixed ``chunk_size``).
 A crash or a database failure loses at most the chunk in flight, and the
 error says which line was committed last. Because applying a row twice
 changes nothing, the recovery is simply to run the same import again.
@@ -117,7 +117,7 @@ CHECKPOINT_PAGES = 16_384
 # took 0.8× the time of 100 chunks). The first chunks stay small so that a file that fails early
 # loses little and the progress line moves at once.
 FIRST_CHUNK_ROWS = 1000
-LARGEST_CHUNK_ROWS = 16_000
+LARGEST_CHUNK_ROWS = 8_000
 # SQLite: page cache while importing (KiB, as SQLite's negative cache_size), so the indexes stay in memory.
 CACHE_KIB = 65_536
 
