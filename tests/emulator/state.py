@@ -165,7 +165,7 @@ class State:
             self.counts[provider] += len(entries)
             if self.record != "counts":
                 now = time.time()
-            self.accepted.extend(Accepted(provider, email, mid, key, now) for email, mid in entries)
+                self.accepted.extend(Accepted(provider, email, mid, key, now) for email, mid in entries)
 
     def log_accepted(self, provider: str, entries: list[tuple[str, str, dict[str, str], str]]) -> None:
         """Keep accepted messages (email, id, metadata, tag) for the log searches."""
