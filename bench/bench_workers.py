@@ -9,8 +9,8 @@ A sample is messages ÷ seconds from the moment the send is due to the moment th
 ledger says ``done``; the row's peer is one worker, so its ratio is the speed-up
 (target ≥ 2.5× with 3).
 
-Needs PostgreSQL: ``NEWSLETTER_BENCH_DATABASE_URL`` (or ``NEWSLETTER_TEST_DATABASE_URL``);
-without one it says so and measures nothing.
+Needs PostgreSQL: a server named by ``NEWSLETTER_TEST_DATABASE_URL``, on which it makes a
+throwaway database of its own; without one it says so and measures nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 
 from bench.measure import Results, Row, interleave, ratio_target
+from bench.seeding import PG_ENV, throwaway_database
 from newsletter.config import load_settings
 from newsletter.send.ledger import counts_by_state, utcnow
 from newsletter.send.schedule import schedule_send
@@ -100,15 +101,17 @@ def _one_send(config: Path, database_url: str, workers: int, messages: int) -> f
 
 def main() -> Results:
     results = Results("workers")
-    database_url = os.environ.get("NEWSLETTER_BENCH_DATABASE_URL") or os.environ.get(
-        "NEWSLETTER_TEST_DATABASE_URL"
-    )
-    if not database_url:
-        print("  skipped: set NEWSLETTER_BENCH_DATABASE_URL to a PostgreSQL database (it is emptied)")
+    server = os.environ.get(PG_ENV)
+    if not server:
+        print(f"  skipped: set {PG_ENV} to a PostgreSQL server (a throwaway database is made on it)")
         return results
     messages = int(os.environ.get("BENCH_WORKERS_MESSAGES", "3000"))
     rounds = int(os.environ.get("BENCH_WORKERS_ROUNDS", "2"))
-    with tempfile.TemporaryDirectory() as name, running_emulator(keys={"postmark": TOKEN}) as emulator:
+    with (
+        tempfile.TemporaryDirectory() as name,
+        throwaway_database(server) as database_url,
+        running_emulator(keys={"postmark": TOKEN}) as emulator,
+    ):
         emulator.inject("slow", times=10_000_000, seconds=LATENCY)
         config = write_settings(
             Path(name) / "project",

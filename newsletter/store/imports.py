@@ -435,7 +435,7 @@ def _not_seen_before(conn: Connection, chunk: list[CsvRow], summary: ImportSumma
     earlier: dict[str, int] = {}
     if summary.last_committed_line:  # nothing is seen before the first chunk
         seen = select(_SEEN.c.email_hash, _SEEN.c.line).where(one_of(conn, _SEEN.c.email_hash, "hashes"))
-        earlier = dict(conn.execute(seen, {"hashes": hashes}).tuples().all())
+        earlier = {hashed: line for hashed, line in conn.execute(seen, {"hashes": hashes})}
     fresh: list[CsvRow] = []
     for candidate in chunk:
         first = earlier.get(candidate.hashed)
