@@ -80,7 +80,10 @@ class Limits:
     batch_size: int = 100
     max_attempts: int = 5
     messages_per_second: float = 0.0
+    # Requests in flight to the provider at most: for all workers together when they share a send.
     concurrency: int = 1
+    # Batches this process keeps in flight (``worker --concurrency``); None: ``concurrency``.
+    in_flight: int | None = None
     backoff_base: float = 0.5
     backoff_cap: float = 60.0
     # The longest wait a provider's "retry after" may impose (``[provider] max_wait_seconds``).
@@ -254,10 +257,11 @@ class Sender:
             self._adopt(interrupted)
 
     def _loop(self) -> None:
-        with ThreadPoolExecutor(max_workers=self.limits.concurrency, thread_name_prefix="send") as pool:
+        in_flight_at_most = min(self.limits.in_flight or self.limits.concurrency, self.limits.concurrency)
+        with ThreadPoolExecutor(max_workers=in_flight_at_most, thread_name_prefix="send") as pool:
             in_flight: dict[Future[list[RecipientResult]], _Job] = {}
             while True:
-                while len(in_flight) < self.limits.concurrency and not self._stopping():
+                while len(in_flight) < in_flight_at_most and not self._stopping():
                     self._take_over_expired()
                     job = self._next_job(self._limit)
                     if job is None:

@@ -92,8 +92,8 @@ class Worker:
     ) -> None:
         self.db = db
         self.settings = settings
-        cap = settings.provider.concurrency
-        self.limits = replace(limits_of(settings), concurrency=min(concurrency or cap, cap))
+        # The shared cap stays [provider] concurrency: the request slots of all workers together.
+        self.limits = replace(limits_of(settings), in_flight=concurrency)
         self.say = say
         self.health_file = health_file
         self.make = make

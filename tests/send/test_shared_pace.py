@@ -105,3 +105,42 @@ def test_three_workers_at_200_a_second_never_exceed_it_together(tmp_path: Path, 
     # after its moment (a batch never goes early, but a late one can meet the next on time).
     assert seen <= RATE + 2 * BATCH
     assert len(people) / elapsed <= RATE * 1.05
+
+
+def _most_in_flight(accepted_at: list[float], latency: float) -> int:
+    """The most batches in flight at once: each is in the emulator from its accept until ``latency`` later."""
+    starts = sorted(set(accepted_at))  # a batch's messages are accepted together
+    return max(bisect.bisect_left(starts, start + latency) - index for index, start in enumerate(starts))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_workers_with_one_batch_each_fill_the_shared_concurrency(tmp_path: Path, database_url: str) -> None:
+    # `worker --concurrency 1` is this worker's share; [provider] concurrency = 3 is the cap for
+    # all: three such workers post three batches at once, not one after the other.
+    latency = 0.4
+    people = addresses(300)
+    with Emulator() as emulator:
+        emulator.inject("slow", times=1_000, seconds=latency)
+        config = write_settings(
+            tmp_path / "project", database_url, "postmark", emulator.url, batch_size=10, concurrency=3
+        )
+        subscribe_many(open_engine(database_url), people)
+        command = [*NEWSLETTER, "--config", str(config), "worker", "--interval", "1", "--concurrency", "1"]
+        env = _environment("postmark")
+        workers = [
+            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(3)
+        ]
+        try:
+            _schedule(config, utcnow())
+            wait_until(lambda: _status(database_url) == "done")
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait()
+        accepted = emulator.accepted
+    assert sorted(a.email for a in accepted) == sorted(people)
+    most = _most_in_flight([a.at for a in accepted], latency)
+    print(f"3 workers, one batch each, [provider] concurrency 3: at most {most} batches in flight at once")
+    assert 2 <= most <= 3
