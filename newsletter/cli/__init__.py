@@ -1,8 +1,8 @@
 """The ``newsletter`` command: a thin click layer over the library.
 
 The group lives in :mod:`newsletter.cli.group`; each area's commands live in
-their own module (compose, check, author, lists, subscribers, send, schedule, worker,
-serve, users),
+their own module (compose, check, author, lists, subscribers, send, report, schedule,
+worker, serve, users),
 and :data:`COMMANDS` names each command's module and its one-line help, so the
 group imports a command's module only when that command is used. ``newsletter
 --help`` therefore loads none of them, and ``newsletter build`` no web
@@ -59,6 +59,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "newsletter.cli.send",
         "status_command",
         "Who got ISSUE: counts by state, failures with reasons, unknowns.",
+    ),
+    "report": LazyCommand(
+        "newsletter.cli.report",
+        "report_command",
+        "What happened after ISSUE was sent: delivered, bounced, complained, unsubscribed, by domain.",
     ),
     "schedule": LazyCommand(
         "newsletter.cli.schedule",

@@ -1,0 +1,31 @@
+"""Clicks on tracked links: which link of which issue, when (``[tracking] clicks``; never who).
+
+Revision ID: 0014
+Revises: 0011
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "clicks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("issue", sa.String(length=200), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("clicked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_clicks")),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_clicks_issue_url", "clicks", ["issue", "url"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_clicks_issue_url", table_name="clicks")
+    op.drop_table("clicks")
