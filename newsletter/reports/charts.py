@@ -27,7 +27,6 @@ COLOURS = {
     "unsubscribed": "#56B4E9",
     "opened": "#F0E442",
     "clicked": "#000000",
-    "no_news": "#BBBBBB",
 }
 CHART_NAMES = ("send", "events", "domains")
 
@@ -60,7 +59,9 @@ def send_chart(report: IssueReport, lang: str) -> str:
     figure, axes = plt.subplots(figsize=(7, 2.6))
     minutes = [minute for minute, _ in report.send_timeline]
     counts = [count for _, count in report.send_timeline]
-    axes.bar(minutes, counts, width=1 / 1440 * 0.9, color=COLOURS["sent"], label=words["messages"])
+    bars = axes.bar(minutes, counts, width=1 / 1440 * 0.9, color=COLOURS["sent"], label=words["messages"])
+    for index, bar in enumerate(bars):
+        bar.set_gid(f"send-minute-{index}")  # an id in the SVG: what each shape shows
     axes.set_title(words["send_chart"])
     axes.set_xlabel(words["minute"])
     axes.set_ylabel(words["messages"])
@@ -78,7 +79,8 @@ def events_chart(report: IssueReport, lang: str) -> str:
     for kind in kinds:
         values = [row.counts[kind] for row in report.event_timeline]
         if any(values):
-            axes.plot(hours, values, label=words[kind], color=COLOURS[kind], linewidth=1.5)
+            (line,) = axes.plot(hours, values, label=words[kind], color=COLOURS[kind], linewidth=1.5)
+            line.set_gid(f"events-{kind}")
     axes.set_title(words["events_chart"])
     axes.set_xlabel(words["hour"])
     axes.set_ylabel(words["events"])
@@ -89,27 +91,29 @@ def events_chart(report: IssueReport, lang: str) -> str:
 
 
 def domains_chart(report: IssueReport, lang: str) -> str:
-    """Delivered, bounced, complained and no news yet, for the domains with the most messages."""
+    """Delivered, bounced and complained as shares of what was sent, per domain (the largest first).
+
+    Shares side by side rather than stacked counts: one message can be delivered and then be
+    reported as spam, so the outcomes overlap and would not add up to what was sent.
+    """
     words = report_words(lang)
     plt = _pyplot()
     shown = list(reversed(report.domains[:CHART_DOMAINS]))
-    figure, axes = plt.subplots(figsize=(7, 0.9 + 0.32 * max(len(shown), 1)))
+    figure, axes = plt.subplots(figsize=(7, 1.3 + 0.45 * max(len(shown), 1)))
     names = [row.domain for row in shown]
-    left = [0] * len(shown)
-    parts = {
-        "delivered": [row.counts["delivered"] for row in shown],
-        "bounced": [row.counts["bounced"] for row in shown],
-        "complained": [row.counts["complained"] for row in shown],
-        "no_news": [
-            max(row.counts["sent"] - row.counts["delivered"] - row.counts["bounced"], 0) for row in shown
-        ],
-    }
-    for kind, values in parts.items():
-        axes.barh(names, values, left=left, color=COLOURS[kind], label=words[kind])
-        left = [a + b for a, b in zip(left, values, strict=True)]
+    kinds = ("delivered", "bounced", "complained")
+    height = 0.8 / len(kinds)
+    for offset, kind in enumerate(kinds):
+        shares = [100 * row.counts[kind] / row.counts["sent"] if row.counts["sent"] else 0 for row in shown]
+        positions = [index + (1 - offset) * height for index in range(len(shown))]
+        bars = axes.barh(positions, shares, height=height, color=COLOURS[kind], label=words[kind])
+        for name, bar in zip(names, bars, strict=True):
+            bar.set_gid(f"domain-{kind}-{name}")
+    axes.set_yticks(range(len(shown)), names)
+    axes.set_xlim(0, 100)
     axes.set_title(words["domains_chart"])
-    axes.set_xlabel(words["messages"])
-    axes.legend(loc="lower right", frameon=False, ncols=2)
+    axes.set_xlabel(words["share_of_sent"])
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False, ncols=len(kinds))
     return _svg(figure)
 
 
