@@ -141,14 +141,15 @@ def _bucket(conn: Connection, column: Any, unit: str) -> ColumnElement[str]:
     if conn.dialect.name == "postgresql":
         pattern = 'YYYY-MM-DD"T"HH24:MI' if unit == "minute" else 'YYYY-MM-DD"T"HH24'
         return func.to_char(func.timezone("UTC", column), pattern)
-    # SQLite keeps the UTC wall time as text: strftime reads it.
-    return func.strftime("%Y-%m-%dT%H:%M" if unit == "minute" else "%Y-%m-%dT%H", column)
+    # SQLite keeps the UTC time as text, "YYYY-MM-DD HH:MM:SS.ffffff": its first characters are
+    # the bucket (a third of strftime's cost over 300,000 events). The space is read back as the T.
+    return func.substr(column, 1, 16 if unit == "minute" else 13)
 
 
 def _parse_bucket(text: str) -> datetime:
     if len(text) == 13:  # an hour
         text += ":00"
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
+    return datetime.strptime(text.replace(" ", "T"), "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
 
 
 def _domain(conn: Connection, email: Any) -> ColumnElement[str]:
@@ -218,8 +219,7 @@ def issue_report(
         report.domains = _domains(conn, send_ids, tracking)
         report.counts = _totals(report.domains, tracking)
         report.first_sent_at, report.last_sent_at = _send_span(conn, send_ids)
-        report.bounces = _listed(conn, send_ids, "bounced")
-        report.complaints = _listed(conn, send_ids, "complained")
+        report.bounces, report.complaints = _listed(conn, send_ids)
         report.send_timeline = _send_timeline(conn, send_ids)
         if report.first_sent_at is not None:
             report.event_timeline, report.events_outside_window = _event_timeline(
@@ -242,41 +242,44 @@ def _ledger_counts(conn: Connection, send_ids: Sequence[int]) -> dict[str, int]:
     return counts
 
 
-def _per_message(conn: Connection, send_ids: Sequence[int]) -> Any:
-    """One row per message: its state, its person's address, and a 0/1 flag per kind of event."""
+def _per_message(send_ids: Sequence[int]) -> Any:
+    """One row per message that had events: a 0/1 flag per kind of event, and how many it had.
+
+    Grouped over the events alone (read from ``ix_events_delivery_outcome``, in its order, so
+    without a sort), then joined to the messages: a third of the time of grouping the join.
+    """
     flags = [func.max(case((events.c.type == outcome, 1), else_=0)).label(outcome) for outcome in OUTCOMES]
     hard = func.max(case((and_(events.c.type == "bounced", events.c.hard == true()), 1), else_=0))
+    of_issue = select(deliveries.c.id).where(deliveries.c.send_id.in_(send_ids))
     return (
-        select(
-            deliveries.c.state,
-            subscribers.c.email,
-            *flags,
-            hard.label("hard"),
-            func.count(events.c.id).label("events"),
-        )
-        .select_from(ledger.DELIVERY_PERSON.outerjoin(events, events.c.delivery_id == deliveries.c.id))
-        .where(deliveries.c.send_id.in_(send_ids))
-        .group_by(deliveries.c.id, deliveries.c.state, subscribers.c.email)
+        select(events.c.delivery_id, *flags, hard.label("hard"), func.count().label("events"))
+        .where(events.c.delivery_id.in_(of_issue))
+        .group_by(events.c.delivery_id)
         .subquery("per_message")
     )
 
 
 def _domains(conn: Connection, send_ids: Sequence[int], tracking: TrackingSettings) -> list[DomainRow]:
     """Outcomes per recipient domain, the domains with the most messages sent first."""
-    per = _per_message(conn, send_ids)
-    sent = or_(per.c.state == "sent", per.c.events > 0)
-    domain = _domain(conn, per.c.email).label("domain")
+    per = _per_message(send_ids)
+    sent = or_(deliveries.c.state == "sent", per.c.events > 0)
+    domain = _domain(conn, subscribers.c.email).label("domain")
     columns = {
         "sent": func.sum(case((sent, 1), else_=0)),
         **{outcome: func.sum(per.c[outcome]) for outcome in OUTCOMES},
         "bounced_hard": func.sum(per.c.hard),
         "bounced_soft": func.sum(case((and_(per.c.bounced == 1, per.c.hard == 0), 1), else_=0)),
     }
-    query = select(domain, *(value.label(key) for key, value in columns.items())).group_by(domain)
+    query = (
+        select(domain, *(value.label(key) for key, value in columns.items()))
+        .select_from(ledger.DELIVERY_PERSON.outerjoin(per, per.c.delivery_id == deliveries.c.id))
+        .where(deliveries.c.send_id.in_(send_ids))
+        .group_by(domain)
+    )
     rows = []
     for row in conn.execute(query).mappings():
         counts = {key: int(row[key] or 0) for key in COUNT_KEYS}
-        if not counts["sent"] and not any(counts.values()):
+        if not any(counts.values()):
             continue  # only queued, failed or skipped messages: nothing reached this domain
         rows.append(DomainRow(str(row["domain"]), _measured(counts, tracking)))
     rows.sort(key=lambda r: (-(r.counts["sent"] or 0), r.domain))
@@ -308,26 +311,28 @@ def _send_span(conn: Connection, send_ids: Sequence[int]) -> tuple[datetime | No
     return (ledger.as_utc(first) if first else None, ledger.as_utc(last) if last else None)
 
 
-def _listed(conn: Connection, send_ids: Sequence[int], kind: str) -> list[Listed]:
-    """Every bounce (or complaint) event of the issue's messages, in the order they happened."""
+def _listed(conn: Connection, send_ids: Sequence[int]) -> tuple[list[Listed], list[Listed]]:
+    """Every bounce and every complaint event of the issue's messages, in the order they happened."""
     at = _event_time().label("at")
     query = (
-        select(at, subscribers.c.email, events.c.hard, events.c.detail, events.c.provider)
+        select(at, events.c.type, subscribers.c.email, events.c.hard, events.c.detail, events.c.provider)
         .select_from(events.join(ledger.DELIVERY_PERSON, deliveries.c.id == events.c.delivery_id))
-        .where(deliveries.c.send_id.in_(send_ids), events.c.type == kind)
+        .where(deliveries.c.send_id.in_(send_ids), events.c.type.in_(("bounced", "complained")))
         .order_by(at, events.c.id)
     )
-    return [
-        Listed(
-            at=ledger.as_utc(row.at) if row.at else None,
-            email=row.email or ERASED,
-            kind=kind,
-            hard=bool(row.hard) if row.hard is not None and kind == "bounced" else None,
-            reason=row.detail or "",
-            provider=row.provider,
+    found: dict[str, list[Listed]] = {"bounced": [], "complained": []}
+    for row in conn.execute(query):
+        found[row.type].append(
+            Listed(
+                at=ledger.as_utc(row.at) if row.at else None,
+                email=row.email or ERASED,
+                kind=row.type,
+                hard=bool(row.hard) if row.hard is not None and row.type == "bounced" else None,
+                reason=row.detail or "",
+                provider=row.provider,
+            )
         )
-        for row in conn.execute(query)
-    ]
+    return found["bounced"], found["complained"]
 
 
 def _send_timeline(conn: Connection, send_ids: Sequence[int]) -> list[tuple[datetime, int]]:
@@ -357,34 +362,36 @@ def _filled(counted: dict[datetime, int], step: timedelta) -> list[tuple[datetim
 def _event_timeline(
     conn: Connection, send_ids: Sequence[int], started: datetime, tracking: TrackingSettings
 ) -> tuple[list[HourRow], int]:
-    """Events per hour and kind over the first :data:`EVENT_WINDOW_HOURS`; and how many fell outside."""
+    """Events per hour and kind over the first :data:`EVENT_WINDOW_HOURS`; and how many fell outside.
+
+    One grouped query over all the issue's events (a few hundred (hour, kind) rows come back);
+    the window is applied to those rows, not to the events.
+    """
     start = started.replace(minute=0, second=0, microsecond=0)
     end = start + timedelta(hours=EVENT_WINDOW_HOURS)
-    at = _event_time()
-    hour = _bucket(conn, at, "hour").label("hour")
-    of_issue = events.join(deliveries, deliveries.c.id == events.c.delivery_id)
-    inside = and_(at >= start, at < end)
+    hour = _bucket(conn, _event_time(), "hour").label("hour")
+    of_issue = select(deliveries.c.id).where(deliveries.c.send_id.in_(send_ids))
     rows = conn.execute(
         select(hour, events.c.type, func.count())
-        .select_from(of_issue)
-        .where(deliveries.c.send_id.in_(send_ids), inside)
+        .where(events.c.delivery_id.in_(of_issue))
         .group_by(hour, events.c.type)
     ).all()
-    outside = conn.execute(
-        select(func.count()).select_from(of_issue).where(deliveries.c.send_id.in_(send_ids), ~inside)
-    ).scalar_one()
     shown = [kind for kind in OUTCOMES if kind not in ENGAGEMENT or getattr(tracking, _SETTING[kind])]
     by_hour: dict[datetime, dict[str, int]] = {}
+    outside = 0
     for text, kind, count in rows:
-        if kind in shown:
-            by_hour.setdefault(_parse_bucket(text), dict.fromkeys(shown, 0))[kind] = int(count)
+        moment = _parse_bucket(text)
+        if not start <= moment < end:
+            outside += int(count)
+        elif kind in shown:
+            by_hour.setdefault(moment, dict.fromkeys(shown, 0))[kind] = int(count)
     last = max(by_hour) if by_hour else start
     timeline = []
     moment = start
     while moment <= last:
         timeline.append(HourRow(moment, by_hour.get(moment, dict.fromkeys(shown, 0))))
         moment += timedelta(hours=1)
-    return timeline, int(outside)
+    return timeline, outside
 
 
 _SETTING = {"opened": "opens", "clicked": "clicks"}

@@ -273,6 +273,9 @@ events = Table(
     Column("raw", JSON, nullable=False),
     UniqueConstraint("provider", "provider_event_id", name="uq_events_provider_event"),
     Index("ix_events_delivery", "delivery_id"),
+    # ``newsletter report`` (newsletter.reports.figures): each message's outcomes and the events'
+    # times read from the index alone, never the wide rows (revision 0014).
+    Index("ix_events_delivery_outcome", "delivery_id", "type", "hard", "occurred_at", "received_at"),
     # One person's events, newest first, on their page in the workspace (revision 0009).
     Index("ix_events_subscriber", "subscriber_id"),
     sqlite_autoincrement=True,

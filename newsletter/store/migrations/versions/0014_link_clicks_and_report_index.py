@@ -1,4 +1,4 @@
-"""Clicks on tracked links: which link of which issue, when (``[tracking] clicks``; never who).
+"""Clicks on tracked links (which link of which issue, when; never who), and the report's index on events.
 
 Revision ID: 0014
 Revises: 0011
@@ -24,8 +24,16 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_clicks_issue_url", "clicks", ["issue", "url"], unique=False)
+    # newsletter report reads each message's outcomes and the events' times from this index alone.
+    op.create_index(
+        "ix_events_delivery_outcome",
+        "events",
+        ["delivery_id", "type", "hard", "occurred_at", "received_at"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_events_delivery_outcome", table_name="events")
     op.drop_index("ix_clicks_issue_url", table_name="clicks")
     op.drop_table("clicks")
