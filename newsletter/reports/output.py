@@ -131,10 +131,11 @@ def report_lines(report: IssueReport) -> list[str]:
     out += _listed_lines("complaints", report.complaints)
     if report.domains:
         out.append("  by domain (sent / delivered / bounced / complained):")
+        width = max(len(row.domain) for row in report.domains[:SHOWN]) + 2
         for row in report.domains[:SHOWN]:
             c = row.counts
             out.append(
-                f"    {row.domain:<28}{c['sent']:>8}{c['delivered']:>8}{c['bounced']:>8}{c['complained']:>8}"
+                f"    {row.domain:<{width}}{c['sent']:>8}{c['delivered']:>8}{c['bounced']:>8}{c['complained']:>8}"
             )
         if len(report.domains) > SHOWN:
             out.append(f"    … and {len(report.domains) - SHOWN} more domains (--format csv lists all)")

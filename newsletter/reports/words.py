@@ -61,7 +61,7 @@ REPORT_WORDS: dict[str, dict[str, str]] = {
         "report_section": "Rapport",
         "no_send": "Nummeret er ikke sendt endnu, så der er ingen rapport.",
         "back": "Tilbage til nyhedsbrevene",
-        "cli_hint": "Samme rapport i terminalen: {command}",
+        "cli_hint": "Samme rapport i en terminal:",
     },
     "en": {
         "title": "Report: {issue}",
@@ -116,7 +116,7 @@ REPORT_WORDS: dict[str, dict[str, str]] = {
         "report_section": "Report",
         "no_send": "This issue has not been sent yet, so there is no report.",
         "back": "Back to the issues",
-        "cli_hint": "The same report in a terminal: {command}",
+        "cli_hint": "The same report in a terminal:",
     },
 }
 

@@ -10,6 +10,8 @@ An issue not sent yet gets a page saying so; an unknown one is a 404.
 
 from __future__ import annotations
 
+import time
+
 from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -26,6 +28,8 @@ from newsletter.web.admin.sending import ISSUE_PATH, issue_file
 from newsletter.web.context import WebContext, in_thread, web
 
 REPORT_PATH = ISSUE_PATH + "/report"
+# A report this young is shown again rather than made again (the page, then its charts).
+FRESH_SECONDS = 30
 
 
 def report_url(slug: str) -> str:
@@ -33,10 +37,18 @@ def report_url(slug: str) -> str:
 
 
 def _report(context: WebContext, slug: str) -> IssueReport | None:
+    """The issue's report, made at most every :data:`FRESH_SECONDS`: the page and its three
+    charts come in four requests, and each report reads every event of the issue."""
+    key = f"report:{slug}"
+    made = context.render_cache.get(key)
+    if made is not None and time.monotonic() - made[0] < FRESH_SECONDS:
+        return made[1]
     try:
-        return issue_report(context.engine, slug, tracking=context.settings.tracking)
+        report = issue_report(context.engine, slug, tracking=context.settings.tracking)
     except NotFound:
         return None
+    context.render_cache[key] = (time.monotonic(), report)
+    return report
 
 
 def _chart_images(slug: str, lang: str) -> dict[str, Markup]:
