@@ -59,6 +59,19 @@ class ServeSettings:
 
 
 @dataclass(frozen=True)
+class TrackingSettings:
+    """``[tracking]``: engagement tracking, off unless the organisation turns it on (docs/privacy.md).
+
+    ``clicks`` rewrites an issue's links through ``/c/TOKEN`` on ``newsletter serve`` (one token per
+    link, the same for every reader) and counts the provider's click events; ``opens`` counts the
+    provider's open events (a provider adds its open pixel only when told to in its own settings).
+    """
+
+    opens: bool = False
+    clicks: bool = False
+
+
+@dataclass(frozen=True)
 class SampleRecipient:
     email: str = "modtager@example.com"
     name: str = "Jens Hansen"
@@ -92,6 +105,7 @@ class Settings:
     webhook_tolerance_seconds: int = 300
     serve: ServeSettings = field(default_factory=ServeSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
 
     def url(self, path: str) -> str:
         """An absolute public URL for ``path`` under the configured base URL."""
@@ -186,6 +200,10 @@ def settings_from_dict(
             trusted_proxies=reader.networks("serve", "trusted_proxies"),
         ),
         admin=read_admin_settings(reader),
+        tracking=TrackingSettings(
+            opens=reader.boolean("tracking", "opens", default=False),
+            clicks=reader.boolean("tracking", "clicks", default=False),
+        ),
     )
     reader.report_unknown(also_known=_every_provider_field(data, base_dir))
     reader.raise_if_errors()

@@ -36,6 +36,8 @@ _MIN_SECRET_LENGTH = 16
 UNSUBSCRIBE_SALT = "newsletter.unsubscribe.v2"
 PREFERENCES_SALT = "newsletter.preferences.v2"
 CONFIRM_SALT = "newsletter.confirm.v2"
+# A tracked link (``[tracking] clicks``): the issue and the destination, the same for every reader.
+LINK_SALT = "newsletter.link.v1"
 _UNSUBSCRIBE_V1 = "newsletter.unsubscribe.v1"
 _PREFERENCES_V1 = "newsletter.preferences.v1"
 _CONFIRM_V1 = "newsletter.confirm.v1"
@@ -174,6 +176,7 @@ class Signer:
         self._unsubscribe = _FastSerializer(key, salt=UNSUBSCRIBE_SALT, **kwargs)
         self._preferences = _FastSerializer(key, salt=PREFERENCES_SALT, **kwargs)
         self._confirm = URLSafeTimedSerializer(key, salt=CONFIRM_SALT, **kwargs)
+        self._link = _FastSerializer(key, salt=LINK_SALT, **kwargs)
         self._unsubscribe_v1 = _FastSerializer(key, salt=_UNSUBSCRIBE_V1, **kwargs)
         self._preferences_v1 = _FastSerializer(key, salt=_PREFERENCES_V1, **kwargs)
         self._confirm_v1 = URLSafeTimedSerializer(key, salt=_CONFIRM_V1, **kwargs)
@@ -230,6 +233,20 @@ class Signer:
         except BadSignature:
             raise TokenError(_NOT_VALID) from None
         return ConfirmClaim(_id(subscriber_id), _id(list_id), None if key is None else _key(key))
+
+    def link_token(self, issue: str, url: str) -> str:
+        """The token of ``url`` in ``issue``: names no reader, so it is the same in every copy."""
+        return self._link.dumps([issue, url])
+
+    def read_link(self, token: str) -> tuple[str, str]:
+        """The (issue, destination) a tracked link's token signs; TokenError for anything else."""
+        try:
+            issue, url = _items(self._link.loads(token), 2)
+        except BadSignature:
+            raise TokenError(_NOT_VALID) from None
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise TokenError(_DAMAGED)
+        return _issue(issue), url
 
     @staticmethod
     def _load_either(current: URLSafeSerializer, v1: URLSafeSerializer, token: str) -> tuple[object, int]:

@@ -1,7 +1,7 @@
 """The ``newsletter`` command: a thin click layer over the library.
 
 The group lives in :mod:`newsletter.cli.group`; each area's commands live in
-their own module (compose, check, author, lists, subscribers, send, reconcile, schedule,
+their own module (compose, check, author, lists, subscribers, send, reconcile, report, schedule,
 worker, serve, users),
 and :data:`COMMANDS` names each command's module and its one-line help, so the
 group imports a command's module only when that command is used. ``newsletter
@@ -64,6 +64,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "newsletter.cli.reconcile",
         "reconcile_command",
         "Look up unknown messages of ISSUE in the provider's own records and settle them.",
+    ),
+    "report": LazyCommand(
+        "newsletter.cli.report",
+        "report_command",
+        "What happened after ISSUE was sent: delivered, bounced, complained, unsubscribed, by domain.",
     ),
     "schedule": LazyCommand(
         "newsletter.cli.schedule",

@@ -41,6 +41,7 @@ from newsletter.send.schedule import refuse_if_scheduled
 from newsletter.send.snapshot import Snapshot
 from newsletter.store.addresses import InvalidAddress, normalise
 from newsletter.tokens import Signer
+from newsletter.tracking import tracked
 
 # Without a configured rate, assume about two requests a second per connection for the estimate.
 _ASSUMED_REQUESTS_PER_SECOND = 2.0
@@ -79,7 +80,8 @@ def prepare_issue(settings: Settings, name: str, *, run_checks: bool = True) -> 
     """Resolve, load, render (once) and check the issue ``name`` (a slug, a date or a path)."""
     issue = load_issue(resolve_issue(name, settings), settings)
     rendered = render_issue(issue, settings)
-    content = content_for(rendered, settings)
+    # Click tracking (off by default) rewrites the links once here, for every copy alike.
+    content = tracked(content_for(rendered, settings), settings)
     findings = check_issue(issue, rendered, settings) if run_checks else []
     return PreparedIssue(
         slug=rendered.slug, subject=rendered.subject, content=content, findings=findings, lang=rendered.lang

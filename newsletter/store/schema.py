@@ -8,6 +8,8 @@ Who owns what:
 - sends, send_snapshots, deliveries: the ledger, one row per (issue, subscriber), and what each
   send sends, frozen when planned (send).
 - events: what providers reported back through webhooks (web).
+- clicks: clicks on an issue's tracked links (/c/TOKEN, only with ``[tracking] clicks``): which
+  link of which issue, when — never who (reports).
 - rate_limits: sign-up attempts counted across every web service instance (web).
 - users, user_tokens, sessions, audit_log: the /admin workspace's people, their one-time
   set-password links, their server-side sessions and the append-only record of what they did
@@ -295,8 +297,25 @@ events = Table(
     Column("raw", JSON, nullable=False),
     UniqueConstraint("provider", "provider_event_id", name="uq_events_provider_event"),
     Index("ix_events_delivery", "delivery_id"),
+    # ``newsletter report`` (newsletter.reports.figures): each message's outcomes and the events'
+    # times read from the index alone, never the wide rows (revision 0013).
+    Index("ix_events_delivery_outcome", "delivery_id", "type", "hard", "occurred_at", "received_at"),
     # One person's events, newest first, on their page in the workspace (revision 0009).
     Index("ix_events_subscriber", "subscriber_id"),
+    sqlite_autoincrement=True,
+)
+
+# One click on a tracked link (``[tracking] clicks = true``, newsletter.web.clicks): the issue, the
+# destination and the moment. Nothing about the reader — not their address, IP or browser: a link's
+# token is the same for every reader, so the report counts clicks per link, never per person.
+clicks = Table(
+    "clicks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("issue", String(200), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("clicked_at", DateTime(timezone=True), nullable=False),
+    Index("ix_clicks_issue_url", "issue", "url"),
     sqlite_autoincrement=True,
 )
 

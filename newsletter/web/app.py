@@ -31,7 +31,7 @@ from newsletter.providers.registry import make_provider
 from newsletter.store.db import open_engine
 from newsletter.template_sources import WEB_PAGES, template_loader
 from newsletter.tokens import Signer, secret_key
-from newsletter.web import admin, archive, pages, unsubscribe, webhooks
+from newsletter.web import admin, archive, clicks, pages, unsubscribe, webhooks
 from newsletter.web.admin import AdminState
 from newsletter.web.admin.guard import not_found as admin_not_found
 from newsletter.web.context import WebContext, in_thread, web
@@ -108,7 +108,7 @@ def create_app(
     parts = default_parts(settings) if parts is None else parts
     routes = []
     if PUBLIC in parts:
-        routes += [*pages.routes, *unsubscribe.routes, *webhooks.routes, *archive.routes]
+        routes += [*pages.routes, *unsubscribe.routes, *webhooks.routes, *archive.routes, *clicks.routes]
     if WORKSPACE in parts:
         routes += admin.routes
     middleware = [Middleware(SecurityHeaders), Middleware(BodyLimit)]

@@ -71,6 +71,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "da": "Bekræftelseslinks virker i {days} dage. Tilmeld dig igen, så sender vi et nyt.",
         "en": "Confirmation links work for {days} days. Sign up again and we will send a new one.",
     },
+    "tracked_link_body": {
+        "da": "Linket er ufuldstændigt, ændret eller hører ikke til et udsendt nyhedsbrev. "
+        "Kopiér hele linket fra e-mailen, eller find nyhedsbrevet i arkivet.",
+        "en": "The link is incomplete, was changed or belongs to no newsletter sent. "
+        "Copy the whole link from the email, or find the newsletter in the archive.",
+    },
+    "to_the_archive": {"da": "Til arkivet", "en": "To the archive"},
     "link_invalid_body": {
         "da": "Linket er ufuldstændigt eller ændret. Kopiér hele linket fra e-mailen, eller start forfra.",
         "en": "The link is incomplete or was changed. Copy the whole link from the email, or start again.",

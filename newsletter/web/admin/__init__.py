@@ -5,6 +5,7 @@
 - :mod:`.issues`    the home page: every issue file with its checks and send state
 - :mod:`.editor`    New issue and Edit: the Markdown editor, its live preview, drafts, images
 - :mod:`.sending`   test an issue, send it to a list, its live progress and status (:mod:`.runs`)
+- :mod:`.reporting` an issue's report after the send: figures, lists, charts (SVG images)
 - :mod:`.approving` the four-eyes rule: ask for a send's approval, approve another's
 - :mod:`.lists`     lists with their members by state, and each list's CSV export (admins)
 - :mod:`.subscribers` search, one subscriber's page, add, unsubscribe, export their data, erase (admins)
@@ -37,6 +38,7 @@ from newsletter.web.admin import (
     importing,
     issues,
     lists,
+    reporting,
     sending,
     subscribers,
     users,
@@ -58,6 +60,7 @@ routes = [
     *issues.routes,
     *editor.routes,
     *sending.routes,
+    *reporting.routes,
     *approving.routes,
     *lists.routes,
     *subscribers.routes,

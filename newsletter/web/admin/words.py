@@ -709,6 +709,17 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
         "en": "The issue is now in the public archive, where anyone can read it:",
     },
     "archive_link": {"da": "Se nyhedsbrevet i arkivet", "en": "See the issue in the archive"},
+    # The report (newsletter.web.admin.reporting; its own words are in newsletter.reports.words)
+    "report_link": {"da": "Rapport", "en": "Report"},
+    "report_intro": {
+        "da": "Hvad skete der efter udsendelsen: leveret, afvist, klager og afmeldinger.",
+        "en": "What happened after the send: delivered, bounced, complaints and unsubscribes.",
+    },
+    "report_none_title": {"da": "Ingen rapport endnu", "en": "No report yet"},
+    "report_none_body": {
+        "da": "Nummeret er ikke sendt endnu, så der er intet at vise.",
+        "en": "This issue has not been sent yet, so there is nothing to show.",
+    },
     "progress_label": {"da": "{settled} af {total} er behandlet", "en": "{settled} of {total} handled"},
     "counts_caption": {"da": "E-mails efter tilstand", "en": "Emails by state"},
     "ledger_queued": {"da": "I kø", "en": "Queued"},
