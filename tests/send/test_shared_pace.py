@@ -65,6 +65,23 @@ def _max_in_a_second(moments: list[float]) -> int:
     return max(bisect.bisect_left(moments, start + 1.0) - index for index, start in enumerate(moments))
 
 
+def _send_with_three_workers(config: Path, database_url: str) -> None:
+    """Schedule the issue now and let three `worker --concurrency 1` processes send it to the end."""
+    command = [*NEWSLETTER, "--config", str(config), "worker", "--interval", "1", "--concurrency", "1"]
+    env = _environment("postmark")
+    workers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(3)
+    ]
+    try:
+        _schedule(config, utcnow())
+        wait_until(lambda: _status(database_url) == "done")
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_three_workers_at_200_a_second_never_exceed_it_together(tmp_path: Path, database_url: str) -> None:
@@ -80,19 +97,7 @@ def test_three_workers_at_200_a_second_never_exceed_it_together(tmp_path: Path, 
             messages_per_second=RATE,
         )
         subscribe_many(open_engine(database_url), people)
-        command = [*NEWSLETTER, "--config", str(config), "worker", "--interval", "1", "--concurrency", "1"]
-        env = _environment("postmark")
-        workers = [
-            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(3)
-        ]
-        try:
-            _schedule(config, utcnow())
-            wait_until(lambda: _status(database_url) == "done")
-        finally:
-            for worker in workers:
-                worker.kill()
-                worker.wait()
+        _send_with_three_workers(config, database_url)
         accepted = emulator.accepted
     assert sorted(a.email for a in accepted) == sorted(people)
     seen = _max_in_a_second([a.at for a in accepted])
@@ -126,19 +131,7 @@ def test_workers_with_one_batch_each_fill_the_shared_concurrency(tmp_path: Path,
             tmp_path / "project", database_url, "postmark", emulator.url, batch_size=10, concurrency=3
         )
         subscribe_many(open_engine(database_url), people)
-        command = [*NEWSLETTER, "--config", str(config), "worker", "--interval", "1", "--concurrency", "1"]
-        env = _environment("postmark")
-        workers = [
-            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(3)
-        ]
-        try:
-            _schedule(config, utcnow())
-            wait_until(lambda: _status(database_url) == "done")
-        finally:
-            for worker in workers:
-                worker.kill()
-                worker.wait()
+        _send_with_three_workers(config, database_url)
         accepted = emulator.accepted
     assert sorted(a.email for a in accepted) == sorted(people)
     most = _most_in_flight([a.at for a in accepted], latency)
