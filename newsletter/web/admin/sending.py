@@ -18,17 +18,24 @@ Every step is the library's, as ``newsletter send`` takes it:
   and what to do about failed and unknown rows, with a button and the command;
   when a send is scheduled (``newsletter send --at``), with a button that calls
   it off (audited as ``issue.schedule_cancelled``), and when the issue was
-  changed after the send was planned (the send goes on with what it froze).
+  changed after the send was planned (the send goes on with what it froze);
+- the send form takes an optional time (``send --at``): after the same checks,
+  typed name and four-eyes rule as a send now, the send is planned and left to
+  ``newsletter worker`` (:func:`~newsletter.send.schedule.schedule_send`); a time
+  :func:`~newsletter.send.schedule.instant_of` refuses is said in the page's
+  language by :func:`time_refusal`.
 
 Tests are audited as ``issue.test_sent``, every start (first, continued or
-repaired) as ``issue.sent``. Editors may test; sending to a list and its
-progress need ``issue.send``.
+repaired) as ``issue.sent``, a schedule as ``issue.scheduled``. Editors may
+test; sending to a list and its progress need ``issue.send``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -40,14 +47,22 @@ from starlette.routing import Route
 
 from newsletter.checks.files import unrenderable
 from newsletter.config import Settings
-from newsletter.errors import ApprovalRefused, IssueError, NewsletterError, NotFound, RenderError, SendBusy
+from newsletter.errors import (
+    ApprovalRefused,
+    IssueError,
+    NewsletterError,
+    NotFound,
+    RenderError,
+    SendBusy,
+    SendError,
+)
 from newsletter.issue import all_issues
 from newsletter.links import issue_url
 from newsletter.providers.base import Outcome
 from newsletter.providers.registry import provider_class
 from newsletter.send import ledger
 from newsletter.send.lock import is_locked
-from newsletter.send.plan import SendRow, find_list_id, sends_of_issue
+from newsletter.send.plan import SendRow, find_list_id, get_send, sends_of_issue
 from newsletter.send.report import (
     DEFAULT_LISTED,
     Progress,
@@ -57,7 +72,15 @@ from newsletter.send.report import (
     send_command_line,
     send_progress,
 )
-from newsletter.send.schedule import cancel, local_text
+from newsletter.send.schedule import (
+    WHEN_FORMAT,
+    ScheduledSend,
+    cancel,
+    instant_of,
+    local_text,
+    schedule_send,
+    zone_of,
+)
 from newsletter.send.service import (
     PreparedIssue,
     SendOptions,
@@ -200,6 +223,7 @@ async def send_page_answer(
     error_values: dict[str, Any] | None = None,
     test_results: list[tuple[str, Any]] | None = None,
     test_error: str = "",
+    at_value: str = "",
 ) -> Response:
     context = web(request)
     slug = path.stem
@@ -238,6 +262,10 @@ async def send_page_answer(
         progress_url=progress_page_url,
         error=error,
         error_values=error_values or {},
+        zone=context.settings.timezone,
+        at_value=at_value,
+        # The picker offers no time before now, in the zone the time is read in.
+        at_min=local_text(ledger.utcnow(), context.settings.timezone).replace(" ", "T"),
     )
 
 
@@ -330,6 +358,17 @@ async def test_send(request: Request, visitor: Visitor, form: FormData) -> Respo
 # --- starting a send ---------------------------------------------------------------------------
 
 
+def _check_approval(
+    context: WebContext, visitor: Visitor, slug: str, list_name: str, fingerprint: str
+) -> None:
+    """With ``[admin] four_eyes``: refuse unless another sender approved this version for this visitor."""
+    if not context.settings.admin.four_eyes:
+        return
+    with context.read() as conn:
+        approval = current_approval(conn, slug, find_list_id(conn, list_name))
+    check_may_start(approval, visitor.user, fingerprint, list_name)
+
+
 def _start(
     context: WebContext,
     runs: SendRuns,
@@ -340,12 +379,10 @@ def _start(
     resumed: bool,
 ) -> SendRun:
     if context.settings.admin.four_eyes:
-        with context.read() as conn:
-            approval = current_approval(conn, prepared.slug, find_list_id(conn, list_name))
         # A send planned before goes on with its frozen copy: that is what the approval must cover.
         frozen = planned_snapshot(context.engine, prepared.slug, list_name)
         fingerprint = frozen.fingerprint if frozen is not None else content_fingerprint(prepared.content)
-        check_may_start(approval, visitor.user, fingerprint, list_name)
+        _check_approval(context, visitor, prepared.slug, list_name, fingerprint)
     run = runs.start(
         context.engine,
         context.settings,
@@ -409,8 +446,11 @@ class SendForm:
 Refusal = Callable[[int, str, dict[str, Any]], Awaitable[Response]]
 
 
-def refusal(request: Request, visitor: Visitor, path: Path, prepared: Prepared, list_name: str) -> Refusal:
-    """How a refused form answers: the send page again, with the reason above it."""
+def refusal(
+    request: Request, visitor: Visitor, path: Path, prepared: Prepared, list_name: str, *, at_value: str = ""
+) -> Refusal:
+    """How a refused form answers: the send page again, with the reason above it (and the time
+    picked, if any, still in the picker)."""
 
     async def refuse(status_code: int, error: str, values: dict[str, Any]) -> Response:
         return await send_page_answer(
@@ -422,13 +462,14 @@ def refusal(request: Request, visitor: Visitor, path: Path, prepared: Prepared, 
             status_code=status_code,
             error=error,
             error_values=values,
+            at_value=at_value,
         )
 
     return refuse
 
 
 async def checked_send_form(
-    request: Request, visitor: Visitor, list_name: str, typed_name: str | None
+    request: Request, visitor: Visitor, list_name: str, typed_name: str | None, *, at_value: str = ""
 ) -> SendForm | Response:
     """The issue, the list and (unless ``typed_name`` is None) the list's name typed to confirm;
     a refusal otherwise.
@@ -441,7 +482,7 @@ async def checked_send_form(
     if path is None:
         return _not_found(request, visitor)
     prepared = await in_thread(prepare, context.settings, path)
-    refuse = refusal(request, visitor, path, prepared, list_name)
+    refuse = refusal(request, visitor, path, prepared, list_name, at_value=at_value)
     if list_name not in await in_thread(_list_names, context):
         return await refuse(400, "error_choose_list", {})
     if typed_name is not None and typed_name.strip() != list_name:
@@ -455,13 +496,126 @@ async def checked_send_form(
 
 @guarded("issue.send")
 async def start_send(request: Request, visitor: Visitor, form: FormData) -> Response:
-    checked = await checked_send_form(request, visitor, field(form, "list", 64), field(form, "confirm", 200))
+    """Send now, or with a time in ``at`` schedule the send for then (``newsletter send --at``)."""
+    at_text = typed_time(field(form, "at", 40))
+    checked = await checked_send_form(
+        request, visitor, field(form, "list", 64), field(form, "confirm", 200), at_value=at_text
+    )
     if not isinstance(checked, SendForm):
         return checked
-    refuse = refusal(request, visitor, checked.path, checked.prepared, checked.list_name)
+    refuse = refusal(request, visitor, checked.path, checked.prepared, checked.list_name, at_value=at_text)
+    if at_text:
+        return await _schedule_or_refuse(request, visitor, checked, at_text, refuse)
+    if await in_thread(_send_status, web(request), checked.issue.slug, checked.list_name) == "scheduled":
+        # Said here, in the page's words; the library would refuse it too (refuse_if_scheduled).
+        return await refuse(409, "error_send_scheduled", {"list": checked.list_name})
     return await _start_or_refuse(
         request, visitor, checked.issue, checked.list_name, SendOptions(), resumed=False, refuse=refuse
     )
+
+
+# --- scheduling a send for later (``newsletter send --at``) ------------------------------------
+
+# What a datetime-local field posts: "2026-12-24T08:00", some browsers with ":00" seconds.
+_PICKED = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{1,2}:\d{2})(?::00(?:\.0+)?)?")
+
+
+def typed_time(text: str) -> str:
+    """The time of the send form's picker as ``send --at`` takes it ("YYYY-MM-DD HH:MM"); a time
+    typed by hand (a browser without a picker) is passed on as typed, for :func:`instant_of` to judge."""
+    typed = " ".join(text.split())
+    picked = _PICKED.fullmatch(typed)
+    return f"{picked[1]} {picked[2]}" if picked else typed
+
+
+def time_refusal(typed: str, zone_name: str, now: datetime) -> tuple[str, dict[str, Any]]:
+    """Why :func:`instant_of` refused ``typed``, as the key of the page's sentence and its values:
+    not a date and time, a time the clocks skip or pass twice (with what to pick instead), or past."""
+    values: dict[str, Any] = {"typed": typed, "zone": zone_name}
+    try:
+        wall = datetime.strptime(typed, WHEN_FORMAT)
+    except ValueError:
+        return "error_at_format", values
+    zone = zone_of(zone_name)
+    earlier, later = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+    shift, other = earlier.utcoffset() or timedelta(0), later.utcoffset() or timedelta(0)
+    if shift != other:
+        # Read with the offset before the switch, a skipped time lands after it: the time to pick.
+        after_the_gap = earlier.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+        if after_the_gap != wall:
+            return "error_at_gap", {**values, "instead": after_the_gap.strftime(WHEN_FORMAT)}
+        return "error_at_repeat", {**values, "instead": (wall + (shift - other)).strftime(WHEN_FORMAT)}
+    if earlier.astimezone(UTC) <= now:
+        return "error_at_past", {**values, "now": local_text(now, zone_name)}
+    return "error_at_format", values
+
+
+def _send_status(context: WebContext, slug: str, list_name: str) -> str:
+    """The status of the send of ``slug`` to the list (``planned``, ``scheduled``, ``done`` …); "" for none."""
+    with context.read() as conn:
+        send = get_send(conn, slug, find_list_id(conn, list_name))
+    return send.status if send is not None else ""
+
+
+def _schedule(
+    context: WebContext, visitor: Visitor, prepared: PreparedIssue, list_name: str, at: datetime
+) -> ScheduledSend:
+    settings = context.settings
+    # A schedule freezes the file as it is now (as ``send --at`` does): the approval must cover that.
+    _check_approval(context, visitor, prepared.slug, list_name, content_fingerprint(prepared.content))
+    scheduled = schedule_send(
+        context.engine,
+        settings,
+        issue=prepared.slug,
+        content=prepared.content,
+        lang=prepared.lang,
+        list_name=list_name,
+        provider=settings.provider.name,
+        at=at,
+        zone=settings.timezone,
+    )
+    with context.write() as conn:
+        record(
+            conn,
+            visitor.actor(),
+            "issue.scheduled",
+            prepared.slug,
+            {
+                "list": list_name,
+                "scheduled_for": scheduled.at.isoformat(),
+                "timezone": scheduled.zone,
+                "recipients": scheduled.recipients,
+                "provider": settings.provider.name,
+            },
+        )
+    return scheduled
+
+
+async def _schedule_or_refuse(
+    request: Request, visitor: Visitor, checked: SendForm, at_text: str, refuse: Refusal
+) -> Response:
+    context = web(request)
+    slug, list_name = checked.issue.slug, checked.list_name
+    zone_name = context.settings.timezone
+    now = ledger.utcnow()
+    try:
+        at = instant_of(at_text, zone_name, now=now)
+    except SendError:
+        error, values = time_refusal(at_text, zone_name, now)
+        return await refuse(400, error, values)
+    try:
+        await in_thread(_schedule, context, visitor, checked.issue, list_name, at)
+    except SendBusy:
+        return await refuse(409, "error_busy", {"issue": slug})
+    except ApprovalRefused as exc:
+        return await refuse(409, "approval_" + exc.reason, {"list": list_name})
+    except SendError:  # it has started (or is done) meanwhile: only a send not started is scheduled
+        status = await in_thread(_send_status, context, slug, list_name)
+        error = "error_schedule_done" if status == "done" else "error_schedule_started"
+        return await refuse(409, error, {"issue": slug, "list": list_name})
+    except NewsletterError as exc:
+        return await refuse(409, "error_schedule", {"error": exc.message})
+    return see_other(progress_page_url(slug, list_name))
 
 
 def _list_names(context: WebContext) -> set[str]:

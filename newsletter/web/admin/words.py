@@ -652,6 +652,46 @@ ADMIN_STRINGS: dict[str, dict[str, str]] = {
         "da": "Der venter ingen. Sæt flueben ved det, der skal sendes igen.",
         "en": "Nobody is waiting. Tick what to send again.",
     },
+    # Scheduling a send for later from the send form (newsletter send --at)
+    "schedule_legend": {"da": "Send senere (valgfrit)", "en": "Send later (optional)"},
+    "at_label_danish": {"da": "Tidspunkt (dansk tid, {zone})", "en": "Time (Danish time, {zone})"},
+    "at_label": {"da": "Tidspunkt (tidszone {zone})", "en": "Time (time zone {zone})"},
+    "at_hint": {
+        "da": "Lad feltet stå tomt for at sende nu. Med et tidspunkt sendes intet nu: forsendelsen planlægges, og serverens udsender (newsletter worker) sender den på tidspunktet. Du kan aflyse den indtil da.",
+        "en": "Leave it empty to send now. With a time nothing is sent now: the send is planned, and the server's sender (newsletter worker) sends it at that time. You can call it off until then.",
+    },
+    "error_at_format": {
+        "da": "Tidspunktet »{typed}« kan ikke læses. Vælg dato og klokkeslæt i feltet Tidspunkt (ÅÅÅÅ-MM-DD TT:MM). Intet er sendt.",
+        "en": "The time “{typed}” cannot be read. Pick a date and time in the Time field (YYYY-MM-DD HH:MM). Nothing was sent.",
+    },
+    "error_at_past": {
+        "da": "Tidspunktet {typed} er allerede passeret (klokken er nu {now}, {zone}). Vælg et senere tidspunkt, eller lad feltet stå tomt for at sende nu. Intet er sendt.",
+        "en": "The time {typed} has passed (it is now {now}, {zone}). Pick a later time, or leave the field empty to send now. Nothing was sent.",
+    },
+    "error_at_gap": {
+        "da": "Klokken {typed} findes ikke i {zone}: urene stilles frem til sommertid den nat og springer den over. Vælg {instead} i stedet. Intet er sendt.",
+        "en": "{typed} does not exist in {zone}: the clocks go forward that night and skip it. Pick {instead} instead. Nothing was sent.",
+    },
+    "error_at_repeat": {
+        "da": "Klokken {typed} kommer to gange i {zone}: urene stilles tilbage til vintertid den nat. Vælg et tidspunkt uden for den gentagne time, fx {instead}. Intet er sendt.",
+        "en": "{typed} happens twice in {zone}: the clocks go back that night. Pick a time outside the repeated hour, e.g. {instead}. Nothing was sent.",
+    },
+    "error_schedule_started": {
+        "da": "{issue} er allerede i gang med at blive sendt til {list} og kan ikke tidsplanlægges. Gør forsendelsen færdig fra siden med forløbet for {list}.",
+        "en": "{issue} is already being sent to {list} and cannot be scheduled. Finish the send from the progress page for {list}.",
+    },
+    "error_schedule_done": {
+        "da": "{issue} er allerede sendt til {list}. Kun en forsendelse, der ikke er gået i gang, kan tidsplanlægges.",
+        "en": "{issue} has already been sent to {list}. Only a send that has not started can be scheduled.",
+    },
+    "error_schedule": {
+        "da": "Forsendelsen kunne ikke tidsplanlægges: {error}",
+        "en": "The send could not be scheduled: {error}",
+    },
+    "error_send_scheduled": {
+        "da": "Forsendelsen til {list} er tidsplanlagt og sendes automatisk på sit tidspunkt. Skal den sendes nu, så aflys den først på siden med forløbet for {list}, og send den så herfra.",
+        "en": "The send to {list} is scheduled and goes out by itself at its time. To send it now, call it off first on the progress page for {list}, then send it from here.",
+    },
     "sends_heading": {"da": "Forsendelser af denne udgave", "en": "Sends of this issue"},
     "send_status_planned": {"da": "planlagt", "en": "planned"},
     "send_status_sending": {"da": "sendes", "en": "sending"},
