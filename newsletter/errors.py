@@ -186,6 +186,17 @@ class ApprovalRefused(SendError):
         super().__init__(message)
 
 
+class TimeRefused(SendError):
+    """A send's time that cannot be used. ``reason`` (the web pages translate it): ``format``,
+    ``past``, ``gap`` (the clocks skip it) or ``repeat`` (they pass it twice); ``values`` has what
+    a sentence names: ``typed``, ``zone``, and ``instead`` (a time to pick) or ``now`` (local)."""
+
+    def __init__(self, message: str, *, reason: str, values: dict[str, str]) -> None:
+        self.reason = reason
+        self.values = values
+        super().__init__(message)
+
+
 class CheckError(NewsletterError):
     exit_code = 8
 

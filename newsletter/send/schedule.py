@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, select, true, upd
 from sqlalchemy.sql.elements import ColumnElement
 
 from newsletter.config import Settings
-from newsletter.errors import NotFound, SendError
+from newsletter.errors import NotFound, SendError, TimeRefused
 from newsletter.message import Content
 from newsletter.send import snapshot
 from newsletter.send.ledger import SendRow, as_utc, utcnow
@@ -67,37 +67,55 @@ def when_text(moment: datetime, zone: str) -> str:
 
 def instant_of(text: str, zone_name: str, *, now: datetime | None = None) -> datetime:
     """The UTC instant of ``text`` ("YYYY-MM-DD HH:MM") read in ``zone_name``; a clear
-    :class:`SendError` for any other form, a time in the past, one the clocks skip or repeat."""
+    :class:`TimeRefused` for any other form, a time in the past, one the clocks skip or repeat."""
     typed = " ".join(text.split())
     example = f'--at "2026-12-24 08:00" ({zone_name} time)'
+    said = {"typed": typed, "zone": zone_name}
     if not _WHEN.fullmatch(typed):
-        raise SendError(f"--at {text!r}: write the date and time as YYYY-MM-DD HH:MM, e.g. {example}")
+        raise TimeRefused(
+            f"--at {text!r}: write the date and time as YYYY-MM-DD HH:MM, e.g. {example}",
+            reason="format",
+            values=said,
+        )
     try:
         wall = datetime.strptime(typed, WHEN_FORMAT)
     except ValueError:
-        raise SendError(f"--at {text!r}: there is no such date or time — write e.g. {example}") from None
+        raise TimeRefused(
+            f"--at {text!r}: there is no such date or time — write e.g. {example}",
+            reason="format",
+            values=said,
+        ) from None
     zone = zone_of(zone_name)
     earlier, later = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
     shift = earlier.utcoffset() or timedelta(0)
     other = later.utcoffset() or timedelta(0)
     if shift != other:
-        if earlier.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
-            instead = earlier.astimezone(UTC).astimezone(zone)
-            raise SendError(
+        # Read with the offset before the switch, a skipped time lands after it: the time to pick.
+        after_the_gap = earlier.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+        if after_the_gap != wall:
+            instead = f"{after_the_gap:{WHEN_FORMAT}}"
+            raise TimeRefused(
                 f'--at "{typed}": that time does not exist in {zone_name} — the clocks go forward '
-                f'that night and skip it; type "{instead:{WHEN_FORMAT}}" instead'
+                f'that night and skip it; type "{instead}" instead',
+                reason="gap",
+                values={**said, "instead": instead},
             )
-        instead = wall + (shift - other)
-        raise SendError(
+        instead = f"{wall + (shift - other):{WHEN_FORMAT}}"
+        raise TimeRefused(
             f'--at "{typed}": that time happens twice in {zone_name} — the clocks go back that night '
-            f'and repeat it; pick a time outside the repeated hour, e.g. "{instead:{WHEN_FORMAT}}"'
+            f'and repeat it; pick a time outside the repeated hour, e.g. "{instead}"',
+            reason="repeat",
+            values={**said, "instead": instead},
         )
     instant = earlier.astimezone(UTC)
     now = now or utcnow()
     if instant <= now:
-        raise SendError(
-            f'--at "{typed}" is in the past (it is now {local_text(now, zone_name)} in {zone_name}) '
-            "— give a later time, or leave out --at to send now"
+        local_now = local_text(now, zone_name)
+        raise TimeRefused(
+            f'--at "{typed}" is in the past (it is now {local_now} in {zone_name}) '
+            "— give a later time, or leave out --at to send now",
+            reason="past",
+            values={**said, "now": local_now},
         )
     return instant
 

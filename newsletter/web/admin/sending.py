@@ -23,7 +23,7 @@ Every step is the library's, as ``newsletter send`` takes it:
   typed name and four-eyes rule as a send now, the send is planned and left to
   ``newsletter worker`` (:func:`~newsletter.send.schedule.schedule_send`); a time
   :func:`~newsletter.send.schedule.instant_of` refuses is said in the page's
-  language by :func:`time_refusal`.
+  language, from the reason it gives (:class:`~newsletter.errors.TimeRefused`).
 
 Tests are audited as ``issue.test_sent``, every start (first, continued or
 repaired) as ``issue.sent``, a schedule as ``issue.scheduled``. Editors may
@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -55,6 +55,7 @@ from newsletter.errors import (
     RenderError,
     SendBusy,
     SendError,
+    TimeRefused,
 )
 from newsletter.issue import all_issues
 from newsletter.links import issue_url
@@ -73,13 +74,11 @@ from newsletter.send.report import (
     send_progress,
 )
 from newsletter.send.schedule import (
-    WHEN_FORMAT,
     ScheduledSend,
     cancel,
     instant_of,
     local_text,
     schedule_send,
-    zone_of,
 )
 from newsletter.send.service import (
     PreparedIssue,
@@ -528,28 +527,6 @@ def typed_time(text: str) -> str:
     return f"{picked[1]} {picked[2]}" if picked else typed
 
 
-def time_refusal(typed: str, zone_name: str, now: datetime) -> tuple[str, dict[str, Any]]:
-    """Why :func:`instant_of` refused ``typed``, as the key of the page's sentence and its values:
-    not a date and time, a time the clocks skip or pass twice (with what to pick instead), or past."""
-    values: dict[str, Any] = {"typed": typed, "zone": zone_name}
-    try:
-        wall = datetime.strptime(typed, WHEN_FORMAT)
-    except ValueError:
-        return "error_at_format", values
-    zone = zone_of(zone_name)
-    earlier, later = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
-    shift, other = earlier.utcoffset() or timedelta(0), later.utcoffset() or timedelta(0)
-    if shift != other:
-        # Read with the offset before the switch, a skipped time lands after it: the time to pick.
-        after_the_gap = earlier.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
-        if after_the_gap != wall:
-            return "error_at_gap", {**values, "instead": after_the_gap.strftime(WHEN_FORMAT)}
-        return "error_at_repeat", {**values, "instead": (wall + (shift - other)).strftime(WHEN_FORMAT)}
-    if earlier.astimezone(UTC) <= now:
-        return "error_at_past", {**values, "now": local_text(now, zone_name)}
-    return "error_at_format", values
-
-
 def _send_status(context: WebContext, slug: str, list_name: str) -> str:
     """The status of the send of ``slug`` to the list (``planned``, ``scheduled``, ``done`` …); "" for none."""
     with context.read() as conn:
@@ -600,9 +577,8 @@ async def _schedule_or_refuse(
     now = ledger.utcnow()
     try:
         at = instant_of(at_text, zone_name, now=now)
-    except SendError:
-        error, values = time_refusal(at_text, zone_name, now)
-        return await refuse(400, error, values)
+    except TimeRefused as exc:
+        return await refuse(400, "error_at_" + exc.reason, exc.values)
     try:
         await in_thread(_schedule, context, visitor, checked.issue, list_name, at)
     except SendBusy:
