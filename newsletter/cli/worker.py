@@ -70,11 +70,6 @@ def worker_command(
         if db.dialect.name == "sqlite"
         else f" (shared by all workers: {cap} request(s) in flight at most, [provider] concurrency)"
     )
-    click.echo(
-        f"worker: pid {os.getpid()}, database {safe_url(str(db.url))}{one}, "
-        f"times in {settings.timezone}; "
-        + ("one look, then exit" if once else f"looks every {interval:g} s — stop with Ctrl-C or SIGTERM")
-    )
 
     def stop_gently() -> bool:
         if worker.stopping:
@@ -83,6 +78,12 @@ def worker_command(
         return True
 
     with stop_on_signals(stop_gently):
+        # Said once SIGTERM is ours: from this line on, a supervisor's stop lets the batch in hand finish.
+        click.echo(
+            f"worker: pid {os.getpid()}, database {safe_url(str(db.url))}{one}, "
+            f"times in {settings.timezone}; "
+            + ("one look, then exit" if once else f"looks every {interval:g} s — stop with Ctrl-C or SIGTERM")
+        )
         problems = worker.run(once=once, interval=interval)
     if once and problems:
         raise SendError(f"{problems} send(s) stopped on an error (listed above)")

@@ -32,7 +32,7 @@ from tests.emulator import running_emulator
 from tests.send.conftest import with_lease_seconds, write_settings
 from tests.send.helpers import addresses, subscribe_many
 from tests.send.test_kill_resume import HTTP_HALF_ANSWERS, NEWSLETTER, _environment, _ledger
-from tests.send.test_worker import ISSUE, _schedule
+from tests.send.test_worker import ISSUE, _schedule, wait_until
 
 PEOPLE = 20_000
 WORKERS = 3
@@ -113,7 +113,11 @@ def test_three_workers_killed_at_random_share_a_send_and_nobody_gets_it_twice(
             deadline = time.monotonic() + 240
             while time.monotonic() < deadline and {"queued", "sending"} & set(_open(database_url)):
                 time.sleep(0.5)
+            # A worker stops gently once it has said it started (its SIGTERM handler is in place).
             for process in running:
+                wait_until(
+                    lambda process=process: f"worker: pid {process.pid}," in log.read_text(errors="replace")
+                )
                 process.send_signal(signal.SIGTERM)
             codes = [process.wait(timeout=60) for process in running]
         output = log.read_text(encoding="utf-8", errors="replace")
