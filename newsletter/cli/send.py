@@ -416,9 +416,7 @@ def _schedule(
         content=prepared.content,
         lang=prepared.lang,
         list_name=list_name,
-        provider=settings.provider.name,
         at=when,
-        zone=settings.timezone,
     )
     click.echo(
         f"Scheduled: {prepared.slug} to list {list_name} at {scheduled.when}, "

@@ -226,16 +226,20 @@ def schedule_send(
     content: Content,
     lang: str,
     list_name: str,
-    provider: str,
     at: datetime,
-    zone: str,
+    provider: str | None = None,
+    zone: str | None = None,
 ) -> ScheduledSend:
     """Plan the send of ``issue`` to the list now and leave it for a worker at ``at`` (UTC).
+
+    ``provider`` and ``zone`` (the one the time was typed in) default to the settings'.
 
     The ledger rows and the snapshot are made at once (members who join before the time are
     added when it fires). A send already scheduled gets the new time and the file as it is
     now; one that has started is refused.
     """
+    provider = provider or settings.provider.name
+    zone = zone or settings.timezone
     with send_lock(db, issue), db.begin() as conn:
         existing = get_send(conn, issue, find_list_id(conn, list_name))
         if existing is not None:

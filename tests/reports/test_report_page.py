@@ -19,11 +19,10 @@ from newsletter.workspace.audit import Actor
 from newsletter.workspace.links import invite_user
 from newsletter.workspace.users import set_password
 from tests.reports.conftest import ISSUE, OTHER_ISSUE, ScriptedSend
-from tests.web.admin.test_browser import serious_violations
+from tests.web.admin.test_browser import PASSWORD, csp_reports_of, serious_violations, sign_in
 from tests.web.serving import serving
 from tests.workspace.conftest import QUICK_HASHER
 
-PASSWORD = "syv grønne elefanter danser tango"
 REPORT = f"/admin/issues/{ISSUE}/report"
 
 
@@ -79,22 +78,12 @@ def test_the_report_page_in_chromium_is_accessible_and_needs_no_inline_style(
     monkeypatch.setattr(passwords, "HASHER", QUICK_HASHER)
     scripted = scripted_send()
     _user(scripted, "lise@kommune.dk", "sender")
-    csp_reports: list[str] = []
     assert scripted.settings.path is not None
     with serving(scripted.settings.path) as url, launch() as browser:
         for width in (1280, 768):
             page = browser.new_page(viewport={"width": width, "height": 1000})
-            page.on(
-                "console",
-                lambda entry: (
-                    csp_reports.append(entry.text) if "Content Security Policy" in entry.text else None
-                ),
-            )
-            page.goto(f"{url}/admin/login")
-            page.get_by_label("E-mailadresse").fill("lise@kommune.dk")
-            page.get_by_label("Adgangskode").fill(PASSWORD)
-            page.get_by_role("button", name="Log ind").click()
-            page.wait_for_url(f"{url}/admin/")
+            csp_reports = csp_reports_of(page)
+            sign_in(page, url, "lise@kommune.dk")
             page.get_by_role("link", name="Rapport Tak for et godt 2019").click()
             page.wait_for_url(f"{url}{REPORT}")
             assert page.locator("h1").inner_text() == "Rapport: Tak for et godt 2019"

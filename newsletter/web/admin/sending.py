@@ -547,9 +547,7 @@ def _schedule(
         content=prepared.content,
         lang=prepared.lang,
         list_name=list_name,
-        provider=settings.provider.name,
         at=at,
-        zone=settings.timezone,
     )
     with context.write() as conn:
         record(

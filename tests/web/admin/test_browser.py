@@ -36,7 +36,18 @@ def serious_violations(page: Any) -> list[str]:
     ]
 
 
+def csp_reports_of(page: Any) -> list[str]:
+    """The Content-Security-Policy complaints the page's console will show, as they come."""
+    reports: list[str] = []
+    page.on(
+        "console",
+        lambda entry: reports.append(entry.text) if "Content Security Policy" in entry.text else None,
+    )
+    return reports
+
+
 def sign_in(page: Any, url: str, email: str) -> None:
+    """Log in to the workspace as ``email`` (password :data:`PASSWORD`) and land on its first page."""
     page.goto(f"{url}/admin/login")
     page.get_by_label("E-mailadresse").fill(email)
     page.get_by_label("Adgangskode").fill(PASSWORD)

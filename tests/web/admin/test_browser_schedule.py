@@ -23,11 +23,10 @@ from newsletter.workspace.audit import Actor, recent_entries
 from newsletter.workspace.links import invite_user
 from newsletter.workspace.users import set_password
 from tests.conftest import write_project
-from tests.web.admin.test_browser import serious_violations
+from tests.web.admin.test_browser import PASSWORD, csp_reports_of, serious_violations, sign_in
 from tests.web.conftest import count
 from tests.web.serving import serving
 
-PASSWORD = "syv grønne elefanter danser tango"
 SAMPLE = "2019-12-20-tak-for-et-godt-2019"
 PEOPLE = [f"modtager{number}@example.com" for number in range(4)]
 
@@ -48,19 +47,11 @@ def test_a_sender_picks_a_time_schedules_the_send_and_calls_it_off_in_chromium(
         link = invite_user(conn, "lise@kommune.dk", "sender", actor=Actor(None, "cli:test"))
         set_password(conn, link.user, PASSWORD, actor=Actor(None, "cli:test"))
     problems: list[str] = []
-    csp_reports: list[str] = []
 
     with serving(config) as url, launch() as browser:
         page = browser.new_page()
-        page.on(
-            "console",
-            lambda entry: csp_reports.append(entry.text) if "Content Security Policy" in entry.text else None,
-        )
-        page.goto(f"{url}/admin/login")
-        page.get_by_label("E-mailadresse").fill("lise@kommune.dk")
-        page.get_by_label("Adgangskode").fill(PASSWORD)
-        page.get_by_role("button", name="Log ind").click()
-        page.wait_for_url(f"{url}/admin/")
+        csp_reports = csp_reports_of(page)
+        sign_in(page, url, "lise@kommune.dk")
 
         page.goto(f"{url}/admin/issues/{SAMPLE}/send")
         page.get_by_label("Liste", exact=True).select_option("erhverv")

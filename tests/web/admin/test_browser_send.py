@@ -26,10 +26,9 @@ from newsletter.workspace.audit import Actor
 from newsletter.workspace.links import invite_user
 from newsletter.workspace.users import set_password
 from tests.conftest import write_project
-from tests.web.admin.test_browser import serious_violations
+from tests.web.admin.test_browser import PASSWORD, csp_reports_of, serious_violations, sign_in
 from tests.web.serving import serving
 
-PASSWORD = "syv grønne elefanter danser tango"
 SAMPLE = "2019-12-20-tak-for-et-godt-2019"
 PEOPLE = [f"modtager{number}@example.com" for number in range(6)]
 PACED = '[provider]\nname = "outbox"\noutbox_dir = "outbox"\nbatch_size = 1\nmessages_per_second = 3\n'
@@ -64,19 +63,11 @@ def test_a_sender_tests_sends_and_watches_the_progress_in_chromium(tmp_path: Pat
     engine.dispose()
     outbox = settings.provider.options.outbox_dir
     problems: list[str] = []
-    csp_reports: list[str] = []
 
     with serving(config) as url, launch() as browser:
         page = browser.new_page()
-        page.on(
-            "console",
-            lambda entry: csp_reports.append(entry.text) if "Content Security Policy" in entry.text else None,
-        )
-        page.goto(f"{url}/admin/login")
-        page.get_by_label("E-mailadresse").fill("lise@kommune.dk")
-        page.get_by_label("Adgangskode").fill(PASSWORD)
-        page.get_by_role("button", name="Log ind").click()
-        page.wait_for_url(f"{url}/admin/")
+        csp_reports = csp_reports_of(page)
+        sign_in(page, url, "lise@kommune.dk")
 
         page.get_by_role("link", name="Test og send Tak for et godt 2019").click()
         page.wait_for_url(f"{url}/admin/issues/{SAMPLE}/send")

@@ -20,10 +20,8 @@ from newsletter.workspace.audit import Actor
 from newsletter.workspace.links import invite_user
 from newsletter.workspace.users import set_password
 from tests.conftest import write_project
-from tests.web.admin.test_browser import serious_violations
+from tests.web.admin.test_browser import PASSWORD, csp_reports_of, serious_violations, sign_in
 from tests.web.serving import serving
-
-PASSWORD = "syv grønne elefanter danser tango"
 
 
 @pytest.mark.browser
@@ -47,7 +45,6 @@ def test_an_admin_imports_a_workbook_in_chromium(tmp_path: Path) -> None:
     sheet = tmp_path / "medlemmer.xlsx"
     book.save(sheet)
     problems: list[str] = []
-    csp_reports: list[str] = []
 
     def check_both_widths(page: object) -> None:
         problems.extend(serious_violations(page))
@@ -57,15 +54,8 @@ def test_an_admin_imports_a_workbook_in_chromium(tmp_path: Path) -> None:
 
     with serving(config) as url, launch() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on(
-            "console",
-            lambda entry: csp_reports.append(entry.text) if "Content Security Policy" in entry.text else None,
-        )
-        page.goto(f"{url}/admin/login")
-        page.get_by_label("E-mailadresse").fill("nina@kommune.dk")
-        page.get_by_label("Adgangskode").fill(PASSWORD)
-        page.get_by_role("button", name="Log ind").click()
-        page.wait_for_url(f"{url}/admin/")
+        csp_reports = csp_reports_of(page)
+        sign_in(page, url, "nina@kommune.dk")
 
         page.goto(f"{url}/admin/lists")
         page.get_by_role("link", name="Importér abonnenter til erhverv").click()
