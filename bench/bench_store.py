@@ -242,7 +242,8 @@ def _fresh_database(backend: str) -> Iterator[str]:
         db.dispose_all()
 
 
-def _import_sample(backend: str, csv_path: Path, chunk_size: int = 1000) -> float:
+def _import_sample(backend: str, csv_path: Path, chunk_size: int | None = None) -> float:
+    """One import into a fresh database; ``chunk_size`` None: the product's own growing chunks."""
     with _fresh_database(backend) as url:
         engine = _fresh_list(url)
         summary_holder: list[Any] = []

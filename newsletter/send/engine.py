@@ -332,7 +332,7 @@ class Sender:
         for index, (moment, job) in enumerate(self._retry_later):
             if moment <= now:
                 del self._retry_later[index]
-                if not self.pacer.wait(len(job.rows), self._stopping):
+                if self.pacer.wait(len(job.rows), self._stopping) is None:
                     self._retry_later.append((moment, job))
                     return None
                 return job
@@ -342,7 +342,8 @@ class Sender:
             if size <= 0:
                 return None  # the rows left stay queued for the next run
         # Wait for pacing *before* claiming: a row must not sit in "sending" while we idle.
-        if not self.pacer.wait(size, self._stopping):
+        given = self.pacer.wait(size, self._stopping)
+        if given is None:
             return None
         while True:
             with self.db.begin() as conn:
@@ -361,11 +362,16 @@ class Sender:
             if claim.rows:
                 self._claimed += len(claim.rows)
                 try:
-                    return self._job(claim.batch_key, claim.rows)
+                    job = self._job(claim.batch_key, claim.rows)
                 except Exception as exc:
                     # Claimed but never posted: back to the queue, or a later run would call it "maybe sent".
                     self._requeue_unsent(claim.batch_key, exc)
                     return None
+                # Claiming and building took time; a batch delayed well past its moment waits for a new one.
+                if not self.pacer.on_time(len(claim.rows), given, self._stopping):
+                    self._release_unposted(claim.batch_key, len(claim.rows))
+                    return None
+                return job
             self._report()
 
     def _job(self, key: str, rows: tuple[ClaimedRow, ...]) -> _Job:
@@ -373,6 +379,14 @@ class Sender:
         return _Job(key, rows, Batch(self.content, recipients, idempotency_key=key))
 
     # -- recording answers --------------------------------------------------------------------
+
+    def _release_unposted(self, key: str, count: int) -> None:
+        """Stopping before a claimed batch was posted: its rows go back to the queue as they were."""
+        with self.db.begin() as conn:
+            ledger.requeue_batch(
+                conn, key, "not sent yet: the send was stopped before this batch went", owner=self.owner
+            )
+        self._claimed -= count
 
     def _requeue_unsent(self, key: str, exc: BaseException) -> None:
         """Last resort for rows provably never taken when the normal record failed: queued, and stop."""

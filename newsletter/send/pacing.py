@@ -15,8 +15,58 @@ import threading
 import time
 from collections.abc import Callable
 
+LATE_SLACK = 0.1
+"""Seconds a batch may go after the moment it was given. Later than that (a stalled process, a
+slow database), it takes a new moment: otherwise late batches would go together with the punctual
+ones after them, and the provider would see a burst above its rate."""
 
-class Pacer:
+# A machine so busy that even a fresh moment is missed again and again: go rather than loop.
+_NEW_MOMENTS_AT_MOST = 3
+
+
+class PaceSchedule:
+    """What both pacers share: waiting for a reserved moment, and re-reserving when late.
+
+    Subclasses implement :meth:`delay_for` (reserve ``count`` messages, return the wait) and
+    :meth:`pause_until`; ``rate``, ``clock`` and ``sleep`` are theirs too.
+    """
+
+    rate: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+
+    def pause_until(self, moment: float) -> None:
+        raise NotImplementedError
+
+    def delay_for(self, count: int) -> float:
+        raise NotImplementedError
+
+    def wait(self, count: int, should_stop: Callable[[], bool] = lambda: False) -> float | None:
+        """Block until ``count`` messages may go: the moment given (on ``clock``), or None when
+        ``should_stop`` turned true meanwhile (the moment is then lost: a little slower, never faster)."""
+        remaining = self.delay_for(count)
+        moment = self.clock() + remaining
+        while remaining > 0:
+            if should_stop():
+                return None
+            self.sleep(min(remaining, 0.2))
+            remaining = moment - self.clock()
+        return moment
+
+    def on_time(self, count: int, moment: float, should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Just before posting a batch given ``moment``: when more than :data:`LATE_SLACK` has passed
+        since, reserve a new moment and wait for it. False when ``should_stop`` turned true meanwhile."""
+        for _ in range(_NEW_MOMENTS_AT_MOST):
+            if self.rate <= 0 or self.clock() - moment <= LATE_SLACK:
+                break
+            again = self.wait(count, should_stop)
+            if again is None:
+                return False
+            moment = again
+        return True
+
+
+class Pacer(PaceSchedule):
     """Hands out permission to send ``n`` messages, at most ``rate`` per second on average."""
 
     def __init__(
@@ -45,17 +95,6 @@ class Pacer:
             if self.rate > 0:
                 self._next = start + count / self.rate
             return start - now
-
-    def wait(self, count: int, should_stop: Callable[[], bool] = lambda: False) -> bool:
-        """Block until ``count`` messages may go; False when ``should_stop`` turned true meanwhile."""
-        remaining = self.delay_for(count)
-        deadline = self.clock() + remaining
-        while remaining > 0:
-            if should_stop():
-                return False
-            self.sleep(min(remaining, 0.2))
-            remaining = deadline - self.clock()
-        return True
 
 
 def backoff_delay(

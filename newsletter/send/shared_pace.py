@@ -29,12 +29,13 @@ from sqlalchemy import DateTime, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from newsletter.send.lease import db_after
+from newsletter.send.pacing import PaceSchedule
 from newsletter.store.schema import send_pace, send_slots
 
 _NOW = func.clock_timestamp(type_=DateTime(timezone=True))
 
 
-class SharedPacer:
+class SharedPacer(PaceSchedule):
     """Hands out permission to send ``n`` messages, at most ``rate`` a second across all workers.
 
     The same interface as :class:`~newsletter.send.pacing.Pacer`; a provider's "slow down"
@@ -87,18 +88,6 @@ class SharedPacer:
                 .values(next_at=start + timedelta(seconds=count / self.rate))
             )
         return max(local, (start - now).total_seconds())
-
-    def wait(self, count: int, should_stop: Callable[[], bool] = lambda: False) -> bool:
-        """Block until ``count`` messages may go; False when ``should_stop`` turned true meanwhile
-        (the moment reserved is then lost to everyone: a little slower, never faster)."""
-        remaining = self.delay_for(count)
-        deadline = self.clock() + remaining
-        while remaining > 0:
-            if should_stop():
-                return False
-            self.sleep(min(remaining, 0.2))
-            remaining = deadline - self.clock()
-        return True
 
 
 class Slots:

@@ -100,6 +100,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         state = self.server.state
+        state.request.arrived = time.time()
         path = urlsplit(self.path).path
         if path.startswith("/_emulator/"):
             self._control(path, self._read_body())

@@ -58,7 +58,8 @@ class Accepted(NamedTuple):
     email: str
     message_id: str
     idempotency_key: str | None
-    at: float = 0.0  # when it was accepted (time.time()): what the shared pace test reads
+    at: float = 0.0  # when it was accepted (time.time()), after the body was read and checked
+    arrived: float = 0.0  # when its request reached the emulator: what a provider's rate limit counts
 
 
 class LoggedMessage(NamedTuple):
@@ -132,6 +133,7 @@ class State:
         self.keys = dict(keys or {})
         self.record = record
         self.lock = threading.Lock()
+        self.request = threading.local()  # per handler thread: when the request in hand arrived
         self.ids = itertools.count(1)
         self.inactive_addresses: set[str] = set()
         self.invalid_addresses: set[str] = set()
@@ -165,7 +167,10 @@ class State:
             self.counts[provider] += len(entries)
             if self.record != "counts":
                 now = time.time()
-                self.accepted.extend(Accepted(provider, email, mid, key, now) for email, mid in entries)
+                arrived = getattr(self.request, "arrived", now)
+                self.accepted.extend(
+                    Accepted(provider, email, mid, key, now, arrived) for email, mid in entries
+                )
 
     def log_accepted(self, provider: str, entries: list[tuple[str, str, dict[str, str], str]]) -> None:
         """Keep accepted messages (email, id, metadata, tag) for the log searches."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sqlalchemy import select
 
@@ -10,7 +12,7 @@ from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetr
 from newsletter.message import Batch
 from newsletter.providers.base import Outcome, RecipientResult
 from newsletter.send import ledger
-from newsletter.send.engine import Limits, RunTotals
+from newsletter.send.engine import Limits, RunTotals, Sender
 from newsletter.send.report import issue_status, status_as_json, status_lines
 from newsletter.send.service import SendOptions, Started, execute_send
 from newsletter.store.db import open_engine
@@ -361,3 +363,65 @@ def test_lost_answers_in_three_batches_in_a_row_stop_the_send(settings: Settings
     assert "3 batches in a row held messages whose answer could not be read" in str(totals.error)
     assert len(provider.calls) == 4  # stopped after the third batch in a row
     assert totals.unknown == 3 and _states(settings).count("queued") == 40
+
+
+PACED = Limits(batch_size=10, max_attempts=4, backoff_base=0.01, backoff_cap=0.05, messages_per_second=10)
+
+
+def _stall_while_building(
+    monkeypatch: pytest.MonkeyPatch, hand: _HandClock, stalls: dict[int, float], then=None
+):  # type: ignore[no-untyped-def]
+    """Building batch N (1-based) takes ``stalls[N]`` seconds of the hand clock: a stalled process."""
+    build = Sender._job
+    built = [0]
+
+    def slow_build(sender: Sender, key, rows):  # type: ignore[no-untyped-def]
+        built[0] += 1
+        hand.now += stalls.get(built[0], 0.0)
+        if then is not None:
+            then(sender, built[0])
+        return build(sender, key, rows)
+
+    monkeypatch.setattr(Sender, "_job", slow_build)
+
+
+def test_a_batch_held_up_past_its_moment_does_not_go_together_with_the_next(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ten a second, batches of ten: one a second. Batch 2 stalls five seconds after its moment;
+    # posted then, batch 3 (whose moment had long passed too) would follow at once: 20 in a second.
+    subscribe_many(open_engine(settings.database_url), addresses(40))
+    hand = _HandClock()
+    _stall_while_building(monkeypatch, hand, {2: 5.0})
+    moments: list[float] = []
+
+    def note_time(batch: Batch, call: int) -> list[RecipientResult] | None:
+        moments.append(hand.now)
+        return None
+
+    totals = _send(settings, FakeProvider(script=note_time), limits=PACED, clock=hand.clock, sleep=hand.sleep)
+    assert totals.counts["sent"] == 40
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(moments)]
+    assert min(gaps) >= 1.0, gaps
+
+
+def test_stopping_while_a_late_batch_waits_again_puts_it_back_in_the_queue(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscribe_many(open_engine(settings.database_url), addresses(30))
+    hand = _HandClock()
+    holder: dict[str, object] = {}
+
+    def stop_on_second(sender: Sender, built: int) -> None:
+        if built == 2:
+            sender.request_stop()  # Ctrl-C while batch 2 is late and must wait for a new moment
+
+    _stall_while_building(monkeypatch, hand, {2: 0.5}, then=stop_on_second)
+    provider = FakeProvider()
+    totals = _send(
+        settings, provider, limits=PACED, clock=hand.clock, sleep=hand.sleep, on_start=_stop_on(holder)
+    )
+    assert len(provider.calls) == 1 and totals.stopped == "interrupted"
+    assert _states(settings).count("queued") == 20 and "sending" not in _states(settings)
+    again = _send(settings, FakeProvider())
+    assert again.counts["sent"] == 30

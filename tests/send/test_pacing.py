@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 
-from newsletter.send.pacing import Pacer, backoff_delay
+from newsletter.send.pacing import LATE_SLACK, Pacer, backoff_delay
 
 
 def test_backoff_grows_exponentially_with_jitter_and_caps() -> None:
@@ -49,5 +50,41 @@ def test_pacer_wait_gives_up_when_asked_to_stop() -> None:
     pacer = Pacer(1.0, clock=clock, sleep=clock.sleep)
     pacer.delay_for(10)  # the next batch may start 10 s from now
     started = clock.now
-    assert pacer.wait(1, should_stop=lambda: clock.now - started > 1.0) is False
+    assert pacer.wait(1, should_stop=lambda: clock.now - started > 1.0) is None
     assert clock.now - started < 2.0
+
+
+def test_batches_held_up_past_their_moment_do_not_go_out_together() -> None:
+    # Three workers at 200 a second, batches of 50: moments a quarter second apart. A stall (a slow
+    # database, a busy machine) holds all three up by 0.75 s after their moments were given. Posted
+    # then, they would go out together with the next ones on schedule: 350 in one second. Each takes
+    # a new moment instead, and no second sees more than the rate plus the batch on its edge.
+    clock = FakeClock()
+    pacer = Pacer(200.0, clock=clock, sleep=clock.sleep)
+    posted: list[float] = []
+    held_up = [pacer.wait(50)] + [clock.now + pacer.delay_for(50) for _ in range(2)]
+    clock.now = held_up[-1] + 0.75
+    for moment in held_up:
+        assert moment is not None
+        assert pacer.on_time(50, moment)
+        posted += [clock.now] * 50
+    for _ in range(8):
+        moment = pacer.wait(50)
+        assert moment is not None and pacer.on_time(50, moment)
+        posted += [clock.now] * 50
+    posted.sort()
+    most = max(bisect.bisect_left(posted, start + 1.0) - i for i, start in enumerate(posted))
+    assert most <= 200 + 50
+
+
+def test_a_batch_within_the_slack_keeps_its_moment_and_stopping_while_late_says_so() -> None:
+    clock = FakeClock()
+    pacer = Pacer(100.0, clock=clock, sleep=clock.sleep)
+    moment = pacer.wait(50)
+    assert moment == clock.now
+    clock.now += LATE_SLACK / 2
+    assert pacer.on_time(50, moment) and clock.now == moment + LATE_SLACK / 2  # no new wait
+    pacer.delay_for(500)  # the schedule is five seconds ahead
+    clock.now += 1.0
+    late = clock.now
+    assert pacer.on_time(50, moment, should_stop=lambda: clock.now - late > 1.0) is False

@@ -100,14 +100,16 @@ def test_three_workers_at_200_a_second_never_exceed_it_together(tmp_path: Path, 
         _send_with_three_workers(config, database_url)
         accepted = emulator.accepted
     assert sorted(a.email for a in accepted) == sorted(people)
-    seen = _max_in_a_second([a.at for a in accepted])
-    elapsed = max(a.at for a in accepted) - min(a.at for a in accepted)
+    # Counted as a provider's rate limit counts: when each request arrived.
+    seen = _max_in_a_second([a.arrived for a in accepted])
+    elapsed = max(a.arrived for a in accepted) - min(a.arrived for a in accepted)
     print(
-        f"3 workers at {RATE}/s: at most {seen} accepted in one second; {len(people) / elapsed:.0f} msg/s overall"
+        f"3 workers at {RATE}/s: at most {seen} arrived in one second; {len(people) / elapsed:.0f} msg/s overall"
     )
     # The bound: the rate, plus one batch whose moment falls on the window's edge (its messages
-    # are accepted together), plus one more whose post a busy worker delayed into the window
-    # after its moment (a batch never goes early, but a late one can meet the next on time).
+    # arrive together), plus one more that a busy worker posted up to LATE_SLACK after its moment
+    # (later than that, it takes a new moment). A stall used to let three late batches go with
+    # the punctual ones: 350 in one second in a loaded CI run.
     assert seen <= RATE + 2 * BATCH
     assert len(people) / elapsed <= RATE * 1.05
 
