@@ -117,7 +117,10 @@ def insert_rows_with_ids(
     """:func:`insert_rows`, then the new rows' ids by the value of ``key`` (a unique column among ``columns``).
 
     PostgreSQL hands out the ids first (``nextval`` of the table's sequence, one round
-    trip) and ``COPY`` writes them; SQLite assigns them and one look-up by ``key`` reads them.
+    trip) and ``COPY`` writes them. SQLite gives the rows of one ``executemany`` consecutive
+    ids, each one more than the largest before it (the transaction holds the write lock), so
+    the last one (``last_insert_rowid()``) says them all; one count over that range of the
+    primary key confirms it, and a look-up by ``key`` reads them when it does not.
     """
     if not rows:
         return {}
@@ -141,6 +144,16 @@ def insert_rows_with_ids(
         )
         return dict(zip(keys, ids, strict=True))
     insert_rows(conn, table, columns, rows, same)
+    last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+    first = last - len(rows) + 1
+    at_first, at_last, in_range = conn.exec_driver_sql(
+        f"SELECT (SELECT {key} FROM {table.name} WHERE id = ?), (SELECT {key} FROM {table.name} WHERE id = ?),"
+        f" (SELECT count(*) FROM {table.name} WHERE id BETWEEN ? AND ?)",
+        (first, last, first, last),
+    ).one()
+    if (at_first, at_last, in_range) == (keys[0], keys[-1], len(rows)):
+        # The first row and the last hold the two ends of the range, and nothing else is in it.
+        return dict(zip(keys, range(first, last + 1), strict=True))
     found: dict[Any, int] = dict(
         conn.execute(_ids_by(conn.dialect.name, table, key), {"keys": listed(conn, keys)}).all()
     )
