@@ -30,7 +30,7 @@ functions write.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,11 +152,13 @@ _SEEN = Table(
     Column("line", Integer, nullable=False),
     prefixes=["TEMPORARY"],
 )
-_HALF_DIGITS = 15  # hex digits of each integer: 60 bits, a positive BIGINT
+_HALF_BITS = 60  # of each integer: a positive BIGINT
+_HALF_MASK = (1 << _HALF_BITS) - 1
 
 
 def _hash_numbers(hashed: str) -> tuple[int, int]:
-    return int(hashed[:_HALF_DIGITS], 16), int(hashed[_HALF_DIGITS : 2 * _HALF_DIGITS], 16)
+    both = int(hashed[: 2 * _HALF_BITS // 4], 16)
+    return both >> _HALF_BITS, both & _HALF_MASK
 
 
 _PROFILE_COLUMNS = ("name", "language", "attributes", "status", "updated_at")
@@ -239,7 +241,8 @@ class _Options:
 def _apply_chunk(conn: Connection, chunk: list[CsvRow], options: _Options, summary: ImportSummary) -> None:
     """Apply one chunk: one look-up, the rules row by row, then each kind of change in one go.
 
-    Who is known, a member or suppressed is read for the whole chunk at once. New
+    Who is known, a member or suppressed is read for the whole chunk at once; addresses an
+    earlier chunk applied are taken out as repeats (:func:`_not_seen_before`). New
     people, new memberships and the consent log go in by ``COPY`` (PostgreSQL) or
     one ``executemany`` (SQLite); profile changes, memberships subscribed again and
     lifted suppressions are one statement each. The summary counts the chunk only
@@ -248,6 +251,7 @@ def _apply_chunk(conn: Connection, chunk: list[CsvRow], options: _Options, summa
     statements = options.statements
     hashes = listed(conn, (candidate.hashed for candidate in chunk))
     found = {row.email_hash: row for row in conn.execute(statements.found, {"hashes": hashes})}
+    chunk = _not_seen_before(conn, chunk, found, summary)
     known = {hashed: row for hashed, row in found.items() if row.id is not None}
     now = utcnow()
     tally = _Tally()
@@ -407,8 +411,7 @@ def import_csv(
             while chunk := _next_chunk(rows, next(sizes), {}, summary):
                 try:
                     with nullcontext() if dry_run else conn.begin():
-                        if fresh := _not_seen_before(conn, chunk, summary):
-                            _apply_chunk(conn, fresh, options, summary)
+                        _apply_chunk(conn, chunk, options, summary)
                 except SQLAlchemyError as exc:
                     raise StoreError(
                         f"{summary.path}:{chunk[0].line}: the database failed ({type(getattr(exc, 'orig', None) or exc).__name__}); rows up "
@@ -441,16 +444,25 @@ def _seen_addresses(conn: Connection) -> Iterator[None]:
             conn.invalidate()  # the connection failed: closing it takes the table with it
 
 
-def _not_seen_before(conn: Connection, chunk: list[CsvRow], summary: ImportSummary) -> list[CsvRow]:
-    """The chunk without the addresses an earlier chunk applied (reported as repeats); the rest noted."""
+def _not_seen_before(
+    conn: Connection, chunk: list[CsvRow], found: Mapping[str, Any], summary: ImportSummary
+) -> list[CsvRow]:
+    """The chunk without the addresses an earlier chunk applied (reported as repeats); the rest noted.
+
+    Only addresses ``found`` (a person or a suppression) can be repeats: every address an earlier
+    chunk applied left one or the other. A fresh list's import therefore asks for none.
+    """
     numbers = [_hash_numbers(candidate.hashed) for candidate in chunk]
     earlier: dict[int, tuple[int, int]] = {}  # key: (rest, line)
-    if summary.last_committed_line:  # nothing is seen before the first chunk
+    known_keys = [
+        key for (key, _), candidate in zip(numbers, chunk, strict=True) if candidate.hashed in found
+    ]
+    if summary.last_committed_line and known_keys:  # nothing is seen before the first chunk
         seen = select(_SEEN.c.hash_key, _SEEN.c.hash_rest, _SEEN.c.line).where(
             one_of(conn, _SEEN.c.hash_key, "keys")
         )
-        keys = listed(conn, (key for key, _ in numbers))
-        earlier = {key: (rest, line) for key, rest, line in conn.execute(seen, {"keys": keys})}
+        rows = conn.execute(seen, {"keys": listed(conn, known_keys)})
+        earlier = {key: (rest, line) for key, rest, line in rows}
     fresh: list[CsvRow] = []
     noted: list[tuple[int, int, int]] = []
     for (key, rest), candidate in zip(numbers, chunk, strict=True):
