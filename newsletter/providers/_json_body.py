@@ -41,6 +41,11 @@ def encode(value: object) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
+# ``json.dumps`` of one string as httpx's ``json=`` writes it (non-ASCII kept): the C encoder, no
+# encoder object per call. For text assembled field by field, encoded to UTF-8 once at the end.
+json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
 def _escaped(text: str) -> bytes:
     """``text`` as it stands inside a JSON string: escaped, UTF-8, without the quotes."""
     return encode(text)[1:-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable
@@ -169,3 +170,41 @@ def test_base_url_with_v3_suffix_is_accepted() -> None:
         httpx.Client(transport=httpx.MockTransport(accepted)), "https://api.eu.sendgrid.com/v3", api_key=KEY
     )
     assert provider.base_url == "https://api.eu.sendgrid.com"
+
+
+def test_personalizations_written_field_by_field_are_what_json_dumps_writes() -> None:
+    # Each personalization is assembled as JSON text rather than through json.dumps; the bytes must
+    # be the ones json.dumps (compact, non-ASCII kept, as httpx's json= writes) gives for the same
+    # dictionaries, whatever a name or a value holds.
+    awkward = [
+        make_recipient(1),
+        make_recipient(2, name='Søren "Sønne" Ærø\\ </script> \u2028 😀'),
+        make_recipient(3, email="line\nbreak@example.com", name=""),
+        make_recipient(4, name="Tab\there & <b>"),
+    ]
+    awkward[3].values["unsubscribe_url"] = "https://nyhedsbrev.example.org/u/a?b=1&c='2'"
+    batch = make_batch(4)
+    batch = type(batch)(batch.content, awkward, batch.idempotency_key)
+    provider = mocked(accepted)
+    body = provider.request_body(batch)
+    payload = json.loads(body)
+    names_html = sorted({n for n in re.findall(r"-nl_(\w+?)_html-", json.dumps(payload["content"]))})
+    names_text = sorted({n for n in re.findall(r"-nl_(\w+?)_text-", json.dumps(payload["content"]))})
+    expected = []
+    for recipient in awkward:
+        to = {"email": recipient.email, **({"name": recipient.name} if recipient.name else {})}
+        substitutions = {
+            f"-nl_{n}_html-": html.escape(recipient.values.get(n, ""), quote=True) for n in names_html
+        }
+        substitutions.update({f"-nl_{n}_text-": recipient.values.get(n, "") for n in names_text})
+        expected.append(
+            {
+                "to": [to],
+                "substitutions": substitutions,
+                "headers": dict(recipient.headers),
+                "custom_args": dict(recipient.metadata),
+            }
+        )
+    assert payload["personalizations"] == expected
+    written = json.dumps(expected, ensure_ascii=False, separators=(",", ":")).encode()
+    assert b'"personalizations":' + written in body
