@@ -43,7 +43,7 @@ def encode(value: object) -> bytes:
 
 # ``json.dumps`` of one string as httpx's ``json=`` writes it (non-ASCII kept): the C encoder, no
 # encoder object per call. For text assembled field by field, encoded to UTF-8 once at the end.
-json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _escaped(text: str) -> bytes:
