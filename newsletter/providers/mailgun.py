@@ -35,7 +35,7 @@ import json
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import httpx
 
@@ -43,6 +43,7 @@ from newsletter.errors import ConfigError, ProviderAmbiguous, ProviderPermanent
 from newsletter.message import Batch, Recipient
 from newsletter.personalize import escape_value_html, translate, used_placeholders
 from newsletter.providers import mailgun_webhook
+from newsletter.providers._form_body import form_fields
 from newsletter.providers._shared import (
     check_batch_size,
     display_address,
@@ -79,7 +80,7 @@ def _text_variable(name: str) -> str:
 @lru_cache(maxsize=64)
 def _content_field(name: str, content: str) -> bytes:
     """The issue's text or HTML as a form field, percent-encoded once per issue rather than per batch."""
-    return urlencode([(name, content)]).encode("ascii")
+    return form_fields([(name, content)])
 
 
 class MailgunProvider(MailgunDeclaration, Provider):
@@ -151,10 +152,10 @@ class MailgunProvider(MailgunDeclaration, Provider):
         ]
         return b"&".join(
             [
-                urlencode(head).encode("ascii"),
+                form_fields(head),
                 _content_field("text", translate(content.text, _text_variable)),
                 _content_field("html", translate(content.html, _html_variable)),
-                urlencode(tail).encode("ascii"),
+                form_fields(tail),
             ]
         )
 
