@@ -1,9 +1,12 @@
 """SendGrid v3: ``POST /v3/mail/send`` with up to 1000 personalizations per request.
 
 The content goes once per request and SendGrid merges per recipient: every
-``%%nl:NAME%%`` placeholder is rewritten into a substitution tag, with a
-separate tag for the HTML part (``-nl_NAME_html-``, HTML-escaped value) and the
-text part (``-nl_NAME_text-``, raw value). Each personalization carries the
+``%%nl:NAME%%`` placeholder whose value differs between the request's
+recipients is rewritten into a substitution tag — one for both parts
+(``-nl_NAME_both-``) when HTML escaping changes none of its values, otherwise a
+tag for the HTML part (``-nl_NAME_html-``, HTML-escaped value) and one for the
+text part (``-nl_NAME_text-``, raw value). A value all of them share (the
+issue's web address) is written into the content itself. Each personalization carries the
 recipient's headers (List-Unsubscribe…) and ``custom_args`` (correlation ids,
 echoed as top-level keys of every event-webhook record).
 
@@ -30,13 +33,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from newsletter.errors import ProviderAmbiguous, ProviderPermanent, ProviderRetryable
-from newsletter.message import Batch, Recipient
-from newsletter.personalize import escape_value_html, translate, used_placeholders
+from newsletter.message import Batch, Content, Recipient
+from newsletter.personalize import compile_content, escape_value_html, used_placeholders
 from newsletter.providers import sendgrid_webhook
 from newsletter.providers._json_body import (
     CONTENT_TYPE,
@@ -65,6 +69,61 @@ def text_tag(name: str) -> str:
     return f"-nl_{name}_text-"
 
 
+def both_tag(name: str) -> str:
+    """The tag of a value that reads the same in the HTML part as in the text part."""
+    return f"-nl_{name}_both-"
+
+
+# A value holding this could hold a tag, which SendGrid would substitute inside it: never written
+# into the content itself.
+_TAG_START = "-nl_"
+_NEEDS_HTML_ESCAPE = re.compile(r"[&<>\"']")
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where each placeholder's value goes in one request.
+
+    - A value every recipient of the request shares (the issue's web address; everything when
+      there is one recipient) is written into the content itself, HTML-escaped in the HTML part,
+      as our own merge writes it.
+    - A value no recipient's HTML escaping changes (links, mostly) is one substitution used by
+      both parts (:func:`both_tag`).
+    - Any other value is two: HTML-escaped for the HTML part, as it is for the text part.
+    """
+
+    html: str  # the HTML part, its per-recipient placeholders as tags
+    text: str
+    substitutions: tuple[tuple[str, str, bool], ...]  # (the tag's JSON key and ":", name, HTML-escape?)
+
+    @classmethod
+    def of(cls, content: Content, recipients: Sequence[Recipient]) -> _Placement:
+        html_names, text_names = used_placeholders(content.html), used_placeholders(content.text)
+        first = recipients[0].values if recipients else {}
+        in_html: dict[str, str] = {}
+        in_text: dict[str, str] = {}
+        substitutions: list[tuple[str, str, bool]] = []
+        for name in sorted(html_names | text_names):
+            each = [recipient.values.get(name, "") for recipient in recipients]
+            shared = first.get(name, "")
+            if _TAG_START not in shared and all(value == shared for value in each):
+                in_html[name], in_text[name] = escape_value_html(shared), shared
+            elif name in html_names and name in text_names and not any(map(_NEEDS_HTML_ESCAPE.search, each)):
+                in_html[name] = in_text[name] = both_tag(name)
+                substitutions.append((json_string(both_tag(name)) + ":", name, False))
+            else:
+                in_html[name], in_text[name] = html_tag(name), text_tag(name)
+                if name in html_names:
+                    substitutions.append((json_string(html_tag(name)) + ":", name, True))
+                if name in text_names:
+                    substitutions.append((json_string(text_tag(name)) + ":", name, False))
+        return cls(
+            compile_content(content.html).render(in_html, None),
+            compile_content(content.text).render(in_text, None),
+            tuple(substitutions),
+        )
+
+
 class _Encoded(dict[str, str]):
     """The JSON string of each text met in one request, encoded once: header names and most header
     values, the metadata's names and the issue's own values are the same for every recipient."""
@@ -75,21 +134,20 @@ class _Encoded(dict[str, str]):
 
 
 def _personalization(
-    recipient: Recipient,
-    encoded: _Encoded,
-    html_tags: list[tuple[str, str]],
-    text_tags: list[tuple[str, str]],
+    recipient: Recipient, encoded: _Encoded, substitutions: Sequence[tuple[str, str, bool]]
 ) -> str:
-    """One recipient's personalization as JSON text; ``*_tags`` pair each tag's encoded key with its value's name."""
+    """One recipient's personalization as JSON text (``substitutions`` from :class:`_Placement`)."""
     to = '"to":[{"email":' + json_string(recipient.email)
     if recipient.name:
         to += ',"name":' + json_string(recipient.name)
     fields = [to + "}]"]
-    values = recipient.values
-    substitutions = [key + encoded[escape_value_html(values.get(name, ""))] for key, name in html_tags]
-    substitutions += [key + encoded[values.get(name, "")] for key, name in text_tags]
     if substitutions:
-        fields.append('"substitutions":{' + ",".join(substitutions) + "}")
+        values = recipient.values
+        pairs = [
+            key + encoded[escape_value_html(values.get(name, "")) if escape else values.get(name, "")]
+            for key, name, escape in substitutions
+        ]
+        fields.append('"substitutions":{' + ",".join(pairs) + "}")
     if recipient.headers:
         pairs = [encoded[name] + ":" + encoded[value] for name, value in recipient.headers.items()]
         fields.append('"headers":{' + ",".join(pairs) + "}")
@@ -114,12 +172,11 @@ class SendGridProvider(SendGridDeclaration, ApiKeyProvider):
         """
         content = batch.content
         chosen = batch.recipients if recipients is None else recipients
-        # Each value's substitution tag, worked out once per batch rather than per recipient.
-        html_tags = [(json_string(html_tag(n)) + ":", n) for n in sorted(used_placeholders(content.html))]
-        text_tags = [(json_string(text_tag(n)) + ":", n) for n in sorted(used_placeholders(content.text))]
+        # Where each value goes, worked out once per request rather than per recipient.
+        placement = _Placement.of(content, chosen)
         encoded = _Encoded()
         personalizations = ",".join(
-            [_personalization(recipient, encoded, html_tags, text_tags) for recipient in chosen]
+            [_personalization(recipient, encoded, placement.substitutions) for recipient in chosen]
         )
         sender: dict[str, str] = {"email": content.from_email}
         if content.from_name:
@@ -141,12 +198,8 @@ class SendGridProvider(SendGridDeclaration, ApiKeyProvider):
         # SendGrid requires text/plain before text/html.
         parts = json_array(
             [
-                json_object(
-                    {"type": "text/plain"}, {"value": fixed_string(translate(content.text, text_tag))}
-                ),
-                json_object(
-                    {"type": "text/html"}, {"value": fixed_string(translate(content.html, html_tag))}
-                ),
+                json_object({"type": "text/plain"}, {"value": fixed_string(placement.text)}),
+                json_object({"type": "text/html"}, {"value": fixed_string(placement.html)}),
             ]
         )
         return b"".join(

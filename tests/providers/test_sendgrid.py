@@ -188,15 +188,23 @@ def test_personalizations_written_field_by_field_are_what_json_dumps_writes() ->
     provider = mocked(accepted)
     body = provider.request_body(batch)
     payload = json.loads(body)
-    names_html = sorted({n for n in re.findall(r"-nl_(\w+?)_html-", json.dumps(payload["content"]))})
-    names_text = sorted({n for n in re.findall(r"-nl_(\w+?)_text-", json.dumps(payload["content"]))})
+    tags = list(payload["personalizations"][0]["substitutions"])
+    # Names and links that HTML escaping changes for someone get a tag per part; the issue's web
+    # address, the same for everyone, is written into the content.
+    assert sorted(tags) == [
+        "-nl_name_html-",
+        "-nl_name_text-",
+        "-nl_unsubscribe_url_html-",
+        "-nl_unsubscribe_url_text-",
+    ]
     expected = []
     for recipient in awkward:
         to = {"email": recipient.email, **({"name": recipient.name} if recipient.name else {})}
-        substitutions = {
-            f"-nl_{n}_html-": html.escape(recipient.values.get(n, ""), quote=True) for n in names_html
-        }
-        substitutions.update({f"-nl_{n}_text-": recipient.values.get(n, "") for n in names_text})
+        substitutions = {}
+        for tag in tags:
+            name, part = tag.removeprefix("-nl_").removesuffix("-").rsplit("_", 1)
+            value = recipient.values.get(name, "")
+            substitutions[tag] = html.escape(value, quote=True) if part == "html" else value
         expected.append(
             {
                 "to": [to],
@@ -208,3 +216,26 @@ def test_personalizations_written_field_by_field_are_what_json_dumps_writes() ->
     assert payload["personalizations"] == expected
     written = json.dumps(expected, ensure_ascii=False, separators=(",", ":")).encode()
     assert b'"personalizations":' + written in body
+
+
+def test_a_value_everyone_shares_is_written_into_the_content_and_a_plain_one_is_one_tag() -> None:
+    seen: list[dict[str, Any]] = []
+    mocked(lambda r: seen.append(json.loads(r.content)) or accepted(r)).send_batch(make_batch(3))  # type: ignore[func-returns-value]
+    payload = seen[0]
+    text_part, html_part = (c["value"] for c in payload["content"])
+    web = "https://nyhedsbrev.example.org/issues/2019-12-20-tak-for-et-godt-2019"
+    assert web in html_part
+    substitutions = payload["personalizations"][2]["substitutions"]
+    assert "-nl_web_url_html-" not in json.dumps(payload) and "-nl_web_url_text-" not in json.dumps(payload)
+    # An unsubscribe link reads the same escaped or not: one tag serves both parts.
+    assert substitutions["-nl_unsubscribe_url_both-"] == "https://nyhedsbrev.example.org/u/token2"
+    assert "-nl_unsubscribe_url_both-" in html_part and "-nl_unsubscribe_url_both-" in text_part
+    # With one recipient, everything is theirs alone to share: the content is merged as ours is.
+    one: list[dict[str, Any]] = []
+    batch = make_batch(1)
+    mocked(lambda r: one.append(json.loads(r.content)) or accepted(r)).send_batch(batch)  # type: ignore[func-returns-value]
+    text_alone, html_alone = (c["value"] for c in one[0]["content"])
+    assert (html_alone, text_alone) == merge(
+        batch.content.html, batch.content.text, batch.recipients[0].values
+    )
+    assert "substitutions" not in one[0]["personalizations"][0]
