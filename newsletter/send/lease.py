@@ -32,7 +32,7 @@ import threading
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import Connection, DateTime, Engine, func, update
+from sqlalchemy import Connection, DateTime, Engine, and_, func, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -88,17 +88,18 @@ def adopt(conn: Connection, batch_key: str, owner: str | None, seconds: float) -
     )
 
 
+def _in_flight(owner: str, send_id: int) -> ColumnElement[bool]:
+    """The rows of ``send_id`` that ``owner`` holds in flight."""
+    return and_(
+        deliveries.c.send_id == send_id, deliveries.c.state == "sending", deliveries.c.lease_owner == owner
+    )
+
+
 def renew(conn: Connection, owner: str, send_id: int, seconds: float) -> int:
     """Push the expiry of ``owner``'s rows in flight (and its request slots) ``seconds`` ahead."""
     until = db_after(conn, seconds)
     renewed = conn.execute(
-        update(deliveries)
-        .where(
-            deliveries.c.send_id == send_id,
-            deliveries.c.state == "sending",
-            deliveries.c.lease_owner == owner,
-        )
-        .values(lease_expires_at=until)
+        update(deliveries).where(_in_flight(owner, send_id)).values(lease_expires_at=until)
     ).rowcount
     conn.execute(update(send_slots).where(send_slots.c.holder == owner).values(expires_at=until))
     return int(renewed or 0)
@@ -109,13 +110,7 @@ def release(db: Engine, owner: str, send_id: int) -> int:
     with db.begin() as conn:
         now = db_now(conn)
         released = conn.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.send_id == send_id,
-                deliveries.c.state == "sending",
-                deliveries.c.lease_owner == owner,
-            )
-            .values(lease_expires_at=now)
+            update(deliveries).where(_in_flight(owner, send_id)).values(lease_expires_at=now)
         ).rowcount
         conn.execute(
             update(send_slots).where(send_slots.c.holder == owner).values(holder=None, expires_at=None)

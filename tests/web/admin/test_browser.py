@@ -14,9 +14,15 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from click.testing import CliRunner
+from sqlalchemy import Engine
 
 from newsletter.browser import launch
 from newsletter.cli import main
+from newsletter.store import lists as list_store
+from newsletter.store import subscribers as subscriber_store
+from newsletter.workspace.audit import Actor
+from newsletter.workspace.links import invite_user
+from newsletter.workspace.users import set_password
 from tests.conftest import write_project
 from tests.web.serving import serving
 
@@ -44,6 +50,18 @@ def csp_reports_of(page: Any) -> list[str]:
         lambda entry: reports.append(entry.text) if "Content Security Policy" in entry.text else None,
     )
     return reports
+
+
+def list_with_a_sender(engine: Engine, people: list[str], *, sender: str = "lise@kommune.dk") -> None:
+    """The list "erhverv" with ``people`` subscribed, and ``sender`` a workspace sender (password :data:`PASSWORD`)."""
+    with engine.begin() as conn:
+        list_store.create_list(conn, "erhverv", "Erhvervsnyt", "Nyt til virksomheder.", "da", "Ja tak.")
+        for address in people:
+            subscriber_store.add_subscriber(
+                conn, address, "erhverv", state="subscribed", method="manual", consent_text="test"
+            )
+        link = invite_user(conn, sender, "sender", actor=Actor(None, "cli:test"))
+        set_password(conn, link.user, PASSWORD, actor=Actor(None, "cli:test"))
 
 
 def sign_in(page: Any, url: str, email: str) -> None:

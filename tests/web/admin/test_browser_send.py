@@ -19,14 +19,9 @@ import pytest
 
 from newsletter.browser import launch
 from newsletter.config import load_settings
-from newsletter.store import lists as list_store
-from newsletter.store import subscribers as subscriber_store
 from newsletter.store.db import open_engine
-from newsletter.workspace.audit import Actor
-from newsletter.workspace.links import invite_user
-from newsletter.workspace.users import set_password
 from tests.conftest import write_project
-from tests.web.admin.test_browser import PASSWORD, csp_reports_of, serious_violations, sign_in
+from tests.web.admin.test_browser import csp_reports_of, list_with_a_sender, serious_violations, sign_in
 from tests.web.serving import serving
 
 SAMPLE = "2019-12-20-tak-for-et-godt-2019"
@@ -52,14 +47,7 @@ def test_a_sender_tests_sends_and_watches_the_progress_in_chromium(tmp_path: Pat
     )
     settings = load_settings(config)
     engine = open_engine(settings.database_url)
-    with engine.begin() as conn:
-        list_store.create_list(conn, "erhverv", "Erhvervsnyt", "Nyt til virksomheder.", "da", "Ja tak.")
-        for address in PEOPLE:
-            subscriber_store.add_subscriber(
-                conn, address, "erhverv", state="subscribed", method="manual", consent_text="test"
-            )
-        link = invite_user(conn, "lise@kommune.dk", "sender", actor=Actor(None, "cli:test"))
-        set_password(conn, link.user, PASSWORD, actor=Actor(None, "cli:test"))
+    list_with_a_sender(engine, PEOPLE)
     engine.dispose()
     outbox = settings.provider.options.outbox_dir
     problems: list[str] = []

@@ -27,17 +27,12 @@ from sqlalchemy import Engine
 from newsletter.config import load_settings
 from newsletter.send.plan import find_list_id, get_send
 from newsletter.send.report import send_progress
-from newsletter.store import lists as list_store
-from newsletter.store import subscribers as subscriber_store
 from newsletter.store.db import open_engine
-from newsletter.workspace.audit import Actor
-from newsletter.workspace.links import invite_user
-from newsletter.workspace.users import set_password
 from tests.conftest import write_project
 from tests.smtp_relay import Relay, RelayHandler
+from tests.web.admin.test_browser import PASSWORD, list_with_a_sender
 from tests.web.serving import server_process
 
-PASSWORD = "syv grønne elefanter danser tango"
 SAMPLE = "2019-12-20-tak-for-et-godt-2019"
 PEOPLE = [f"modtager{number}@example.com" for number in range(6)]
 
@@ -130,19 +125,7 @@ def test_a_server_stopped_mid_send_records_the_batch_in_flight_and_the_next_one_
     )
     settings = load_settings(config)
     engine = open_engine(settings.database_url)
-    with engine.begin() as conn:
-        list_store.create_list(conn, "erhverv", "Erhvervsnyt", "Nyt til virksomheder.", "da", "Ja tak.")
-        for address in PEOPLE:
-            subscriber_store.add_subscriber(
-                conn,
-                address,
-                "erhverv",
-                state="subscribed",
-                method="manual",
-                consent_text="t",
-            )
-        link = invite_user(conn, "lise@kommune.dk", "sender", actor=Actor(None, "cli:test"))
-        set_password(conn, link.user, PASSWORD, actor=Actor(None, "cli:test"))
+    list_with_a_sender(engine, PEOPLE)
 
     with server_process(config) as (url, process):
         client = signed_in(url)
