@@ -6,9 +6,11 @@ recipients is rewritten into a substitution tag — one for both parts
 (``-nl_NAME_both-``) when HTML escaping changes none of its values, otherwise a
 tag for the HTML part (``-nl_NAME_html-``, HTML-escaped value) and one for the
 text part (``-nl_NAME_text-``, raw value). A value all of them share (the
-issue's web address) is written into the content itself. Each personalization carries the
-recipient's headers (List-Unsubscribe…) and ``custom_args`` (correlation ids,
-echoed as top-level keys of every event-webhook record).
+issue's web address) is written into the content itself. Headers every recipient
+shares (List-Id, Feedback-ID…) go once, in the message's ``headers``; each
+personalization carries the recipient's own (List-Unsubscribe) and its
+``custom_args`` (correlation ids, echoed as top-level keys of every
+event-webhook record).
 
 SendGrid answers ``202`` with no per-recipient ids; the ``X-Message-Id``
 header identifies the request, so each recipient's id is
@@ -30,9 +32,10 @@ allowed Email Activity. Without it the look-up is refused and rows stay unknown.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +80,7 @@ def both_tag(name: str) -> str:
 # A value holding this could hold a tag, which SendGrid would substitute inside it: never written
 # into the content itself.
 _TAG_START = "-nl_"
-_NEEDS_HTML_ESCAPE = re.compile(r"[&<>\"']")
+_HTML_SPECIAL = "&<>\"'"  # what HTML escaping changes
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ class _Placement:
 
     html: str  # the HTML part, its per-recipient placeholders as tags
     text: str
-    substitutions: tuple[tuple[str, str, bool], ...]  # (the tag's JSON key and ":", name, HTML-escape?)
+    tags: tuple[str, ...]  # each substitution's tag as a JSON string
+    columns: tuple[list[str], ...]  # each substitution's value, recipient by recipient
 
     @classmethod
     def of(cls, content: Content, recipients: Sequence[Recipient]) -> _Placement:
@@ -102,59 +106,156 @@ class _Placement:
         first = recipients[0].values if recipients else {}
         in_html: dict[str, str] = {}
         in_text: dict[str, str] = {}
-        substitutions: list[tuple[str, str, bool]] = []
+        tags: list[str] = []
+        columns: list[list[str]] = []
         for name in sorted(html_names | text_names):
             each = [recipient.values.get(name, "") for recipient in recipients]
             shared = first.get(name, "")
-            if _TAG_START not in shared and all(value == shared for value in each):
+            if _TAG_START not in shared and each.count(shared) == len(each):
                 in_html[name], in_text[name] = escape_value_html(shared), shared
-            elif name in html_names and name in text_names and not any(map(_NEEDS_HTML_ESCAPE.search, each)):
+            elif name in html_names and name in text_names and _html_escape_keeps("".join(each)):
                 in_html[name] = in_text[name] = both_tag(name)
-                substitutions.append((json_string(both_tag(name)) + ":", name, False))
+                tags.append(json_string(both_tag(name)))
+                columns.append(each)
             else:
                 in_html[name], in_text[name] = html_tag(name), text_tag(name)
                 if name in html_names:
-                    substitutions.append((json_string(html_tag(name)) + ":", name, True))
+                    tags.append(json_string(html_tag(name)))
+                    columns.append([escape_value_html(value) for value in each])
                 if name in text_names:
-                    substitutions.append((json_string(text_tag(name)) + ":", name, False))
+                    tags.append(json_string(text_tag(name)))
+                    columns.append(each)
         return cls(
             compile_content(content.html).render(in_html, None),
             compile_content(content.text).render(in_text, None),
-            tuple(substitutions),
+            tuple(tags),
+            tuple(columns),
         )
 
 
-class _Encoded(dict[str, str]):
-    """The JSON string of each text met in one request, encoded once: header names and most header
-    values, the metadata's names and the issue's own values are the same for every recipient."""
-
-    def __missing__(self, text: str) -> str:
-        encoded = self[text] = json_string(text)
-        return encoded
+def _html_escape_keeps(text: str) -> bool:
+    # A substring search per character: each is a scan at memory speed, a regex is a step per character.
+    return not any(special in text for special in _HTML_SPECIAL)
 
 
-def _personalization(
-    recipient: Recipient, encoded: _Encoded, substitutions: Sequence[tuple[str, str, bool]]
+def shared_items(mappings: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    """The items every one of ``mappings`` holds, with the same value (all of them when there is one)."""
+    if not mappings:
+        return {}
+    count = len(mappings)
+    return {
+        name: value
+        for name, value in mappings[0].items()
+        if [mapping.get(name) for mapping in mappings].count(value) == count
+    }
+
+
+# Between two values joined for one escape; JSON writes it as the six characters after it.
+_GAP, _ESCAPED_GAP = "\x00", "\\u0000"
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """The JSON text of a personalization, ``%s`` where each value goes, for recipients alike in keys.
+
+    Every recipient gives the same values in the same order: the address, the name ("" for
+    none: :attr:`unnamed` skips it with ``%.0s``), the substitutions, their own headers, their
+    ``custom_args``.
+    """
+
+    named: str
+    unnamed: str
+    header_names: tuple[str, ...]  # the recipient's own headers, in the order of the text
+    arg_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, recipient: Recipient, tags: Sequence[str], shared_headers: Mapping[str, str]) -> _Shape:
+        header_names = tuple(name for name in recipient.headers if name not in shared_headers)
+        arg_names = tuple(recipient.metadata)
+
+        def keyed(field: str, keys: Sequence[str]) -> str:
+            pairs = (key.replace("%", "%%") + ':"%s"' for key in keys)
+            return f',"{field}":{{' + ",".join(pairs) + "}" if keys else ""
+
+        rest = (
+            "}]"
+            + keyed("substitutions", tags)
+            + keyed("headers", [json_string(name) for name in header_names])
+            + keyed("custom_args", [json_string(name) for name in arg_names])
+            + "}"
+        )
+        named, unnamed = '{"to":[{"email":"%s","name":"%s"' + rest, '{"to":[{"email":"%s"%.0s' + rest
+        return cls(named, unnamed, header_names, arg_names)
+
+
+def _personalizations(
+    recipients: Sequence[Recipient], placement: _Placement, shared_headers: Mapping[str, str]
 ) -> str:
-    """One recipient's personalization as JSON text (``substitutions`` from :class:`_Placement`)."""
-    to = '"to":[{"email":' + json_string(recipient.email)
-    if recipient.name:
-        to += ',"name":' + json_string(recipient.name)
-    fields = [to + "}]"]
-    if substitutions:
-        values = recipient.values
-        pairs = [
-            key + encoded[escape_value_html(values.get(name, "")) if escape else values.get(name, "")]
-            for key, name, escape in substitutions
+    """The request's personalizations as JSON text.
+
+    Headers that every recipient shares are left out: the request carries them once, at the top
+    level, and SendGrid gives them to every personalization. (``custom_args`` stay in each: the
+    top-level one is a string in SendGrid's schema, not a map.)
+
+    The values are gathered column by column (each field's value for every recipient), and
+    those of all recipients are escaped by one call: JSON escaping goes character by character,
+    so the escape of the values joined by a gap is their escapes joined by the gap's escape. A
+    value holding that text itself shows as one piece too many, and the values are then escaped
+    one by one.
+    """
+    if not recipients:
+        return ""
+    shape = _Shape.of(recipients[0], placement.tags, shared_headers)
+    names = [recipient.name or "" for recipient in recipients]
+    own = _own_columns(recipients, shape)
+    texts: list[str]
+    rows: Iterable[Iterable[str]]
+    if own is not None:
+        texts = [shape.named if name else shape.unnamed for name in names]
+        rows = zip(
+            [recipient.email for recipient in recipients], names, *placement.columns, *own, strict=True
+        )
+    else:  # recipients differ in which headers or custom_args they have: a shape for each kind
+        shapes: dict[tuple[tuple[str, ...], tuple[str, ...]], _Shape] = {}
+        texts, listed = [], []
+        for index, recipient in enumerate(recipients):
+            key = (tuple(recipient.headers), tuple(recipient.metadata))
+            if (mine := shapes.get(key)) is None:
+                mine = shapes[key] = _Shape.of(recipient, placement.tags, shared_headers)
+            texts.append(mine.named if names[index] else mine.unnamed)
+            listed.append(
+                [
+                    recipient.email,
+                    names[index],
+                    *(column[index] for column in placement.columns),
+                    *(recipient.headers[name] for name in mine.header_names),
+                    *(recipient.metadata[name] for name in mine.arg_names),
+                ]
+            )
+        rows = listed
+    values = list(itertools.chain.from_iterable(rows))
+    escaped = json_string(_GAP.join(values))[1:-1].split(_ESCAPED_GAP)
+    if len(escaped) != len(values):
+        escaped = [json_string(value)[1:-1] for value in values]
+    return ",".join(texts) % tuple(escaped)
+
+
+def _own_columns(recipients: Sequence[Recipient], shape: _Shape) -> list[list[str]] | None:
+    """Each of ``shape``'s own headers and ``custom_args`` for every recipient; None unless all have just these."""
+    # Every recipient holds the shared headers; with as many headers as the first and each of its
+    # own, a recipient holds exactly the first's.
+    arg_count = len(shape.arg_names)
+    if any(len(r.metadata) != arg_count for r in recipients):
+        return None
+    headers = [r.headers for r in recipients]
+    if any(len(h) != len(headers[0]) for h in headers):
+        return None
+    try:
+        return [[h[name] for h in headers] for name in shape.header_names] + [
+            [r.metadata[name] for r in recipients] for name in shape.arg_names
         ]
-        fields.append('"substitutions":{' + ",".join(pairs) + "}")
-    if recipient.headers:
-        pairs = [encoded[name] + ":" + encoded[value] for name, value in recipient.headers.items()]
-        fields.append('"headers":{' + ",".join(pairs) + "}")
-    if recipient.metadata:
-        pairs = [encoded[name] + ":" + encoded[str(value)] for name, value in recipient.metadata.items()]
-        fields.append('"custom_args":{' + ",".join(pairs) + "}")
-    return "{" + ",".join(fields) + "}"
+    except KeyError:
+        return None
 
 
 class SendGridProvider(SendGridDeclaration, ApiKeyProvider):
@@ -165,19 +266,17 @@ class SendGridProvider(SendGridDeclaration, ApiKeyProvider):
     def request_body(self, batch: Batch, recipients: Sequence[Recipient] | None = None) -> bytes:
         """The ``/v3/mail/send`` body for ``recipients`` (default: the batch's); the content is encoded once per issue.
 
-        Each personalization is written as JSON text field by field (``{"to": […], "substitutions":
-        {…}, "headers": {…}, "custom_args": {…}}``), the same document ``json.dumps`` of the
-        dictionaries gives: a thousand of them to a request made the encoding of nested
-        dictionaries most of this adapter's own time.
+        The personalizations are written as JSON text (``{"to": […], "substitutions": {…},
+        "headers": {…}, "custom_args": {…}}``, :func:`_personalizations`), the same document
+        ``json.dumps`` of the dictionaries gives: a thousand of them to a request made the
+        encoding of nested dictionaries most of this adapter's own time.
         """
         content = batch.content
         chosen = batch.recipients if recipients is None else recipients
         # Where each value goes, worked out once per request rather than per recipient.
         placement = _Placement.of(content, chosen)
-        encoded = _Encoded()
-        personalizations = ",".join(
-            [_personalization(recipient, encoded, placement.substitutions) for recipient in chosen]
-        )
+        shared_headers = shared_items([recipient.headers for recipient in chosen])
+        personalizations = _personalizations(chosen, placement, shared_headers)
         sender: dict[str, str] = {"email": content.from_email}
         if content.from_name:
             sender["name"] = content.from_name
@@ -195,6 +294,8 @@ class SendGridProvider(SendGridDeclaration, ApiKeyProvider):
             )
         if categories:
             payload["categories"] = [c[:255] for c in categories]
+        if shared_headers:
+            payload["headers"] = shared_headers
         # SendGrid requires text/plain before text/html.
         parts = json_array(
             [
@@ -270,12 +371,15 @@ class SendGridProvider(SendGridDeclaration, ApiKeyProvider):
 
     def _accepted(self, response: httpx.Response, recipients: Sequence[Recipient]) -> list[RecipientResult]:
         request_id = response.headers.get("x-message-id", "")
-        results = []
-        for index, recipient in enumerate(recipients):
-            suffix = recipient.metadata.get("nl_delivery") or str(index)
-            message_id = recorded_id(request_id, suffix) if request_id else None
-            results.append(RecipientResult(Outcome.ACCEPTED, message_id=message_id))
-        return results
+        if not request_id:
+            return [RecipientResult(Outcome.ACCEPTED) for _ in recipients]
+        return [
+            RecipientResult(
+                Outcome.ACCEPTED,
+                message_id=recorded_id(request_id, recipient.metadata.get("nl_delivery") or str(index)),
+            )
+            for index, recipient in enumerate(recipients)
+        ]
 
     def find_accepted(self, query: AcceptedQuery) -> str | None:
         conditions = [

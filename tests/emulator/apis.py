@@ -167,6 +167,7 @@ def _sendgrid_errors(state: State, mail: Any) -> list[tuple[str | None, str]]:
             errors.append(
                 ("content.value", "The content value must be a string at least one character long.")
             )
+    errors += _sendgrid_fields_errors(None, mail, ("headers",))
     for i, personalization in enumerate(personalizations):
         where = f"personalizations.{i}"
         if not personalization.get("subject") and not mail.get("subject"):
@@ -178,15 +179,24 @@ def _sendgrid_errors(state: State, mail: Any) -> list[tuple[str | None, str]]:
         for j, to in enumerate(tos):
             if not isinstance(to, dict) or not state.is_valid(str(to.get("email", ""))):
                 errors.append((f"{where}.to.{j}.email", "Does not contain a valid address."))
-        for part in ("headers", "custom_args", "substitutions"):
-            values = personalization.get(part, {})
-            if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
-                errors.append((f"{where}.{part}", f"Values in {part} must be strings."))
-        reserved = {h.lower() for h in personalization.get("headers", {})} & SENDGRID_RESERVED_HEADERS
-        if reserved:
-            errors.append(
-                (f"{where}.headers", f"You may not override headers: {', '.join(sorted(reserved))}.")
-            )
+        errors += _sendgrid_fields_errors(where, personalization, ("headers", "custom_args", "substitutions"))
+    return errors
+
+
+def _sendgrid_fields_errors(
+    where: str | None, holder: dict[str, Any], parts: tuple[str, ...]
+) -> list[tuple[str | None, str]]:
+    """Errors of the string maps of the message (``where`` None) or of one personalization."""
+    errors: list[tuple[str | None, str]] = []
+    for part in parts:
+        field = f"{where}.{part}" if where else part
+        values = holder.get(part, {})
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            errors.append((field, f"Values in {part} must be strings."))
+        elif part == "headers":
+            reserved = {h.lower() for h in values} & SENDGRID_RESERVED_HEADERS
+            if reserved:
+                errors.append((field, f"You may not override headers: {', '.join(sorted(reserved))}."))
     return errors
 
 

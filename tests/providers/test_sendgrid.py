@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from newsletter.errors import ProviderPermanent
+from newsletter.message import Recipient
 from newsletter.personalize import merge
 from newsletter.providers.base import Outcome
 from newsletter.providers.sendgrid import SendGridProvider
@@ -36,6 +37,11 @@ def substitute(value: str, substitutions: dict[str, str]) -> str:
     return pattern.sub(lambda match: substitutions[match.group(0)], value)
 
 
+def headers_of(payload: dict[str, Any], index: int) -> dict[str, str]:
+    """The headers SendGrid gives personalization ``index``: the message's, then its own over them."""
+    return {**payload.get("headers", {}), **payload["personalizations"][index].get("headers", {})}
+
+
 def test_payload_shape_and_headers() -> None:
     seen: list[httpx.Request] = []
     mocked(lambda r: seen.append(r) or accepted(r)).send_batch(make_batch(2))  # type: ignore[func-returns-value]
@@ -50,10 +56,14 @@ def test_payload_shape_and_headers() -> None:
     assert payload["categories"] == ["2019-12-20-tak-for-et-godt-2019"]
     first = payload["personalizations"][1]
     assert first["to"] == [{"email": "modtager1@example.com", "name": "Jens Hansen 1"}]
-    assert first["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert first["headers"]["List-Unsubscribe"].startswith("<https://nyhedsbrev.example.org/u/token1>")
-    assert first["headers"]["List-Id"] == LIST_HEADERS["List-Id"]
-    assert first["headers"]["Feedback-ID"] == LIST_HEADERS["Feedback-ID"]
+    headers = headers_of(payload, 1)
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert headers["List-Unsubscribe"].startswith("<https://nyhedsbrev.example.org/u/token1>")
+    assert headers["List-Id"] == LIST_HEADERS["List-Id"]
+    assert headers["Feedback-ID"] == LIST_HEADERS["Feedback-ID"]
+    # What everyone shares goes once, in the message; each recipient's own link stays theirs.
+    assert set(first["headers"]) == {"List-Unsubscribe"}
+    assert headers_of(payload, 0)["List-Unsubscribe"].startswith("<https://nyhedsbrev.example.org/u/token0>")
     assert first["custom_args"] == {
         "nl_issue": "2019-12-20-tak-for-et-godt-2019",
         "nl_subscriber": "1001",
@@ -178,15 +188,14 @@ def test_personalizations_written_field_by_field_are_what_json_dumps_writes() ->
     # dictionaries, whatever a name or a value holds.
     awkward = [
         make_recipient(1),
-        make_recipient(2, name='Søren "Sønne" Ærø\\ </script> \u2028 😀'),
+        make_recipient(2, name='Søren "Sønne" Ærø\\ </script> \u2028 😀 100%s %%'),
         make_recipient(3, email="line\nbreak@example.com", name=""),
         make_recipient(4, name="Tab\there & <b>"),
     ]
     awkward[3].values["unsubscribe_url"] = "https://nyhedsbrev.example.org/u/a?b=1&c='2'"
     batch = make_batch(4)
     batch = type(batch)(batch.content, awkward, batch.idempotency_key)
-    provider = mocked(accepted)
-    body = provider.request_body(batch)
+    body = mocked(accepted).request_body(batch)
     payload = json.loads(body)
     tags = list(payload["personalizations"][0]["substitutions"])
     # Names and links that HTML escaping changes for someone get a tag per part; the issue's web
@@ -197,25 +206,64 @@ def test_personalizations_written_field_by_field_are_what_json_dumps_writes() ->
         "-nl_unsubscribe_url_html-",
         "-nl_unsubscribe_url_text-",
     ]
+    assert_written_as_json_dumps_writes(body, awkward, tags)
+
+
+def test_a_value_holding_what_joins_the_values_is_written_as_it_is() -> None:
+    # The values of a request are escaped in one go, joined by a NUL character (escaped \u0000).
+    # A value that holds a NUL, or the six characters of its escape, must not split wrongly.
+    awkward = [
+        make_recipient(1, name="NUL\x00here"),
+        make_recipient(2, name="backslash-u \\u0000 text"),
+        make_recipient(3, name="plain"),
+    ]
+    batch = make_batch(3)
+    batch = type(batch)(batch.content, awkward, batch.idempotency_key)
+    body = mocked(accepted).request_body(batch)
+    tags = list(json.loads(body)["personalizations"][0]["substitutions"])
+    assert_written_as_json_dumps_writes(body, awkward, tags)
+    assert [p["to"][0]["name"] for p in json.loads(body)["personalizations"]] == [
+        "NUL\x00here",
+        "backslash-u \\u0000 text",
+        "plain",
+    ]
+
+
+def assert_written_as_json_dumps_writes(body: bytes, recipients: list[Recipient], tags: list[str]) -> None:
+    payload = json.loads(body)
+    shared = payload.get("headers", {})
     expected = []
-    for recipient in awkward:
+    for recipient in recipients:
         to = {"email": recipient.email, **({"name": recipient.name} if recipient.name else {})}
         substitutions = {}
         for tag in tags:
             name, part = tag.removeprefix("-nl_").removesuffix("-").rsplit("_", 1)
             value = recipient.values.get(name, "")
             substitutions[tag] = html.escape(value, quote=True) if part == "html" else value
+        own = {name: value for name, value in recipient.headers.items() if name not in shared}
         expected.append(
             {
                 "to": [to],
                 "substitutions": substitutions,
-                "headers": dict(recipient.headers),
+                **({"headers": own} if own else {}),
                 "custom_args": dict(recipient.metadata),
             }
         )
+        assert {**shared, **own} == dict(recipient.headers)
     assert payload["personalizations"] == expected
     written = json.dumps(expected, ensure_ascii=False, separators=(",", ":")).encode()
     assert b'"personalizations":' + written in body
+
+
+def test_headers_go_to_the_message_only_when_every_recipient_has_the_same() -> None:
+    people = [make_recipient(1), make_recipient(2), make_recipient(3)]
+    people[1].headers["X-Campaign"] = "b"  # one recipient only
+    people[2].headers["Feedback-ID"] = "another:erhverv:example-org"  # one differs
+    batch = make_batch(3)
+    payload = mocked(accepted).build_payload(type(batch)(batch.content, people, batch.idempotency_key))
+    assert set(payload["headers"]) == {"List-Unsubscribe-Post", "List-Id"}
+    for index, recipient in enumerate(people):
+        assert headers_of(payload, index) == dict(recipient.headers)
 
 
 def test_a_value_everyone_shares_is_written_into_the_content_and_a_plain_one_is_one_tag() -> None:
