@@ -24,6 +24,7 @@ leave no readable address behind.
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 from sqlalchemy import (
@@ -60,9 +61,22 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 # reuse, and ignore the option.
 
 
+LINK_KEY_BYTES = 12  # random bytes of a link key: 16 characters of URL-safe base64, no padding
+
+
 def new_link_key() -> str:
     """A subscriber's link key: random, made once, never recycled (see ``subscribers.link_key``)."""
-    return secrets.token_urlsafe(12)
+    return secrets.token_urlsafe(LINK_KEY_BYTES)
+
+
+def new_link_keys(count: int) -> list[str]:
+    """``count`` link keys as :func:`new_link_key` makes them, from one read of the system's randomness.
+
+    An import makes thousands at a time: one read of ``count`` × 12 bytes instead of a read each.
+    """
+    width = LINK_KEY_BYTES * 4 // 3
+    encoded = base64.urlsafe_b64encode(secrets.token_bytes(LINK_KEY_BYTES * count)).decode("ascii")
+    return [encoded[at : at + width] for at in range(0, width * count, width)]
 
 
 SUBSCRIBER_STATUSES = ("active", "bounced", "complained")

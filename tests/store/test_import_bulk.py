@@ -6,15 +6,17 @@ file of a few lines spans several of them.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, Integer, Text, func, select, text
 
 from newsletter.errors import StoreError
 from newsletter.store import imports
 from newsletter.store.audience import iter_audience
+from newsletter.store.bulk import given_values, listed
 from newsletter.store.imports import import_csv
 from newsletter.store.lists import ListRow, aware
 from newsletter.store.schema import consent_log, memberships, subscribers, suppressions
@@ -390,3 +392,72 @@ def test_sqlite_settings_of_the_import_are_undone(engine: Engine, erhverv: ListR
             conn.exec_driver_sql(f"PRAGMA {name}").scalar() for name in ("cache_size", "wal_autocheckpoint")
         ]
     assert after == before
+
+
+AWKWARD_TEXTS = [
+    "plain",
+    'with "quotes"',
+    "back\\slash",
+    "comma, and {braces}",
+    " spaced ",
+    "NULL",
+    "",
+    "æøå 😀",
+]
+
+
+def test_values_bound_as_one_come_back_as_they_were(engine: Engine) -> None:
+    """A chunk's hashes and ids reach the database as one bound text: nothing in a value may change it."""
+    with engine.connect() as conn:
+        given = given_values(conn, "texts", Text())
+        read = conn.execute(select(given.c.value), {"texts": listed(conn, AWKWARD_TEXTS)}).scalars().all()
+        assert read == AWKWARD_TEXTS
+        hashes = [f"{number:064x}" for number in range(3)]  # nothing to escape: the one-join path
+        read = conn.execute(select(given.c.value), {"texts": listed(conn, hashes)}).scalars().all()
+        assert read == hashes
+        numbers = given_values(conn, "numbers", Integer())
+        read = conn.execute(select(numbers.c.value), {"numbers": listed(conn, [3, 1, 2])}).scalars().all()
+        assert [int(value) for value in read] == [3, 1, 2]
+        assert conn.execute(select(given.c.value), {"texts": listed(conn, [])}).scalars().all() == []
+
+
+def test_stopping_after_a_chunk_keeps_that_chunk_and_leaves_no_reader_behind(
+    engine: Engine, erhverv: ListRow, tmp_path: Path
+) -> None:
+    """The next chunk is read while one is applied; a stop (the web's Stop button) still ends it all."""
+    path = write(tmp_path, "email\n" + "".join(f"p{number}@firma.dk\n" for number in range(12)))
+
+    class Stopped(Exception):
+        pass
+
+    def stop(summary: imports.ImportSummary) -> None:
+        raise Stopped
+
+    with pytest.raises(Stopped):
+        import_csv(engine, path, "erhverv", chunk_size=4, progress=stop)
+    with engine.connect() as conn:
+        assert sorted(row.email for row in conn.execute(select(subscribers.c.email))) == [
+            f"p{number}@firma.dk" for number in range(4)
+        ]
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("import-reader")]
+
+
+def test_a_file_that_fails_while_read_ahead_fails_the_import_after_the_chunks_before(
+    engine: Engine, erhverv: ListRow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure reading the file (the disk, a bug) reaches the import, in the chunk it belongs to."""
+    path = write(tmp_path, "email\n" + "".join(f"p{number}@firma.dk\n" for number in range(12)))
+    real_next_chunk = imports._next_chunk
+    reads: list[int] = []
+
+    def third_read_fails(*arguments):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        if len(reads) == 3:
+            raise OSError("the disk went away")
+        return real_next_chunk(*arguments)
+
+    monkeypatch.setattr(imports, "_next_chunk", third_read_fails)
+    with pytest.raises(OSError, match="the disk went away"):
+        import_csv(engine, path, "erhverv", chunk_size=4)
+    with engine.connect() as conn:
+        assert count(conn, subscribers) == count(conn, memberships) == count(conn, consent_log) == 8
