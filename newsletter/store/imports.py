@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,7 +257,13 @@ class _Options:
     statements: _Statements
 
 
-def _apply_chunk(conn: Connection, chunk: list[_ReadRow], options: _Options, summary: ImportSummary) -> None:
+def _apply_chunk(
+    conn: Connection,
+    chunk: list[_ReadRow],
+    options: _Options,
+    summary: ImportSummary,
+    looked_up: Callable[[], None] = lambda: None,
+) -> None:
     """Apply one chunk: one look-up, the rules row by row, then each kind of change in one go.
 
     Who is known, a member or suppressed is read for the whole chunk at once; addresses an
@@ -271,6 +277,7 @@ def _apply_chunk(conn: Connection, chunk: list[_ReadRow], options: _Options, sum
     hashes = listed(conn, (candidate.hashed for candidate in chunk))
     found = {row.email_hash: row for row in conn.execute(statements.found, {"hashes": hashes})}
     chunk = _not_seen_before(conn, chunk, found, summary)
+    looked_up()  # the rest is mostly writing: a good time to read the next chunk
     known = {hashed: row for hashed, row in found.items() if row.id is not None}
     now = utcnow()
     tally = _Tally()
@@ -428,20 +435,21 @@ def import_csv(
         dry_transaction = conn.begin() if dry_run else None
         try:
             threaded = conn.dialect.name == "postgresql"
-            chunks = _read_ahead(rows, _chunk_sizes(chunk_size), summary, json_text(conn), threaded)
-            for chunk in chunks:
-                try:
-                    with nullcontext() if dry_run else conn.begin():
-                        _apply_chunk(conn, chunk, options, summary)
-                except SQLAlchemyError as exc:
-                    raise StoreError(
-                        f"{summary.path}:{chunk[0].line}: the database failed ({type(getattr(exc, 'orig', None) or exc).__name__}); rows up "
-                        f"to line {summary.last_committed_line} are saved — run the same import again to "
-                        "finish (saved rows will count as unchanged)"
-                    ) from exc
-                summary.last_committed_line = chunk[-1].line
-                if progress is not None:
-                    progress(summary)
+            reader = _ChunkReader(rows, _chunk_sizes(chunk_size), summary, json_text(conn), threaded)
+            with reader:
+                while chunk := reader.take():
+                    try:
+                        with nullcontext() if dry_run else conn.begin():
+                            _apply_chunk(conn, chunk, options, summary, reader.read_next)
+                    except SQLAlchemyError as exc:
+                        raise StoreError(
+                            f"{summary.path}:{chunk[0].line}: the database failed ({type(getattr(exc, 'orig', None) or exc).__name__}); rows up "
+                            f"to line {summary.last_committed_line} are saved — run the same import again to "
+                            "finish (saved rows will count as unchanged)"
+                        ) from exc
+                    summary.last_committed_line = chunk[-1].line
+                    if progress is not None:
+                        progress(summary)
         finally:
             if dry_transaction is not None:
                 dry_transaction.rollback()
@@ -531,38 +539,59 @@ def _bulk_settings(conn: Connection) -> Iterator[None]:
             conn.invalidate()  # broken anyway: the pool opens a fresh one, with the usual settings
 
 
-def _read_ahead(
-    rows: Iterator[CsvRow],
-    sizes: Iterator[int],
-    summary: ImportSummary,
-    json_text: Callable[[Any], str],
-    threaded: bool,
-) -> Iterator[list[_ReadRow]]:
-    """The file's chunks; ``threaded``: each read by a thread while the one before it is applied.
+class _ChunkReader:
+    """The file's chunks, one at a time; ``threaded``: each read by a thread while the one before is applied.
 
     Reading a chunk (decoding, checking each address, hashing, the attributes as JSON) is work of
     this process alone, while applying one to a database server leaves it waiting most of the
-    time: done side by side, reading costs an import little of its own (PostgreSQL, 100,000
-    rows: 10.3 s instead of 12.1). Not for SQLite, whose work is done in this process, the lock of
-    the interpreter let go and taken again for every row: a reader taking it in between slowed
-    the import down. Whatever reading raises is raised here, once the chunks before are applied.
+    time. The reading of the next chunk starts (:meth:`read_next`) once the applying one has
+    looked its addresses up: a look-up is short, and the thread that reads holds the
+    interpreter's lock for up to 5 ms at a time before the answer can be taken, while the writes
+    after it are long waits. Not for SQLite, whose work is done in this process, the lock let go
+    and taken again for every row: a reader taking it in between slowed the import down.
+    Whatever reading raises is raised by :meth:`take`, once the chunks before are applied.
     """
 
-    def read(size: int) -> list[_ReadRow]:
-        return [_ReadRow.of(row, json_text) for row in _next_chunk(rows, size, {}, summary)]
+    def __init__(
+        self,
+        rows: Iterator[CsvRow],
+        sizes: Iterator[int],
+        summary: ImportSummary,
+        json_text: Callable[[Any], str],
+        threaded: bool,
+    ) -> None:
+        self._rows, self._sizes, self._summary, self._json_text = rows, sizes, summary, json_text
+        self._thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-reader") if threaded else None
+        )
+        self._upcoming: Future[list[_ReadRow]] | None = None
 
-    if not threaded:
-        while chunk := read(next(sizes)):
-            yield chunk
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-reader") as reader:
-        upcoming = reader.submit(read, next(sizes))
-        try:
-            while chunk := upcoming.result():
-                upcoming = reader.submit(read, next(sizes))
-                yield chunk
-        finally:
-            upcoming.cancel()
+    def _read(self, size: int) -> list[_ReadRow]:
+        chunk = _next_chunk(self._rows, size, {}, self._summary)
+        return [_ReadRow.of(row, self._json_text) for row in chunk]
+
+    def read_next(self) -> None:
+        """Start reading the next chunk, if a thread reads and it has not started yet."""
+        if self._thread is not None and self._upcoming is None:
+            self._upcoming = self._thread.submit(self._read, next(self._sizes))
+
+    def take(self) -> list[_ReadRow]:
+        """The next chunk; empty at the end of the file."""
+        if self._thread is None:
+            return self._read(next(self._sizes))
+        self.read_next()
+        assert self._upcoming is not None
+        upcoming, self._upcoming = self._upcoming, None
+        return upcoming.result()
+
+    def __enter__(self) -> _ChunkReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._thread is not None:
+            if self._upcoming is not None:
+                self._upcoming.cancel()
+            self._thread.shutdown()
 
 
 def _chunk_sizes(fixed: int | None) -> Iterator[int]:

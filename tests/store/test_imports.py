@@ -266,12 +266,12 @@ def test_failure_midway_keeps_committed_chunks_and_rerun_finishes(
     real_apply = imports._apply_chunk
     calls: list[int] = []
 
-    def failing_second_chunk(conn, chunk, options, summary):  # type: ignore[no-untyped-def]
+    def failing_second_chunk(conn, chunk, options, summary, *rest):  # type: ignore[no-untyped-def]
         calls.append(len(chunk))
         if len(calls) == 2:
-            real_apply(conn, chunk, options, summary)
+            real_apply(conn, chunk, options, summary, *rest)
             raise OperationalError("INSERT …", {}, Exception("disk I/O error"))
-        real_apply(conn, chunk, options, summary)
+        real_apply(conn, chunk, options, summary, *rest)
 
     monkeypatch.setattr(imports, "_apply_chunk", failing_second_chunk)
     with pytest.raises(StoreError, match=r"people.csv:4: the database failed .*rows up to line 3 are saved"):
