@@ -169,34 +169,18 @@ _PROFILE_COLUMNS = ("name", "language", "attributes", "status", "updated_at")
 
 
 class _ReadRow(NamedTuple):
-    """A row of the file (the fields of :class:`CsvRow`) with what applying it needs that the
-    database has no say in, worked out as the chunk is read (by a thread of its own on PostgreSQL:
-    :class:`_ChunkReader`). A tuple: made for every row, it costs a third of a frozen dataclass."""
+    """A row of the file with what applying it needs that the database has no say in, worked out
+    as the chunk is read (by a thread of its own on PostgreSQL: :class:`_ChunkReader`). A tuple:
+    made for every row, it costs a third of a frozen dataclass."""
 
-    line: int
-    address: str
-    hashed: str
-    name: str | None
-    language: str | None
-    attributes: dict[str, str]
+    row: CsvRow
     hash_key: int  # the address's hash as the table of addresses seen keeps it (_hash_numbers)
     hash_rest: int
     attributes_text: str  # the attributes as the database is given them (JSON text)
 
     @classmethod
     def of(cls, row: CsvRow, json_text: Callable[[Any], str]) -> _ReadRow:
-        key, rest = _hash_numbers(row.hashed)
-        return cls(
-            row.line,
-            row.address,
-            row.hashed,
-            row.name,
-            row.language,
-            row.attributes,
-            key,
-            rest,
-            json_text(row.attributes),
-        )
+        return cls(row, *_hash_numbers(row.hashed), json_text(row.attributes))
 
 
 @dataclass
@@ -290,7 +274,7 @@ def _apply_chunk(
     once every write has succeeded.
     """
     statements = options.statements
-    hashes = listed(conn, (candidate.hashed for candidate in chunk))
+    hashes = listed(conn, (read.row.hashed for read in chunk))
     found = {row.email_hash: row for row in conn.execute(statements.found, {"hashes": hashes})}
     chunk = _not_seen_before(conn, chunk, found, summary)
     looked_up()  # the rest is mostly writing: a good time to read the next chunk
@@ -301,10 +285,11 @@ def _apply_chunk(
     profile_updates: list[tuple[Any, ...]] = []  # (id, *_PROFILE_COLUMNS)
     members_to_add: list[int] = []
     members_again: list[int] = []  # pending or unsubscribed until now
-    consents: list[tuple[_ReadRow, str]] = []  # (row, action) in the file's order
+    consents: list[tuple[CsvRow, str]] = []  # (row, action) in the file's order
     lifted: list[str] = []
 
-    for candidate in chunk:
+    for read in chunk:
+        candidate = read.row
         current = known.get(candidate.hashed)
         suppressed_as = found[candidate.hashed].suppressed_as if candidate.hashed in found else None
         state = current.state if current is not None else None
@@ -320,7 +305,7 @@ def _apply_chunk(
             lifted.append(candidate.hashed)
             tally.resubscribed += 1
         if current is None:
-            new_people.append(candidate)
+            new_people.append(read)
             consents.append((candidate, action))
             tally.added += 1
             continue
@@ -356,8 +341,15 @@ def _apply_chunk(
             "email_hash",
             ("email", "email_hash", "name", "language", "attributes", "link_key"),
             [
-                (row.address, row.hashed, row.name, row.language or language, row.attributes_text, link_key)
-                for row, link_key in zip(new_people, new_link_keys(len(new_people)), strict=True)
+                (
+                    read.row.address,
+                    read.row.hashed,
+                    read.row.name,
+                    read.row.language or language,
+                    read.attributes_text,
+                    link_key,
+                )
+                for read, link_key in zip(new_people, new_link_keys(len(new_people)), strict=True)
             ],
             same={"status": "active", "created_at": now, "updated_at": now, "v1_links": False},
             as_stored=("attributes",),
@@ -390,7 +382,7 @@ def _apply_chunk(
     tally.add_to(summary)
 
 
-def _profile_changes(current: Any, candidate: _ReadRow) -> dict[str, Any]:
+def _profile_changes(current: Any, candidate: CsvRow) -> dict[str, Any]:
     """Fields the row changes; empty cells never erase what is stored."""
     changes: dict[str, Any] = {}
     if candidate.name and candidate.name != current.name:
@@ -459,11 +451,11 @@ def import_csv(
                             _apply_chunk(conn, chunk, options, summary, reader.read_next)
                     except SQLAlchemyError as exc:
                         raise StoreError(
-                            f"{summary.path}:{chunk[0].line}: the database failed ({type(getattr(exc, 'orig', None) or exc).__name__}); rows up "
+                            f"{summary.path}:{chunk[0].row.line}: the database failed ({type(getattr(exc, 'orig', None) or exc).__name__}); rows up "
                             f"to line {summary.last_committed_line} are saved — run the same import again to "
                             "finish (saved rows will count as unchanged)"
                         ) from exc
-                    summary.last_committed_line = chunk[-1].line
+                    summary.last_committed_line = chunk[-1].row.line
                     if progress is not None:
                         progress(summary)
         finally:
@@ -498,7 +490,7 @@ def _not_seen_before(
     chunk applied left one or the other. A fresh list's import therefore asks for none.
     """
     earlier: dict[int, tuple[int, int]] = {}  # key: (rest, line)
-    known_keys = [candidate.hash_key for candidate in chunk if candidate.hashed in found]
+    known_keys = [read.hash_key for read in chunk if read.row.hashed in found]
     if summary.last_committed_line and known_keys:  # nothing is seen before the first chunk
         seen = select(_SEEN.c.hash_key, _SEEN.c.hash_rest, _SEEN.c.line).where(
             one_of(conn, _SEEN.c.hash_key, "keys")
@@ -507,14 +499,14 @@ def _not_seen_before(
         earlier = {key: (rest, line) for key, rest, line in rows}
     fresh: list[_ReadRow] = []
     noted: list[tuple[int, int, int]] = []
-    for candidate in chunk:
-        key, rest = candidate.hash_key, candidate.hash_rest
+    for read in chunk:
+        candidate, key, rest = read.row, read.hash_key, read.hash_rest
         first = earlier.get(key)
         if first is not None and first[0] == rest:
             same = ROW_TEXTS("same-address", first=first[1], address=candidate.address)
             summary.duplicates.append(RowProblem.of(candidate.line, same))
             continue
-        fresh.append(candidate)
+        fresh.append(read)
         if first is None:  # a key another address holds stays that address's
             earlier[key] = (rest, candidate.line)
             noted.append((key, rest, candidate.line))
