@@ -558,6 +558,8 @@ class _ChunkReader:
     after it are long waits. Not for SQLite, whose work is done in this process, the lock let go
     and taken again for every row: a reader taking it in between slowed the import down.
     Whatever reading raises is raised by :meth:`take`, once the chunks before are applied.
+    An import that stops or fails after a chunk may already count the rejected rows of the
+    chunk read after it: they are rejected whatever happens, and a rerun names them again.
     """
 
     def __init__(
