@@ -315,7 +315,7 @@ def _column_roles(summary: ImportSummary) -> str:
     "--chunk-size",
     type=click.IntRange(1, 100_000),
     default=None,
-    help="Rows saved per commit. Default: 1,000 at first, growing to 4,000.",
+    help="Rows saved per commit. Default: 1,000 at first, growing to 16,000.",
 )
 @click.pass_context
 def subscribers_import(

@@ -140,7 +140,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     # Sends started from the workspace stop after recording their batches in flight (a resume
     # picks up the rest); without this, a restart would leave those batches to be settled.
     await in_thread(app.state.admin.runs.stop_all)
-    # Imports stop after their chunk in flight (importing the file again finishes them); uploads go.
+    # Imports stop after their commit in flight (importing the file again finishes them); uploads go.
     await in_thread(app.state.admin.imports.close)
 
 

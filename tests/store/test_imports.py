@@ -216,15 +216,26 @@ def test_small_chunks_give_the_same_result(engine: Engine, erhverv: ListRow, tmp
 def test_chunks_grow_while_the_import_goes_well(
     engine: Engine, erhverv: ListRow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Committed lines as the progress line shows them: 2 rows, then 4, then 8 (the largest here).
-    monkeypatch.setattr(imports, "FIRST_CHUNK_ROWS", 2)
-    monkeypatch.setattr(imports, "LARGEST_CHUNK_ROWS", 8)
+    # Committed lines as the progress line shows them: 2 rows, then 4, then 8 (the largest here),
+    # each commit of more than 3 rows applied as chunks of at most 3.
+    monkeypatch.setattr(imports, "FIRST_COMMIT_ROWS", 2)
+    monkeypatch.setattr(imports, "LARGEST_COMMIT_ROWS", 8)
+    monkeypatch.setattr(imports, "LARGEST_CHUNK_ROWS", 3)
+    applied: list[int] = []
+    real_apply = imports._apply_chunk
+
+    def counting(conn, chunk, *rest):  # type: ignore[no-untyped-def]
+        applied.append(len(chunk))
+        real_apply(conn, chunk, *rest)
+
+    monkeypatch.setattr(imports, "_apply_chunk", counting)
     path = write(tmp_path, "email\n" + "".join(f"p{number}@firma.dk\n" for number in range(25)))
     saved: list[int] = []
     summary = import_csv(
         engine, path, "erhverv", progress=lambda done: saved.append(done.last_committed_line)
     )
     assert saved == [3, 7, 15, 23, 26]
+    assert applied == [2, 3, 1, 3, 3, 2, 3, 3, 2, 3]
     assert summary.added == 25
     fixed: list[int] = []
     import_csv(
@@ -281,6 +292,44 @@ def test_failure_midway_keeps_committed_chunks_and_rerun_finishes(
     monkeypatch.setattr(imports, "_apply_chunk", real_apply)
     summary = import_csv(engine, path, "erhverv", chunk_size=2)
     assert (summary.added, summary.unchanged) == (4, 2)
+
+
+def test_a_failure_in_a_later_chunk_of_a_commit_rolls_the_whole_commit_back(
+    engine: Engine, erhverv: ListRow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit of several chunks is kept or lost whole, and the summary counts only what was kept."""
+    monkeypatch.setattr(imports, "LARGEST_CHUNK_ROWS", 2)
+    path = write(tmp_path, "email\n" + "".join(f"p{number}@firma.dk\n" for number in range(8)))
+    real_apply = imports._apply_chunk
+    calls: list[int] = []
+    seen: list[imports.ImportSummary] = []
+
+    def failing_fourth_chunk(conn, chunk, *rest):  # type: ignore[no-untyped-def]
+        calls.append(len(chunk))
+        real_apply(conn, chunk, *rest)
+        if len(calls) == 4:
+            raise OperationalError("INSERT …", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(imports, "_apply_chunk", failing_fourth_chunk)
+    with pytest.raises(StoreError, match=r"people.csv:8: the database failed .*rows up to line 5 are saved"):
+        import_csv(engine, path, "erhverv", chunk_size=4, progress=lambda done: seen.append(done))
+    assert [(done.last_committed_line, done.added) for done in seen] == [(5, 4)]
+    with engine.connect() as conn:
+        assert count(conn, subscribers) == count(conn, consent_log) == 4  # lines 6 and 7 went back too
+
+
+def test_a_repeat_in_a_later_chunk_of_the_first_commit_is_a_duplicate(
+    engine: Engine, erhverv: ListRow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing is committed yet when the second chunk looks its addresses up: the first chunk's are
+    # still seen, in the same transaction.
+    monkeypatch.setattr(imports, "LARGEST_CHUNK_ROWS", 2)
+    path = write(tmp_path, "email\np0@firma.dk\np1@firma.dk\nP0@firma.dk\np2@firma.dk\n")
+    summary = import_csv(engine, path, "erhverv")
+    assert (summary.added, summary.unchanged) == (3, 0)
+    assert [(problem.line, problem.reason) for problem in summary.duplicates] == [
+        (4, "same address as line 2 (P0@firma.dk) — skipped")
+    ]
 
 
 def test_resubscribe_requires_a_note_and_method_must_be_known(engine: Engine, erhverv: ListRow) -> None:

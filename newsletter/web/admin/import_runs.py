@@ -10,7 +10,7 @@ does.
 
 The import is :func:`newsletter.store.imports.import_csv`, the one
 ``newsletter subscribers import`` runs, in a thread of its own. What it has
-done so far (its summary after each committed chunk) and its final report
+done so far (its summary after each commit) and its final report
 are kept here with the upload, so reloading the page, or opening it in
 another tab, shows where it is. The copy of the file is deleted as soon as
 the import ends, when the upload is discarded, or :data:`KEEP_SECONDS` after
@@ -18,10 +18,10 @@ it was left unconfirmed; the report is forgotten :data:`KEEP_SECONDS` after
 the import ended (the audit log keeps its counts); the folder goes when the
 server stops.
 
-If the web process dies mid-import, the chunks committed so far are saved
+If the web process dies mid-import, the rows committed so far are saved
 and the rest is not; the page then no longer knows the import (it lived in
 the process), and importing the same file again finishes it — saved rows
-count as unchanged. A normal shutdown stops an import after the chunk in
+count as unchanged. A normal shutdown stops an import after the commit in
 flight (:meth:`ImportDesk.close`), which leaves the same state.
 """
 
@@ -49,12 +49,12 @@ log = logging.getLogger("newsletter.web.imports")
 
 # An upload nobody confirmed, and the report of an ended import, are kept this long.
 KEEP_SECONDS = 2 * 3600
-# How long a shutdown waits for the imports' chunks in flight to be committed.
+# How long a shutdown waits for the imports' commits in flight (at most 16,000 rows each).
 STOP_WAIT_SECONDS = 30.0
 
 
 class _StopAsked(Exception):
-    """Raised from the progress callback to end an import after the chunk just committed."""
+    """Raised from the progress callback to end an import after the rows just committed."""
 
 
 @dataclass
@@ -65,7 +65,7 @@ class ImportRun:
     started_by: str
     resubscribe: bool
     started_at: datetime = field(default_factory=utcnow)
-    summary: ImportSummary | None = None  # the latest, after each committed chunk and at the end
+    summary: ImportSummary | None = None  # the latest, after each commit and at the end
     # Why it stopped before the end: "" (it did not), "stopped" (the server stopped), "failed" (the
     # library's error, in ``error``) or "unexpected" (a bug or the database: see the server log).
     failure: str = ""
@@ -201,7 +201,7 @@ class ImportDesk:
         except NewsletterError as exc:
             run.failure, run.error = "failed", exc.message
             run.error_wording = exc.wording if isinstance(exc, ImportFileError) else None
-        except Exception as exc:  # a bug, or the database went away: the chunks committed are saved
+        except Exception as exc:  # a bug, or the database went away: the rows committed are saved
             log.exception("the import of %s into %s stopped", upload.file_name, upload.list_name)
             run.failure, run.error = "unexpected", type(exc).__name__
         finally:
@@ -233,7 +233,7 @@ class ImportDesk:
             upload.path.unlink(missing_ok=True)
 
     def close(self, timeout: float = STOP_WAIT_SECONDS) -> None:
-        """Stop every import after its chunk in flight, wait for them, and delete the private folder."""
+        """Stop every import after its commit in flight, wait for them, and delete the private folder."""
         with self._lock:
             alive = [u.run for u in self._uploads.values() if u.run is not None and u.run.alive]
         for run in alive:
