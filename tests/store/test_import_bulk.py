@@ -1,4 +1,5 @@
-"""The import's chunks go in by COPY (PostgreSQL) or executemany (SQLite): what that path could get wrong.
+"""The import's chunks go in as one statement a table (each column one array's text on PostgreSQL, the
+rows one JSON array on SQLite): what that path could get wrong.
 
 Each test runs on SQLite and on PostgreSQL, mostly with small chunks so that a
 file of a few lines spans several of them.
@@ -7,6 +8,7 @@ file of a few lines spans several of them.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,10 @@ from sqlalchemy import Connection, Engine, Integer, Text, func, select, text
 from newsletter.errors import StoreError
 from newsletter.store import imports
 from newsletter.store.audience import iter_audience
-from newsletter.store.bulk import given_values, listed
+from newsletter.store.bulk import given_values, insert_rows_with_ids, listed, update_rows
 from newsletter.store.imports import import_csv
 from newsletter.store.lists import ListRow, aware
-from newsletter.store.schema import consent_log, memberships, subscribers, suppressions
+from newsletter.store.schema import consent_log, memberships, new_link_keys, subscribers, suppressions
 from newsletter.store.subscribers import (
     add_subscriber,
     get_subscriber,
@@ -419,6 +421,49 @@ def test_values_bound_as_one_come_back_as_they_were(engine: Engine) -> None:
         read = conn.execute(select(numbers.c.value), {"numbers": listed(conn, [3, 1, 2])}).scalars().all()
         assert [int(value) for value in read] == [3, 1, 2]
         assert conn.execute(select(given.c.value), {"texts": listed(conn, [])}).scalars().all() == []
+
+
+def test_rows_written_and_updated_in_bulk_come_back_as_they_were(engine: Engine, erhverv: ListRow) -> None:
+    """Each column of a chunk reaches the database as one bound text: no value may change on the way."""
+    names: list[str | None] = [*AWKWARD_TEXTS, None]
+    now = aware(datetime(2026, 12, 3, 12, 0, 0, 123456))
+    with engine.begin() as conn:
+        ids = insert_rows_with_ids(
+            conn,
+            subscribers,
+            "email_hash",
+            ("email", "email_hash", "name", "language", "attributes", "link_key"),
+            [
+                (f"p{number}@firma.dk", f"{number:064x}", name, "da", {"note": name, "n": number}, key)
+                for number, (name, key) in enumerate(zip(names, new_link_keys(len(names)), strict=True))
+            ],
+            same={"status": "active", "created_at": now, "updated_at": now, "v1_links": False},
+        )
+        assert sorted(ids) == [f"{number:064x}" for number in range(len(names))]
+        stored = {row.email_hash: row for row in conn.execute(select(subscribers))}
+        for number, name in enumerate(names):
+            row = stored[f"{number:064x}"]
+            assert (row.id, row.name, row.attributes) == (
+                ids[row.email_hash],
+                name,
+                {"note": name, "n": number},
+            )
+            assert aware(row.created_at) == now
+        later = aware(datetime(2026, 12, 4, 9, 30))
+        update_rows(
+            conn,
+            subscribers,
+            "id",
+            ("name", "attributes", "updated_at"),
+            [
+                (ids[f"{number:064x}"], name, {"before": name}, later)
+                for number, name in enumerate(reversed(names))
+            ],
+        )
+        stored = {row.email_hash: row for row in conn.execute(select(subscribers))}
+        for number, name in enumerate(reversed(names)):
+            row = stored[f"{number:064x}"]
+            assert (row.name, row.attributes, aware(row.updated_at)) == (name, {"before": name}, later)
 
 
 def test_stopping_after_a_chunk_keeps_that_chunk_and_leaves_no_reader_behind(
