@@ -21,10 +21,9 @@ address (differing only in case or spaces) is reported as a duplicate.
 
 A chunk costs a handful of statements, not several per row: one look-up of
 who among its addresses is known, a member or suppressed; the rules applied
-row by row in Python; then new people, new memberships and consent rows go in
-by ``COPY`` (PostgreSQL) or one ``INSERT … SELECT`` from a JSON array (SQLite), and profile changes,
-memberships subscribed again and lifted suppressions are one statement each
-(:mod:`newsletter.store.bulk`). The rows written are the ones the one-by-one
+row by row in Python; then new people, new memberships, consent rows, profile
+changes, memberships subscribed again and lifted suppressions are one statement
+each (:mod:`newsletter.store.bulk`). The rows written are the ones the one-by-one
 functions write.
 """
 
@@ -142,9 +141,11 @@ LARGEST_COMMIT_ROWS = 16_000
 # was lost in the noise.
 LARGEST_CHUNK_ROWS = 4_000
 # SQLite: page cache while importing (KiB, as SQLite's negative cache_size). 64 MB took the same CPU
-# time for 100,000 rows as 8 MB (within 3 %) and 55 MB more memory: the pages SQLite does not keep
-# are in the operating system's cache anyway.
-CACHE_KIB = 8_192
+# time for 100,000 rows as 8 MB (within 3 %) and 55 MB more memory, and 4 MB the same as 8 MB
+# (interleaved runs, within this machine's noise): the pages SQLite does not keep are in the
+# operating system's cache anyway. The cache fills once the database outgrows it, so it is most of
+# what an import of 300,000 rows holds more than one of 10,000 (7 MB with 4 MB, 10 MB with 8 MB).
+CACHE_KIB = 4_096
 # The file's addresses already applied by this import, with their first line: in the database for the
 # import's connection alone (a temporary table), so a repeat three chunks later is still named
 # ("the same address as line N") while memory does not grow with the file. An address is known there
@@ -274,9 +275,8 @@ def _apply_chunk(
 
     Who is known, a member or suppressed is read for the whole chunk at once; addresses an
     earlier chunk applied are taken out as repeats (:func:`_not_seen_before`). New
-    people, new memberships and the consent log go in by ``COPY`` (PostgreSQL) or
-    one ``executemany`` (SQLite); profile changes, memberships subscribed again and
-    lifted suppressions are one statement each. What the chunk did is counted in
+    people, new memberships, the consent log, profile changes, memberships subscribed
+    again and lifted suppressions are one statement each. What the chunk did is counted in
     ``tally``, which the summary takes once the chunk's transaction is committed.
     """
     statements = options.statements
