@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# Test processes side by side (pytest-xdist): one a core. Every PostgreSQL test has a database of its
+# own and every SQLite test a folder of its own, so they do not meet.
+TEST_WORKERS ?= auto
 # The demo's signing key is public on purpose: never use it for a real list.
 DEMO_SECRET_KEY := demo-only-signing-key-not-secret
 
@@ -38,7 +41,7 @@ test: $(STAMP) tools
 	@if [ -z "$$NEWSLETTER_TEST_DATABASE_URL" ] && $(BIN)/python -c "import psycopg,sys; psycopg.connect('host=127.0.0.1 port=5432 user=postgres dbname=test', connect_timeout=3).close()" 2>/dev/null; then \
 	  export NEWSLETTER_TEST_DATABASE_URL='$(PG_URL)'; \
 	else echo "PostgreSQL not reachable on 127.0.0.1:5432: its storage runs will be skipped"; fi; \
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## The suite without the browser and slow tests.
 test-fast: $(STAMP)

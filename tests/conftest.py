@@ -28,7 +28,9 @@ from newsletter.store import db
 REPO = Path(__file__).resolve().parent.parent
 TEST_SECRET_KEY = "test-secret-key-for-signing-0123456789"
 PG_ENV = "NEWSLETTER_TEST_DATABASE_URL"
-_pg_skips: list[str] = []
+# Every skipped PostgreSQL run says this; the summary counts the skips by it, which also works when
+# the tests ran in worker processes (make test) and only their reports reach this one.
+PG_SKIPPED = "PostgreSQL run skipped"
 
 
 @pytest.fixture(autouse=True)
@@ -109,9 +111,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     server = _postgres_server_url()
     if server is None:
-        reason = f"PostgreSQL run skipped: {PG_ENV} is not set"
-        _pg_skips.append(request.node.nodeid)
-        pytest.skip(reason)
+        pytest.skip(f"{PG_SKIPPED}: {PG_ENV} is not set")
     name = f"nltest_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
@@ -119,8 +119,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # the server went away: say so, do not pass silently
         admin.dispose()
-        _pg_skips.append(request.node.nodeid)
-        pytest.skip(f"PostgreSQL run skipped: cannot create a test database: {exc}")
+        pytest.skip(f"{PG_SKIPPED}: cannot create a test database: {exc}")
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
@@ -137,9 +136,12 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _pg_skips:
+    pg_skips = [
+        report for report in terminalreporter.stats.get("skipped", []) if PG_SKIPPED in str(report.longrepr)
+    ]
+    if pg_skips:
         terminalreporter.write_line(
-            f"PostgreSQL: {len(_pg_skips)} storage test runs SKIPPED — set {PG_ENV} "
+            f"PostgreSQL: {len(pg_skips)} storage test runs SKIPPED — set {PG_ENV} "
             "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run them.",
             yellow=True,
         )
