@@ -20,8 +20,11 @@
   plain join with the list as a hash join over the whole table, for every chunk.
 
 Values are given as Python values (``datetime``, ``dict`` for a JSON column) and
-reach the driver exactly as SQLAlchemy would hand them over: through the
-dialect's own processor for the column's type.
+go through the dialect's own processor for the column's type, as SQLAlchemy would
+hand them over. On PostgreSQL the values that differ from row to row then travel
+as the text of an array (:func:`_array_text`, ``str`` of each value) and are read
+by the column's type on the server: text, numbers, booleans and timestamps, which
+is what the import writes; values every row shares are bound as parameters.
 """
 
 from __future__ import annotations
@@ -151,6 +154,9 @@ def _given_rows(
                 values = list(map(json_text(conn), values))
             arrays.append(cast(bindparam(None, _array_text(values), type_=Text), ARRAY(Text)))
         else:
+            convert = _converter(conn, column)
+            if convert is not None:
+                values = list(map(convert, values))
             arrays.append(cast(bindparam(None, _array_text(values), type_=Text), ARRAY(column.type)))
     unnested = func.unnest(*arrays).table_valued(*columns).render_derived(name="given")
     typed = [

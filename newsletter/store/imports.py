@@ -277,7 +277,7 @@ def _apply_chunk(
     earlier chunk applied are taken out as repeats (:func:`_not_seen_before`). New
     people, new memberships, the consent log, profile changes, memberships subscribed
     again and lifted suppressions are one statement each. What the chunk did is counted in
-    ``tally``, which the summary takes once the chunk's transaction is committed.
+    ``tally``, which the summary takes once the commit the chunk belongs to has succeeded.
     """
     statements = options.statements
     hashes = listed(conn, (read.row.hashed for read in chunk))
